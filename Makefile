@@ -1,0 +1,36 @@
+# The two entry points of a fresh machine: `make run` and `make test`.
+# Both create (or reuse) .venv/ and install what they need; torch comes first, pinned to the CPU build,
+# because anything that pulls an unpinned torch would fetch a multi-GB CUDA build.
+PYTHON ?= python3
+VENV := .venv
+BIN := $(VENV)/bin
+STAMP := $(VENV)/.installed-stamp
+QUESTION ?= How much did Alibaba invest in AI in the first half of last year?
+export HF_HUB_OFFLINE := 1
+export TOKENIZERS_PARALLELISM := false
+
+.PHONY: install run test bench lint
+
+$(STAMP): pyproject.toml Makefile
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install --quiet --upgrade pip
+	$(BIN)/python -m pip install torch==2.13.0
+	$(BIN)/python -m pip install -e '.[test,bench]'
+	touch $(STAMP)
+
+install: $(STAMP)
+
+run: $(STAMP)
+	$(BIN)/assistant index update corpus
+	$(BIN)/assistant search "$(QUESTION)" --k 3
+
+test: $(STAMP)
+	$(BIN)/ruff check assistant tests bench ui
+	$(BIN)/python -m pytest
+
+bench: $(STAMP)
+	$(BIN)/python bench/retrieval_realtimeqa.py
+
+lint: $(STAMP)
+	$(BIN)/ruff check assistant tests bench ui
+	$(BIN)/ruff format --check assistant tests bench ui

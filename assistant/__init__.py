@@ -1,0 +1,71 @@
+"""A question-answering assistant over news articles: index them, then retrieve passages you can check."""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Any
+
+from .documents import Article, Chunk, Skipped
+from .errors import (
+    AssistantError,
+    ConfigError,
+    IndexCorruptError,
+    IndexLockedError,
+    IndexNotFoundError,
+    InputError,
+    ModelError,
+    ModelMismatchError,
+    NothingIndexedError,
+    StoreError,
+)
+from .settings import Settings, get_settings
+
+if TYPE_CHECKING:
+    from .embedding import Embedder
+    from .indexing import IndexSummary, build_index, remove_articles, update_index
+    from .retrieval import Hit, Retriever
+
+__all__ = [
+    "Article",
+    "AssistantError",
+    "Chunk",
+    "ConfigError",
+    "Embedder",
+    "Hit",
+    "IndexCorruptError",
+    "IndexLockedError",
+    "IndexNotFoundError",
+    "IndexSummary",
+    "InputError",
+    "ModelError",
+    "ModelMismatchError",
+    "NothingIndexedError",
+    "Retriever",
+    "Settings",
+    "Skipped",
+    "StoreError",
+    "build_index",
+    "get_settings",
+    "remove_articles",
+    "update_index",
+]
+
+# Heavy modules (numpy, faiss, torch) load on first use, so `import assistant` stays instant.
+_LAZY = {
+    "Embedder": "embedding",
+    "Hit": "retrieval",
+    "Retriever": "retrieval",
+    "IndexSummary": "indexing",
+    "build_index": "indexing",
+    "update_index": "indexing",
+    "remove_articles": "indexing",
+}
+
+
+def __getattr__(name: str) -> Any:
+    if name in _LAZY:
+        from importlib import import_module
+
+        value = getattr(import_module(f".{_LAZY[name]}", __name__), name)
+        globals()[name] = value
+        return value
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")

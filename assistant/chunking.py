@@ -1,0 +1,66 @@
+"""Splitting cleaned articles into passages that fit the embedder's window, with exact offsets."""
+
+from __future__ import annotations
+
+import hashlib
+import logging
+from functools import lru_cache
+from typing import TYPE_CHECKING
+
+from .documents import Article, Chunk
+
+if TYPE_CHECKING:
+    from langchain_text_splitters import RecursiveCharacterTextSplitter
+
+logger = logging.getLogger(__name__)
+
+SPLITTER_NAME = "langchain.RecursiveCharacterTextSplitter"
+
+# Paragraphs first, then sentences, then clauses: a chunk boundary inside a sentence is the last resort.
+_SEPARATORS = ["\n\n", "\n", ". ", "? ", "! ", "; ", ": ", ", ", " ", ""]
+
+
+@lru_cache(maxsize=8)
+def _splitter(size: int, overlap: int) -> RecursiveCharacterTextSplitter:
+    from langchain_text_splitters import RecursiveCharacterTextSplitter
+
+    return RecursiveCharacterTextSplitter(
+        chunk_size=size,
+        chunk_overlap=min(overlap, size // 2),
+        separators=_SEPARATORS,
+        keep_separator="end",
+        strip_whitespace=True,
+    )
+
+
+def chunk_id(article_id: str, ordinal: int) -> int:
+    """A stable 63-bit id: rebuilding the same corpus gives the same ids (FAISS wants int64)."""
+    digest = hashlib.blake2b(f"{article_id}\x00{ordinal}".encode(), digest_size=8).digest()
+    return int.from_bytes(digest, "big") & 0x7FFF_FFFF_FFFF_FFFF
+
+
+def chunk_article(article: Article, *, size: int = 800, overlap: int = 120) -> list[Chunk]:
+    """Split ``article.text`` so that ``article.text[c.start:c.end] == c.text`` for every chunk."""
+    text = article.text
+    if not text.strip():
+        return []
+    pieces = _splitter(size, overlap).split_text(text)
+    chunks: list[Chunk] = []
+    cursor = 0
+    for piece in pieces:
+        # Pieces come in order and overlap, so the next one starts at or after the previous start.
+        start = text.find(piece, cursor)
+        if start < 0:
+            start = text.find(piece)
+        if start < 0:  # cannot happen with strip_whitespace splitting, but never store a wrong offset
+            logger.warning("chunk of %s not found verbatim; skipped", article.id)
+            continue
+        end = start + len(piece)
+        chunks.append(Chunk(chunk_id(article.id, len(chunks)), article.id, len(chunks), start, end, piece))
+        cursor = start + 1
+    return chunks
+
+
+def embedding_text(title: str, chunk_text: str) -> str:
+    """What the embedder sees: the title gives a passage the context its own sentences often lack."""
+    return f"{title}\n{chunk_text}" if title else chunk_text

@@ -1,0 +1,228 @@
+"""The ``assistant`` command: build, update and inspect an index, and search it.
+
+Data goes to stdout (``--json`` for machines), progress and logs to stderr. Errors from the library become a
+one-line message and the exit code listed in :mod:`assistant.errors`.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import os
+import sys
+from collections.abc import Callable
+from functools import wraps
+from pathlib import Path
+from typing import Any
+
+import click
+
+from .errors import EXIT_CODES, AssistantError, InputError, exit_code
+from .settings import get_settings
+
+SAMPLE_QUESTION = "How much did Alibaba invest in AI in the first half of last year?"
+
+index_option = click.option(
+    "--index",
+    "index_dir",
+    type=click.Path(file_okay=False, path_type=Path),
+    default=None,
+    help="Index directory (default: ASSISTANT_INDEX_DIR or index/).",
+)
+json_option = click.option("--json", "as_json", is_flag=True, help="Print machine-readable JSON.")
+
+
+def _errors(func: Callable[..., Any]) -> Callable[..., Any]:
+    @wraps(func)
+    def wrapper(*args: Any, **kwargs: Any) -> Any:
+        try:
+            return func(*args, **kwargs)
+        except AssistantError as exc:
+            click.echo(f"error: {exc}", err=True)
+            sys.exit(exit_code(exc))
+
+    return wrapper
+
+
+def _emit(data: Any) -> None:
+    click.echo(json.dumps(data, indent=2, ensure_ascii=False, default=str))
+
+
+@click.group()
+@click.option("-v", "--verbose", count=True, help="Log more to stderr (-vv for debug).")
+@click.version_option(package_name="newsqa-assistant")
+def cli(verbose: int) -> None:
+    """Ask questions of news articles and get answers you can check, offline."""
+    level = logging.WARNING - 10 * min(verbose, 2)
+    logging.basicConfig(level=level, stream=sys.stderr, format="%(levelname)s %(name)s: %(message)s")
+    os.environ.setdefault("HF_HUB_OFFLINE", "1")
+    os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
+
+
+@cli.group()
+def index() -> None:
+    """Build, update, inspect and check the index."""
+
+
+def _print_summary(summary: Any, as_json: bool, index_dir: Path) -> None:
+    if as_json:
+        _emit(summary.to_dict())
+        return
+    counts = summary.counts()
+    state = f"generation {summary.generation}" if summary.published else "no change"
+    click.echo(
+        f"{index_dir}: {state} — {summary.articles} articles, {summary.chunks} chunks "
+        f"({summary.embedded_chunks} chunks embedded in {summary.seconds:.1f}s)"
+    )
+    click.echo("  " + ", ".join(f"{name} {value}" for name, value in counts.items()))
+    for skipped in summary.skipped:
+        click.echo(f"  skipped {skipped.describe()}")
+
+
+def _run_update(paths: tuple[Path, ...], index_dir: Path | None, as_json: bool, **options: Any) -> None:
+    from .indexing import update_index
+
+    settings = get_settings(index_dir=index_dir)
+    inputs = list(paths) or [settings.corpus_dir]
+    summary = update_index(inputs, settings.index_dir, settings=settings, **options)
+    _print_summary(summary, as_json, settings.index_dir)
+
+
+@index.command("build")
+@click.argument("paths", nargs=-1, type=click.Path(path_type=Path))
+@index_option
+@json_option
+@_errors
+def index_build(paths: tuple[Path, ...], index_dir: Path | None, as_json: bool) -> None:
+    """Index PATHS (files, folders, globs; default: the corpus folder) from scratch.
+
+    The previous index keeps answering until the new one is complete.
+    """
+    _run_update(paths, index_dir, as_json, rebuild=True)
+
+
+@index.command("update")
+@click.argument("paths", nargs=-1, type=click.Path(path_type=Path))
+@click.option("--keep-missing", is_flag=True, help="Keep articles whose files are gone.")
+@index_option
+@json_option
+@_errors
+def index_update(paths: tuple[Path, ...], keep_missing: bool, index_dir: Path | None, as_json: bool) -> None:
+    """Embed new and changed articles from PATHS; drop those whose files are gone. Creates the index if needed."""
+    _run_update(paths, index_dir, as_json, prune=not keep_missing)
+
+
+@index.command("remove")
+@click.argument("ids", nargs=-1, required=True)
+@index_option
+@json_option
+@_errors
+def index_remove(ids: tuple[str, ...], index_dir: Path | None, as_json: bool) -> None:
+    """Remove articles by id (see `assistant index info --articles`)."""
+    from .indexing import remove_articles
+
+    settings = get_settings(index_dir=index_dir)
+    summary = remove_articles(list(ids), settings.index_dir, settings=settings)
+    _print_summary(summary, as_json, settings.index_dir)
+    if not summary.removed:
+        sys.exit(EXIT_CODES[InputError])
+
+
+@index.command("info")
+@click.option("--articles", "list_articles", is_flag=True, help="Also list every article.")
+@index_option
+@json_option
+@_errors
+def index_info(list_articles: bool, index_dir: Path | None, as_json: bool) -> None:
+    """Articles, chunks, dates, sources, model, generation and size of the index."""
+    from .library import describe_index
+
+    settings = get_settings(index_dir=index_dir)
+    info = describe_index(settings.index_dir, with_articles=list_articles)
+    if as_json:
+        _emit(info)
+        return
+    click.echo(f"index:       {info['path']} (generation {info['generation']}, created {info['created_at']})")
+    click.echo(f"articles:    {info['articles']}")
+    click.echo(f"chunks:      {info['chunks']}")
+    dates = info["date_range"]
+    click.echo(f"dates:       {dates['first'] or '-'} … {dates['last'] or '-'} ({dates['undated']} undated)")
+    click.echo("sources:     " + (", ".join(f"{s['source']} ({s['articles']})" for s in info["sources"]) or "-"))
+    click.echo(f"model:       {info['model']['identity']} (dimension {info['model']['dimension']})")
+    chunker = info["chunker"]
+    click.echo(f"chunker:     {chunker['chunk_size']} chars, overlap {chunker['chunk_overlap']}")
+    click.echo(f"size:        {info['bytes'] / 1e6:.1f} MB on disk")
+    for article in info.get("article_list", []):
+        click.echo(f"  {article['id']}\t{article['date'] or '-'}\t{article['source'] or '-'}\t{article['title']}")
+
+
+@index.command("verify")
+@index_option
+@json_option
+@_errors
+def index_verify(index_dir: Path | None, as_json: bool) -> None:
+    """Check checksums, SQLite integrity and that vectors and chunks agree. Exits 6 on any problem."""
+    from .store import verify
+
+    settings = get_settings(index_dir=index_dir)
+    manifest, problems = verify(settings.index_dir)
+    if as_json:
+        _emit({"ok": not problems, "generation": manifest and manifest.get("generation"), "problems": problems})
+    elif problems:
+        for problem in problems:
+            click.echo(f"problem: {problem}", err=True)
+    else:
+        assert manifest is not None
+        click.echo(
+            f"ok: generation {manifest['generation']}, {manifest['counts']['articles']} articles, "
+            f"{manifest['counts']['chunks']} chunks, checksums match"
+        )
+    if problems:
+        sys.exit(6)
+
+
+@cli.command("search")
+@click.argument("question")
+@click.option("-k", "--k", "k", type=click.IntRange(1, 200), default=None, help="Passages to return (default 8).")
+@click.option("--since", default=None, help="Only articles published on or after (YYYY[-MM[-DD]]).")
+@click.option("--until", default=None, help="Only articles published on or before (YYYY[-MM[-DD]]).")
+@click.option("--source", "sources", multiple=True, help="Only this outlet (repeatable).")
+@click.option("--as-of", "as_of", default=None, help="Ask as of this day: later articles are excluded.")
+@index_option
+@json_option
+@_errors
+def search(
+    question: str,
+    k: int | None,
+    since: str | None,
+    until: str | None,
+    sources: tuple[str, ...],
+    as_of: str | None,
+    index_dir: Path | None,
+    as_json: bool,
+) -> None:
+    """Print the passages that best answer QUESTION."""
+    from .retrieval import Retriever
+
+    settings = get_settings(index_dir=index_dir)
+    retriever = Retriever.open(settings.index_dir, settings=settings)
+    hits = retriever.search(question, k, since=since, until=until, sources=sources or None, as_of=as_of)
+    if as_json:
+        _emit({"query": question, "generation": retriever.generation, "hits": [hit.to_dict() for hit in hits]})
+        return
+    if not hits:
+        click.echo("no passages match (check --since/--until/--source/--as-of)")
+    for rank, hit in enumerate(hits, 1):
+        meta = " · ".join(part for part in (hit.source, hit.date) if part)
+        click.echo(f"[{rank}] {hit.title}" + (f" ({meta})" if meta else ""))
+        click.echo(f"    score {hit.score:.4f} · chars {hit.start}–{hit.end} · {hit.article_id}")
+        click.echo("    " + hit.text.replace("\n", "\n    "))
+        click.echo()
+
+
+def main() -> None:
+    cli(prog_name="assistant")
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,64 @@
+"""The domain types: what an article and a chunk of it are."""
+
+from __future__ import annotations
+
+import hashlib
+from dataclasses import dataclass, field
+
+
+@dataclass(frozen=True, slots=True)
+class Article:
+    """A cleaned article ready to chunk.
+
+    ``date`` is ISO 8601 at the precision the source gives (``2025``, ``2025-02`` or ``2025-02-17``).
+    ``origin`` is where it came from (a file path, ``path:line`` for a JSON Lines record, or a URL).
+    """
+
+    id: str
+    title: str
+    text: str
+    date: str | None = None
+    source: str | None = None
+    url: str | None = None
+    author: str | None = None
+    origin: str | None = None
+    extra: dict[str, str] = field(default_factory=dict, compare=False, hash=False)
+
+    @property
+    def content_hash(self) -> str:
+        """Hash of what gets indexed: a change here means the article must be re-embedded."""
+        digest = hashlib.sha256()
+        for part in (self.title, self.text, self.date or "", self.source or "", self.url or ""):
+            digest.update(part.encode("utf-8"))
+            digest.update(b"\x00")
+        return digest.hexdigest()
+
+    @property
+    def text_hash(self) -> str:
+        """Hash of the body alone, to store exact duplicates once."""
+        return hashlib.sha256(self.text.encode("utf-8")).hexdigest()
+
+
+@dataclass(frozen=True, slots=True)
+class Chunk:
+    """A passage of an article: ``article.text[start:end] == text``."""
+
+    id: int
+    article_id: str
+    ordinal: int
+    start: int
+    end: int
+    text: str
+
+
+@dataclass(frozen=True, slots=True)
+class Skipped:
+    """An input that was not indexed, and why."""
+
+    origin: str
+    reason: str
+    line: int | None = None
+
+    def describe(self) -> str:
+        where = self.origin if self.line is None else f"{self.origin}:{self.line}"
+        return f"{where}: {self.reason}"

@@ -1,0 +1,284 @@
+"""Hybrid, time-aware passage retrieval: FAISS (dense) and FTS5 (BM25) fused, filtered, recency-weighted."""
+
+from __future__ import annotations
+
+import datetime as dt
+import logging
+import re
+import threading
+from collections.abc import Iterable
+from dataclasses import asdict, dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from .embedding import Embedder, load_embedder
+from .errors import ConfigError, ModelMismatchError
+from .settings import Settings, get_settings
+from .store import ChunkRow, IndexReader, current_generation
+from .timeframes import DateLike, parse_day, window_from_question
+
+logger = logging.getLogger(__name__)
+
+# Words too common to help BM25; the dense half still sees the whole question.
+_STOPWORDS = frozenset(
+    """a about above after again against all am an and any are as at be because been before being below between
+    both but by can could did do does doing down during each few for from further had has have having he her here
+    hers herself him himself his how i if in into is it its itself just me more most my myself no nor not now of
+    off on once only or other our ours ourselves out over own same she should so some such than that the their
+    theirs them themselves then there these they this those through to too under until up very was we were what
+    when where which while who whom why will with would you your yours yourself yourselves recently according
+    new news said says one""".split()  # noqa: SIM905 - a word list reads better as words
+)
+_WORD = re.compile(r"\w+", re.UNICODE)
+_UNDATED_RECENCY = 0.5  # an undated article ranks like one a half-life old: kept, neither boosted nor buried
+
+
+@dataclass(frozen=True)
+class Hit:
+    """One retrieved passage: ``text == article_text[start:end]``."""
+
+    chunk_id: int
+    text: str
+    start: int
+    end: int
+    article_id: str
+    title: str
+    date: str | None
+    source: str | None
+    url: str | None
+    score: float
+    dense: float | None
+    bm25: float | None
+    recency: float
+
+    def to_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+
+def fts_query(question: str) -> str | None:
+    """An FTS5 OR-query of the question's content words, each quoted so no user text is FTS syntax."""
+    words = [w.lower() for w in _WORD.findall(question)]
+    terms = list(dict.fromkeys(w for w in words if w not in _STOPWORDS and (len(w) > 1 or w.isdigit())))
+    if not terms:
+        terms = list(dict.fromkeys(words))
+    return " OR ".join(f'"{t}"' for t in terms[:64]) or None
+
+
+class Retriever:
+    """Search an index from Python::
+
+    retriever = Retriever.open("index")
+    for hit in retriever.search("How much did Alibaba invest in AI?", k=5):
+        print(hit.title, hit.text)
+    """
+
+    def __init__(self, reader: IndexReader, embedder: Embedder, settings: Settings, directory: Path) -> None:
+        if reader.manifest["model"]["identity"] != embedder.identity:
+            raise ModelMismatchError(
+                f"the index in {directory} was built with {reader.manifest['model']['identity']}, but the "
+                f"configured model is {embedder.identity}: set ASSISTANT_MODEL to the index's model or rebuild"
+            )
+        self.reader = reader
+        self.embedder = embedder
+        self.settings = settings
+        self.directory = directory
+        self._swap = threading.Lock()
+
+    @classmethod
+    def open(
+        cls,
+        index_dir: str | Path | None = None,
+        *,
+        embedder: Embedder | None = None,
+        settings: Settings | None = None,
+    ) -> Retriever:
+        settings = settings or get_settings()
+        directory = Path(index_dir) if index_dir is not None else settings.index_dir
+        reader = IndexReader.open(directory)
+        try:
+            embedder = embedder or load_embedder(settings.model, device=settings.device, batch_size=settings.batch_size)
+            return cls(reader, embedder, settings, directory)
+        except BaseException:
+            reader.close()
+            raise
+
+    @property
+    def generation(self) -> int:
+        return self.reader.generation
+
+    def refresh(self) -> bool:
+        """Switch to the newest generation if a writer published one; True when it changed."""
+        if current_generation(self.directory).name == self.reader.path.name:
+            return False
+        fresh = IndexReader.open(self.directory)
+        with self._swap:
+            # The old reader is left to the garbage collector: searches in flight still hold it.
+            self.reader = fresh
+        return True
+
+    def close(self) -> None:
+        self.reader.close()
+
+    # -- search -----------------------------------------------------------------------------------------
+    def search(
+        self,
+        query: str,
+        k: int | None = None,
+        *,
+        since: DateLike = None,
+        until: DateLike = None,
+        sources: Iterable[str] | None = None,
+        as_of: DateLike = None,
+    ) -> list[Hit]:
+        """Top-k passages for ``query``.
+
+        ``as_of`` (default today) is the day the question is asked: later articles are excluded and the
+        recency prior counts age from it. ``since``/``until`` are an explicit window (which turns the prior off);
+        ``sources`` keeps only those outlets. Undated articles are kept.
+        """
+        query = (query or "").strip()
+        if not query:
+            raise ConfigError("the question is empty")
+        k = k or self.settings.k
+        if k < 1:
+            raise ConfigError("k must be at least 1")
+        as_of_day = parse_day(as_of, name="as_of", end=True) or dt.date.today()
+        since_day = parse_day(since, name="since")
+        until_day = parse_day(until, name="until", end=True)
+        source_list = sorted({s for s in sources or () if s})
+        explicit_window = since_day is not None or until_day is not None
+        reader = self.reader
+        vector = self.embedder.embed([query])[0]
+        hits: list[Hit] = []
+        narrowed = None if explicit_window else window_from_question(query, as_of_day)
+        if narrowed is not None:
+            hits = self._search(reader, query, vector, k, narrowed, until_day, source_list, as_of_day, True)
+        if not hits:  # a phrase-derived window that finds nothing must not hide the answer
+            hits = self._search(
+                reader, query, vector, k, since_day, until_day, source_list, as_of_day, not explicit_window
+            )
+        return hits
+
+    def _filter_sql(
+        self, since: dt.date | None, until: dt.date | None, sources: list[str], as_of: dt.date
+    ) -> tuple[str, list[Any]]:
+        clauses = ["(a.day IS NULL OR a.day <= ?)"]
+        params: list[Any] = [min(as_of, until).isoformat() if until else as_of.isoformat()]
+        if since:
+            # An explicit window asks for dated articles; an undated one cannot be shown to be inside it.
+            clauses.append("a.day >= ?")
+            params.append(since.isoformat())
+        if until:
+            clauses.append("a.day IS NOT NULL")
+        if sources:
+            clauses.append(f"a.source IN ({','.join('?' * len(sources))})")
+            params.extend(sources)
+        return " AND ".join(clauses), params
+
+    def _search(
+        self,
+        reader: IndexReader,
+        query: str,
+        vector: np.ndarray,
+        k: int,
+        since: dt.date | None,
+        until: dt.date | None,
+        sources: list[str],
+        as_of: dt.date,
+        recency: bool,
+    ) -> list[Hit]:
+        where, params = self._filter_sql(since, until, sources, as_of)
+        n = self.settings.candidates
+        dense = self._dense(reader, vector, n, where, params)
+        bm25 = self._bm25(reader, query, n, where, params)
+        fused: dict[int, float] = {}
+        for weight, ranking in ((self.settings.dense_weight, dense), (self.settings.bm25_weight, bm25)):
+            for rank, chunk_id in enumerate(ranking):
+                fused[chunk_id] = fused.get(chunk_id, 0.0) + weight / (self.settings.rrf_k + rank + 1)
+        if not fused:
+            return []
+        rows = reader.chunk_rows(fused)
+        half_life = self.settings.recency_half_life_days if recency else 0.0
+        scored = []
+        for chunk_id, score in fused.items():
+            row = rows.get(chunk_id)
+            if row is None:
+                continue
+            prior = self._recency(row, as_of, half_life)
+            scored.append((score * prior, prior, row))
+        scored.sort(key=lambda item: (-item[0], item[2].id))
+        per_article: dict[str, int] = {}
+        hits: list[Hit] = []
+        for score, prior, row in scored:
+            if per_article.get(row.article_id, 0) >= self.settings.max_chunks_per_article:
+                continue
+            per_article[row.article_id] = per_article.get(row.article_id, 0) + 1
+            hits.append(self._hit(row, score, prior, dense.get(row.id), bm25.get(row.id)))
+            if len(hits) >= k:
+                break
+        return hits
+
+    def _dense(
+        self, reader: IndexReader, vector: np.ndarray, n: int, where: str, params: list[Any]
+    ) -> dict[int, float]:
+        import faiss
+
+        total = reader.vectors.ntotal
+        if total == 0:
+            return {}
+        allowed = [
+            row[0]
+            for row in reader.query(
+                f"SELECT c.id FROM chunks c JOIN articles a ON a.id = c.article_id WHERE {where}", params
+            )
+        ]
+        if not allowed:
+            return {}
+        search_params = None
+        if len(allowed) < total:
+            # Filtering inside FAISS ranks only allowed chunks, instead of truncating first and filtering after.
+            selector = faiss.IDSelectorBatch(np.asarray(allowed, dtype=np.int64))
+            search_params = faiss.SearchParameters(sel=selector)
+        limit = min(n, len(allowed))
+        scores, ids = reader.vectors.search(vector.reshape(1, -1), limit, params=search_params)
+        return {int(i): float(s) for s, i in zip(scores[0], ids[0], strict=True) if i >= 0}
+
+    def _bm25(self, reader: IndexReader, query: str, n: int, where: str, params: list[Any]) -> dict[int, float]:
+        match = fts_query(query)
+        if match is None:
+            return {}
+        # bm25() is lower-is-better; title hits weigh double, since a title states what the article is about.
+        rows = reader.query(
+            "SELECT f.rowid, -bm25(chunks_fts, 1.0, 2.0) AS score FROM chunks_fts f "
+            "JOIN chunks c ON c.id = f.rowid JOIN articles a ON a.id = c.article_id "
+            f"WHERE chunks_fts MATCH ? AND {where} ORDER BY score DESC LIMIT ?",
+            [match, *params, n],
+        )
+        return {int(row[0]): float(row[1]) for row in rows}
+
+    def _recency(self, row: ChunkRow, as_of: dt.date, half_life: float) -> float:
+        if half_life <= 0:
+            return 1.0
+        if not row.day:
+            return _UNDATED_RECENCY
+        age = max(0, (as_of - dt.date.fromisoformat(row.day)).days)
+        return max(self.settings.recency_floor, 0.5 ** (age / half_life))
+
+    def _hit(self, row: ChunkRow, score: float, prior: float, dense: float | None, bm25: float | None) -> Hit:
+        return Hit(
+            chunk_id=row.id,
+            text=row.text,
+            start=row.start,
+            end=row.end,
+            article_id=row.article_id,
+            title=row.title,
+            date=row.date,
+            source=row.source,
+            url=row.url,
+            score=score,
+            dense=dense,
+            bm25=bm25,
+            recency=prior,
+        )

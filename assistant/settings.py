@@ -1,0 +1,65 @@
+"""One settings object for the whole assistant.
+
+Values come from keyword arguments, then ``ASSISTANT_*`` environment variables, then a ``.env`` file, then the
+defaults below. Nothing is read at import time: call :func:`get_settings` (or build :class:`Settings`) when needed.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from pydantic import Field
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+
+class Settings(BaseSettings):
+    model_config = SettingsConfigDict(env_prefix="ASSISTANT_", env_file=".env", extra="ignore", frozen=True)
+
+    index_dir: Path = Field(Path("index"), description="Directory holding the index generations.")
+    corpus_dir: Path = Field(Path("corpus"), description="Default folder of articles to index.")
+    model: str | None = Field(
+        None,
+        description="Sentence-transformers model folder or name; empty means the packaged all-MiniLM-L6-v2.",
+    )
+    device: str = Field("cpu", description="Torch device for the embedder.")
+    chunk_size: int = Field(
+        800,
+        ge=100,
+        le=8000,
+        description="Target chunk length in characters; 800 stays inside MiniLM's 256-token window.",
+    )
+    chunk_overlap: int = Field(120, ge=0, le=2000, description="Characters shared by consecutive chunks.")
+    batch_size: int = Field(64, ge=1, le=4096, description="Chunks embedded per model call.")
+    max_file_mb: float = Field(20.0, gt=0, le=4096, description="Input files larger than this are skipped.")
+    k: int = Field(8, ge=1, le=200, description="Passages returned by a search.")
+    max_chunks_per_article: int = Field(
+        2, ge=1, le=100, description="At most this many passages of one article in the top k."
+    )
+    candidates: int = Field(
+        200, ge=10, le=10000, description="Candidates taken from each of the dense and BM25 rankings."
+    )
+    rrf_k: float = Field(60.0, gt=0, le=10000, description="Reciprocal-rank-fusion constant.")
+    dense_weight: float = Field(1.0, ge=0, le=10, description="Weight of the dense ranking in the fusion.")
+    bm25_weight: float = Field(1.0, ge=0, le=10, description="Weight of the BM25 ranking in the fusion.")
+    recency_half_life_days: float = Field(
+        30.0,
+        ge=0,
+        le=36500,
+        description="Age (days before as-of) at which the recency prior halves a score; 0 turns it off.",
+    )
+    recency_floor: float = Field(
+        0.1,
+        ge=0,
+        le=1,
+        description="Lowest multiplier the recency prior applies, so old news stays findable.",
+    )
+    keep_generations: int = Field(
+        2, ge=1, le=100, description="Index generations kept on disk, so open readers keep working."
+    )
+    progress: bool = Field(True, description="Show progress bars on stderr while indexing.")
+
+
+def get_settings(**overrides: object) -> Settings:
+    """Settings as of now: environment and ``.env`` are read at each call, overrides win."""
+    clean = {key: value for key, value in overrides.items() if value is not None}
+    return Settings(**clean)  # type: ignore[arg-type]

@@ -1,0 +1,118 @@
+"""Shared fixtures: an isolated environment, a deterministic fake embedder, and the real packaged model."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import re
+from collections.abc import Sequence
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+REPO = Path(__file__).resolve().parents[1]
+SEED = REPO / "corpus" / "chinese-tech-giants-ai.txt"
+SEED_QUESTION = "How much did Alibaba invest in AI in the first half of last year?"
+
+
+class FakeEmbedder:
+    """Hashed bag of words: deterministic and instant, so tests of the plumbing need no model.
+
+    It also counts what it embeds, which is how tests prove that unchanged articles are not re-embedded.
+    """
+
+    name = "fake-hashing"
+    identity = "fake-hashing@v1"
+    dimension = 64
+
+    def __init__(self) -> None:
+        self.calls: list[list[str]] = []
+
+    @property
+    def embedded(self) -> int:
+        return sum(len(batch) for batch in self.calls)
+
+    def embed(self, texts: Sequence[str]) -> np.ndarray:
+        self.calls.append(list(texts))
+        out = np.zeros((len(texts), self.dimension), dtype=np.float32)
+        for row, text in enumerate(texts):
+            for word in re.findall(r"\w+", text.lower()):
+                bucket = int.from_bytes(hashlib.md5(word.encode()).digest()[:4], "little") % self.dimension
+                out[row, bucket] += 1.0
+            norm = np.linalg.norm(out[row])
+            out[row] = out[row] / norm if norm else out[row]
+            if not norm:
+                out[row, 0] = 1.0
+        return out
+
+
+@pytest.fixture(autouse=True)
+def isolated_env(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
+    """No test reads the developer's ASSISTANT_* variables or .env, or writes to the repo's index/."""
+    import os
+
+    for key in list(os.environ):
+        if key.startswith("ASSISTANT_"):
+            monkeypatch.delenv(key)
+    monkeypatch.setenv("HF_HUB_OFFLINE", "1")
+    monkeypatch.setenv("ASSISTANT_PROGRESS", "false")
+    monkeypatch.setenv("ASSISTANT_INDEX_DIR", str(tmp_path / "default-index"))
+    monkeypatch.chdir(tmp_path)
+
+
+@pytest.fixture
+def fake_embedder() -> FakeEmbedder:
+    return FakeEmbedder()
+
+
+@pytest.fixture(scope="session")
+def real_embedder():
+    from assistant.embedding import load_embedder
+
+    return load_embedder()
+
+
+def write_jsonl(path: Path, records: list[dict]) -> Path:
+    path.write_text("".join(json.dumps(r) + "\n" for r in records), encoding="utf-8")
+    return path
+
+
+def news_corpus(folder: Path) -> Path:
+    """A small dated corpus with distinct topics, several outlets and one undated article."""
+    folder.mkdir(parents=True, exist_ok=True)
+    articles = {
+        "volcano.md": (
+            "Volcano erupts on Iceland peninsula",
+            "2024-03-10",
+            "Reykjavik Post",
+            "Lava flowed from a fissure near Grindavik after weeks of earthquakes. Residents were evacuated.",
+        ),
+        "rates.md": (
+            "Central bank raises interest rates",
+            "2024-03-05",
+            "Finance Daily",
+            "The central bank raised its benchmark interest rate by a quarter point to fight inflation.",
+        ),
+        "rates-old.md": (
+            "Central bank holds interest rates",
+            "2023-01-15",
+            "Finance Daily",
+            "The central bank kept its benchmark interest rate unchanged, citing slowing inflation.",
+        ),
+        "football.md": (
+            "Local club wins the cup final",
+            "2024-02-20",
+            "Sports Wire",
+            "The club won the cup final three goals to one in front of a record crowd.",
+        ),
+    }
+    for name, (title, date, source, body) in articles.items():
+        (folder / name).write_text(
+            f"---\ntitle: {title}\ndate: {date}\nsource: {source}\n---\n\n{body}\n", encoding="utf-8"
+        )
+    (folder / "undated.txt").write_text(
+        "Gardening tips for spring\n\nPlant tomatoes after the last frost and water them deeply.\n",
+        encoding="utf-8",
+    )
+    return folder
