@@ -99,6 +99,13 @@ class SentenceTransformerEmbedder:
         self.batch_size = batch_size
         self.identity = f"{name}@sha256:{weights_hash(folder)}"
         try:
+            from transformers.utils import logging as transformers_logging
+
+            # Loading bars would clutter stderr on every start; our own bars report the work that takes time.
+            transformers_logging.disable_progress_bar()
+        except ImportError:  # pragma: no cover - transformers comes with sentence-transformers
+            pass
+        try:
             self._model = SentenceTransformer(str(folder), device=device, local_files_only=True)
         except Exception as exc:
             raise ModelError(f"cannot load embedding model {name!r} from {folder}: {exc}") from exc

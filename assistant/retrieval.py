@@ -209,16 +209,23 @@ class Retriever:
             prior = self._recency(row, as_of, half_life)
             scored.append((score * prior, prior, row))
         scored.sort(key=lambda item: (-item[0], item[2].id))
+        # At most a few passages per article, so one long article cannot crowd out the others; when there are
+        # no others left, the remaining slots go to the best of the held-back passages.
         per_article: dict[str, int] = {}
-        hits: list[Hit] = []
-        for score, prior, row in scored:
-            if per_article.get(row.article_id, 0) >= self.settings.max_chunks_per_article:
-                continue
-            per_article[row.article_id] = per_article.get(row.article_id, 0) + 1
-            hits.append(self._hit(row, score, prior, dense.get(row.id), bm25.get(row.id)))
-            if len(hits) >= k:
-                break
-        return hits
+        chosen: list[tuple[float, float, ChunkRow]] = []
+        held_back: list[tuple[float, float, ChunkRow]] = []
+        for item in scored:
+            article_id = item[2].article_id
+            if per_article.get(article_id, 0) < self.settings.max_chunks_per_article:
+                per_article[article_id] = per_article.get(article_id, 0) + 1
+                chosen.append(item)
+                if len(chosen) >= k:
+                    break
+            else:
+                held_back.append(item)
+        if len(chosen) < k:
+            chosen = sorted(chosen + held_back[: k - len(chosen)], key=lambda item: (-item[0], item[2].id))
+        return [self._hit(row, score, prior, dense.get(row.id), bm25.get(row.id)) for score, prior, row in chosen]
 
     def _dense(
         self, reader: IndexReader, vector: np.ndarray, n: int, where: str, params: list[Any]
