@@ -46,18 +46,21 @@ def chunk_article(article: Article, *, size: int = 800, overlap: int = 120) -> l
         return []
     pieces = _splitter(size, overlap).split_text(text)
     chunks: list[Chunk] = []
-    cursor = 0
+    previous_start, reach = -1, 0
     for piece in pieces:
-        # Pieces come in order and overlap, so the next one starts at or after the previous start.
-        start = text.find(piece, cursor)
+        # The next piece starts after the previous one's start and no later than the whitespace after its end.
+        # Taking the latest match in that window keeps offsets right when an article repeats itself.
+        while reach < len(text) and text[reach].isspace():
+            reach += 1
+        start = text.rfind(piece, previous_start + 1, reach + len(piece))
         if start < 0:
-            start = text.find(piece)
+            start = text.find(piece, previous_start + 1)
         if start < 0:  # cannot happen with strip_whitespace splitting, but never store a wrong offset
             logger.warning("chunk of %s not found verbatim; skipped", article.id)
             continue
         end = start + len(piece)
         chunks.append(Chunk(chunk_id(article.id, len(chunks)), article.id, len(chunks), start, end, piece))
-        cursor = start + 1
+        previous_start, reach = start, max(reach, end)
     return chunks
 
 

@@ -133,7 +133,7 @@ def current_generation(directory: Path) -> Path:
         raise IndexNotFoundError(
             f"no index in {directory}: build one with `assistant index build PATHS --index {directory}`"
         ) from None
-    except OSError as exc:
+    except (OSError, UnicodeDecodeError) as exc:
         raise IndexCorruptError(f"cannot read {pointer}: {exc}") from exc
     if not name.startswith("gen-") or "/" in name or not (directory / name).is_dir():
         raise IndexCorruptError(f"{pointer} names {name!r}, which is not a generation in {directory}")

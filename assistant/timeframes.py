@@ -54,6 +54,8 @@ def parse_day(value: DateLike, *, name: str = "date", end: bool = False) -> dt.d
         except ValueError:
             raise ConfigError(f"{name}: {text!r} is not a date (use YYYY, YYYY-MM or YYYY-MM-DD)") from None
     year, month, day = (int(g) if g else None for g in match.groups())
+    if month is not None and not 1 <= month <= 12:
+        raise ConfigError(f"{name}: {text!r} has no month {month}")
     try:
         if month is None:
             return dt.date(year, 12, 31) if end else dt.date(year, 1, 1)  # type: ignore[arg-type]
