@@ -25,6 +25,14 @@ class Article:
     extra: dict[str, str] = field(default_factory=dict, compare=False, hash=False)
 
     @property
+    def day(self) -> str | None:
+        """The earliest day ``date`` can mean (``2025-02`` → ``2025-02-01``), for filters and recency."""
+        if not self.date:
+            return None
+        parts = self.date.split("-")
+        return "-".join([*parts, "01", "01"][:3])
+
+    @property
     def content_hash(self) -> str:
         """Hash of what gets indexed: a change here means the article must be re-embedded."""
         digest = hashlib.sha256()

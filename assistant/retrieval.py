@@ -13,6 +13,7 @@ from typing import Any
 
 import numpy as np
 
+from .chunking import day_range
 from .embedding import Embedder, load_embedder
 from .errors import ConfigError, ModelMismatchError
 from .settings import Settings, get_settings
@@ -33,6 +34,17 @@ _STOPWORDS = frozenset(
 )
 _WORD = re.compile(r"\w+", re.UNICODE)
 _UNDATED_RECENCY = 0.5  # an undated article ranks like one a half-life old: kept, neither boosted nor buried
+
+
+@dataclass(frozen=True)
+class _Filter:
+    """Which chunks a search may return: ids in [low, high) (a date window), and the mask when sources filter."""
+
+    low: int
+    high: int
+    mask: np.ndarray | None
+    count: int
+    everything: bool
 
 
 @dataclass(frozen=True)
@@ -57,13 +69,17 @@ class Hit:
         return asdict(self)
 
 
-def fts_query(question: str) -> str | None:
-    """An FTS5 OR-query of the question's content words, each quoted so no user text is FTS syntax."""
+def query_terms(question: str) -> list[str]:
+    """The question's content words, lower-cased, in order, without repeats (all words if none is left)."""
     words = [w.lower() for w in _WORD.findall(question)]
     terms = list(dict.fromkeys(w for w in words if w not in _STOPWORDS and (len(w) > 1 or w.isdigit())))
-    if not terms:
-        terms = list(dict.fromkeys(words))
-    return " OR ".join(f'"{t}"' for t in terms[:64]) or None
+    return (terms or list(dict.fromkeys(words)))[:64]
+
+
+def fts_query(question: str, terms: list[str] | None = None) -> str | None:
+    """An FTS5 OR-query of the question's content words, each quoted so no user text is FTS syntax."""
+    terms = query_terms(question) if terms is None else terms
+    return " OR ".join('"' + t.replace('"', "") + '"' for t in terms) or None
 
 
 class Retriever:
@@ -161,21 +177,26 @@ class Retriever:
             )
         return hits
 
-    def _filter_sql(
-        self, since: dt.date | None, until: dt.date | None, sources: list[str], as_of: dt.date
-    ) -> tuple[str, list[Any]]:
-        clauses = ["(a.day IS NULL OR a.day <= ?)"]
-        params: list[Any] = [min(as_of, until).isoformat() if until else as_of.isoformat()]
-        if since:
+    def _filters(
+        self, reader: IndexReader, since: dt.date | None, until: dt.date | None, sources: list[str], as_of: dt.date
+    ) -> _Filter:
+        last = min(as_of, until) if until else as_of
+        if since or until:
             # An explicit window asks for dated articles; an undated one cannot be shown to be inside it.
-            clauses.append("a.day >= ?")
-            params.append(since.isoformat())
-        if until:
-            clauses.append("a.day IS NOT NULL")
+            low, high = day_range(since.isoformat() if since else "0001-01-01", last.isoformat())
+        else:
+            low, high = 0, day_range(None, last.isoformat())[1]  # undated ids sort first, so they stay in
+        table = reader.table
+        first, stop = np.searchsorted(table.ids, [low, high])
+        mask = None
         if sources:
-            clauses.append(f"a.source IN ({','.join('?' * len(sources))})")
-            params.extend(sources)
-        return " AND ".join(clauses), params
+            codes = [table.source_names.index(s) for s in sources if s in table.source_names]
+            mask = np.zeros(len(table.ids), dtype=bool)
+            mask[first:stop] = np.isin(table.sources[first:stop], codes)
+            count = int(mask.sum())
+        else:
+            count = int(stop - first)
+        return _Filter(low, high, mask, count, everything=count == len(table.ids))
 
     def _search(
         self,
@@ -189,10 +210,12 @@ class Retriever:
         as_of: dt.date,
         recency: bool,
     ) -> list[Hit]:
-        where, params = self._filter_sql(since, until, sources, as_of)
+        allowed = self._filters(reader, since, until, sources, as_of)
+        if allowed.count == 0:
+            return []
         n = self.settings.candidates
-        dense = self._dense(reader, vector, n, where, params)
-        bm25 = self._bm25(reader, query, n, where, params)
+        dense = self._dense(reader, vector, n, allowed)
+        bm25 = self._bm25(reader, query, n, allowed)
         fused: dict[int, float] = {}
         for weight, ranking in ((self.settings.dense_weight, dense), (self.settings.bm25_weight, bm25)):
             for rank, chunk_id in enumerate(ranking):
@@ -227,43 +250,51 @@ class Retriever:
             chosen = sorted(chosen + held_back[: k - len(chosen)], key=lambda item: (-item[0], item[2].id))
         return [self._hit(row, score, prior, dense.get(row.id), bm25.get(row.id)) for score, prior, row in chosen]
 
-    def _dense(
-        self, reader: IndexReader, vector: np.ndarray, n: int, where: str, params: list[Any]
-    ) -> dict[int, float]:
+    def _dense(self, reader: IndexReader, vector: np.ndarray, n: int, allowed: _Filter) -> dict[int, float]:
         import faiss
 
-        total = reader.vectors.ntotal
-        if total == 0:
-            return {}
-        allowed = [
-            row[0]
-            for row in reader.query(
-                f"SELECT c.id FROM chunks c JOIN articles a ON a.id = c.article_id WHERE {where}", params
-            )
-        ]
-        if not allowed:
-            return {}
         search_params = None
-        if len(allowed) < total:
+        if not allowed.everything:
             # Filtering inside FAISS ranks only allowed chunks, instead of truncating first and filtering after.
-            selector = faiss.IDSelectorBatch(np.asarray(allowed, dtype=np.int64))
+            if allowed.mask is not None:
+                selector = faiss.IDSelectorBatch(reader.table.ids[allowed.mask])
+            else:
+                selector = faiss.IDSelectorRange(allowed.low, allowed.high)
             search_params = faiss.SearchParameters(sel=selector)
-        limit = min(n, len(allowed))
-        scores, ids = reader.vectors.search(vector.reshape(1, -1), limit, params=search_params)
+        scores, ids = reader.vectors.search(vector.reshape(1, -1), min(n, allowed.count), params=search_params)
         return {int(i): float(s) for s, i in zip(scores[0], ids[0], strict=True) if i >= 0}
 
-    def _bm25(self, reader: IndexReader, query: str, n: int, where: str, params: list[Any]) -> dict[int, float]:
-        match = fts_query(query)
+    def _bm25(self, reader: IndexReader, query: str, n: int, allowed: _Filter) -> dict[int, float]:
+        match = fts_query(query, reader.selective_terms(query_terms(query), self.settings.bm25_max_df))
         if match is None:
             return {}
+        # Chunk ids sort by publication day, so the date window is a rowid range FTS5 applies while matching.
         # bm25() is lower-is-better; title hits weigh double, since a title states what the article is about.
-        rows = reader.query(
-            "SELECT f.rowid, -bm25(chunks_fts, 1.0, 2.0) AS score FROM chunks_fts f "
-            "JOIN chunks c ON c.id = f.rowid JOIN articles a ON a.id = c.article_id "
-            f"WHERE chunks_fts MATCH ? AND {where} ORDER BY score DESC LIMIT ?",
-            [match, *params, n],
+        sql = (
+            "SELECT rowid, -bm25(chunks_fts, 1.0, 2.0) AS score FROM chunks_fts "
+            "WHERE chunks_fts MATCH ? AND rowid >= ? AND rowid < ? ORDER BY score DESC"
         )
-        return {int(row[0]): float(row[1]) for row in rows}
+        params = (match, allowed.low, allowed.high)
+        if allowed.mask is None:
+            rows = reader.query(sql + " LIMIT ?", (*params, n))
+        else:
+            # Sources are checked after matching: rank a few times more than needed, or every match when the
+            # filter leaves too few of those, so the filter never meets an already truncated list.
+            limit = 4 * n
+            rows = reader.query(sql + " LIMIT ?", (*params, limit))
+            kept = self._keep(reader, rows, allowed.mask)
+            if len(kept) < n and len(rows) == limit:
+                kept = self._keep(reader, reader.query(sql, params), allowed.mask)
+            rows = kept
+        return {int(row[0]): float(row[1]) for row in rows[:n]}
+
+    @staticmethod
+    def _keep(reader: IndexReader, rows: list[Any], mask: np.ndarray) -> list[Any]:
+        if not rows:
+            return rows
+        ids = np.fromiter((row[0] for row in rows), dtype=np.int64, count=len(rows))
+        keep = mask[np.searchsorted(reader.table.ids, ids)]
+        return [row for row, ok in zip(rows, keep, strict=True) if ok]
 
     def _recency(self, row: ChunkRow, as_of: dt.date, half_life: float) -> float:
         if half_life <= 0:

@@ -23,12 +23,17 @@ class Settings(BaseSettings):
     )
     device: str = Field("cpu", description="Torch device for the embedder.")
     chunk_size: int = Field(
-        800,
+        900,
         ge=100,
         le=8000,
-        description="Target chunk length in characters; 800 stays inside MiniLM's 256-token window.",
+        description="Target chunk length in characters; 900 (~200 tokens) plus the title fits MiniLM's 256 tokens.",
     )
-    chunk_overlap: int = Field(120, ge=0, le=2000, description="Characters shared by consecutive chunks.")
+    chunk_overlap: int = Field(
+        60,
+        ge=0,
+        le=2000,
+        description="Characters shared by consecutive chunks; small, as chunks already end on sentence boundaries.",
+    )
     batch_size: int = Field(64, ge=1, le=4096, description="Chunks embedded per model call.")
     max_file_mb: float = Field(20.0, gt=0, le=4096, description="Input files larger than this are skipped.")
     k: int = Field(8, ge=1, le=200, description="Passages returned by a search.")
@@ -41,6 +46,12 @@ class Settings(BaseSettings):
     rrf_k: float = Field(60.0, gt=0, le=10000, description="Reciprocal-rank-fusion constant.")
     dense_weight: float = Field(1.0, ge=0, le=10, description="Weight of the dense ranking in the fusion.")
     bm25_weight: float = Field(1.0, ge=0, le=10, description="Weight of the BM25 ranking in the fusion.")
+    bm25_max_df: float = Field(
+        0.1,
+        gt=0,
+        le=1,
+        description="Query words found in more than this share of chunks are left out of BM25 (at least two stay).",
+    )
     recency_half_life_days: float = Field(
         30.0,
         ge=0,

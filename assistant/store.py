@@ -24,6 +24,7 @@ import logging
 import os
 import shutil
 import sqlite3
+import threading
 import time
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
@@ -45,7 +46,8 @@ VECTORS = "vectors.faiss"
 LOCK = ".lock"
 _TMP_PREFIX = ".tmp-"
 
-_SCHEMA = """
+_TOKENIZER = "porter unicode61 remove_diacritics 2"
+_SCHEMA = f"""
 CREATE TABLE articles (
     id TEXT PRIMARY KEY,
     title TEXT NOT NULL,
@@ -74,18 +76,8 @@ CREATE TABLE chunks (
     text TEXT NOT NULL
 );
 CREATE INDEX chunks_article ON chunks(article_id);
-CREATE VIRTUAL TABLE chunks_fts USING fts5(text, title, tokenize = 'porter unicode61 remove_diacritics 2');
+CREATE VIRTUAL TABLE chunks_fts USING fts5(text, title, tokenize = '{_TOKENIZER}');
 """
-
-
-def first_day(date: str | None) -> str | None:
-    """``2025-02`` → ``2025-02-01``: the earliest day a partial date can mean."""
-    if not date:
-        return None
-    parts = date.split("-")
-    while len(parts) < 3:
-        parts.append("01")
-    return "-".join(parts[:3])
 
 
 def _sha256(path: Path) -> str:
@@ -190,6 +182,15 @@ class ChunkRow:
     url: str | None
 
 
+@dataclass(frozen=True)
+class ChunkTable:
+    """Chunk ids and sources held in memory, so a source filter costs microseconds, not a SQL join."""
+
+    ids: np.ndarray  # int64 chunk ids, sorted: by publication day, see chunking.chunk_id
+    sources: np.ndarray  # int32 index into ``source_names``; -1 when unknown
+    source_names: tuple[str, ...]
+
+
 class IndexReader:
     """One verified, immutable generation, open for reading. Safe to share between threads."""
 
@@ -199,11 +200,21 @@ class IndexReader:
         self.path = generation
         self.manifest = manifest
         self.generation = int(manifest["generation"])
+        self._table: ChunkTable | None = None
+        # SQLite's own tokenizer stems query words, so their document frequencies are looked up exactly.
+        self._stemmer = sqlite3.connect(":memory:", check_same_thread=False)
+        self._stemmer.executescript(
+            f"CREATE VIRTUAL TABLE q USING fts5(x, tokenize = {_TOKENIZER!r});"
+            "CREATE VIRTUAL TABLE qv USING fts5vocab(q, 'instance');"
+        )
+        self._stem_lock = threading.Lock()
         # immutable=1: the file never changes after publication, so SQLite needs no locks or journal.
         uri = f"file:{generation / SQLITE}?mode=ro&immutable=1"
         try:
             self._db = sqlite3.connect(uri, uri=True, check_same_thread=False)
             self._db.row_factory = sqlite3.Row
+            # A temp table: the published file stays untouched, and older generations need no migration.
+            self._db.execute("CREATE VIRTUAL TABLE temp.chunks_vocab USING fts5vocab(main, chunks_fts, 'row')")
             self.vectors = faiss.read_index(str(generation / VECTORS))
         except (sqlite3.Error, RuntimeError) as exc:
             raise IndexCorruptError(f"cannot open {generation}: {exc}") from exc
@@ -249,6 +260,43 @@ class IndexReader:
             ):
                 rows[row[0]] = ChunkRow(*row)
         return rows
+
+    @property
+    def table(self) -> ChunkTable:
+        if self._table is None:
+            rows = self.query(
+                "SELECT c.id, a.source FROM chunks c JOIN articles a ON a.id = c.article_id ORDER BY c.id"
+            )
+            names = tuple(sorted({row[1] for row in rows if row[1]}))
+            codes = {name: code for code, name in enumerate(names)}
+            self._table = ChunkTable(
+                ids=np.fromiter((row[0] for row in rows), dtype=np.int64, count=len(rows)),
+                sources=np.fromiter((codes.get(row[1], -1) for row in rows), dtype=np.int32, count=len(rows)),
+                source_names=names,
+            )
+        return self._table
+
+    def selective_terms(self, terms: list[str], max_df: float) -> list[str]:
+        """Terms found in at most ``max_df`` of the chunks (at least the two rarest that occur at all).
+
+        Words in most chunks barely move a BM25 ranking but make FTS5 score nearly every row. Document
+        frequencies come from the FTS index itself, looked up by each word's stem as SQLite's tokenizer makes it.
+        """
+        if not terms:
+            return []
+        with self._stem_lock:
+            self._stemmer.execute("DELETE FROM q")
+            self._stemmer.executemany("INSERT INTO q (rowid, x) VALUES (?, ?)", enumerate(terms))
+            stems = dict(self._stemmer.execute("SELECT doc, term FROM qv").fetchall())
+        wanted = sorted({stem for stem in stems.values()})
+        marks = ",".join("?" * len(wanted))
+        df = dict(self.query(f"SELECT term, doc FROM temp.chunks_vocab WHERE term IN ({marks})", wanted))
+        counted = [(df.get(stems.get(i, ""), 0), term) for i, term in enumerate(terms)]
+        total = max(1, self.vectors.ntotal)
+        rare = [term for count, term in counted if 0 < count <= max_df * total]
+        if len(rare) < 2:
+            rare = [term for count, term in sorted(counted) if count > 0][:2]
+        return rare
 
     def article(self, article_id: str) -> sqlite3.Row | None:
         rows = self.query("SELECT * FROM articles WHERE id = ?", (article_id,))
@@ -435,7 +483,7 @@ class IndexWriter:
                 article.title,
                 article.text,
                 article.date,
-                first_day(article.date),
+                article.day,
                 article.source,
                 article.url,
                 article.author,

@@ -39,7 +39,7 @@ def search_json(index: Path, *args: str | Path) -> list[dict]:
 def built_news(tmp_path_factory: pytest.TempPathFactory, real_embedder) -> Path:
     """The news corpus indexed once with the real model; tests get a copy (isolated_env is not active yet)."""
     root = tmp_path_factory.mktemp("cli-news")
-    settings = get_settings(chunk_size=800, chunk_overlap=120, progress=False)
+    settings = get_settings(progress=False)
     build_index([news_corpus(root / "news")], root / "idx", embedder=real_embedder, settings=settings)
     return root / "idx"
 
@@ -54,7 +54,7 @@ def news_index(built_news: Path, tmp_path: Path) -> Path:
 def seed_index(tmp_path_factory: pytest.TempPathFactory, real_embedder) -> Path:
     """Only searched, never changed, so built once."""
     index = tmp_path_factory.mktemp("cli-seed") / "idx"
-    settings = get_settings(chunk_size=800, chunk_overlap=120, progress=False)
+    settings = get_settings(progress=False)
     build_index([SEED], index, embedder=real_embedder, settings=settings)
     return index
 

@@ -49,7 +49,7 @@ def _open(index: Path, **settings: object) -> Retriever:
 def seed_index(tmp_path_factory: pytest.TempPathFactory, real_embedder) -> Path:
     """Built once: embedding is the slow part. Settings are explicit, as isolated_env is not active yet."""
     index = tmp_path_factory.mktemp("seed") / "idx"
-    settings = get_settings(chunk_size=800, chunk_overlap=120, progress=False)
+    settings = get_settings(progress=False)
     build_index([SEED], index, embedder=real_embedder, settings=settings)
     return index
 
