@@ -42,9 +42,13 @@ class Article:
         return digest.hexdigest()
 
     @property
-    def text_hash(self) -> str:
-        """Hash of the body alone, to store exact duplicates once."""
-        return hashlib.sha256(self.text.encode("utf-8")).hexdigest()
+    def copy_hash(self) -> str:
+        """Hash of title and body: records equal in both are copies of one article, stored once.
+
+        The title takes part because scrapes of different stories can share a body (an ad form, a paywall
+        notice); such records are different articles, findable by their titles.
+        """
+        return hashlib.sha256(f"{self.title}\x00{self.text}".encode()).hexdigest()
 
 
 @dataclass(frozen=True, slots=True)

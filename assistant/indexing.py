@@ -137,7 +137,7 @@ class _Run:
                 and (not Path(row["file"]).exists() or row["file"] in clean_files)
             ]
         # Built after pruning, so a renamed file is re-indexed under its new id instead of skipped as a copy.
-        by_text = {row["text_hash"]: article_id for article_id, row in existing.items() if article_id not in gone}
+        by_copy = {row["copy_hash"]: article_id for article_id, row in existing.items() if article_id not in gone}
         seen: set[str] = set()
         todo: list[tuple[Article, str, str]] = []
         for article, file, root in loaded:
@@ -145,7 +145,7 @@ class _Run:
             if article.id in seen:
                 self.summary.skipped.append(Skipped(origin, f"duplicate id {article.id}"))
                 continue
-            twin = by_text.get(article.text_hash)
+            twin = by_copy.get(article.copy_hash)
             if twin is not None and twin != article.id:
                 self.summary.skipped.append(Skipped(origin, f"duplicate of {twin}"))
                 continue
@@ -154,9 +154,9 @@ class _Run:
             if old is not None and old["content_hash"] == article.content_hash:
                 self.summary.unchanged += 1
                 continue
-            if old is not None and by_text.get(old["text_hash"]) == article.id:
-                del by_text[old["text_hash"]]
-            by_text[article.text_hash] = article.id
+            if old is not None and by_copy.get(old["copy_hash"]) == article.id:
+                del by_copy[old["copy_hash"]]
+            by_copy[article.copy_hash] = article.id
             (self.summary.changed if old is not None else self.summary.added).append(article.id)
             todo.append((article, file, root))
         self.writer.remove(gone)

@@ -355,7 +355,7 @@ def _load_located(path: Path, root: Path, max_bytes: int) -> tuple[list[_Located
         elif single:
             identity = _path_id(path, root)
         else:
-            identity = "sha256:" + article.text_hash[:16]
+            identity = "sha256:" + article.copy_hash[:16]
         located.append(_Located(dataclasses.replace(article, id=identity), skip_origin, line))
     if skipped:
         logger.debug("%s: %d item(s) skipped", origin, len(skipped))
@@ -384,7 +384,7 @@ def load(paths: Sequence[str | Path], *, max_bytes: int = DEFAULT_MAX_BYTES) -> 
     pairs, skipped = discover(paths)
     articles: list[Article] = []
     files: list[Path] = []
-    first_by_text: dict[str, str] = {}
+    first_by_copy: dict[str, str] = {}
     ids: set[str] = set()
     for root, path in pairs:
         files.append(path.resolve())
@@ -392,13 +392,13 @@ def load(paths: Sequence[str | Path], *, max_bytes: int = DEFAULT_MAX_BYTES) -> 
         skipped.extend(file_skipped)
         for item in located:
             article = item.article
-            first = first_by_text.get(article.text_hash)
+            first = first_by_copy.get(article.copy_hash)
             if first is not None:
                 skipped.append(Skipped(item.origin, f"duplicate of {first}", item.line))
             elif article.id in ids:
                 skipped.append(Skipped(item.origin, f"duplicate id {article.id}", item.line))
             else:
-                first_by_text[article.text_hash] = article.id
+                first_by_copy[article.copy_hash] = article.id
                 ids.add(article.id)
                 articles.append(article)
     logger.debug("loaded %d article(s) from %d file(s), skipped %d", len(articles), len(files), len(skipped))

@@ -61,12 +61,12 @@ CREATE TABLE articles (
     file TEXT,            -- resolved file path, to notice files that are gone
     root TEXT,            -- resolved root the file was found under
     content_hash TEXT NOT NULL,
-    text_hash TEXT NOT NULL,
+    copy_hash TEXT NOT NULL,
     indexed_at TEXT NOT NULL
 );
 CREATE INDEX articles_day ON articles(day);
 CREATE INDEX articles_source ON articles(source);
-CREATE INDEX articles_text_hash ON articles(text_hash);
+CREATE INDEX articles_copy_hash ON articles(copy_hash);
 CREATE TABLE chunks (
     id INTEGER PRIMARY KEY,
     article_id TEXT NOT NULL REFERENCES articles(id),
@@ -449,7 +449,7 @@ class IndexWriter:
     # -- reading the state being changed -------------------------------------------------------------
     def articles(self) -> dict[str, sqlite3.Row]:
         self.db.row_factory = sqlite3.Row
-        rows = self.db.execute("SELECT id, content_hash, text_hash, file, root, origin FROM articles").fetchall()
+        rows = self.db.execute("SELECT id, content_hash, copy_hash, file, root, origin FROM articles").fetchall()
         return {row["id"]: row for row in rows}
 
     # -- changes -------------------------------------------------------------------------------------
@@ -477,7 +477,7 @@ class IndexWriter:
             raise ValueError("one vector per chunk")
         self.db.execute(
             "INSERT INTO articles (id, title, text, date, day, source, url, author, origin, file, root, "
-            "content_hash, text_hash, indexed_at) VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?)",
+            "content_hash, copy_hash, indexed_at) VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?)",
             (
                 article.id,
                 article.title,
@@ -491,7 +491,7 @@ class IndexWriter:
                 file,
                 root,
                 article.content_hash,
-                article.text_hash,
+                article.copy_hash,
                 time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
             ),
         )

@@ -229,3 +229,16 @@ def test_old_generations_are_pruned_but_previous_kept(tmp_path: Path) -> None:
         update_index([corpus], index, embedder=FakeEmbedder())
     assert sorted(p.name for p in index.glob("gen-*")) == ["gen-000003", "gen-000004"]
     assert (index / "CURRENT").read_text().strip() == "gen-000004"
+
+
+def test_same_body_under_different_titles_is_kept(tmp_path: Path) -> None:
+    # Scrapes of different stories can share a body (an ad form, a paywall notice): only titles tell them apart.
+    corpus = tmp_path / "scrapes"
+    corpus.mkdir()
+    body = "How relevant is this ad to you? Video player was slow to load content."
+    write_jsonl(
+        corpus / "items.jsonl",
+        [{"id": "ford", "title": "ford recall", "text": body}, {"id": "taco", "title": "taco bell pizza", "text": body}],
+    )
+    summary = build_index([corpus], tmp_path / "idx", embedder=FakeEmbedder())
+    assert summary.skipped == [] and _ids(tmp_path / "idx") == {"ford", "taco"}

@@ -198,7 +198,7 @@ def test_json_array_records_with_lines(tmp_path: Path) -> None:
     records = [{"id": "a1", "title": "A", "text": "Alpha text."}, "oops", {"title": "no text"}, {"text": "Beta."}]
     path = write(tmp_path, "many.json", json.dumps(records, indent=2))
     loaded = load([path])
-    assert [a.id for a in loaded.articles] == ["a1", "sha256:" + loaded.articles[1].text_hash[:16]]
+    assert [a.id for a in loaded.articles] == ["a1", "sha256:" + loaded.articles[1].copy_hash[:16]]
     assert loaded.articles[1].title == "Beta."  # first line of text when the title is missing
     text = path.read_text().split("\n")
     assert [text[s.line - 1].strip() for s in loaded.skipped if s.line] == ['"oops",', "{"]
@@ -233,7 +233,7 @@ def test_jsonl_records(tmp_path: Path) -> None:
     )
     assert first.origin == f"{path}:1"
     assert (second.id, second.url) == ("https://cnn.example/2", "https://cnn.example/2")
-    assert third.id == "sha256:" + third.text_hash[:16]
+    assert third.id == "sha256:" + third.copy_hash[:16]
     assert third.title == "Third body"
     assert third.origin == f"{path}:3"
 
@@ -449,11 +449,12 @@ def test_nonexistent_and_unsupported_inputs(tmp_path: Path) -> None:
 
 def test_duplicate_text_keeps_first(tmp_path: Path) -> None:
     write(tmp_path, "a.txt", f"Title A\n{BODY}\n")
-    write(tmp_path, "b.txt", f"Title B\n{BODY}\n")
-    write(tmp_path, "c.jsonl", json.dumps({"id": "c1", "text": BODY}) + "\n")
+    write(tmp_path, "b.txt", f"Title A\n{BODY}\n")
+    write(tmp_path, "c.jsonl", json.dumps({"id": "c1", "title": "Title A", "text": BODY}) + "\n")
+    write(tmp_path, "d.txt", f"Title D\n{BODY}\n")  # same body, another story's title: kept
     loaded = load([tmp_path])
     first_id = f"{tmp_path.name}/a.txt"
-    assert [a.id for a in loaded.articles] == [first_id]
+    assert [a.id for a in loaded.articles] == [first_id, f"{tmp_path.name}/d.txt"]
     assert [(Path(s.origin).name, s.line, s.reason) for s in loaded.skipped] == [
         ("b.txt", None, f"duplicate of {first_id}"),
         ("c.jsonl", 1, f"duplicate of {first_id}"),
@@ -498,7 +499,7 @@ def test_folder_recursion_sorted_hidden_and_sidecars_skipped(tmp_path: Path) -> 
     assert [a.id for a in loaded.articles] == [
         "corpus/a.md",
         "corpus/b.txt",
-        "sha256:" + loaded.articles[2].text_hash[:16],
+        "sha256:" + loaded.articles[2].copy_hash[:16],
         "corpus/sub/deeper/c.json",
     ]
     assert loaded.articles[0].source == "Side"
