@@ -238,7 +238,10 @@ def test_same_body_under_different_titles_is_kept(tmp_path: Path) -> None:
     body = "How relevant is this ad to you? Video player was slow to load content."
     write_jsonl(
         corpus / "items.jsonl",
-        [{"id": "ford", "title": "ford recall", "text": body}, {"id": "taco", "title": "taco bell pizza", "text": body}],
+        [
+            {"id": "ford", "title": "ford recall", "text": body},
+            {"id": "taco", "title": "taco bell pizza", "text": body},
+        ],
     )
     summary = build_index([corpus], tmp_path / "idx", embedder=FakeEmbedder())
     assert summary.skipped == [] and _ids(tmp_path / "idx") == {"ford", "taco"}
