@@ -18,7 +18,7 @@ from .embedding import Embedder, load_embedder
 from .errors import ConfigError, IndexNotFoundError, ModelMismatchError, NothingIndexedError
 from .ingestion import discover, load_file
 from .settings import Settings, get_settings
-from .store import IndexWriter
+from .writer import IndexWriter
 
 logger = logging.getLogger(__name__)
 

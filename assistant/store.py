@@ -10,22 +10,18 @@ Layout of an index directory::
     .lock              held by the one writer
     .tmp-gen-000008-*  a generation being written; never read, removed by the next writer
 
-A writer copies the live generation into a temporary folder, changes it, fsyncs every file, renames the folder
-into place and only then points ``CURRENT`` at it. A crash at any moment leaves ``CURRENT`` naming a complete
-generation. Readers verify the manifest's checksums before answering anything.
+A writer (:mod:`assistant.writer`) copies the live generation into a temporary folder, changes it, fsyncs every
+file, renames the folder into place and only then points ``CURRENT`` at it. A crash at any moment leaves
+``CURRENT`` naming a complete generation. Readers verify the manifest's checksums before answering anything.
 """
 
 from __future__ import annotations
 
-import contextlib
 import hashlib
 import json
 import logging
-import os
-import shutil
 import sqlite3
 import threading
-import time
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -33,8 +29,7 @@ from typing import Any
 
 import numpy as np
 
-from .documents import Article, Chunk
-from .errors import IndexCorruptError, IndexLockedError, IndexNotFoundError, StoreError
+from .errors import IndexCorruptError, IndexNotFoundError
 
 logger = logging.getLogger(__name__)
 
@@ -44,10 +39,10 @@ MANIFEST = "manifest.json"
 SQLITE = "meta.sqlite"
 VECTORS = "vectors.faiss"
 LOCK = ".lock"
-_TMP_PREFIX = ".tmp-"
+TMP_PREFIX = ".tmp-"
 
 _TOKENIZER = "porter unicode61 remove_diacritics 2"
-_SCHEMA = f"""
+SCHEMA_SQL = f"""
 CREATE TABLE articles (
     id TEXT PRIMARY KEY,
     title TEXT NOT NULL,
@@ -80,7 +75,7 @@ CREATE VIRTUAL TABLE chunks_fts USING fts5(text, title, tokenize = '{_TOKENIZER}
 """
 
 
-def _sha256(path: Path) -> str:
+def sha256_file(path: Path) -> str:
     digest = hashlib.sha256()
     with path.open("rb") as handle:
         for block in iter(lambda: handle.read(1 << 20), b""):
@@ -88,28 +83,12 @@ def _sha256(path: Path) -> str:
     return digest.hexdigest()
 
 
-def _fsync_file(path: Path) -> None:
-    fd = os.open(path, os.O_RDONLY)
-    try:
-        os.fsync(fd)
-    finally:
-        os.close(fd)
-
-
-def _fsync_dir(path: Path) -> None:
-    fd = os.open(path, os.O_RDONLY | os.O_DIRECTORY)
-    try:
-        os.fsync(fd)
-    finally:
-        os.close(fd)
-
-
-def _manifest_checksum(body: dict[str, Any]) -> str:
+def manifest_checksum(body: dict[str, Any]) -> str:
     payload = {key: value for key, value in body.items() if key != "manifest_sha256"}
     return hashlib.sha256(json.dumps(payload, sort_keys=True).encode()).hexdigest()
 
 
-def _generation_number(name: str) -> int:
+def generation_number(name: str) -> int:
     try:
         return int(name.removeprefix("gen-"))
     except ValueError:
@@ -140,7 +119,7 @@ def read_manifest(generation: Path) -> dict[str, Any]:
         raise IndexCorruptError(f"{path} is missing") from None
     except (OSError, ValueError) as exc:
         raise IndexCorruptError(f"{path} is unreadable: {exc}") from exc
-    if not isinstance(body, dict) or body.get("manifest_sha256") != _manifest_checksum(body):
+    if not isinstance(body, dict) or body.get("manifest_sha256") != manifest_checksum(body):
         raise IndexCorruptError(f"{path} does not match its own checksum")
     if body.get("schema_version") != SCHEMA_VERSION:
         raise IndexCorruptError(
@@ -158,7 +137,7 @@ def check_files(generation: Path, manifest: dict[str, Any]) -> list[str]:
             problems.append(f"{path} is missing")
         elif path.stat().st_size != expected["bytes"]:
             problems.append(f"{path} has {path.stat().st_size} bytes, manifest says {expected['bytes']}")
-        elif _sha256(path) != expected["sha256"]:
+        elif sha256_file(path) != expected["sha256"]:
             problems.append(f"{path} does not match its sha256 in the manifest")
     if set(manifest.get("files", {})) != {SQLITE, VECTORS}:
         problems.append(f"{generation / MANIFEST} does not list {SQLITE} and {VECTORS}")
@@ -345,239 +324,6 @@ def verify(directory: str | Path) -> tuple[dict[str, Any] | None, list[str]]:
         return manifest, reader.deep_check()
     finally:
         reader.close()
-
-
-class IndexWriter:
-    """Builds the next generation from the live one. Use as a context manager; ``commit()`` publishes it."""
-
-    def __init__(
-        self,
-        directory: str | Path,
-        *,
-        model: dict[str, Any],
-        chunker: dict[str, Any],
-        fresh: bool = False,
-        keep_generations: int = 2,
-    ) -> None:
-        self.directory = Path(directory)
-        self.model = model
-        self.chunker = chunker
-        self.fresh = fresh
-        self.keep_generations = keep_generations
-        self._lock: Any = None
-        self._tmp: Path | None = None
-        self._db: sqlite3.Connection | None = None
-        self._vectors: Any = None
-        self.base_generation = 0
-        self.roots: set[str] = set()
-
-    def __enter__(self) -> IndexWriter:
-        self.begin()
-        return self
-
-    def __exit__(self, exc_type: object, exc: object, tb: object) -> None:
-        self.abort()
-
-    @property
-    def db(self) -> sqlite3.Connection:
-        assert self._db is not None, "writer not started"
-        return self._db
-
-    def begin(self) -> None:
-        from filelock import FileLock, Timeout
-
-        self.directory.mkdir(parents=True, exist_ok=True)
-        # flock is released by the kernel when a writer dies, so a killed writer never leaves a stale lock.
-        lock = FileLock(str(self.directory / LOCK), timeout=0)
-        try:
-            lock.acquire()
-        except Timeout:
-            raise IndexLockedError(
-                f"the index in {self.directory} is being updated by another process; try again when it finishes"
-            ) from None
-        self._lock = lock
-        try:
-            self._start()
-        except BaseException:
-            self.abort()
-            raise
-
-    def _start(self) -> None:
-        import faiss
-
-        for leftover in self.directory.glob(_TMP_PREFIX + "*"):
-            logger.info("removing unfinished generation %s", leftover)
-            shutil.rmtree(leftover, ignore_errors=True)
-        base: Path | None = None
-        try:
-            base = current_generation(self.directory)
-        except IndexNotFoundError:
-            pass
-        except IndexCorruptError:
-            if not self.fresh:  # a rebuild replaces a damaged index; an update must not guess
-                raise
-        numbers = [_generation_number(p.name) for p in self.directory.glob("gen-*")]
-        number = max([0, *numbers]) + 1
-        self._tmp = self.directory / f"{_TMP_PREFIX}gen-{number:06d}-{os.getpid()}"
-        self._tmp.mkdir()
-        self._number = number
-        db_path = self._tmp / SQLITE
-        if base is not None and not self.fresh:
-            manifest = read_manifest(base)
-            if problems := check_files(base, manifest):
-                raise IndexCorruptError(
-                    "the live index is damaged, so it cannot be updated (rebuild it with `assistant index build`): "
-                    + "; ".join(problems)
-                )
-            self.base_generation = int(manifest["generation"])
-            self.roots = set(manifest.get("roots", []))
-            source = sqlite3.connect(f"file:{base / SQLITE}?mode=ro&immutable=1", uri=True)
-            self._db = sqlite3.connect(db_path)
-            source.backup(self._db)
-            source.close()
-            self._vectors = faiss.read_index(str(base / VECTORS))
-        else:
-            if base is not None:
-                with contextlib.suppress(StoreError):
-                    self.base_generation = int(read_manifest(base)["generation"])
-            self._db = sqlite3.connect(db_path)
-            self._db.executescript(_SCHEMA)
-            self._vectors = faiss.IndexIDMap2(faiss.IndexFlatIP(int(self.model["dimension"])))
-        self._db.execute("PRAGMA journal_mode = DELETE")
-        self._db.execute("PRAGMA synchronous = FULL")
-
-    # -- reading the state being changed -------------------------------------------------------------
-    def articles(self) -> dict[str, sqlite3.Row]:
-        self.db.row_factory = sqlite3.Row
-        rows = self.db.execute("SELECT id, content_hash, copy_hash, file, root, origin FROM articles").fetchall()
-        return {row["id"]: row for row in rows}
-
-    # -- changes -------------------------------------------------------------------------------------
-    def remove(self, article_ids: Iterable[str]) -> int:
-        removed = 0
-        for article_id in article_ids:
-            ids = [row[0] for row in self.db.execute("SELECT id FROM chunks WHERE article_id = ?", (article_id,))]
-            if ids:
-                self._vectors.remove_ids(np.asarray(ids, dtype=np.int64))
-                self.db.executemany("DELETE FROM chunks_fts WHERE rowid = ?", [(i,) for i in ids])
-                self.db.execute("DELETE FROM chunks WHERE article_id = ?", (article_id,))
-            removed += self.db.execute("DELETE FROM articles WHERE id = ?", (article_id,)).rowcount
-        return removed
-
-    def add(
-        self,
-        article: Article,
-        chunks: list[Chunk],
-        vectors: np.ndarray,
-        *,
-        file: str | None,
-        root: str | None,
-    ) -> None:
-        if len(chunks) != len(vectors):
-            raise ValueError("one vector per chunk")
-        self.db.execute(
-            "INSERT INTO articles (id, title, text, date, day, source, url, author, origin, file, root, "
-            "content_hash, copy_hash, indexed_at) VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?)",
-            (
-                article.id,
-                article.title,
-                article.text,
-                article.date,
-                article.day,
-                article.source,
-                article.url,
-                article.author,
-                article.origin,
-                file,
-                root,
-                article.content_hash,
-                article.copy_hash,
-                time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
-            ),
-        )
-        self.db.executemany(
-            "INSERT INTO chunks (id, article_id, ordinal, start, end, text) VALUES (?,?,?,?,?,?)",
-            [(c.id, c.article_id, c.ordinal, c.start, c.end, c.text) for c in chunks],
-        )
-        self.db.executemany(
-            "INSERT INTO chunks_fts (rowid, text, title) VALUES (?,?,?)",
-            [(c.id, c.text, article.title) for c in chunks],
-        )
-        if chunks:
-            self._vectors.add_with_ids(
-                np.ascontiguousarray(vectors, dtype=np.float32),
-                np.asarray([c.id for c in chunks], dtype=np.int64),
-            )
-
-    # -- publishing ----------------------------------------------------------------------------------
-    def commit(self) -> dict[str, Any]:
-        """Write, fsync and atomically publish the new generation; returns its manifest."""
-        import faiss
-
-        assert self._tmp is not None and self._db is not None
-        self._db.commit()
-        counts = {
-            "articles": self._db.execute("SELECT count(*) FROM articles").fetchone()[0],
-            "chunks": self._db.execute("SELECT count(*) FROM chunks").fetchone()[0],
-        }
-        self._db.execute("INSERT INTO chunks_fts(chunks_fts) VALUES ('optimize')")
-        self._db.commit()
-        self._db.close()
-        self._db = None
-        faiss.write_index(self._vectors, str(self._tmp / VECTORS))
-        files = {}
-        for name in (SQLITE, VECTORS):
-            path = self._tmp / name
-            _fsync_file(path)
-            files[name] = {"sha256": _sha256(path), "bytes": path.stat().st_size}
-        manifest: dict[str, Any] = {
-            "schema_version": SCHEMA_VERSION,
-            "generation": self._number,
-            "previous_generation": self.base_generation or None,
-            "created_at": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
-            "model": self.model,
-            "chunker": self.chunker,
-            "counts": counts,
-            "roots": sorted(self.roots),
-            "files": files,
-        }
-        manifest["manifest_sha256"] = _manifest_checksum(manifest)
-        manifest_path = self._tmp / MANIFEST
-        manifest_path.write_text(json.dumps(manifest, indent=2, sort_keys=True), encoding="utf-8")
-        _fsync_file(manifest_path)
-        _fsync_dir(self._tmp)
-        final = self.directory / f"gen-{self._number:06d}"
-        os.rename(self._tmp, final)
-        self._tmp = None
-        _fsync_dir(self.directory)
-        pointer_tmp = self.directory / f"{CURRENT}.tmp"
-        pointer_tmp.write_text(final.name + "\n", encoding="utf-8")
-        _fsync_file(pointer_tmp)
-        os.replace(pointer_tmp, self.directory / CURRENT)
-        _fsync_dir(self.directory)
-        self._prune(final)
-        logger.info("published %s (%d articles, %d chunks)", final.name, counts["articles"], counts["chunks"])
-        return manifest
-
-    def _prune(self, live: Path) -> None:
-        # Older generations go, but a few stay so readers that opened them keep answering.
-        generations = sorted(self.directory.glob("gen-*"), key=lambda p: _generation_number(p.name))
-        for old in generations[: -self.keep_generations]:
-            if old != live:
-                shutil.rmtree(old, ignore_errors=True)
-
-    def abort(self) -> None:
-        """Drop the unfinished generation (if any) and release the lock. Safe to call twice."""
-        if self._db is not None:
-            with contextlib.suppress(sqlite3.Error):
-                self._db.close()
-            self._db = None
-        if self._tmp is not None:
-            shutil.rmtree(self._tmp, ignore_errors=True)
-            self._tmp = None
-        if self._lock is not None:
-            self._lock.release()
-            self._lock = None
 
 
 def disk_usage(directory: str | Path) -> int:

@@ -422,7 +422,7 @@ def _enospc(*_: object) -> None:
 def test_disk_full_during_commit(base_index: tuple[Path, Path], monkeypatch: pytest.MonkeyPatch, failing: str) -> None:
     import faiss
 
-    import assistant.store as store
+    import assistant.writer as store
 
     corpus, index = base_index
     before = _golden(index)

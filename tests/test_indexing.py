@@ -19,7 +19,8 @@ from assistant import (
     update_index,
 )
 from assistant.settings import get_settings
-from assistant.store import IndexReader, IndexWriter, verify
+from assistant.store import IndexReader, verify
+from assistant.writer import IndexWriter
 
 
 def _ids(index: Path) -> set[str]:
