@@ -13,7 +13,7 @@ from typing import Any
 
 import numpy as np
 
-from .chunking import day_range
+from .chunking import DAY_SHIFT, day_range
 from .embedding import Embedder, load_embedder
 from .errors import ConfigError, ModelMismatchError
 from .settings import Settings, get_settings
@@ -222,33 +222,35 @@ class Retriever:
                 fused[chunk_id] = fused.get(chunk_id, 0.0) + weight / (self.settings.rrf_k + rank + 1)
         if not fused:
             return []
-        rows = reader.chunk_rows(fused)
-        half_life = self.settings.recency_half_life_days if recency else 0.0
-        scored = []
-        for chunk_id, score in fused.items():
-            row = rows.get(chunk_id)
-            if row is None:
-                continue
-            prior = self._recency(row, as_of, half_life)
-            scored.append((score * prior, prior, row))
-        scored.sort(key=lambda item: (-item[0], item[2].id))
+        # Everything up to the final k runs on in-memory columns; only the chosen passages are read from SQLite.
+        ids = np.fromiter(fused, dtype=np.int64, count=len(fused))
+        articles = reader.table.articles[np.searchsorted(reader.table.ids, ids)]
+        priors = self._recency(ids, as_of, self.settings.recency_half_life_days if recency else 0.0)
+        scores = np.fromiter(fused.values(), dtype=np.float64, count=len(fused)) * priors
+        order = np.lexsort((ids, -scores))
         # At most a few passages per article, so one long article cannot crowd out the others; when there are
         # no others left, the remaining slots go to the best of the held-back passages.
-        per_article: dict[str, int] = {}
-        chosen: list[tuple[float, float, ChunkRow]] = []
-        held_back: list[tuple[float, float, ChunkRow]] = []
-        for item in scored:
-            article_id = item[2].article_id
-            if per_article.get(article_id, 0) < self.settings.max_chunks_per_article:
-                per_article[article_id] = per_article.get(article_id, 0) + 1
-                chosen.append(item)
+        per_article: dict[int, int] = {}
+        chosen: list[int] = []
+        held_back: list[int] = []
+        for position in order.tolist():
+            article = int(articles[position])
+            if per_article.get(article, 0) < self.settings.max_chunks_per_article:
+                per_article[article] = per_article.get(article, 0) + 1
+                chosen.append(position)
                 if len(chosen) >= k:
                     break
             else:
-                held_back.append(item)
+                held_back.append(position)
         if len(chosen) < k:
-            chosen = sorted(chosen + held_back[: k - len(chosen)], key=lambda item: (-item[0], item[2].id))
-        return [self._hit(row, score, prior, dense.get(row.id), bm25.get(row.id)) for score, prior, row in chosen]
+            chosen = sorted(chosen + held_back[: k - len(chosen)], key=lambda p: (-scores[p], ids[p]))
+        rows = reader.chunk_rows(int(ids[p]) for p in chosen)
+        return [
+            self._hit(
+                rows[int(ids[p])], float(scores[p]), float(priors[p]), dense.get(int(ids[p])), bm25.get(int(ids[p]))
+            )
+            for p in chosen
+        ]
 
     def _dense(self, reader: IndexReader, vector: np.ndarray, n: int, allowed: _Filter) -> dict[int, float]:
         import faiss
@@ -265,7 +267,9 @@ class Retriever:
         return {int(i): float(s) for s, i in zip(scores[0], ids[0], strict=True) if i >= 0}
 
     def _bm25(self, reader: IndexReader, query: str, n: int, allowed: _Filter) -> dict[int, float]:
-        match = fts_query(query, reader.selective_terms(query_terms(query), self.settings.bm25_max_df))
+        match = fts_query(
+            query, reader.selective_terms(query_terms(query), self.settings.bm25_max_df, self.settings.bm25_max_terms)
+        )
         if match is None:
             return {}
         # Chunk ids sort by publication day, so the date window is a rowid range FTS5 applies while matching.
@@ -296,13 +300,14 @@ class Retriever:
         keep = mask[np.searchsorted(reader.table.ids, ids)]
         return [row for row, ok in zip(rows, keep, strict=True) if ok]
 
-    def _recency(self, row: ChunkRow, as_of: dt.date, half_life: float) -> float:
+    def _recency(self, ids: np.ndarray, as_of: dt.date, half_life: float) -> np.ndarray:
+        """Multipliers for chunk ids: ``0.5 ** (age / half_life)``, floored; undated articles get a fixed one."""
         if half_life <= 0:
-            return 1.0
-        if not row.day:
-            return _UNDATED_RECENCY
-        age = max(0, (as_of - dt.date.fromisoformat(row.day)).days)
-        return max(self.settings.recency_floor, 0.5 ** (age / half_life))
+            return np.ones(len(ids))
+        days = ids >> DAY_SHIFT  # chunk ids carry their article's publication day
+        age = np.maximum(0, as_of.toordinal() - days)
+        priors = np.maximum(self.settings.recency_floor, 0.5 ** (age / half_life))
+        return np.where(days == 0, _UNDATED_RECENCY, priors)
 
     def _hit(self, row: ChunkRow, score: float, prior: float, dense: float | None, bm25: float | None) -> Hit:
         return Hit(

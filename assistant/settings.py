@@ -52,6 +52,9 @@ class Settings(BaseSettings):
         le=1,
         description="Query words found in more than this share of chunks are left out of BM25 (at least two stay).",
     )
+    bm25_max_terms: int = Field(
+        10, ge=1, le=64, description="BM25 uses at most this many of the question's rarest words."
+    )
     recency_half_life_days: float = Field(
         30.0,
         ge=0,

@@ -163,10 +163,11 @@ class ChunkRow:
 
 @dataclass(frozen=True)
 class ChunkTable:
-    """Chunk ids and sources held in memory, so a source filter costs microseconds, not a SQL join."""
+    """Per-chunk columns held in memory, so filtering and ranking candidates costs microseconds, not SQL joins."""
 
     ids: np.ndarray  # int64 chunk ids, sorted: by publication day, see chunking.chunk_id
     sources: np.ndarray  # int32 index into ``source_names``; -1 when unknown
+    articles: np.ndarray  # int32 article number, to cap passages per article without reading rows
     source_names: tuple[str, ...]
 
 
@@ -244,23 +245,38 @@ class IndexReader:
     def table(self) -> ChunkTable:
         if self._table is None:
             rows = self.query(
-                "SELECT c.id, a.source FROM chunks c JOIN articles a ON a.id = c.article_id ORDER BY c.id"
+                "SELECT c.id, a.source, c.article_id FROM chunks c JOIN articles a ON a.id = c.article_id ORDER BY c.id"
             )
             names = tuple(sorted({row[1] for row in rows if row[1]}))
             codes = {name: code for code, name in enumerate(names)}
+            article_codes: dict[str, int] = {}
             self._table = ChunkTable(
                 ids=np.fromiter((row[0] for row in rows), dtype=np.int64, count=len(rows)),
                 sources=np.fromiter((codes.get(row[1], -1) for row in rows), dtype=np.int32, count=len(rows)),
+                articles=np.fromiter(
+                    (article_codes.setdefault(row[2], len(article_codes)) for row in rows),
+                    dtype=np.int32,
+                    count=len(rows),
+                ),
                 source_names=names,
             )
         return self._table
 
-    def selective_terms(self, terms: list[str], max_df: float) -> list[str]:
-        """Terms found in at most ``max_df`` of the chunks (at least the two rarest that occur at all).
+    def selective_terms(self, terms: list[str], max_df: float, max_terms: int = 64) -> list[str]:
+        """The ``max_terms`` rarest terms found in at most ``max_df`` of the chunks (at least the two rarest).
 
-        Words in most chunks barely move a BM25 ranking but make FTS5 score nearly every row. Document
-        frequencies come from the FTS index itself, looked up by each word's stem as SQLite's tokenizer makes it.
+        Words in most chunks barely move a BM25 ranking but make FTS5 score nearly every row.
         """
+        counted = self._document_frequencies(terms)
+        total = max(1, self.vectors.ntotal)
+        present = sorted((count, i) for i, (count, _) in enumerate(counted) if count > 0)
+        rare = [(count, i) for count, i in present if count <= max_df * total][:max_terms]
+        if len(rare) < 2:
+            rare = present[:2]
+        return [counted[i][1] for _, i in sorted(rare, key=lambda item: item[1])]
+
+    def _document_frequencies(self, terms: list[str]) -> list[tuple[int, str]]:
+        """(chunks containing it, term) per term, from the FTS index itself, by the stem SQLite's tokenizer makes."""
         if not terms:
             return []
         with self._stem_lock:
@@ -270,12 +286,7 @@ class IndexReader:
         wanted = sorted({stem for stem in stems.values()})
         marks = ",".join("?" * len(wanted))
         df = dict(self.query(f"SELECT term, doc FROM temp.chunks_vocab WHERE term IN ({marks})", wanted))
-        counted = [(df.get(stems.get(i, ""), 0), term) for i, term in enumerate(terms)]
-        total = max(1, self.vectors.ntotal)
-        rare = [term for count, term in counted if 0 < count <= max_df * total]
-        if len(rare) < 2:
-            rare = [term for count, term in sorted(counted) if count > 0][:2]
-        return rare
+        return [(df.get(stems.get(i, ""), 0), term) for i, term in enumerate(terms)]
 
     def article(self, article_id: str) -> sqlite3.Row | None:
         rows = self.query("SELECT * FROM articles WHERE id = ?", (article_id,))
