@@ -5,6 +5,7 @@ from __future__ import annotations
 import fnmatch
 import glob
 import logging
+import os
 import sys
 import time
 from collections.abc import Callable, Sequence
@@ -80,9 +81,9 @@ def _in_scope(file: str, inputs: Sequence[str | Path]) -> bool:
     for raw in inputs:
         target = Path(raw).expanduser()
         if glob.has_magic(str(raw)):
-            if fnmatch.fnmatch(str(path), str(Path(str(target)).absolute())) or fnmatch.fnmatch(
-                str(path), str(target.resolve().parent / target.name)
-            ):
+            # Stored paths are resolved; the pattern may run through a symlinked folder, so try both spellings.
+            patterns = (os.path.abspath(target), str(target.resolve().parent / target.name))
+            if any(fnmatch.fnmatch(str(path), pattern) for pattern in patterns):
                 return True
             continue
         resolved = target.resolve()

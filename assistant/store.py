@@ -156,7 +156,6 @@ class ChunkRow:
     text: str
     title: str
     date: str | None
-    day: str | None
     source: str | None
     url: str | None
 
@@ -234,7 +233,7 @@ class IndexReader:
             part = ids[offset : offset + 500]
             marks = ",".join("?" * len(part))
             for row in self.query(
-                "SELECT c.id, c.article_id, c.ordinal, c.start, c.end, c.text, a.title, a.date, a.day, "
+                "SELECT c.id, c.article_id, c.ordinal, c.start, c.end, c.text, a.title, a.date, "
                 f"a.source, a.url FROM chunks c JOIN articles a ON a.id = c.article_id WHERE c.id IN ({marks})",
                 part,
             ):

@@ -246,3 +246,15 @@ def test_same_body_under_different_titles_is_kept(tmp_path: Path) -> None:
     )
     summary = build_index([corpus], tmp_path / "idx", embedder=FakeEmbedder())
     assert summary.skipped == [] and _ids(tmp_path / "idx") == {"ford", "taco"}
+
+
+def test_update_from_a_glob_prunes_only_what_the_glob_covers(tmp_path: Path) -> None:
+    corpus = news_corpus(tmp_path / "news")
+    index = tmp_path / "idx"
+    build_index([corpus], index, embedder=FakeEmbedder())
+    (corpus / "rates.md").unlink()
+    (corpus / "undated.txt").unlink()
+    summary = update_index([str(corpus / "*.md")], index, embedder=FakeEmbedder())
+    # The .md pattern covers rates.md, so its absence removes it; undated.txt was outside the pattern and stays.
+    assert summary.removed == ["news/rates.md"]
+    assert "news/undated.txt" in _ids(index)
