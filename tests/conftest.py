@@ -73,6 +73,20 @@ def real_embedder():
     return load_embedder()
 
 
+@pytest.fixture(scope="session")
+def seed_index(tmp_path_factory: pytest.TempPathFactory, real_embedder) -> Path:
+    """The seed article indexed with the real model, built once: tests only search it, never change it.
+
+    Settings are explicit because the function-scoped isolated_env is not active for session fixtures.
+    """
+    from assistant import build_index
+    from assistant.settings import Settings
+
+    index = tmp_path_factory.mktemp("seed") / "idx"
+    build_index([SEED], index, embedder=real_embedder, settings=Settings(progress=False))
+    return index
+
+
 def write_jsonl(path: Path, records: list[dict]) -> Path:
     path.write_text("".join(json.dumps(r) + "\n" for r in records), encoding="utf-8")
     return path

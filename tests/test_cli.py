@@ -50,15 +50,6 @@ def news_index(built_news: Path, tmp_path: Path) -> Path:
     return tmp_path / "idx"
 
 
-@pytest.fixture(scope="module")
-def seed_index(tmp_path_factory: pytest.TempPathFactory, real_embedder) -> Path:
-    """Only searched, never changed, so built once."""
-    index = tmp_path_factory.mktemp("cli-seed") / "idx"
-    settings = get_settings(progress=False)
-    build_index([SEED], index, embedder=real_embedder, settings=settings)
-    return index
-
-
 # -- build and search ------------------------------------------------------------------------------------------
 
 

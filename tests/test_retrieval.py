@@ -7,7 +7,7 @@ import sqlite3
 from pathlib import Path
 
 import pytest
-from conftest import SEED, SEED_QUESTION, FakeEmbedder, news_corpus
+from conftest import SEED_QUESTION, FakeEmbedder, news_corpus
 from hypothesis import given
 from hypothesis import settings as hypothesis_settings
 from hypothesis import strategies as st
@@ -43,15 +43,6 @@ def _open(index: Path, **settings: object) -> Retriever:
 
 
 # -- the real model on the seed article ------------------------------------------------------------------------
-
-
-@pytest.fixture(scope="module")
-def seed_index(tmp_path_factory: pytest.TempPathFactory, real_embedder) -> Path:
-    """Built once: embedding is the slow part. Settings are explicit, as isolated_env is not active yet."""
-    index = tmp_path_factory.mktemp("seed") / "idx"
-    settings = get_settings(progress=False)
-    build_index([SEED], index, embedder=real_embedder, settings=settings)
-    return index
 
 
 @pytest.fixture
