@@ -16,9 +16,10 @@ from typing import Any
 from .chunking import SPLITTER_NAME, chunk_article, embedding_text
 from .documents import Article, Skipped
 from .embedding import Embedder, load_embedder
-from .errors import ConfigError, IndexNotFoundError, ModelMismatchError, NothingIndexedError
+from .errors import ConfigError, IndexNotFoundError, NothingIndexedError
 from .ingestion import discover, load_file
 from .settings import Settings, get_settings
+from .store import check_model
 from .writer import IndexWriter
 
 logger = logging.getLogger(__name__)
@@ -220,15 +221,8 @@ class _Run:
         self.summary.embedded_chunks += done_chunks
 
 
-def _check_compatible(writer: IndexWriter, embedder: Embedder, settings: Settings) -> None:
-    from .store import current_generation, read_manifest
-
-    manifest = read_manifest(current_generation(writer.directory))
-    if manifest["model"]["identity"] != embedder.identity:
-        raise ModelMismatchError(
-            f"the index in {writer.directory} was built with {manifest['model']['identity']}, not "
-            f"{embedder.identity}: configure that model, or rebuild with `assistant index build`"
-        )
+def _check_compatible(manifest: dict[str, Any], directory: Path, embedder: Embedder, settings: Settings) -> None:
+    check_model(manifest, embedder.identity, directory)
     old = {k: manifest["chunker"].get(k) for k in ("chunk_size", "chunk_overlap")}
     new = {k: chunker_record(settings)[k] for k in old}
     if old != new:
@@ -262,9 +256,9 @@ def update_index(
         fresh=rebuild,
         keep_generations=settings.keep_generations,
     ) as writer:
-        starting_empty = rebuild or writer.base_generation == 0
-        if not starting_empty:
-            _check_compatible(writer, embedder, settings)
+        starting_empty = rebuild or writer.base_manifest is None
+        if writer.base_manifest is not None:
+            _check_compatible(writer.base_manifest, index_dir, embedder, settings)
         run = _Run(writer, embedder, settings, summary, on_progress)
         any_read = run.apply(inputs, prune=prune)
         if starting_empty and not any_read:
@@ -277,9 +271,7 @@ def update_index(
             manifest = writer.commit()
             summary.published = True
         else:
-            from .store import current_generation, read_manifest
-
-            manifest = read_manifest(current_generation(index_dir))
+            manifest = writer.base_manifest
     summary.generation = int(manifest["generation"])
     summary.articles = manifest["counts"]["articles"]
     summary.chunks = manifest["counts"]["chunks"]

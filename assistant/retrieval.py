@@ -15,9 +15,9 @@ import numpy as np
 
 from .chunking import DAY_SHIFT, day_range
 from .embedding import Embedder, load_embedder
-from .errors import ConfigError, ModelMismatchError
+from .errors import ConfigError
 from .settings import Settings, get_settings
-from .store import ChunkRow, IndexReader, current_generation
+from .store import ChunkRow, IndexReader, check_model, current_generation
 from .timeframes import DateLike, parse_day, window_from_question
 
 logger = logging.getLogger(__name__)
@@ -91,11 +91,7 @@ class Retriever:
     """
 
     def __init__(self, reader: IndexReader, embedder: Embedder, settings: Settings, directory: Path) -> None:
-        if reader.manifest["model"]["identity"] != embedder.identity:
-            raise ModelMismatchError(
-                f"the index in {directory} was built with {reader.manifest['model']['identity']}, but the "
-                f"configured model is {embedder.identity}: set ASSISTANT_MODEL to the index's model or rebuild"
-            )
+        check_model(reader.manifest, embedder.identity, directory)
         self.reader = reader
         self.embedder = embedder
         self.settings = settings

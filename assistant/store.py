@@ -29,7 +29,7 @@ from typing import Any
 
 import numpy as np
 
-from .errors import IndexCorruptError, IndexNotFoundError
+from .errors import IndexCorruptError, IndexNotFoundError, ModelMismatchError
 
 logger = logging.getLogger(__name__)
 
@@ -126,6 +126,15 @@ def read_manifest(generation: Path) -> dict[str, Any]:
             f"{path}: schema version {body.get('schema_version')} is not {SCHEMA_VERSION}; rebuild the index"
         )
     return body
+
+
+def check_model(manifest: dict[str, Any], identity: str, directory: Path) -> None:
+    """Refuse to search or update an index with another model than the one that built it."""
+    if manifest["model"]["identity"] != identity:
+        raise ModelMismatchError(
+            f"the index in {directory} was built with {manifest['model']['identity']}, but the configured model "
+            f"is {identity}: set ASSISTANT_MODEL to the index's model, or rebuild with `assistant index build`"
+        )
 
 
 def check_files(generation: Path, manifest: dict[str, Any]) -> list[str]:

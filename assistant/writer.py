@@ -75,6 +75,7 @@ class IndexWriter:
         self._db: sqlite3.Connection | None = None
         self._vectors: Any = None
         self.base_generation = 0
+        self.base_manifest: dict[str, Any] | None = None  # the live manifest this update starts from
         self.roots: set[str] = set()
 
     def __enter__(self) -> IndexWriter:
@@ -135,6 +136,7 @@ class IndexWriter:
                     "the live index is damaged, so it cannot be updated (rebuild it with `assistant index build`): "
                     + "; ".join(problems)
                 )
+            self.base_manifest = manifest
             self.base_generation = int(manifest["generation"])
             self.roots = set(manifest.get("roots", []))
             source = sqlite3.connect(f"file:{base / SQLITE}?mode=ro&immutable=1", uri=True)
