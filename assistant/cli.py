@@ -220,6 +220,91 @@ def search(
         click.echo()
 
 
+@cli.command("ask")
+@click.argument("question")
+@click.option("--llm", "use_llm", is_flag=True, help="Answer with the OpenAI-compatible endpoint in the settings.")
+@click.option("--llm-url", default=None, help="Endpoint base URL, e.g. http://127.0.0.1:8080/v1 (implies --llm).")
+@click.option("--llm-model", default=None, help="Model name to request from the endpoint.")
+@click.option(
+    "--history",
+    "history_file",
+    type=click.Path(dir_okay=False, exists=True, path_type=Path),
+    default=None,
+    help="Earlier turns for a follow-up: JSON (a list, or lines) of `ask --json` outputs or {question, text}.",
+)
+@click.option("-k", "--k", "k", type=click.IntRange(1, 200), default=None, help="Passages to retrieve (default 8).")
+@click.option("--since", default=None, help="Only articles published on or after (YYYY[-MM[-DD]]).")
+@click.option("--until", default=None, help="Only articles published on or before (YYYY[-MM[-DD]]).")
+@click.option("--source", "sources", multiple=True, help="Only this outlet (repeatable).")
+@click.option("--as-of", "as_of", default=None, help="Ask as of this day: later articles are excluded.")
+@index_option
+@json_option
+@_errors
+def ask(
+    question: str,
+    use_llm: bool,
+    llm_url: str | None,
+    llm_model: str | None,
+    history_file: Path | None,
+    k: int | None,
+    since: str | None,
+    until: str | None,
+    sources: tuple[str, ...],
+    as_of: str | None,
+    index_dir: Path | None,
+    as_json: bool,
+) -> None:
+    """Answer QUESTION from the indexed articles, with numbered sources you can check."""
+    from .answering import Assistant
+
+    settings = get_settings(index_dir=index_dir, llm_base_url=llm_url, llm_model=llm_model)
+    answerer = "llm" if (use_llm or llm_url) else "extractive"
+    history = _read_history(history_file) if history_file else []
+    with Assistant.open(settings.index_dir, settings=settings, answerer=answerer) as assistant:
+        stream = assistant.stream(question, history, as_of=as_of, since=since, until=until,
+                                  sources=sources or None, k=k)
+        if as_json:
+            _emit(stream.answer.to_dict())
+            return
+        for piece in stream:
+            click.echo(piece, nl=False)
+        answer = stream.answer
+    if answer.notice:
+        click.echo(f"\nnote: {answer.notice}", err=True)
+    click.echo("\n")
+    click.echo("Closest passages:" if answer.abstained else "Sources:")
+    for citation in answer.citations:
+        meta = " · ".join(part for part in (citation.source, citation.date) if part)
+        flag = "" if citation.supported else "  (does not support the sentence citing it)"
+        click.echo(f"[{citation.number}] {citation.title}" + (f" ({meta})" if meta else "") + flag)
+        if citation.url:
+            click.echo(f"    {citation.url}")
+        click.echo(f"    “{citation.quote}”")
+    for sentence in answer.unsupported:
+        click.echo(f"unsupported by the excerpts: {sentence}", err=True)
+
+
+def _read_history(path: Path) -> list[dict[str, Any]] | list[tuple[str, str]]:
+    """Turns from a JSON list or JSON lines: `ask --json` outputs, or objects with question and text/answer."""
+    raw = path.read_text(encoding="utf-8").strip()
+    try:
+        whole = json.loads(raw)
+        items = whole if isinstance(whole, list) else [whole]
+    except json.JSONDecodeError:
+        items = []
+        for number, line in enumerate(raw.splitlines(), 1):
+            try:
+                items.extend([json.loads(line)] if line.strip() else [])
+            except json.JSONDecodeError as exc:
+                raise InputError(f"not JSON: {exc.msg}", path=path, line=number) from exc
+    turns: list[tuple[str, str]] = []
+    for number, item in enumerate(items, 1):
+        if not isinstance(item, dict) or not isinstance(item.get("question"), str):
+            raise InputError("each turn needs a 'question' string", path=path, line=number, field="question")
+        turns.append((item.get("query") or item["question"], str(item.get("text") or item.get("answer") or "")))
+    return turns
+
+
 def main() -> None:
     cli(prog_name="assistant")
 

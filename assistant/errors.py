@@ -4,6 +4,7 @@
     ├── ConfigError                a setting or argument is invalid
     ├── ModelError                 an embedding model cannot be found or loaded
     ├── InputError                 an article could not be read (file, line, field)
+    ├── EndpointError              an LLM endpoint failed (unreachable, timed out, bad reply)
     └── StoreError                 base of problems with an index on disk
         ├── IndexNotFoundError     no index at the given location
         ├── IndexCorruptError      files do not match the manifest
@@ -57,6 +58,13 @@ class InputError(AssistantError):
         return f"{where}: {self.reason}"
 
 
+class EndpointError(AssistantError):
+    """An OpenAI-compatible endpoint was unreachable, too slow, or replied with something unusable.
+
+    The assistant answers extractively instead and says why; only code calling the endpoint directly sees this.
+    """
+
+
 class StoreError(AssistantError):
     """Base class of problems with an index on disk."""
 
@@ -91,6 +99,7 @@ EXIT_CODES: dict[type[AssistantError], int] = {
     IndexLockedError: 7,
     ModelMismatchError: 8,
     NothingIndexedError: 9,
+    EndpointError: 11,
 }
 
 

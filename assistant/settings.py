@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from pydantic import Field
+from pydantic import Field, SecretStr
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 
@@ -71,6 +71,46 @@ class Settings(BaseSettings):
         2, ge=1, le=100, description="Index generations kept on disk, so open readers keep working."
     )
     progress: bool = Field(True, description="Show progress bars on stderr while indexing.")
+
+    # -- answers ---------------------------------------------------------------------------------------------
+    answerer: str = Field(
+        "extractive",
+        pattern="^(extractive|llm)$",
+        description="Default answerer: 'extractive' (offline) or 'llm' (the OpenAI-compatible endpoint below).",
+    )
+    max_question_chars: int = Field(2000, ge=10, le=100_000, description="Longer questions are refused.")
+    answer_sentences: int = Field(3, ge=1, le=8, description="Most sentences an extractive answer quotes.")
+    sentence_candidates: int = Field(
+        32, ge=4, le=400, description="Best lexical sentences that are also embedded and ranked per question."
+    )
+    mmr_lambda: float = Field(
+        0.7, ge=0, le=1, description="Relevance against novelty when picking answer sentences (1 ignores novelty)."
+    )
+    abstain_below: float = Field(
+        0.45,
+        ge=0,
+        le=1,
+        description="Abstain when the best sentence's support is below this; calibrated on benchmark data.",
+    )
+    excerpt_chars: int = Field(
+        600, ge=80, le=8000, description="Length of a cited excerpt around its supporting sentence."
+    )
+    conflict_similarity: float = Field(
+        0.75,
+        ge=0,
+        le=1,
+        description="Sentences from two articles this similar that state different values are shown as a conflict.",
+    )
+    llm_base_url: str | None = Field(
+        None, description="OpenAI-compatible API root, e.g. http://127.0.0.1:8080/v1; empty disables the LLM."
+    )
+    llm_model: str | None = Field(None, description="Model name sent to the endpoint.")
+    llm_api_key: SecretStr | None = Field(None, description="Bearer token for the endpoint, if it needs one.")
+    llm_timeout: float = Field(60.0, gt=0, le=3600, description="Seconds to wait for the endpoint per request.")
+    llm_retries: int = Field(2, ge=0, le=10, description="Retries after a connection error, timeout or 5xx.")
+    llm_max_tokens: int = Field(400, ge=16, le=32_000, description="Most tokens the LLM may generate per answer.")
+    llm_temperature: float = Field(0.1, ge=0, le=2, description="Sampling temperature for the LLM.")
+    llm_excerpts: int = Field(6, ge=1, le=50, description="Numbered excerpts given to the LLM.")
 
 
 def get_settings(**overrides: object) -> Settings:

@@ -287,14 +287,29 @@ class IndexReader:
         """(chunks containing it, term) per term, from the FTS index itself, by the stem SQLite's tokenizer makes."""
         if not terms:
             return []
+        stems = [next(iter(found), "") for found in self.stems(terms)]
+        df = self.stem_frequencies(stems)
+        return [(df.get(stem, 0), term) for stem, term in zip(stems, terms, strict=True)]
+
+    def stems(self, texts: list[str]) -> list[set[str]]:
+        """The set of index terms (stemmed as the FTS index stems them) in each text."""
+        if not texts:
+            return []
+        found: list[set[str]] = [set() for _ in texts]
         with self._stem_lock:
             self._stemmer.execute("DELETE FROM q")
-            self._stemmer.executemany("INSERT INTO q (rowid, x) VALUES (?, ?)", enumerate(terms))
-            stems = dict(self._stemmer.execute("SELECT doc, term FROM qv").fetchall())
-        wanted = sorted({stem for stem in stems.values()})
+            self._stemmer.executemany("INSERT INTO q (rowid, x) VALUES (?, ?)", enumerate(texts))
+            for row, term in self._stemmer.execute("SELECT DISTINCT doc, term FROM qv"):
+                found[row].add(term)
+        return found
+
+    def stem_frequencies(self, stems: Iterable[str]) -> dict[str, int]:
+        """Chunks containing each stem; stems found nowhere are left out."""
+        wanted = sorted({stem for stem in stems if stem})
+        if not wanted:
+            return {}
         marks = ",".join("?" * len(wanted))
-        df = dict(self.query(f"SELECT term, doc FROM temp.chunks_vocab WHERE term IN ({marks})", wanted))
-        return [(df.get(stems.get(i, ""), 0), term) for i, term in enumerate(terms)]
+        return dict(self.query(f"SELECT term, doc FROM temp.chunks_vocab WHERE term IN ({marks})", wanted))
 
     def article(self, article_id: str) -> sqlite3.Row | None:
         rows = self.query("SELECT * FROM articles WHERE id = ?", (article_id,))

@@ -1,0 +1,248 @@
+"""Questions in, checked answers out: the assistant that retrieves, weighs the evidence, and answers or abstains.
+
+    assistant = Assistant.open("index")
+    answer = assistant.ask("How much is Alibaba investing in AI?")
+    follow_up = assistant.ask("What about Baidu?", history=[answer])
+"""
+
+from __future__ import annotations
+
+import logging
+import re
+import time
+from collections.abc import Iterable, Iterator
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from .answers import Answer, AnswerStream, Citation
+from .conversation import Turn, as_turns, condense
+from .embedding import Embedder
+from .errors import ConfigError, EndpointError
+from .evidence import Evidence, gather
+from .extractive import Composition, ExtractiveAnswerer
+from .retrieval import Hit, Retriever
+from .settings import Settings, get_settings
+from .timeframes import DateLike
+
+if TYPE_CHECKING:
+    from .llm import LLMAnswerer
+
+logger = logging.getLogger(__name__)
+
+# Control characters (other than tab and newline) in a question are noise from copy-paste, never meaning.
+_CONTROL = re.compile(r"[\x00-\x08\x0b-\x1f\x7f\u200b-\u200f\u202a-\u202e\u2066-\u2069]")
+
+
+class Assistant:
+    """Answers questions from an index, citing the excerpts each claim comes from."""
+
+    def __init__(self, retriever: Retriever, settings: Settings, llm: LLMAnswerer | None = None,
+                 answerer: str = "extractive") -> None:
+        if answerer == "llm" and llm is None:
+            raise ConfigError("the LLM answerer needs ASSISTANT_LLM_BASE_URL (an OpenAI-compatible endpoint)")
+        self.retriever = retriever
+        self.settings = settings
+        self.llm = llm
+        self.answerer = answerer
+        self.extractive = ExtractiveAnswerer(
+            sentences=settings.answer_sentences,
+            mmr_lambda=settings.mmr_lambda,
+            conflict_similarity=settings.conflict_similarity,
+            excerpt_chars=settings.excerpt_chars,
+        )
+
+    @classmethod
+    def open(
+        cls,
+        index_dir: str | Path | None = None,
+        *,
+        answerer: str | None = None,
+        settings: Settings | None = None,
+        embedder: Embedder | None = None,
+        llm: LLMAnswerer | None = None,
+    ) -> Assistant:
+        """Open the index; ``answerer`` is "extractive" (default) or "llm" (the endpoint in the settings)."""
+        settings = settings or get_settings()
+        answerer = answerer or settings.answerer
+        if answerer not in ("extractive", "llm"):
+            raise ConfigError(f"unknown answerer {answerer!r}: use 'extractive' or 'llm'")
+        if llm is None and settings.llm_base_url:
+            from .llm import ChatClient, LLMAnswerer
+
+            client = ChatClient.from_settings(settings)
+            llm = LLMAnswerer(client) if client is not None else None
+        retriever = Retriever.open(index_dir, embedder=embedder, settings=settings)
+        try:
+            return cls(retriever, settings, llm, answerer)
+        except BaseException:
+            retriever.close()
+            raise
+
+    def close(self) -> None:
+        self.retriever.close()
+        if self.llm is not None:
+            self.llm.close()
+
+    def __enter__(self) -> Assistant:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    def refresh(self) -> bool:
+        """Use the newest index generation if an update published one."""
+        return self.retriever.refresh()
+
+    def ask(self, question: str, history: Iterable[Any] = (), **options: Any) -> Answer:
+        """Answer ``question``; see :meth:`stream` for the options."""
+        return self.stream(question, history, **options).answer
+
+    def stream(
+        self,
+        question: str,
+        history: Iterable[Any] = (),
+        *,
+        as_of: DateLike = None,
+        since: DateLike = None,
+        until: DateLike = None,
+        sources: Iterable[str] | None = None,
+        k: int | None = None,
+        answerer: str | None = None,
+    ) -> AnswerStream:
+        """Answer ``question`` as a stream of text; the stream's ``answer`` is the finished :class:`Answer`.
+
+        ``history`` holds earlier turns (previous :class:`Answer` objects, or (question, answer) pairs), used to
+        rewrite a follow-up into a standalone query. ``as_of``, ``since``, ``until`` and ``sources`` filter
+        retrieval as in :meth:`Retriever.search`. ``answerer`` overrides the default for this question.
+        """
+        started = time.perf_counter()
+        question = self._clean(question)
+        use = answerer or self.answerer
+        if use == "llm" and self.llm is None:
+            raise ConfigError("no LLM endpoint is configured (set ASSISTANT_LLM_BASE_URL)")
+        turns = as_turns(history)
+        timings: dict[str, float] = {}
+        query, notice = self._condense(question, turns, use)
+        timings["condense"] = _ms(started)
+        mark = time.perf_counter()
+        hits = self.retriever.search(query, k, as_of=as_of, since=since, until=until, sources=sources)
+        timings["retrieve"] = _ms(mark)
+        mark = time.perf_counter()
+        evidence = gather(query, hits, self.retriever.reader, self.retriever.embedder,
+                          candidates=self.settings.sentence_candidates)
+        support = evidence.support
+        base = {"question": question, "query": query, "support": support}
+
+        def finish(composition: Composition, abstained: bool, name: str, **extra: Any) -> Answer:
+            timings["answer"] = _ms(mark)
+            timings["total"] = _ms(started)
+            extra.setdefault("notice", notice)
+            return Answer(text=composition.text, citations=composition.citations, abstained=abstained,
+                          answerer=name, conflicts=composition.conflicts, timings=timings, **base, **extra)
+
+        if not evidence.candidates or support < self.settings.abstain_below:
+            composition = self.extractive.abstain(evidence)
+            return AnswerStream(iter(composition.pieces), lambda: finish(composition, True, use))
+        if use == "llm":
+            return self._generate(evidence, query, finish)
+        composition = self.extractive.compose(evidence)
+        return AnswerStream(iter(composition.pieces), lambda: finish(composition, False, "extractive"))
+
+    # -- steps --------------------------------------------------------------------------------------------
+    def _clean(self, question: str) -> str:
+        if not isinstance(question, str):
+            raise ConfigError("the question must be text")
+        question = " ".join(_CONTROL.sub(" ", question).split())
+        if not question:
+            raise ConfigError("the question is empty")
+        if len(question) > self.settings.max_question_chars:
+            raise ConfigError(
+                f"the question is {len(question)} characters long; the limit is {self.settings.max_question_chars}"
+            )
+        return question
+
+    def _condense(self, question: str, turns: list[Turn], use: str) -> tuple[str, str | None]:
+        if not turns:
+            return question, None
+        if use == "llm" and self.llm is not None:
+            try:
+                pairs = [(turn.question, turn.answer) for turn in turns[-3:]]
+                return self.llm.condense(question, pairs), None
+            except EndpointError as exc:
+                logger.warning("condensing with the LLM failed, rewriting offline: %s", exc)
+                notice = f"The LLM endpoint failed ({exc}); the follow-up was rewritten offline."
+                return condense(question, turns), notice
+        return condense(question, turns), None
+
+    def _generate(self, evidence: Evidence, query: str, finish: Any) -> AnswerStream:
+        from .llm import Passage
+        from .verification import verify
+
+        assert self.llm is not None
+        hits = _distinct(evidence.hits)[: self.settings.llm_excerpts]
+        passages = [Passage(i + 1, h.title, h.source, h.date, h.text) for i, h in enumerate(hits)]
+        produced: list[str] = []
+        failure: list[str] = []
+
+        def pieces() -> Iterator[str]:
+            try:
+                for piece in self.llm.generate(query, passages):
+                    produced.append(piece)
+                    yield piece
+                if not "".join(produced).strip():
+                    raise EndpointError("the endpoint returned an empty answer")
+            except EndpointError as exc:
+                failure.append(str(exc))
+                logger.warning("LLM answer failed, answering extractively: %s", exc)
+                fallback = self.extractive.compose(evidence)
+                yield ("\n\n" if produced else "") + f"[{_fallback_notice(exc)}]\n\n"
+                yield from fallback.pieces
+
+        def done() -> Answer:
+            if failure:
+                composition = self.extractive.compose(evidence)
+                return finish(composition, False, "extractive", notice=_fallback_notice(failure[0]))
+            checked = verify("".join(produced), [p.text for p in passages], self.retriever.embedder)
+            composition, unsupported = self._cited(checked, hits, evidence)
+            return finish(composition, False, self.llm.name, unsupported=unsupported)
+
+        return AnswerStream(pieces(), done)
+
+    def _cited(self, checked: Any, hits: list[Hit], evidence: Evidence) -> tuple[Composition, tuple[str, ...]]:
+        """Renumber a verified LLM answer's markers 1..n by first use and build their citations."""
+        order: list[int] = []
+        for claim in checked.claims:
+            for number in claim.cited:
+                if number not in order:
+                    order.append(number)
+        renumber = {old: new for new, old in enumerate(order, 1)}
+        text = re.sub(r"\[(\d+)\]", lambda m: f"[{renumber.get(int(m.group(1)), m.group(1))}]", checked.text)
+        spans_of = {hit.chunk_id: spans for hit, spans in zip(evidence.hits, evidence.spans, strict=True)}
+        citations: list[Citation] = []
+        for old in order:
+            hit = hits[old - 1]
+            claims = [claim for claim in checked.claims if old in claim.cited]
+            span = next((claim.spans[old] for claim in claims if old in claim.spans), (0, min(len(hit.text), 200)))
+            citation = self.extractive.citation(renumber[old], hit, spans_of.get(hit.chunk_id, ()), span, hit.score)
+            supported = all(claim.supported for claim in claims)
+            citations.append(citation if supported else _unsupported(citation))
+        return Composition((text,), tuple(citations)), tuple(checked.unsupported)
+
+
+def _unsupported(citation: Citation) -> Citation:
+    from dataclasses import replace
+
+    return replace(citation, supported=False)
+
+
+def _distinct(hits: Iterable[Hit]) -> list[Hit]:
+    seen: set[int] = set()
+    return [hit for hit in hits if not (hit.chunk_id in seen or seen.add(hit.chunk_id))]
+
+
+def _fallback_notice(error: object) -> str:
+    return f"The LLM endpoint failed ({error}); this is the extractive answer instead."
+
+
+def _ms(since: float) -> float:
+    return round((time.perf_counter() - since) * 1000, 2)

@@ -1,0 +1,115 @@
+"""What an answer is: its text, the numbered excerpts it cites, and how it was reached."""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterator
+from dataclasses import asdict, dataclass, field
+from typing import Any
+
+
+@dataclass(frozen=True)
+class Citation:
+    """A numbered excerpt an answer points to with ``[number]``.
+
+    ``excerpt`` is verbatim text of the retrieved chunk ``chunk_id``; it starts at ``excerpt_start`` in the
+    article's text. ``span`` is the part of the excerpt that supports the claim: ``excerpt[span[0]:span[1]]``.
+    ``supported`` is False when a generated sentence cites this excerpt but the excerpt does not back it.
+    """
+
+    number: int
+    chunk_id: int
+    article_id: str
+    title: str
+    source: str | None
+    date: str | None
+    url: str | None
+    excerpt: str
+    excerpt_start: int
+    span: tuple[int, int]
+    score: float = 0.0
+    supported: bool = True
+
+    @property
+    def quote(self) -> str:
+        return self.excerpt[self.span[0] : self.span[1]]
+
+    def to_dict(self) -> dict[str, Any]:
+        data = asdict(self)
+        data["span"] = list(self.span)
+        data["quote"] = self.quote
+        return data
+
+
+@dataclass(frozen=True)
+class Conflict:
+    """Cited excerpts that give different values for what looks like the same fact."""
+
+    citations: tuple[int, ...]
+    values: tuple[str, ...]
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"citations": list(self.citations), "values": list(self.values)}
+
+
+@dataclass(frozen=True)
+class Answer:
+    """The reply to one question.
+
+    ``text`` carries inline markers ``[n]`` that refer to ``citations``. When ``abstained`` is True, the text says
+    the articles do not answer the question and the citations are the closest excerpts found, not support.
+    ``query`` is the standalone question actually searched (a follow-up is rewritten using the history).
+    ``timings`` are milliseconds: ``retrieve``, ``answer``, ``total``.
+    """
+
+    question: str
+    query: str
+    text: str
+    citations: tuple[Citation, ...]
+    abstained: bool
+    answerer: str
+    support: float = 0.0
+    conflicts: tuple[Conflict, ...] = ()
+    unsupported: tuple[str, ...] = ()
+    notice: str | None = None
+    timings: dict[str, float] = field(default_factory=dict)
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "question": self.question,
+            "query": self.query,
+            "text": self.text,
+            "abstained": self.abstained,
+            "answerer": self.answerer,
+            "support": self.support,
+            "citations": [citation.to_dict() for citation in self.citations],
+            "conflicts": [conflict.to_dict() for conflict in self.conflicts],
+            "unsupported": list(self.unsupported),
+            "notice": self.notice,
+            "timings": dict(self.timings),
+        }
+
+
+class AnswerStream:
+    """Text of an answer as it is produced; ``answer`` is the finished :class:`Answer`.
+
+    Iterate for the pieces of text (an LLM's tokens, or an extractive answer's sentences). A generated answer is
+    checked only once it is complete, so ``answer.text`` can differ from the streamed text (bad markers removed).
+    """
+
+    def __init__(self, pieces: Iterator[str], finish: Callable[[], Answer]) -> None:
+        self._pieces = pieces
+        self._finish = finish
+        self._answer: Answer | None = None
+
+    def __iter__(self) -> Iterator[str]:
+        yield from self._pieces
+        if self._answer is None:
+            self._answer = self._finish()
+
+    @property
+    def answer(self) -> Answer:
+        if self._answer is None:
+            for _ in self:  # drain whatever the caller did not read
+                pass
+        assert self._answer is not None
+        return self._answer

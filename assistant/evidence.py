@@ -1,0 +1,173 @@
+"""Which sentences of the retrieved passages answer the question, and how strongly the best of them does.
+
+Every sentence of every passage is scored lexically (IDF-weighted share of the question's words it contains, with
+the index's own stemmer and document frequencies); the best ones are then embedded together with the question and
+scored by meaning too. A sentence that states a value of the kind the question asks for (a number for "how much",
+a date for "when", a name for "who") gets a bonus, so the answer leads with the sentence that states it.
+"""
+
+from __future__ import annotations
+
+import math
+import re
+from collections.abc import Sequence
+from dataclasses import dataclass, replace
+
+import numpy as np
+
+from .embedding import Embedder
+from .retrieval import Hit, query_terms
+from .sentences import sentence_spans
+from .store import IndexReader
+
+# How the parts of a sentence's score weigh: meaning first, then the question's words, then the rank of the
+# passage it came from, then whether it states the kind of value asked for. Tuned on RealTime QA dev questions.
+DENSE_WEIGHT = 0.45
+LEXICAL_WEIGHT = 0.35
+PASSAGE_WEIGHT = 0.12
+VALUE_WEIGHT = 0.08
+# Support (what abstention looks at) leaves out the rank terms: they say which passage came first, not whether
+# any passage answers. A sentence sharing no rare word with the question still needs to be close in meaning.
+SUPPORT_DENSE = 0.5
+SUPPORT_LEXICAL = 0.5
+_MIN_WORDS = 4  # "Read more.", "Photo: AP" and the like state nothing
+_MAX_CHARS = 600  # a "sentence" longer than this is a list or a table flattened into one line
+
+_MONTHS = (
+    "january|february|march|april|may|june|july|august|september|october|november|december|"
+    "jan|feb|mar|apr|jun|jul|aug|sep|sept|oct|nov|dec"
+)
+_NUMBER = re.compile(
+    r"(?:[$€£¥]\s?)?\d[\d,]*(?:\.\d+)?(?:\s?(?:%|percent|per cent|million|billion|trillion|thousand|"
+    r"hundred|yuan|dollars|euros|pounds|people|years?|days?|km|miles|points?))*",
+    re.IGNORECASE,
+)
+_DATE = re.compile(
+    rf"\b(?:{_MONTHS})\.?(?:\s+\d{{1,2}}(?:st|nd|rd|th)?)?(?:,?\s+\d{{4}})?\b|\b(?:1[89]|20)\d\d\b", re.I
+)
+_NAME = re.compile(
+    r"(?<![\w.])(?:[A-Z][\w'’&.-]*[a-z0-9][\w'’&.-]*|[A-Z]{2,})(?:\s+(?:of\s+|de\s+|the\s+)?[A-Z][\w'’&.-]+)*"
+)
+_WANTS = (
+    ("number", re.compile(r"\bhow (?:much|many|long|old|far|big|large|high|tall)\b|\bwhat (?:percentage|share|number"
+                          r"|amount|price|rate|age)\b|\bby how\b", re.I)),
+    ("date", re.compile(r"\bwhen\b|\bwhat (?:year|date|day|month|time)\b|\bwhich (?:year|date|day|month)\b", re.I)),
+    ("name", re.compile(r"\bwho(?:m|se)?\b|\bwhere\b|\bwhich\b|\bwhat (?:is the name|company|country|city|team|"
+                        r"state|group|organization|organisation|show|film|movie|book|brand|party|agency|app)\b", re.I)),
+)
+
+
+@dataclass(frozen=True)
+class Candidate:
+    """One sentence of a retrieved passage: ``hits[hit].text[start:end]``, with its scores."""
+
+    hit: int
+    start: int
+    end: int
+    text: str
+    lexical: float
+    passage: float
+    value: float
+    dense: float = 0.0
+    score: float = 0.0
+    support: float = 0.0
+    values: tuple[str, ...] = ()
+
+
+@dataclass(frozen=True)
+class Evidence:
+    """Ranked candidate sentences (best first) and their vectors, for selection and conflict checks."""
+
+    hits: tuple[Hit, ...]
+    candidates: tuple[Candidate, ...]
+    vectors: np.ndarray
+    wants: str | None
+    spans: tuple[tuple[tuple[int, int], ...], ...]  # every sentence of each hit, for excerpt windows
+
+    @property
+    def support(self) -> float:
+        return max((c.support for c in self.candidates), default=0.0)
+
+
+def wanted_value(question: str) -> str | None:
+    """The kind of value a question asks for: "number", "date", "name", or None when it cannot tell."""
+    for kind, pattern in _WANTS:
+        if pattern.search(question):
+            return kind
+    return None
+
+
+def values_in(text: str, kind: str | None, exclude: str = "") -> tuple[str, ...]:
+    """Values of ``kind`` (all kinds when None) stated in ``text`` and not already in ``exclude``."""
+    found: list[str] = []
+    kinds = [kind] if kind else ["number", "date", "name"]
+    for each in kinds:
+        pattern = {"number": _NUMBER, "date": _DATE, "name": _NAME}[each]
+        for match in pattern.finditer(text):
+            value = match.group().strip(" ,.'’")
+            if each == "name" and match.start() == 0 and " " not in value:
+                continue  # a capitalised first word is just the start of the sentence
+            if value and value.lower() not in exclude.lower() and value not in found:
+                found.append(value)
+    return tuple(found)
+
+
+def gather(
+    question: str,
+    hits: Sequence[Hit],
+    reader: IndexReader,
+    embedder: Embedder,
+    *,
+    candidates: int,
+) -> Evidence:
+    """Score every sentence of ``hits`` for ``question``; embed only the ``candidates`` best by words."""
+    hits = tuple(hits)
+    spans = tuple(tuple(sentence_spans(hit.text)) for hit in hits)
+    wants = wanted_value(question)
+    pool: list[Candidate] = []
+    seen: set[str] = set()
+    top = hits[0].score if hits and hits[0].score > 0 else 1.0
+    for index, (hit, sentence_list) in enumerate(zip(hits, spans, strict=True)):
+        passage = hit.score / top
+        for start, end in sentence_list:
+            text = hit.text[start:end]
+            key = " ".join(text.lower().split())
+            if key in seen or len(text.split()) < _MIN_WORDS or len(text) > _MAX_CHARS:
+                continue  # chunks overlap, and copies of a story repeat sentences
+            seen.add(key)
+            values = values_in(text, wants, exclude=question)
+            pool.append(Candidate(index, start, end, text, 0.0, passage, 1.0 if values and wants else 0.0,
+                                  values=values))
+    if not pool:
+        return Evidence(hits, (), np.zeros((0, 0), dtype=np.float32), wants, spans)
+    lexical = _lexical(question, [c.text for c in pool], reader)
+    pool = [_with(c, lexical=lex) for c, lex in zip(pool, lexical, strict=True)]
+    pool.sort(key=lambda c: -(LEXICAL_WEIGHT * c.lexical + PASSAGE_WEIGHT * c.passage + VALUE_WEIGHT * c.value))
+    pool = pool[:candidates]
+    vectors = embedder.embed([question] + [c.text for c in pool])
+    dense = vectors[1:] @ vectors[0]
+    scored = []
+    for c, cosine in zip(pool, dense.tolist(), strict=True):
+        score = DENSE_WEIGHT * cosine + LEXICAL_WEIGHT * c.lexical + PASSAGE_WEIGHT * c.passage + VALUE_WEIGHT * c.value
+        support = SUPPORT_DENSE * max(0.0, cosine) + SUPPORT_LEXICAL * c.lexical
+        scored.append(_with(c, dense=cosine, score=score, support=support))
+    order = sorted(range(len(scored)), key=lambda i: -scored[i].score)
+    return Evidence(hits, tuple(scored[i] for i in order), vectors[1:][order], wants, spans)
+
+
+def _lexical(question: str, sentences: list[str], reader: IndexReader) -> list[float]:
+    """IDF-weighted share of the question's words each sentence contains (stems, as the index stems them)."""
+    stemmed = reader.stems([" ".join(query_terms(question)), *sentences])
+    wanted = sorted(stemmed[0])
+    if not wanted:
+        return [0.0] * len(sentences)
+    total = max(1, reader.vectors.ntotal)
+    df = reader.stem_frequencies(wanted)
+    # A word the index has never seen weighs most: a question about it cannot be answered from these articles.
+    idf = {stem: math.log(1 + (total - df.get(stem, 0) + 0.5) / (df.get(stem, 0) + 0.5)) for stem in wanted}
+    norm = sum(idf.values()) or 1.0
+    return [sum(idf[stem] for stem in wanted if stem in found) / norm for found in stemmed[1:]]
+
+
+def _with(candidate: Candidate, **changes: object) -> Candidate:
+    return replace(candidate, **changes)  # type: ignore[arg-type]

@@ -1,0 +1,212 @@
+"""Answer benchmark: does the answer state the gold answer, cite it, abstain when it should, and how fast?
+
+    python bench/answer_quality.py [--data ../shared/bench] [--work DIR] [--rtqa-index DIR] [--answerer extractive|llm]
+
+Sets, each asked through ``Assistant.ask`` exactly as a user would:
+- RealTime QA dev (103 questions, asked as of their ``question_date``, over all 1,663 articles);
+- RGB ``en_fact`` (100 questions over 969 snippets, most of them on-topic noise), then the same with the 394
+  counterfactual snippets added: does the answer surface the conflict, or state the fake answer alone?
+- questions about things absent from the corpus (``bench/absent_questions.jsonl`` over RealTime QA, and
+  ``bench/absent_seed_questions.jsonl`` over the default corpus): should abstain.
+Answers are matched after lower-casing and removing punctuation and articles. "cited" means the gold answer is in
+one of the answer's cited excerpts (abstentions cite nothing). Abstention precision/recall treat "abstain" as the
+positive class, with the absent questions as positives and the RealTime QA and RGB questions as negatives.
+
+``--calibrate`` prints the abstention threshold that best separates answerable from absent questions on the
+calibration sets (RGB questions and the calibration split of the absent questions), never on the test sets.
+Indexes are built in ``--work`` (kept, so later runs reuse them). Skips cleanly (exit 0) when the data is absent.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import re
+import statistics
+import string
+import sys
+import tempfile
+from pathlib import Path
+from typing import Any
+
+REPO = Path(__file__).resolve().parents[1]
+DEFAULT_DATA = REPO.parent / "shared" / "bench"
+_ARTICLES = re.compile(r"\b(a|an|the)\b")
+_PUNCT = str.maketrans({c: " " for c in string.punctuation + "“”‘’—–…"})
+
+
+def normalize(text: str) -> str:
+    return " ".join(_ARTICLES.sub(" ", text.lower().translate(_PUNCT)).split())
+
+
+def contains(haystack: str, answers: list[str]) -> bool:
+    hay = f" {normalize(haystack)} "
+    return any(f" {normalize(a)} " in hay for a in answers if normalize(a))
+
+
+def load_jsonl(path: Path) -> list[dict[str, Any]]:
+    with path.open(encoding="utf-8") as handle:
+        return [json.loads(line) for line in handle if line.strip()]
+
+
+def percentile(values: list[float], q: float) -> float:
+    ordered = sorted(values)
+    return ordered[min(len(ordered) - 1, round(q * (len(ordered) - 1)))] if ordered else float("nan")
+
+
+def ensure_index(paths: list[Path], directory: Path, embedder: Any, settings: Any) -> Path:
+    from assistant import build_index
+
+    if not (directory / "CURRENT").exists():
+        print(f"building {directory} from {', '.join(p.name for p in paths)}", file=sys.stderr)
+        build_index(paths, directory, embedder=embedder, settings=settings)
+    return directory
+
+
+def ask_all(assistant: Any, questions: list[dict[str, Any]], answerer: str) -> list[dict[str, Any]]:
+    rows = []
+    for q in questions:
+        answer = assistant.ask(q["question"], as_of=q.get("as_of"), answerer=answerer)
+        cited = " ".join(c.excerpt for c in answer.citations) if not answer.abstained else ""
+        rows.append({
+            "id": q["id"],
+            "question": q["question"],
+            "answers": q.get("answers", []),
+            "fake": q.get("fake_answer"),
+            "text": answer.text,
+            "cited": cited,
+            "abstained": answer.abstained,
+            "support": answer.support,
+            "conflicts": len(answer.conflicts),
+            "ms": answer.timings["total"],
+            "in_text": contains(answer.text, q.get("answers", [])) if not answer.abstained else False,
+            "in_cited": contains(cited, q.get("answers", [])),
+            "split": q.get("split"),
+        })
+    return rows
+
+
+def summary(rows: list[dict[str, Any]]) -> dict[str, float]:
+    n = len(rows) or 1
+    return {
+        "questions": len(rows),
+        "in_text": sum(r["in_text"] for r in rows) / n,
+        "in_cited": sum(r["in_cited"] for r in rows) / n,
+        "abstained": sum(r["abstained"] for r in rows) / n,
+    }
+
+
+def conflict_summary(rows: list[dict[str, Any]]) -> dict[str, float]:
+    n = len(rows) or 1
+    real = [contains(r["text"], r["answers"]) for r in rows]
+    fake = [bool(r["fake"]) and contains(r["text"], [r["fake"]]) for r in rows]
+    return {
+        "questions": len(rows),
+        "fake_alone": sum(f and not t for f, t in zip(fake, real, strict=True)) / n,
+        "real_alone": sum(t and not f for f, t in zip(fake, real, strict=True)) / n,
+        "both_shown_as_conflict": sum(f and t and r["conflicts"] > 0 for f, t, r in zip(fake, real, rows,
+                                                                                          strict=True)) / n,
+        "conflict_flagged": sum(r["conflicts"] > 0 for r in rows) / n,
+        "abstained": sum(r["abstained"] for r in rows) / n,
+        "surfaced_or_avoided_fake": sum(not (f and not t) for f, t in zip(fake, real, strict=True)) / n,
+    }
+
+
+def calibrate(answerable: list[float], absent: list[float]) -> tuple[float, float, float]:
+    """The threshold maximising the mean of (answered share of answerable, abstained share of absent)."""
+    best = (0.0, 0.0, 0.0)
+    best_value = -1.0
+    for t in sorted(set(answerable + absent)):
+        answered = sum(s >= t for s in answerable) / len(answerable)
+        abstained = sum(s < t for s in absent) / len(absent)
+        if (answered + abstained) / 2 > best_value:
+            best, best_value = (t, answered, abstained), (answered + abstained) / 2
+    return best
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--data", type=Path, default=DEFAULT_DATA)
+    parser.add_argument("--work", type=Path, help="Where indexes are built and kept (default: a temporary dir).")
+    parser.add_argument("--rtqa-index", type=Path, help="An existing RealTime QA index to reuse.")
+    parser.add_argument("--answerer", choices=["extractive", "llm"], default="extractive")
+    parser.add_argument("--calibrate", action="store_true", help="Print the calibrated abstention threshold.")
+    parser.add_argument("--only", choices=["rtqa", "rgb", "absent"], action="append")
+    parser.add_argument("--save", type=Path, help="Write figures as JSON here.")
+    parser.add_argument("--dump", type=Path, help="Write every answer as JSON lines here.")
+    args = parser.parse_args()
+    rtqa, rgb = args.data / "realtimeqa", args.data / "rgb_en_fact"
+    if not (rtqa / "corpus.jsonl").exists() or not (rgb / "corpus.jsonl").exists():
+        print(f"skipped: benchmark data not found under {args.data}", file=sys.stderr)
+        return 0
+
+    from assistant.answering import Assistant
+    from assistant.embedding import load_embedder
+    from assistant.settings import get_settings
+
+    settings = get_settings(progress=False)
+    embedder = load_embedder(settings.model, batch_size=settings.batch_size)
+    work = args.work or Path(tempfile.mkdtemp(prefix="answer-bench-"))
+    only = set(args.only or ["rtqa", "rgb", "absent"])
+    figures: dict[str, Any] = {}
+    dumped: list[dict[str, Any]] = []
+
+    def open_index(name: str, paths: list[Path], reuse: Path | None = None) -> Any:
+        directory = reuse or ensure_index(paths, work / name, embedder, settings)
+        return Assistant.open(directory, embedder=embedder, settings=settings)
+
+    need_rtqa = only & {"rtqa", "absent"}
+    rtqa_assistant = open_index("rtqa", [rtqa / "corpus.jsonl"], args.rtqa_index) if need_rtqa else None
+    latencies: list[float] = []
+    if "rtqa" in only:
+        questions = [dict(q, as_of=q["question_date"]) for q in load_jsonl(rtqa / "queries_dev.jsonl")]
+        ask_all(rtqa_assistant, questions[:3], args.answerer)  # warm-up: first calls pay for lazy loading
+        rows = ask_all(rtqa_assistant, questions, args.answerer)
+        figures["realtimeqa_dev"] = summary(rows)
+        latencies += [r["ms"] for r in rows]
+        dumped += [dict(r, set="realtimeqa") for r in rows]
+    if "rgb" in only:
+        questions = load_jsonl(rgb / "queries.jsonl")
+        rows = ask_all(open_index("rgb", [rgb / "corpus.jsonl"]), questions, args.answerer)
+        figures["rgb"] = summary(rows)
+        dumped += [dict(r, set="rgb") for r in rows]
+        both = open_index("rgb_counterfactual", [rgb / "corpus.jsonl", rgb / "corpus_counterfactual.jsonl"])
+        rows_cf = ask_all(both, questions, args.answerer)
+        figures["rgb_counterfactual"] = conflict_summary(rows_cf)
+        dumped += [dict(r, set="rgb_counterfactual") for r in rows_cf]
+    if "absent" in only:
+        absent = load_jsonl(REPO / "bench" / "absent_questions.jsonl")
+        rows_absent = ask_all(rtqa_assistant, [dict(q, as_of="2022-11-11") for q in absent], args.answerer)
+        seed = open_index("seed", [REPO / "corpus"])
+        rows_seed = ask_all(seed, load_jsonl(REPO / "bench" / "absent_seed_questions.jsonl"), args.answerer)
+        dumped += [dict(r, set="absent") for r in rows_absent] + [dict(r, set="absent_seed") for r in rows_seed]
+        test = [r for r in rows_absent if r["split"] == "test"] + rows_seed
+        answerable = [r for r in dumped if r["set"] in ("realtimeqa", "rgb")]
+        abstained_absent = sum(r["abstained"] for r in test)
+        abstained_answerable = sum(r["abstained"] for r in answerable)
+        figures["absent"] = {
+            "questions": len(test),
+            "abstained": abstained_absent / len(test),
+            "answerable_questions": len(answerable),
+            "answerable_answered": 1 - abstained_answerable / len(answerable) if answerable else float("nan"),
+            "precision": abstained_absent / ((abstained_absent + abstained_answerable) or 1),
+            "recall": abstained_absent / len(test),
+        }
+        if args.calibrate:
+            calibration_absent = [r["support"] for r in rows_absent if r["split"] == "calibration"]
+            rgb_rows = [r for r in dumped if r["set"] == "rgb"]
+            if rgb_rows and calibration_absent:
+                threshold, answered, abstained = calibrate([r["support"] for r in rgb_rows], calibration_absent)
+                figures["calibration"] = {"threshold": threshold, "answered": answered, "abstained": abstained}
+    if latencies:
+        figures["latency_ms"] = {"p50": statistics.median(latencies), "p95": percentile(latencies, 0.95)}
+    print(json.dumps(figures, indent=2))
+    if args.save:
+        args.save.write_text(json.dumps(figures, indent=2) + "\n", encoding="utf-8")
+    if args.dump:
+        args.dump.write_text("".join(json.dumps(r) + "\n" for r in dumped), encoding="utf-8")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
