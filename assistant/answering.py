@@ -47,6 +47,7 @@ class Assistant:
         self.extractive = ExtractiveAnswerer(
             sentences=settings.answer_sentences,
             mmr_lambda=settings.mmr_lambda,
+            margin=settings.answer_margin,
             conflict_similarity=settings.conflict_similarity,
             excerpt_chars=settings.excerpt_chars,
         )
@@ -67,7 +68,8 @@ class Assistant:
         if answerer not in ("extractive", "llm"):
             raise ConfigError(f"unknown answerer {answerer!r}: use 'extractive' or 'llm'")
         if llm is None and settings.llm_base_url:
-            from .llm import ChatClient, LLMAnswerer
+            from .chat import ChatClient
+            from .llm import LLMAnswerer
 
             client = ChatClient.from_settings(settings)
             llm = LLMAnswerer(client) if client is not None else None
@@ -125,11 +127,13 @@ class Assistant:
         query, notice = self._condense(question, turns, use)
         timings["condense"] = _ms(started)
         mark = time.perf_counter()
-        hits = self.retriever.search(query, k, as_of=as_of, since=since, until=until, sources=sources)
+        retriever = self.retriever
+        vector = retriever.embedder.embed([query])[0]  # once, for both retrieval and sentence scoring
+        hits = retriever.search(query, k, as_of=as_of, since=since, until=until, sources=sources, vector=vector)
         timings["retrieve"] = _ms(mark)
         mark = time.perf_counter()
-        evidence = gather(query, hits, self.retriever.reader, self.retriever.embedder,
-                          candidates=self.settings.sentence_candidates)
+        evidence = gather(query, hits, retriever.reader, retriever.embedder,
+                          candidates=self.settings.sentence_candidates, query_vector=vector)
         support = evidence.support
         base = {"question": question, "query": query, "support": support}
 
@@ -203,6 +207,9 @@ class Assistant:
                 composition = self.extractive.compose(evidence)
                 return finish(composition, False, "extractive", notice=_fallback_notice(failure[0]))
             checked = verify("".join(produced), [p.text for p in passages], self.retriever.embedder)
+            if checked.abstained:  # the model found no answer in the excerpts: show them as the closest ones
+                closest = self.extractive.abstain(evidence)
+                return finish(Composition((checked.text,), closest.citations), True, self.llm.name)
             composition, unsupported = self._cited(checked, hits, evidence)
             return finish(composition, False, self.llm.name, unsupported=unsupported)
 
@@ -224,7 +231,8 @@ class Assistant:
             claims = [claim for claim in checked.claims if old in claim.cited]
             span = next((claim.spans[old] for claim in claims if old in claim.spans), (0, min(len(hit.text), 200)))
             citation = self.extractive.citation(renumber[old], hit, spans_of.get(hit.chunk_id, ()), span, hit.score)
-            supported = all(claim.supported for claim in claims)
+            # Supported when every claim citing this excerpt is backed by it, not merely by another excerpt.
+            supported = all(old in claim.supported_by for claim in claims if not claim.abstains)
             citations.append(citation if supported else _unsupported(citation))
         return Composition((text,), tuple(citations)), tuple(checked.unsupported)
 

@@ -8,6 +8,7 @@ a date for "when", a name for "who") gets a bonus, so the answer leads with the 
 
 from __future__ import annotations
 
+import datetime as dt
 import math
 import re
 from collections.abc import Sequence
@@ -19,6 +20,7 @@ from .embedding import Embedder
 from .retrieval import Hit, query_terms
 from .sentences import sentence_spans
 from .store import IndexReader
+from .timeframes import parse_day, period_start
 
 # How the parts of a sentence's score weigh: meaning first, then the question's words, then the rank of the
 # passage it came from, then whether it states the kind of value asked for. Tuned on RealTime QA dev questions.
@@ -30,8 +32,15 @@ VALUE_WEIGHT = 0.08
 # any passage answers. A sentence sharing no rare word with the question still needs to be close in meaning.
 SUPPORT_DENSE = 0.5
 SUPPORT_LEXICAL = 0.5
+# A passage that never states a number the question states (a year above all: "the 2023 World Series"), or that
+# was published before the month or year the question asks about, is about another occasion, however alike the
+# words; its support is scaled down so the answer abstains instead.
+NUMBER_MISS = 0.6
+_FIGURE = re.compile(r"\d+(?:[.,]\d+)*")
 _MIN_WORDS = 4  # "Read more.", "Photo: AP" and the like state nothing
 _MAX_CHARS = 600  # a "sentence" longer than this is a list or a table flattened into one line
+# Embedding costs time in proportion to length; a sentence's first 200 characters (~45 tokens) say what it is about.
+_EMBED_CHARS = 200
 
 _MONTHS = (
     "january|february|march|april|may|june|july|august|september|october|november|december|"
@@ -119,21 +128,28 @@ def gather(
     embedder: Embedder,
     *,
     candidates: int,
+    query_vector: np.ndarray | None = None,
 ) -> Evidence:
-    """Score every sentence of ``hits`` for ``question``; embed only the ``candidates`` best by words."""
+    """Score every sentence of ``hits`` for ``question``; embed only the ``candidates`` best by words.
+
+    ``query_vector`` is the question's embedding when the caller has it (the retriever needed it too).
+    """
     hits = tuple(hits)
     spans = tuple(tuple(sentence_spans(hit.text)) for hit in hits)
     wants = wanted_value(question)
     pool: list[Candidate] = []
     seen: set[str] = set()
     top = hits[0].score if hits and hits[0].score > 0 else 1.0
+    figures = set(_FIGURE.findall(question))
+    period = period_start(question)
+    misses = [not _states(hit, figures) or _predates(hit, period) for hit in hits]
     for index, (hit, sentence_list) in enumerate(zip(hits, spans, strict=True)):
         passage = hit.score / top
         for start, end in sentence_list:
             text = hit.text[start:end]
             key = " ".join(text.lower().split())
-            if key in seen or len(text.split()) < _MIN_WORDS or len(text) > _MAX_CHARS:
-                continue  # chunks overlap, and copies of a story repeat sentences
+            if key in seen or len(text.split()) < _MIN_WORDS or len(text) > _MAX_CHARS or text.endswith("?"):
+                continue  # chunks overlap, copies of a story repeat sentences, and a question answers nothing
             seen.add(key)
             values = values_in(text, wants, exclude=question)
             pool.append(Candidate(index, start, end, text, 0.0, passage, 1.0 if values and wants else 0.0,
@@ -144,15 +160,32 @@ def gather(
     pool = [_with(c, lexical=lex) for c, lex in zip(pool, lexical, strict=True)]
     pool.sort(key=lambda c: -(LEXICAL_WEIGHT * c.lexical + PASSAGE_WEIGHT * c.passage + VALUE_WEIGHT * c.value))
     pool = pool[:candidates]
-    vectors = embedder.embed([question] + [c.text for c in pool])
+    if query_vector is None:
+        vectors = embedder.embed([question] + [c.text[:_EMBED_CHARS] for c in pool])
+    else:
+        vectors = np.vstack([query_vector.reshape(1, -1), embedder.embed([c.text[:_EMBED_CHARS] for c in pool])])
     dense = vectors[1:] @ vectors[0]
     scored = []
     for c, cosine in zip(pool, dense.tolist(), strict=True):
         score = DENSE_WEIGHT * cosine + LEXICAL_WEIGHT * c.lexical + PASSAGE_WEIGHT * c.passage + VALUE_WEIGHT * c.value
         support = SUPPORT_DENSE * max(0.0, cosine) + SUPPORT_LEXICAL * c.lexical
+        support *= NUMBER_MISS if misses[c.hit] else 1.0
         scored.append(_with(c, dense=cosine, score=score, support=support))
     order = sorted(range(len(scored)), key=lambda i: -scored[i].score)
     return Evidence(hits, tuple(scored[i] for i in order), vectors[1:][order], wants, spans)
+
+
+def _predates(hit: Hit, period: dt.date | None) -> bool:
+    day = parse_day(hit.date, name="date") if period and hit.date else None
+    return day is not None and day < period  # type: ignore[operator]
+
+
+def _states(hit: Hit, figures: set[str]) -> bool:
+    """Whether the passage (with its title and date) states every one of ``figures``."""
+    if not figures:
+        return True
+    stated = set(_FIGURE.findall(" ".join((hit.title, hit.text, hit.date or ""))))
+    return figures <= stated
 
 
 def _lexical(question: str, sentences: list[str], reader: IndexReader) -> list[float]:

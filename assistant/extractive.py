@@ -39,8 +39,8 @@ class Composition:
 class ExtractiveAnswerer:
     name = "extractive"
 
-    def __init__(self, *, sentences: int = 3, mmr_lambda: float = 0.7, margin: float = 0.12,
-                 conflict_similarity: float = 0.75, excerpt_chars: int = 600) -> None:
+    def __init__(self, *, sentences: int = 3, mmr_lambda: float = 0.7, margin: float = 0.2,
+                 conflict_similarity: float = 0.75, excerpt_chars: int = 900) -> None:
         self.sentences = sentences
         self.mmr_lambda = mmr_lambda
         self.margin = margin

@@ -143,12 +143,14 @@ class Retriever:
         until: DateLike = None,
         sources: Iterable[str] | None = None,
         as_of: DateLike = None,
+        vector: np.ndarray | None = None,
     ) -> list[Hit]:
         """Top-k passages for ``query``.
 
         ``as_of`` (default today) is the day the question is asked: later articles are excluded and the
         recency prior counts age from it. ``since``/``until`` are an explicit window (which turns the prior off);
-        ``sources`` keeps only those outlets. Undated articles are kept.
+        ``sources`` keeps only those outlets. Undated articles are kept. ``vector`` is the query's embedding
+        when the caller already has it.
         """
         query = (query or "").strip()
         if not query:
@@ -162,7 +164,8 @@ class Retriever:
         source_list = sorted({s for s in sources or () if s})
         explicit_window = since_day is not None or until_day is not None
         reader = self.reader
-        vector = self.embedder.embed([query])[0]
+        if vector is None:
+            vector = self.embedder.embed([query])[0]
         hits: list[Hit] = []
         narrowed = None if explicit_window else window_from_question(query, as_of_day)
         if narrowed is not None:

@@ -81,19 +81,28 @@ class Settings(BaseSettings):
     max_question_chars: int = Field(2000, ge=10, le=100_000, description="Longer questions are refused.")
     answer_sentences: int = Field(3, ge=1, le=8, description="Most sentences an extractive answer quotes.")
     sentence_candidates: int = Field(
-        32, ge=4, le=400, description="Best lexical sentences that are also embedded and ranked per question."
+        8, ge=1, le=400, description="Best lexical sentences that are also embedded and ranked per question."
+    )
+    answer_margin: float = Field(
+        0.2, ge=0, le=1, description="Sentences scoring within this of the best one may join it in the answer."
     )
     mmr_lambda: float = Field(
         0.7, ge=0, le=1, description="Relevance against novelty when picking answer sentences (1 ignores novelty)."
     )
     abstain_below: float = Field(
-        0.45,
+        0.43,
         ge=0,
         le=1,
-        description="Abstain when the best sentence's support is below this; calibrated on benchmark data.",
+        description=(
+            "Abstain when the best sentence's support is below this. Calibrated: the highest value that still "
+            "answers 92% of the RealTime QA dev questions (bench/answer_quality.py --calibrate gave 0.434)."
+        ),
     )
     excerpt_chars: int = Field(
-        600, ge=80, le=8000, description="Length of a cited excerpt around its supporting sentence."
+        900,
+        ge=80,
+        le=8000,
+        description="Most characters of whole sentences shown around a cited sentence (900: about the passage).",
     )
     conflict_similarity: float = Field(
         0.75,

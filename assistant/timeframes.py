@@ -80,3 +80,29 @@ def window_from_question(question: str, as_of: dt.date) -> dt.date | None:
         count = int(amount) if amount.isdigit() else _WORD_NUMBERS[amount]
         days = max(days or 0, count * _UNIT_DAYS[unit] + 3)
     return None if days is None else as_of - dt.timedelta(days=days)
+
+
+_MONTH_NAMES = (
+    "january", "february", "march", "april", "may", "june",
+    "july", "august", "september", "october", "november", "december",
+)  # fmt: skip
+_PERIOD = re.compile(
+    r"\b(?:(?P<month>" + "|".join(_MONTH_NAMES) + r")\s+(?:\d{1,2}(?:st|nd|rd|th)?,?\s+)?)?(?P<year>(?:19|20)\d\d)\b",
+    re.IGNORECASE,
+)
+# A question about what is still to come can be answered by an article written before it.
+_AHEAD = re.compile(r"\b(?:will|going to|expected|plans?|planned|upcoming|next|scheduled|set to)\b", re.IGNORECASE)
+
+
+def period_start(question: str) -> dt.date | None:
+    """The first day of the latest month or year a question names ("in December 2022"), unless it looks ahead.
+
+    An article published before that day cannot report what happened then, however alike its words are.
+    """
+    if _AHEAD.search(question):
+        return None
+    starts = []
+    for match in _PERIOD.finditer(question):
+        month = _MONTH_NAMES.index(match["month"].lower()) + 1 if match["month"] else 1
+        starts.append(dt.date(int(match["year"]), month, 1))
+    return max(starts, default=None)

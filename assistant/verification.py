@@ -58,11 +58,12 @@ _SUFFIXES = ("ments", "ment", "ings", "ing", "ies", "ied", "es", "ed", "s")
 # Sentences saying the excerpts do not answer: they make no claim to check and cite nothing. The gaps are
 # bounded so a long sentence cannot make the search quadratic.
 _NO_ANSWER = re.compile(
-    r"\b(?:excerpts?|articles?|passages?|sources?|context|texts?|documents?)\b[^.\n]{0,60}?"
-    r"\b(?:do(?:es)?\s*n[o’']t|did\s*n[o’']t|not|never|no)\b[^.\n]{0,40}?"
+    r"\b(?:excerpts?|articles?|passages?|context|(?:provided|given)\s+(?:texts?|information|documents?))\b"
+    r"[^.\n]{0,60}?\b(?:do(?:es)?\s*n[o’']t|did\s*n[o’']t|not|never|no)\b[^.\n]{0,40}?"
     r"\b(?:say|state|answer|contain|mention|provide|include|specify|give|cover|report|discuss|address)"
-    r"|\b(?:cannot|can[’']t|can\s+not|unable\s+to)\s+(?:be\s+)?(?:answer|tell|determine|find|say|know)"
-    r"|\bno\s+(?:information|mention|details?|data)\b"
+    r"|\b(?:i|we)\s+(?:cannot|can[’']t|can\s+not|(?:am|are)\s+unable\s+to)\b"
+    r"|\b(?:cannot|can[’']t)\s+be\s+(?:answered|determined)\b"
+    r"|\bthere\s+is\s+no\s+(?:information|mention)\b"
     r"|\bnot\s+(?:enough|sufficient)\s+information\b",
     re.IGNORECASE,
 )
