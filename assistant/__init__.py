@@ -1,4 +1,4 @@
-"""A question-answering assistant over news articles: index them, then retrieve passages you can check."""
+"""A question-answering assistant over news articles: index them, ask, and check every answer against its sources."""
 
 from __future__ import annotations
 
@@ -8,6 +8,7 @@ from .documents import Article, Chunk, Skipped
 from .errors import (
     AssistantError,
     ConfigError,
+    EndpointError,
     IndexCorruptError,
     IndexLockedError,
     IndexNotFoundError,
@@ -20,16 +21,24 @@ from .errors import (
 from .settings import Settings, get_settings
 
 if TYPE_CHECKING:
+    from .answering import Assistant
+    from .answers import Answer, AnswerStream, Citation, Conflict
     from .embedding import Embedder
     from .indexing import IndexSummary, build_index, remove_articles, update_index
     from .retrieval import Hit, Retriever
 
 __all__ = [
+    "Answer",
+    "AnswerStream",
     "Article",
+    "Assistant",
     "AssistantError",
     "Chunk",
+    "Citation",
     "ConfigError",
+    "Conflict",
     "Embedder",
+    "EndpointError",
     "Hit",
     "IndexCorruptError",
     "IndexLockedError",
@@ -51,6 +60,11 @@ __all__ = [
 
 # Heavy modules (numpy, faiss, torch) load on first use, so `import assistant` stays instant.
 _LAZY = {
+    "Assistant": "answering",
+    "Answer": "answers",
+    "AnswerStream": "answers",
+    "Citation": "answers",
+    "Conflict": "answers",
     "Embedder": "embedding",
     "Hit": "retrieval",
     "Retriever": "retrieval",

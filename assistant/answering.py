@@ -146,7 +146,7 @@ class Assistant:
 
         if not evidence.candidates or support < self.settings.abstain_below:
             composition = self.extractive.abstain(evidence)
-            return AnswerStream(iter(composition.pieces), lambda: finish(composition, True, use))
+            return AnswerStream(iter(composition.pieces), lambda: finish(composition, True, "extractive"))
         if use == "llm":
             return self._generate(evidence, query, finish)
         composition = self.extractive.compose(evidence)

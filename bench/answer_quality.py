@@ -64,9 +64,10 @@ def ensure_index(paths: list[Path], directory: Path, embedder: Any, settings: An
     return directory
 
 
-def ask_all(assistant: Any, questions: list[dict[str, Any]], answerer: str) -> list[dict[str, Any]]:
+def ask_all(assistant: Any, questions: list[dict[str, Any]], answerer: str, limit: int | None = None
+            ) -> list[dict[str, Any]]:
     rows = []
-    for q in questions:
+    for q in questions[:limit]:
         answer = assistant.ask(q["question"], as_of=q.get("as_of"), answerer=answerer)
         cited = " ".join(c.excerpt for c in answer.citations) if not answer.abstained else ""
         rows.append({
@@ -79,6 +80,8 @@ def ask_all(assistant: Any, questions: list[dict[str, Any]], answerer: str) -> l
             "abstained": answer.abstained,
             "support": answer.support,
             "conflicts": len(answer.conflicts),
+            "fell_back": answer.notice is not None,
+            "unsupported": len(answer.unsupported),
             "ms": answer.timings["total"],
             "in_text": contains(answer.text, q.get("answers", [])) if not answer.abstained else False,
             "in_cited": contains(cited, q.get("answers", [])),
@@ -94,6 +97,8 @@ def summary(rows: list[dict[str, Any]]) -> dict[str, float]:
         "in_text": sum(r["in_text"] for r in rows) / n,
         "in_cited": sum(r["in_cited"] for r in rows) / n,
         "abstained": sum(r["abstained"] for r in rows) / n,
+        "llm_fell_back": sum(r["fell_back"] for r in rows) / n,
+        "with_unsupported_sentences": sum(r["unsupported"] > 0 for r in rows) / n,
     }
 
 
@@ -134,6 +139,7 @@ def main() -> int:
     parser.add_argument("--answerer", choices=["extractive", "llm"], default="extractive")
     parser.add_argument("--calibrate", action="store_true", help="Print the calibrated abstention threshold.")
     parser.add_argument("--only", choices=["rtqa", "rgb", "absent"], action="append")
+    parser.add_argument("--limit", type=int, help="Ask only the first N questions of each set (for slow LLMs).")
     parser.add_argument("--save", type=Path, help="Write figures as JSON here.")
     parser.add_argument("--dump", type=Path, help="Write every answer as JSON lines here.")
     args = parser.parse_args()
@@ -163,24 +169,26 @@ def main() -> int:
     if "rtqa" in only:
         questions = [dict(q, as_of=q["question_date"]) for q in load_jsonl(rtqa / "queries_dev.jsonl")]
         ask_all(rtqa_assistant, questions[:3], args.answerer)  # warm-up: first calls pay for lazy loading
-        rows = ask_all(rtqa_assistant, questions, args.answerer)
+        rows = ask_all(rtqa_assistant, questions, args.answerer, args.limit)
         figures["realtimeqa_dev"] = summary(rows)
         latencies += [r["ms"] for r in rows]
         dumped += [dict(r, set="realtimeqa") for r in rows]
     if "rgb" in only:
         questions = load_jsonl(rgb / "queries.jsonl")
-        rows = ask_all(open_index("rgb", [rgb / "corpus.jsonl"]), questions, args.answerer)
+        rows = ask_all(open_index("rgb", [rgb / "corpus.jsonl"]), questions, args.answerer, args.limit)
         figures["rgb"] = summary(rows)
         dumped += [dict(r, set="rgb") for r in rows]
         both = open_index("rgb_counterfactual", [rgb / "corpus.jsonl", rgb / "corpus_counterfactual.jsonl"])
-        rows_cf = ask_all(both, questions, args.answerer)
+        rows_cf = ask_all(both, questions, args.answerer, args.limit)
         figures["rgb_counterfactual"] = conflict_summary(rows_cf)
         dumped += [dict(r, set="rgb_counterfactual") for r in rows_cf]
     if "absent" in only:
         absent = load_jsonl(REPO / "bench" / "absent_questions.jsonl")
-        rows_absent = ask_all(rtqa_assistant, [dict(q, as_of="2022-11-11") for q in absent], args.answerer)
+        rows_absent = ask_all(rtqa_assistant, [dict(q, as_of="2022-11-11") for q in absent], args.answerer,
+                              args.limit)
         seed = open_index("seed", [REPO / "corpus"])
-        rows_seed = ask_all(seed, load_jsonl(REPO / "bench" / "absent_seed_questions.jsonl"), args.answerer)
+        rows_seed = ask_all(seed, load_jsonl(REPO / "bench" / "absent_seed_questions.jsonl"), args.answerer,
+                            args.limit)
         dumped += [dict(r, set="absent") for r in rows_absent] + [dict(r, set="absent_seed") for r in rows_seed]
         test = [r for r in rows_absent if r["split"] == "test"] + rows_seed
         answerable = [r for r in dumped if r["set"] in ("realtimeqa", "rgb")]
@@ -203,6 +211,9 @@ def main() -> int:
                 figures["calibration"] = {"threshold": threshold, "answered": answered, "abstained": abstained}
     if latencies:
         figures["latency_ms"] = {"p50": statistics.median(latencies), "p95": percentile(latencies, 0.95)}
+    figures["answerer"] = args.answerer
+    if args.limit:
+        figures["limit"] = args.limit
     print(json.dumps(figures, indent=2))
     if args.save:
         args.save.write_text(json.dumps(figures, indent=2) + "\n", encoding="utf-8")
