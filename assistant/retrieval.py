@@ -169,15 +169,24 @@ class Retriever:
         hits: list[Hit] = []
         narrowed = None if explicit_window else window_from_question(query, as_of_day)
         if narrowed is not None:
-            hits = self._search(reader, query, vector, k, narrowed, until_day, source_list, as_of_day, True)
-        if not hits:  # a phrase-derived window that finds nothing must not hide the answer
+            # "this week" asks for recent news, but an undated article cannot be shown to be old: it stays in.
+            hits = self._search(
+                reader, query, vector, k, narrowed, until_day, source_list, as_of_day, True, keep_undated=True
+            )
+        if all(hit.date is None for hit in hits):  # a phrase window with no dated news must not hide the answer
             hits = self._search(
                 reader, query, vector, k, since_day, until_day, source_list, as_of_day, not explicit_window
             )
         return hits
 
     def _filters(
-        self, reader: IndexReader, since: dt.date | None, until: dt.date | None, sources: list[str], as_of: dt.date
+        self,
+        reader: IndexReader,
+        since: dt.date | None,
+        until: dt.date | None,
+        sources: list[str],
+        as_of: dt.date,
+        keep_undated: bool = False,
     ) -> _Filter:
         last = min(as_of, until) if until else as_of
         if since or until:
@@ -187,11 +196,17 @@ class Retriever:
             low, high = 0, day_range(None, last.isoformat())[1]  # undated ids sort first, so they stay in
         table = reader.table
         first, stop = np.searchsorted(table.ids, [low, high])
+        undated = int(np.searchsorted(table.ids, 1 << DAY_SHIFT)) if keep_undated and low > 0 else 0
         mask = None
-        if sources:
-            codes = [table.source_names.index(s) for s in sources if s in table.source_names]
+        if sources or undated:
+            # Two id ranges (undated, and the window) or a source filter: a mask over the in-memory ids.
             mask = np.zeros(len(table.ids), dtype=bool)
-            mask[first:stop] = np.isin(table.sources[first:stop], codes)
+            mask[first:stop] = True
+            mask[:undated] = True
+            if sources:
+                codes = [table.source_names.index(s) for s in sources if s in table.source_names]
+                mask &= np.isin(table.sources, codes)
+            low = 0 if undated else low
             count = int(mask.sum())
         else:
             count = int(stop - first)
@@ -208,8 +223,9 @@ class Retriever:
         sources: list[str],
         as_of: dt.date,
         recency: bool,
+        keep_undated: bool = False,
     ) -> list[Hit]:
-        allowed = self._filters(reader, since, until, sources, as_of)
+        allowed = self._filters(reader, since, until, sources, as_of, keep_undated)
         if allowed.count == 0:
             return []
         n = self.settings.candidates

@@ -153,7 +153,14 @@ def test_explicit_window_turns_the_prior_off(news: Path) -> None:
 def test_this_week_narrows_the_window_and_falls_back_when_empty(news: Path) -> None:
     retriever = _open(news)
     narrowed = retriever.search("central bank interest rate this week", k=10, as_of="2024-03-12")
-    assert set(_article_ids(narrowed)) == {"news/rates.md", "news/volcano.md"}
+    # Undated articles stay in a phrase-narrowed window (they cannot be shown to be old); an explicit one drops them.
+    assert set(_article_ids(narrowed)) == {"news/rates.md", "news/volcano.md", "news/undated.txt"}
+    explicit = retriever.search("central bank interest rate", k=10, since="2024-03-02", as_of="2024-03-12")
+    assert set(_article_ids(explicit)) == {"news/rates.md", "news/volcano.md"}
+    gardening = retriever.search("tips for planting tomatoes this week", k=2, as_of="2024-03-12")
+    assert _article_ids(gardening)[0] == "news/undated.txt"
+    sourced = retriever.search("interest rate this week", k=10, as_of="2024-03-12", sources=["Finance Daily"])
+    assert set(_article_ids(sourced)) == {"news/rates.md"}
     plain = retriever.search("central bank interest rate", k=10, as_of="2024-03-12")
     assert set(_article_ids(plain)) == NEWS_IDS
     # Nothing was published in the week before June 1st: the phrase must not hide every answer.
