@@ -32,6 +32,20 @@ index_option = click.option(
 json_option = click.option("--json", "as_json", is_flag=True, help="Print machine-readable JSON.")
 
 
+def filter_options(func: Callable[..., Any]) -> Callable[..., Any]:
+    """--since, --until, --source and --as-of: which articles a question may be answered from."""
+    for option in reversed(
+        [
+            click.option("--since", default=None, help="Only articles published on or after (YYYY[-MM[-DD]])."),
+            click.option("--until", default=None, help="Only articles published on or before (YYYY[-MM[-DD]])."),
+            click.option("--source", "sources", multiple=True, help="Only this outlet (repeatable)."),
+            click.option("--as-of", "as_of", default=None, help="Ask as of this day: later articles are excluded."),
+        ]
+    ):
+        func = option(func)
+    return func
+
+
 def _errors(func: Callable[..., Any]) -> Callable[..., Any]:
     @wraps(func)
     def wrapper(*args: Any, **kwargs: Any) -> Any:
@@ -184,10 +198,7 @@ def index_verify(index_dir: Path | None, as_json: bool) -> None:
 @cli.command("search")
 @click.argument("question")
 @click.option("-k", "--k", "k", type=click.IntRange(1, 200), default=None, help="Passages to return (default 8).")
-@click.option("--since", default=None, help="Only articles published on or after (YYYY[-MM[-DD]]).")
-@click.option("--until", default=None, help="Only articles published on or before (YYYY[-MM[-DD]]).")
-@click.option("--source", "sources", multiple=True, help="Only this outlet (repeatable).")
-@click.option("--as-of", "as_of", default=None, help="Ask as of this day: later articles are excluded.")
+@filter_options
 @index_option
 @json_option
 @_errors
@@ -233,10 +244,7 @@ def search(
     help="Earlier turns for a follow-up: JSON (a list, or lines) of `ask --json` outputs or {question, text}.",
 )
 @click.option("-k", "--k", "k", type=click.IntRange(1, 200), default=None, help="Passages to retrieve (default 8).")
-@click.option("--since", default=None, help="Only articles published on or after (YYYY[-MM[-DD]]).")
-@click.option("--until", default=None, help="Only articles published on or before (YYYY[-MM[-DD]]).")
-@click.option("--source", "sources", multiple=True, help="Only this outlet (repeatable).")
-@click.option("--as-of", "as_of", default=None, help="Ask as of this day: later articles are excluded.")
+@filter_options
 @index_option
 @json_option
 @_errors

@@ -236,3 +236,28 @@ def test_cli_ask_abstains_with_closest_passages(seed_index: Path):
     result = run_cli("ask", "Who won the 2022 football World Cup final?", "--index", seed_index)
     assert result.exit_code == 0
     assert "don't answer this question" in result.stdout and "\nClosest passages:\n[1]" in result.stdout
+
+
+# -- follow-up rewriting, offline ---------------------------------------------------------------------------
+@pytest.mark.parametrize(
+    ("previous", "quotes", "follow_up", "expected"),
+    [
+        ("How much is Alibaba investing in AI?", (), "What about Baidu?", "How much is Baidu investing in AI?"),
+        ("How much is Alibaba investing in AI?", (), "And Tencent?", "How much is Tencent investing in AI?"),
+        ("How much is Alibaba investing in AI?", (), "How much did it spend?", "How much did Alibaba spend?"),
+        ("What did President Xi Jinping pledge?", (), "What did he say about the economy?",
+         "What did President Xi Jinping say about the economy?"),
+        ("What did Alibaba announce?", ("At the presentation, Daniel Zhang revealed plans",), "What did he reveal?",
+         "What did Daniel Zhang reveal?"),
+        ("Who is Alibaba's CEO?", (), "What did he reveal?", "What did Alibaba's CEO reveal?"),
+        ("How much is Alibaba investing in AI?", (), "Why?", "Why? (Alibaba)"),
+        ("How much is Alibaba investing in AI?", (), "What is a good recipe for goulash?",
+         "What is a good recipe for goulash?"),
+        ("How much is Alibaba investing in AI?", (), "Who is the CEO of Tencent?", "Who is the CEO of Tencent?"),
+    ],
+)
+def test_condense_rewrites_follow_ups_offline(previous, quotes, follow_up, expected):
+    from assistant.conversation import Turn, condense
+
+    assert condense(follow_up, [Turn(previous, previous, "", quotes)]) == expected
+    assert condense(follow_up, []) == follow_up
