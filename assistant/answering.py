@@ -186,7 +186,7 @@ class Assistant:
         hits = _distinct(evidence.hits)[: self.settings.llm_excerpts]
         passages = [Passage(i + 1, h.title, h.source, h.date, h.text) for i, h in enumerate(hits)]
         produced: list[str] = []
-        failure: list[str] = []
+        result: list[Answer] = []
 
         def pieces() -> Iterator[str]:
             try:
@@ -196,22 +196,32 @@ class Assistant:
                 if not "".join(produced).strip():
                     raise EndpointError("the endpoint returned an empty answer")
             except EndpointError as exc:
-                failure.append(str(exc))
                 logger.warning("LLM answer failed, answering extractively: %s", exc)
                 fallback = self.extractive.compose(evidence)
                 yield ("\n\n" if produced else "") + f"[{_fallback_notice(exc)}]\n\n"
                 yield from fallback.pieces
-
-        def done() -> Answer:
-            if failure:
-                composition = self.extractive.compose(evidence)
-                return finish(composition, False, "extractive", notice=_fallback_notice(failure[0]))
+                result.append(finish(fallback, False, "extractive", notice=_fallback_notice(exc)))
+                return
             checked = verify("".join(produced), [p.text for p in passages], self.retriever.embedder)
             if checked.abstained:  # the model found no answer in the excerpts: show them as the closest ones
                 closest = self.extractive.abstain(evidence)
-                return finish(Composition((checked.text,), closest.citations), True, self.llm.name)
+                result.append(finish(Composition((checked.text,), closest.citations), True, self.llm.name))
+                return
             composition, unsupported = self._cited(checked, hits, evidence)
-            return finish(composition, False, self.llm.name, unsupported=unsupported)
+            # The model states one value; when the sources disagree, the disagreement is shown beside it.
+            note = self.extractive.disagreement(evidence, len(composition.citations) + 1)
+            if note is not None:
+                yield "\n\n"
+                yield from note.pieces
+                composition = Composition(
+                    (*composition.pieces, "\n\n", *note.pieces),
+                    composition.citations + note.citations,
+                    note.conflicts,
+                )
+            result.append(finish(composition, False, self.llm.name, unsupported=unsupported))
+
+        def done() -> Answer:
+            return result[0]
 
         return AnswerStream(pieces(), done)
 

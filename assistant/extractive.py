@@ -52,6 +52,20 @@ class ExtractiveAnswerer:
         rival = self._rival(evidence, chosen[0])
         if rival is not None:
             chosen = [chosen[0], rival, *[i for i in chosen[1:] if i != rival][: max(0, self.sentences - 2)]]
+        return self._write(evidence, chosen, rival)
+
+    def disagreement(self, evidence: Evidence, first_number: int) -> Composition | None:
+        """The lead sentence and a rival stating another value, numbered from ``first_number``; None if none.
+
+        A generated answer states one value; this puts the disagreement beside it rather than hiding it.
+        """
+        rival = self._rival(evidence, 0) if evidence.candidates else None
+        if rival is None:
+            return None
+        return self._write(evidence, [0, rival], rival, first_number)
+
+    def _write(self, evidence: Evidence, chosen: list[int], rival: int | None, first_number: int = 1
+               ) -> Composition:
         cands = [evidence.candidates[i] for i in chosen]
         ordered = _reading_order(cands, evidence.hits)
         citations: list[Citation] = []
@@ -62,7 +76,7 @@ class ExtractiveAnswerer:
         last_article = None
         for cand in ordered:
             hit = evidence.hits[cand.hit]
-            number = len(citations) + 1
+            number = first_number + len(citations)
             number_of[id(cand)] = number
             citations.append(self.citation(number, hit, evidence.spans[cand.hit], (cand.start, cand.end), cand.score))
             if hit.article_id != last_article:

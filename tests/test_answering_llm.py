@@ -158,3 +158,33 @@ def test_llm_answerer_needs_an_endpoint(seed_index, real_embedder):
 
     with pytest.raises(ConfigError, match="ASSISTANT_LLM_BASE_URL"):
         Assistant.open(seed_index, embedder=real_embedder, settings=Settings(progress=False), answerer="llm")
+
+
+def test_a_disagreement_between_sources_is_shown_beside_the_llm_answer(server, tmp_path, real_embedder):
+    from conftest import write_jsonl
+
+    from assistant import build_index
+
+    corpus = write_jsonl(
+        tmp_path / "conflict.jsonl",
+        [
+            {"id": "a", "title": "Bridge reopens", "date": "2024-05-01", "source": "Daily One",
+             "text": "The Harbor Bridge repairs cost 40 million dollars, the city said on Monday. Traffic resumed."},
+            {"id": "b", "title": "Bridge is open again", "date": "2024-05-02", "source": "Evening Two",
+             "text": "The Harbor Bridge repairs cost 75 million dollars, the city said on Monday. Traffic resumed."},
+        ],
+    )
+    index = tmp_path / "idx"
+    build_index([corpus], index, embedder=real_embedder, settings=Settings(progress=False))
+    server.answer = "The repairs cost 40 million dollars [1]."
+    with open_llm(index, real_embedder, server.url) as assistant:
+        stream = assistant.stream("How much did the Harbor Bridge repairs cost?", as_of="2024-06-01")
+        streamed = "".join(stream)
+        answer = stream.answer
+    assert answer.answerer == "llm:fake-model"
+    assert "The sources disagree." in streamed and "The sources disagree." in answer.text
+    assert "40 million dollars" in answer.text and "75 million dollars" in answer.text
+    (conflict,) = answer.conflicts
+    numbers = [c.number for c in answer.citations]
+    assert numbers == list(range(1, len(numbers) + 1)) and set(conflict.citations) <= set(numbers)
+    assert {int(n) for n in re.findall(r"\[(\d+)\]", answer.text)} == set(numbers)
