@@ -120,6 +120,8 @@ class Assistant:
         started = time.perf_counter()
         question = self._clean(question)
         use = answerer or self.answerer
+        if use not in ("extractive", "llm"):
+            raise ConfigError(f"unknown answerer {use!r}: use 'extractive' or 'llm'")
         if use == "llm" and self.llm is None:
             raise ConfigError("no LLM endpoint is configured (set ASSISTANT_LLM_BASE_URL)")
         turns = as_turns(history)

@@ -11,6 +11,7 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from typing import Any
 
+from .errors import ConfigError
 from .evidence import values_in
 from .retrieval import query_terms
 
@@ -56,7 +57,9 @@ def as_turns(history: Iterable[Any]) -> list[Turn]:
         elif isinstance(item, Sequence) and len(item) == 2:
             turns.append(Turn(str(item[0] or ""), answer=str(item[1] or "")))
         else:
-            raise TypeError(f"cannot use {type(item).__name__} as a conversation turn")
+            raise ConfigError(
+                f"cannot use a {type(item).__name__} as a conversation turn: pass Answers or (question, answer) pairs"
+            )
     return [turn for turn in turns if turn.question.strip()]
 
 
