@@ -29,8 +29,10 @@ if TYPE_CHECKING:
 
 logger = logging.getLogger(__name__)
 
-# Control characters (other than tab and newline) in a question are noise from copy-paste, never meaning.
-_CONTROL = re.compile(r"[\x00-\x08\x0b-\x1f\x7f\u200b-\u200f\u202a-\u202e\u2066-\u2069]")
+# Control characters in a question are noise from copy-paste, never meaning: controls separate words, while
+# zero-width and bidi marks sit inside them ("Ali\u200bbaba") and are dropped.
+_CONTROL = re.compile(r"[\x00-\x1f\x7f]")
+_INVISIBLE = re.compile(r"[\u200b-\u200f\u202a-\u202e\u2066-\u2069\ufeff]")
 
 
 class Assistant:
@@ -158,7 +160,7 @@ class Assistant:
     def _clean(self, question: str) -> str:
         if not isinstance(question, str):
             raise ConfigError("the question must be text")
-        question = " ".join(_CONTROL.sub(" ", question).split())
+        question = " ".join(_CONTROL.sub(" ", _INVISIBLE.sub("", question)).split())
         if not question:
             raise ConfigError("the question is empty")
         if len(question) > self.settings.max_question_chars:

@@ -111,7 +111,7 @@ def test_bad_questions_get_clear_errors(seed_assistant):
         seed_assistant.ask(SEED_QUESTION, answerer="oracle")
     with pytest.raises(ConfigError, match="conversation turn"):
         seed_assistant.ask("And Baidu?", history=[42])
-    clean = seed_assistant.ask("How much did\x00 Alibaba\u202e invest in AI?")
+    clean = seed_assistant.ask("How much did\x00Ali\u200bbaba\u202e invest in AI?")
     assert clean.question == "How much did Alibaba invest in AI?"
 
 
