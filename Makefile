@@ -30,8 +30,7 @@ $(LLM_STAMP): $(STAMP)
 install: $(STAMP)
 
 run: $(STAMP)
-	$(BIN)/assistant index update corpus
-	$(BIN)/assistant ask "$(QUESTION)"
+	$(BIN)/assistant serve --index index --corpus corpus
 
 test: $(STAMP) $(LLM_STAMP)
 	$(BIN)/ruff check assistant tests bench ui

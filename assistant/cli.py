@@ -17,7 +17,7 @@ from typing import Any
 
 import click
 
-from .errors import EXIT_CODES, AssistantError, InputError, exit_code
+from .errors import EXIT_CODES, AssistantError, ConfigError, InputError, exit_code
 from .settings import get_settings
 
 SAMPLE_QUESTION = "How much did Alibaba invest in AI in the first half of last year?"
@@ -311,6 +311,27 @@ def _read_history(path: Path) -> list[dict[str, Any]] | list[tuple[str, str]]:
             raise InputError("each turn needs a 'question' string", path=path, line=number, field="question")
         turns.append((item.get("query") or item["question"], str(item.get("text") or item.get("answer") or "")))
     return turns
+
+
+@cli.command("serve")
+@click.option("--host", default="127.0.0.1", show_default=True, help="Interface; others need ASSISTANT_UI_AUTH.")
+@click.option("--port", default=7860, show_default=True, type=click.IntRange(1, 65535), help="Port to listen on.")
+@click.option(
+    "--corpus",
+    "corpus_dir",
+    type=click.Path(file_okay=False, path_type=Path),
+    default=None,
+    help="Articles to build the index from when there is none (default: corpus/).",
+)
+@index_option
+@_errors
+def serve(host: str, port: int, corpus_dir: Path | None, index_dir: Path | None) -> None:
+    """Open the chat page in the browser at http://HOST:PORT (building the index on first start)."""
+    try:
+        from ui.app import serve as run
+    except ImportError as exc:
+        raise ConfigError(f"the chat page needs gradio and the ui package: pip install -e . ({exc})") from exc
+    run(get_settings(index_dir=index_dir, corpus_dir=corpus_dir), host=host, port=port)
 
 
 def main() -> None:

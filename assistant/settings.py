@@ -121,6 +121,15 @@ class Settings(BaseSettings):
     llm_temperature: float = Field(0.1, ge=0, le=2, description="Sampling temperature for the LLM.")
     llm_excerpts: int = Field(6, ge=1, le=50, description="Numbered excerpts given to the LLM.")
 
+    # -- chat page ------------------------------------------------------------------------------------------
+    ui_auth: SecretStr | None = Field(
+        None, description="user:password for the chat page; required to serve on anything but loopback."
+    )
+    ui_concurrency: int = Field(2, ge=1, le=64, description="Questions the page answers at the same time.")
+    ui_queue_size: int = Field(
+        64, ge=1, le=10_000, description="Requests that may wait; beyond this a user is told the page is busy."
+    )
+
 
 def get_settings(**overrides: object) -> Settings:
     """Settings as of now: environment and ``.env`` are read at each call, overrides win."""

@@ -1,0 +1,294 @@
+"""The Gradio chat: ask questions, read the answer with its cited excerpts, and add articles to the index.
+
+Named API endpoints (usable from ``gradio_client``): ``/chat`` (streams the answer as chat messages),
+``/ask`` (one answer as a dict), ``/search`` (passages), ``/add_articles`` (files, a URL or pasted text).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import ipaddress
+import logging
+import shutil
+import threading
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+from assistant.answering import Assistant
+from assistant.answers import Answer
+from assistant.errors import AssistantError, ConfigError
+from assistant.settings import Settings
+
+from .render import answer_markdown, cards_html
+
+logger = logging.getLogger(__name__)
+
+FORMATS = [".txt", ".md", ".html", ".htm", ".json", ".jsonl", ".xml", ".rss", ".atom"]
+EXAMPLES = [
+    "How much did Alibaba invest in AI in the first half of last year?",
+    "What about Baidu?",
+    "What did Xi Jinping say about the private sector?",
+]
+_CSS = """
+.cards .card { border: 1px solid #ddd; border-radius: 8px; padding: 8px 12px; margin: 8px 0; }
+.cards.abstained .card { border-style: dashed; opacity: 0.85; }
+.card:target { outline: 3px solid #f5a623; }
+.card mark { background: #fff3a3; }
+.card-meta { color: #666; font-size: 0.9em; }
+.unsupported { color: #b00020; font-size: 0.9em; }
+"""
+
+
+class ChatService:
+    """What the page does, without the page: one assistant shared by every session, and index updates."""
+
+    def __init__(self, settings: Settings, index_dir: Path, upload_dir: Path, embedder: Any = None) -> None:
+        self.settings = settings
+        self.index_dir = index_dir
+        self.upload_dir = upload_dir
+        self.assistant = Assistant.open(index_dir, settings=settings, embedder=embedder)
+        self._update = threading.Lock()
+
+    # -- questions --------------------------------------------------------------------------------------
+    def options(self, as_of: str, since: str, until: str, sources: list[str] | None, k: float | None,
+                answerer: str | None) -> dict[str, Any]:
+        return {
+            "as_of": as_of or None,
+            "since": since or None,
+            "until": until or None,
+            "sources": sources or None,
+            "k": int(k) if k else None,
+            "answerer": answerer or None,
+        }
+
+    def chat(self, message: str, chat: list[dict[str, Any]], turns: list[Answer], *filters: Any
+             ) -> Iterator[tuple[list[dict[str, Any]], str, list[Answer], str]]:
+        """Stream one exchange: the question, the answer as it is produced, then the checked answer and cards."""
+        chat = list(chat or [])
+        turns = list(turns or [])
+        chat.append({"role": "user", "content": message})
+        try:
+            stream = self.assistant.stream(message, turns, **self.options(*filters))
+            text = ""
+            for piece in stream:
+                text += piece
+                yield [*chat, {"role": "assistant", "content": text}], cards_html(None, ""), turns, ""
+            answer = stream.answer
+        except AssistantError as exc:
+            yield [*chat, {"role": "assistant", "content": f"⚠️ {exc}"}], cards_html(None, ""), turns, ""
+            return
+        prefix = f"a{len(turns) + 1}"
+        chat.append({"role": "assistant", "content": answer_markdown(answer, prefix)})
+        yield chat, cards_html(answer, prefix), [*turns, answer], ""
+
+    def ask(self, question: str, *filters: Any) -> dict[str, Any]:
+        return self.assistant.ask(question, **self.options(*filters)).to_dict()
+
+    def search(self, query: str, *filters: Any) -> list[dict[str, Any]]:
+        options = self.options(*filters)
+        options.pop("answerer")
+        hits = self.assistant.retriever.search(query, options.pop("k"), **options)
+        return [hit.to_dict() for hit in hits]
+
+    # -- library ----------------------------------------------------------------------------------------
+    def library(self, filter_text: str = "") -> tuple[str, list[list[str]]]:
+        from assistant.library import describe_index
+
+        info = describe_index(self.index_dir, with_articles=True)
+        dates = info["date_range"]
+        outlets = ", ".join(f"{s['source']} ({s['articles']})" for s in info["sources"]) or "–"
+        stats = (
+            f"**{info['articles']} articles**, {info['chunks']} passages · dates {dates['first'] or '–'} … "
+            f"{dates['last'] or '–'} ({dates['undated']} undated) · sources: {outlets} · generation "
+            f"{info['generation']}, updated {info['created_at']} · model {info['model']['name']}"
+        )
+        wanted = filter_text.strip().lower()
+        rows = [
+            [a["title"] or "", a["source"] or "", a["date"] or "", a["id"]]
+            for a in info["article_list"]
+            if not wanted or wanted in " ".join(str(v) for v in a.values()).lower()
+        ]
+        return stats, rows
+
+    def add_articles(self, files: list[str] | None, url: str, text: str, title: str, progress: Any = None
+                     ) -> dict[str, Any]:
+        """Copy uploads (and a pasted text or fetched URL) into the upload folder and update the index.
+
+        Chats keep using the current generation until the new one is published; then they switch to it.
+        """
+        from assistant.indexing import update_index
+
+        self.upload_dir.mkdir(parents=True, exist_ok=True)
+        refused: list[dict[str, str]] = []
+        paths: list[Path] = []
+        limit = self.settings.max_file_mb * 1024 * 1024
+        for name in files or []:
+            source = Path(name)
+            suffix = source.suffix.lower()
+            if suffix not in FORMATS:
+                refused.append({"file": source.name, "reason": f"unsupported type {suffix or '(none)'}"})
+            elif source.stat().st_size > limit:
+                refused.append({"file": source.name, "reason": f"larger than {self.settings.max_file_mb:g} MB"})
+            else:
+                target = self.upload_dir / _safe_name(source.name)
+                shutil.copyfile(source, target)
+                paths.append(target)
+        if text.strip():
+            body = f"{title.strip() or text.strip().splitlines()[0][:120]}\n\n{text.strip()}\n"
+            paths.append(self._write("pasted", ".txt", body.encode("utf-8")))
+        if url.strip():
+            try:
+                paths.append(self._fetch(url.strip()))
+            except AssistantError as exc:
+                refused.append({"file": url.strip(), "reason": str(exc)})
+        if not paths:
+            return {"added": 0, "skipped": refused, "articles": None}
+        with self._update:  # one update at a time from this page; the index lock guards against other writers
+            # prune=False: the update names only the new files, and must not drop articles it did not name.
+            summary = update_index(paths, self.index_dir, prune=False, settings=self.settings,
+                                   embedder=self.assistant.retriever.embedder, on_progress=progress)
+        self.assistant.refresh()
+        skipped = refused + [{"file": s.origin, "reason": s.describe()} for s in summary.skipped]
+        return {"added": summary.added, "changed": summary.changed, "skipped": skipped, "articles": summary.articles}
+
+    def _write(self, stem: str, suffix: str, data: bytes) -> Path:
+        path = self.upload_dir / f"{stem}-{hashlib.sha256(data).hexdigest()[:12]}{suffix}"
+        path.write_bytes(data)
+        return path
+
+    def _fetch(self, url: str) -> Path:
+        import httpx
+
+        from .render import safe_url
+
+        if safe_url(url) is None:
+            raise ConfigError("only http(s) URLs can be added")
+        try:
+            with httpx.stream("GET", url, timeout=20, follow_redirects=True) as response:
+                response.raise_for_status()
+                data = b""
+                for chunk in response.iter_bytes():
+                    data += chunk
+                    if len(data) > self.settings.max_file_mb * 1024 * 1024:
+                        raise ConfigError(f"the page is larger than {self.settings.max_file_mb:g} MB")
+        except httpx.HTTPError as exc:
+            raise ConfigError(f"could not fetch {url}: {exc}") from exc
+        return self._write("url", ".html", data)
+
+
+def _safe_name(name: str) -> str:
+    keep = "".join(c if c.isalnum() or c in "-_." else "_" for c in Path(name).name).lstrip(".")
+    return keep or "upload"
+
+
+def build_app(service: ChatService) -> Any:
+    import gradio as gr
+
+    sources = list(service.assistant.retriever.reader.table.source_names)
+    llm_configured = service.assistant.llm is not None
+    filters: list[Any] = []
+    with gr.Blocks(title="News QA assistant") as demo:
+        turns = gr.State([])
+        with gr.Tab("Chat"):
+            with gr.Row():
+                with gr.Column(scale=3):
+                    chatbot = gr.Chatbot(label="Answers", height=480, elem_id="chat")
+                    question = gr.Textbox(label="Question", placeholder="Ask about the articles…", max_length=2000)
+                    with gr.Row():
+                        send = gr.Button("Ask", variant="primary")
+                        new_chat = gr.Button("New chat")
+                    gr.Examples(EXAMPLES, inputs=question)
+                with gr.Column(scale=2):
+                    cards = gr.HTML(cards_html(None, ""), elem_id="cards")
+            with gr.Accordion("Filters", open=False):
+                with gr.Row():
+                    as_of = gr.Textbox(label="As of (YYYY-MM-DD)")
+                    since = gr.Textbox(label="Since")
+                    until = gr.Textbox(label="Until")
+                with gr.Row():
+                    source_pick = gr.Dropdown(sources, multiselect=True, label="Sources")
+                    k = gr.Slider(1, 20, value=service.settings.k, step=1, label="Passages")
+                    answerer = gr.Radio(["extractive", "llm"], value=service.assistant.answerer, label="Answerer",
+                                        visible=llm_configured)
+            filters = [as_of, since, until, source_pick, k, answerer]
+        with gr.Tab("Library"):
+            stats = gr.Markdown()
+            article_filter = gr.Textbox(label="Find an article")
+            articles = gr.Dataframe(headers=["title", "source", "date", "id"], interactive=False)
+            # Types are checked per file in add_articles (not by Gradio, which would refuse the whole upload), so
+            # each refused file gets its own reason while the others are added.
+            uploads = gr.File(label=f"Add files ({' '.join(FORMATS)})", file_count="multiple")
+            url = gr.Textbox(label="…or an article URL")
+            pasted_title = gr.Textbox(label="…or paste a title")
+            pasted = gr.Textbox(label="…and its text", lines=6)
+            add = gr.Button("Add to the index", variant="primary")
+            result = gr.JSON(label="Update")
+
+        chat_inputs = [question, chatbot, turns, *filters]
+        chat_outputs = [chatbot, cards, turns, question]
+        send.click(service.chat, chat_inputs, chat_outputs, api_name="chat")
+        question.submit(service.chat, chat_inputs, chat_outputs, api_visibility="private")
+        new_chat.click(lambda: ([], cards_html(None, ""), []), None, [chatbot, cards, turns], api_name="new_chat")
+        hidden_q = gr.Textbox(visible=False)
+        hidden_out = gr.JSON(visible=False)
+        hidden_q.submit(service.ask, [hidden_q, *filters], hidden_out, api_name="ask")
+        hidden_s = gr.Textbox(visible=False)
+        hidden_s.submit(service.search, [hidden_s, *filters], hidden_out, api_name="search")
+
+        def add_articles(files: list[str] | None, link: str, text: str, title: str,
+                         progress: Any = gr.Progress()  # noqa: B008 - Gradio injects progress through this default
+                         ) -> tuple[dict[str, Any], str, list[list[str]]]:
+            def report(done: int, total: int, *_: Any) -> None:
+                progress((done, max(total, 1)), desc="embedding new articles")
+
+            outcome = service.add_articles(files, link, text, title, report)
+            return (outcome, *service.library(""))
+
+        add.click(
+            add_articles, [uploads, url, pasted, pasted_title], [result, stats, articles], api_name="add_articles"
+        )
+        article_filter.change(service.library, article_filter, [stats, articles], api_visibility="private")
+        demo.load(service.library, None, [stats, articles], api_visibility="private")
+    return demo
+
+
+def is_loopback(host: str) -> bool:
+    if host == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(host).is_loopback
+    except ValueError:
+        return False
+
+
+def serve(settings: Settings, *, host: str = "127.0.0.1", port: int = 7860, embedder: Any = None) -> None:
+    """Start the page (building the index from the corpus first when there is none); blocks until stopped."""
+    auth = settings.ui_auth.get_secret_value() if settings.ui_auth is not None else None
+    if not is_loopback(host) and not auth:
+        raise ConfigError(
+            f"refusing to serve on {host} without authentication: set ASSISTANT_UI_AUTH=user:password, "
+            "or bind to 127.0.0.1"
+        )
+    credentials = tuple(auth.split(":", 1)) if auth else None
+    if credentials is not None and len(credentials) != 2:
+        raise ConfigError("ASSISTANT_UI_AUTH must look like user:password")
+    index_dir = settings.index_dir
+    if settings.corpus_dir.is_dir():
+        from assistant.indexing import update_index
+
+        # Builds the index on first start; later starts embed only articles added to the corpus meanwhile.
+        logger.warning("updating %s from %s", index_dir, settings.corpus_dir)
+        update_index([settings.corpus_dir], index_dir, settings=settings, embedder=embedder)
+    service = ChatService(settings, index_dir, settings.corpus_dir / "uploads", embedder=embedder)
+    demo = build_app(service)
+    demo.queue(default_concurrency_limit=settings.ui_concurrency, max_size=settings.ui_queue_size)
+    demo.launch(
+        server_name=host,
+        server_port=port,
+        auth=credentials,  # type: ignore[arg-type]
+        max_file_size=f"{settings.max_file_mb:g}mb",
+        show_error=True,
+        css=_CSS,
+        footer_links=["api"],
+    )

@@ -1,0 +1,74 @@
+"""HTML for answers and their citation cards. Article text is untrusted: everything from it is escaped.
+
+Only the markup written here is live: the answer's ``[n]`` markers become links to the card ``#cite-n``, the
+supporting span becomes ``<mark>``, and an article URL becomes a link only when it is http(s).
+"""
+
+from __future__ import annotations
+
+import html
+import re
+from urllib.parse import urlsplit
+
+from assistant.answers import Answer, Citation
+
+_MARKER = re.compile(r"\[(\d+)\]")
+_MARKDOWN = re.compile(r"([\\`*_{}\[\]()#+!|<>~])")
+
+
+def safe_url(url: str | None) -> str | None:
+    """The URL when it is http(s) with a host, else None: no ``javascript:``, ``data:`` or relative links."""
+    if not url:
+        return None
+    try:
+        parts = urlsplit(url.strip())
+    except ValueError:
+        return None
+    return url.strip() if parts.scheme in ("http", "https") and parts.netloc else None
+
+
+def answer_markdown(answer: Answer, prefix: str) -> str:
+    """The answer text for the chat, escaped, with ``[n]`` markers linking to their cards.
+
+    ``prefix`` makes card ids unique per answer in one chat (``a3-cite-1``).
+    """
+    known = {c.number for c in answer.citations}
+    escaped = _MARKDOWN.sub(r"\\\1", html.escape(answer.text, quote=False))
+    def link(match: re.Match[str]) -> str:
+        number = match.group(1)
+        return f'<a href="#{prefix}-cite-{number}">[{number}]</a>' if int(number) in known else match.group()
+
+    linked = re.sub(r"\\\[(\d+)\\\]", link, escaped)
+    if answer.abstained:
+        linked = "⚠️ " + linked
+    if answer.notice:
+        linked += "\n\n*" + _MARKDOWN.sub(r"\\\1", html.escape(answer.notice, quote=False)) + "*"
+    return linked
+
+
+def cards_html(answer: Answer | None, prefix: str) -> str:
+    """One card per citation: title, outlet, date, link, and the excerpt with the supporting span marked."""
+    if answer is None:
+        return '<div class="cards empty">Sources appear here.</div>'
+    heading = "Closest passages (not an answer)" if answer.abstained else "Sources"
+    cards = "".join(_card(c, prefix) for c in answer.citations)
+    kind = "abstained" if answer.abstained else "answered"
+    return f'<div class="cards {kind}"><h3>{heading}</h3>{cards}</div>'
+
+
+def _card(citation: Citation, prefix: str) -> str:
+    e = html.escape
+    start, end = citation.span
+    excerpt = (
+        e(citation.excerpt[:start]) + "<mark>" + e(citation.excerpt[start:end]) + "</mark>" + e(citation.excerpt[end:])
+    )
+    meta = " · ".join(e(part) for part in (citation.source, citation.date) if part)
+    url = safe_url(citation.url)
+    link = f' <a href="{e(url)}" target="_blank" rel="noopener noreferrer nofollow">open article</a>' if url else ""
+    flag = '<span class="unsupported">does not support the sentence citing it</span>' if not citation.supported else ""
+    return (
+        f'<div class="card" id="{prefix}-cite-{citation.number}">'
+        f'<div class="card-head"><b>[{citation.number}]</b> {e(citation.title or "Untitled")}</div>'
+        f'<div class="card-meta">{meta}{link}</div>{flag}'
+        f'<blockquote class="excerpt">{excerpt}</blockquote></div>'
+    )
