@@ -142,3 +142,61 @@ def test_untrusted_text_is_escaped_and_only_http_links_are_live() -> None:
     assert safe_url("https://example.com/x") == "https://example.com/x"
     for bad in ("javascript:alert(1)", "data:text/html,x", "/relative", "ftp://host/x", "http://", None):
         assert safe_url(bad) is None
+
+
+def test_no_file_route_serves_the_index_the_corpus_or_system_files(page) -> None:
+    import httpx
+
+    url, service = page
+    targets = [
+        "/etc/passwd",
+        str(service.index_dir / "CURRENT"),
+        str(next(service.settings.corpus_dir.glob("*.txt"))),
+        "../../../../etc/passwd",
+        "%2e%2e/%2e%2e/etc/passwd",
+        ".env",
+    ]
+    for route in ("gradio_api/file=", "file="):
+        for target in targets:
+            response = httpx.get(url + route + target, timeout=10)
+            assert response.status_code in (403, 404), (route, target, response.status_code)
+            assert "root:" not in response.text and "gen-" not in response.text
+
+
+def test_a_burst_beyond_the_queue_gets_a_clear_busy_answer(tmp_path: Path, real_embedder) -> None:
+    import concurrent.futures
+
+    settings = Settings(progress=False, index_dir=tmp_path / "index", corpus_dir=tmp_path / "corpus")
+    settings.corpus_dir.mkdir()
+    shutil.copy(SEED, settings.corpus_dir / SEED.name)
+    build_index([settings.corpus_dir], settings.index_dir, embedder=real_embedder, settings=settings)
+    demo = build_app(ChatService(settings, settings.index_dir, tmp_path / "uploads", embedder=real_embedder))
+    demo.queue(default_concurrency_limit=1, max_size=2)
+    port = free_port()
+    demo.launch(server_name="127.0.0.1", server_port=port, prevent_thread_lock=True, quiet=True)
+    url = f"http://127.0.0.1:{port}/"
+    try:
+        import threading
+
+        clients = [gradio_client.Client(url, verbose=False) for _ in range(12)]
+        start = threading.Barrier(len(clients))
+
+        def ask(client) -> str:
+            start.wait()  # all at once: a burst four times the queue
+            try:
+                client.predict(SEED_QUESTION, *NO_FILTERS, api_name="/ask")
+                return "answered"
+            except Exception as exc:
+                return str(exc)
+
+        with concurrent.futures.ThreadPoolExecutor(len(clients)) as pool:
+            outcomes = list(pool.map(ask, clients))
+        refused = [o for o in outcomes if o != "answered"]
+        assert outcomes.count("answered") >= 1
+        assert refused and all("queue is full" in o.lower() for o in refused), outcomes
+        # Still healthy after the burst.
+        assert "23 billion yuan" in gradio_client.Client(url, verbose=False).predict(
+            SEED_QUESTION, *NO_FILTERS, api_name="/ask"
+        )["text"]
+    finally:
+        demo.close()
