@@ -594,3 +594,21 @@ def test_supported_suffixes() -> None:
 )
 def test_parse_date(value: object, expected: str | None) -> None:
     assert parse_date(value) == expected
+
+
+@pytest.mark.parametrize(
+    ("url", "kept"),
+    [
+        ("https://example.com/story", "https://example.com/story"),
+        ("http://example.com/a?b=1", "http://example.com/a?b=1"),
+        ("javascript:window.__pwned=1", None),
+        ("data:text/html,<script>alert(1)</script>", None),
+        ("/relative/path", None),
+        ("ftp://example.com/file", None),
+    ],
+)
+def test_only_web_urls_are_kept_and_others_never_become_ids(tmp_path: Path, url: str, kept: str | None) -> None:
+    path = write(tmp_path, "news/story.md", f"---\ntitle: Story\nurl: '{url}'\n---\n\n{BODY}\n")
+    article = only(load([path]))
+    assert article.url == kept
+    assert article.id == (kept or "news/story.md")
