@@ -200,3 +200,23 @@ def test_a_burst_beyond_the_queue_gets_a_clear_busy_answer(tmp_path: Path, real_
         )["text"]
     finally:
         demo.close()
+
+
+def test_streamed_pieces_are_escaped_before_they_are_shown(page, tmp_path: Path) -> None:
+    _, service = page
+    hostile = tmp_path / "hostile.md"
+    hostile.write_text(
+        "---\ntitle: Lighthouse keepers\nsource: Harbor Times\n---\n\n"
+        'The lighthouse keepers counted <img src=x onerror="alert(1)"> 57 ships <script>alert(2)</script> '
+        "passing the harbor last winter.\n",
+        encoding="utf-8",
+    )
+    service.add_articles([str(hostile)], "", "", "")
+    outputs = list(service.chat("How many ships did the lighthouse keepers count?", [], [], *NO_FILTERS))
+    assert len(outputs) >= 2
+    for chat, cards, _, _ in outputs:
+        for message in chat:
+            text = str(message["content"])
+            assert "<img" not in text and "<script" not in text, text
+        assert "<img" not in cards and "<script" not in cards
+    assert "57 ships" in str(outputs[-1][0][-1]["content"])

@@ -20,7 +20,7 @@ from assistant.answers import Answer
 from assistant.errors import AssistantError, ConfigError
 from assistant.settings import Settings
 
-from .render import answer_markdown, cards_html
+from .render import answer_markdown, cards_html, escaped
 
 logger = logging.getLogger(__name__)
 
@@ -73,10 +73,11 @@ class ChatService:
             text = ""
             for piece in stream:
                 text += piece
-                yield [*chat, {"role": "assistant", "content": text}], cards_html(None, ""), turns, ""
+                # Article text streams in too: escaped like the finished answer, before any of it is shown.
+                yield [*chat, {"role": "assistant", "content": escaped(text)}], cards_html(None, ""), turns, ""
             answer = stream.answer
         except AssistantError as exc:
-            yield [*chat, {"role": "assistant", "content": f"⚠️ {exc}"}], cards_html(None, ""), turns, ""
+            yield [*chat, {"role": "assistant", "content": "⚠️ " + escaped(str(exc))}], cards_html(None, ""), turns, ""
             return
         prefix = f"a{len(turns) + 1}"
         chat.append({"role": "assistant", "content": answer_markdown(answer, prefix)})

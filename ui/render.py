@@ -27,22 +27,28 @@ def safe_url(url: str | None) -> str | None:
     return url.strip() if parts.scheme in ("http", "https") and parts.netloc else None
 
 
+def escaped(text: str) -> str:
+    """Untrusted text for the chat as literal characters: no HTML, no Markdown (a streamed, unfinished answer)."""
+    return _MARKDOWN.sub(r"\\\1", html.escape(text, quote=False))
+
+
 def answer_markdown(answer: Answer, prefix: str) -> str:
     """The answer text for the chat, escaped, with ``[n]`` markers linking to their cards.
 
     ``prefix`` makes card ids unique per answer in one chat (``a3-cite-1``).
     """
     known = {c.number for c in answer.citations}
-    escaped = _MARKDOWN.sub(r"\\\1", html.escape(answer.text, quote=False))
+    literal = escaped(answer.text)
+
     def link(match: re.Match[str]) -> str:
         number = match.group(1)
         return f'<a href="#{prefix}-cite-{number}">[{number}]</a>' if int(number) in known else match.group()
 
-    linked = re.sub(r"\\\[(\d+)\\\]", link, escaped)
+    linked = re.sub(r"\\\[(\d+)\\\]", link, literal)
     if answer.abstained:
         linked = "⚠️ " + linked
     if answer.notice:
-        linked += "\n\n*" + _MARKDOWN.sub(r"\\\1", html.escape(answer.notice, quote=False)) + "*"
+        linked += "\n\n*" + escaped(answer.notice) + "*"
     return linked
 
 
