@@ -11,6 +11,7 @@ import logging
 import re
 import time
 from collections.abc import Iterable, Iterator
+from dataclasses import replace
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -187,7 +188,7 @@ class Assistant:
         from .verification import verify
 
         assert self.llm is not None
-        hits = _distinct(evidence.hits)[: self.settings.llm_excerpts]
+        hits = list(evidence.hits[: self.settings.llm_excerpts])
         passages = [Passage(i + 1, h.title, h.source, h.date, h.text) for i, h in enumerate(hits)]
         produced: list[str] = []
         result: list[Answer] = []
@@ -247,19 +248,8 @@ class Assistant:
             citation = self.extractive.citation(renumber[old], hit, spans_of.get(hit.chunk_id, ()), span, hit.score)
             # Supported when every claim citing this excerpt is backed by it, not merely by another excerpt.
             supported = all(old in claim.supported_by for claim in claims if not claim.abstains)
-            citations.append(citation if supported else _unsupported(citation))
+            citations.append(citation if supported else replace(citation, supported=False))
         return Composition((text,), tuple(citations)), tuple(checked.unsupported)
-
-
-def _unsupported(citation: Citation) -> Citation:
-    from dataclasses import replace
-
-    return replace(citation, supported=False)
-
-
-def _distinct(hits: Iterable[Hit]) -> list[Hit]:
-    seen: set[int] = set()
-    return [hit for hit in hits if not (hit.chunk_id in seen or seen.add(hit.chunk_id))]
 
 
 def _fallback_notice(error: object) -> str:

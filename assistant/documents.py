@@ -4,6 +4,22 @@ from __future__ import annotations
 
 import hashlib
 from dataclasses import dataclass, field
+from urllib.parse import urlsplit
+
+
+def web_url(url: str | None) -> str | None:
+    """The URL when it is http(s) with a host, else None.
+
+    Only a web address is a URL: "javascript:…", "data:…" or a relative path from an article must never become a
+    link or an article id.
+    """
+    if not url:
+        return None
+    try:
+        parts = urlsplit(url.strip())
+    except ValueError:
+        return None
+    return url.strip() if parts.scheme in ("http", "https") and parts.netloc else None
 
 
 @dataclass(frozen=True, slots=True)

@@ -17,9 +17,8 @@ import unicodedata
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from urllib.parse import urlsplit
 
-from .documents import Article, Skipped
+from .documents import Article, Skipped, web_url
 from .errors import InputError
 from .formats import (
     Draft,
@@ -335,8 +334,7 @@ def _load_located(path: Path, root: Path, max_bytes: int) -> tuple[list[_Located
             skipped.append(Skipped(origin, item.reason, item.line))
             continue
         draft = dataclasses.replace(item, **overrides) if overrides else item
-        # Only a web address is a URL: "javascript:…" or "data:…" from an article must never become a link or an id.
-        draft = dataclasses.replace(draft, url=_web_url(draft.url))
+        draft = dataclasses.replace(draft, url=web_url(draft.url))
         article_origin, skip_origin, line = _locate(path, draft)
         if not draft.text:
             skipped.append(Skipped(skip_origin, "empty: no article text", line))
@@ -363,16 +361,6 @@ def _load_located(path: Path, root: Path, max_bytes: int) -> tuple[list[_Located
     if skipped:
         logger.debug("%s: %d item(s) skipped", origin, len(skipped))
     return located, skipped
-
-
-def _web_url(url: str | None) -> str | None:
-    if not url:
-        return None
-    try:
-        parts = urlsplit(url.strip())
-    except ValueError:
-        return None
-    return url.strip() if parts.scheme in ("http", "https") and parts.netloc else None
 
 
 def _load_safely(path: Path, root: Path, max_bytes: int) -> tuple[list[_Located], list[Skipped]]:

@@ -87,6 +87,15 @@ def seed_index(tmp_path_factory: pytest.TempPathFactory, real_embedder) -> Path:
     return index
 
 
+# Two outlets giving different costs for the same repairs, in near-identical sentences: a conflict to surface.
+BRIDGE_REPORTS = [
+    {"id": "a", "title": "Bridge reopens", "date": "2024-05-01", "source": "Daily One",
+     "text": "The Harbor Bridge repairs cost 40 million dollars, the city said on Monday. Traffic resumed."},
+    {"id": "b", "title": "Bridge is open again", "date": "2024-05-02", "source": "Evening Two",
+     "text": "The Harbor Bridge repairs cost 75 million dollars, the city said on Monday. Traffic resumed."},
+]
+
+
 def write_jsonl(path: Path, records: list[dict]) -> Path:
     path.write_text("".join(json.dumps(r) + "\n" for r in records), encoding="utf-8")
     return path

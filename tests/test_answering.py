@@ -5,7 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
-from conftest import SEED_QUESTION, news_corpus, write_jsonl
+from conftest import BRIDGE_REPORTS, SEED_QUESTION, news_corpus, write_jsonl
 from hypothesis import HealthCheck, given
 from hypothesis import settings as hyp_settings
 from hypothesis import strategies as st
@@ -119,10 +119,7 @@ def test_conflicting_sources_are_both_shown(tmp_path: Path, real_embedder):
     corpus = write_jsonl(
         tmp_path / "conflict.jsonl",
         [
-            {"id": "a", "title": "Bridge reopens", "date": "2024-05-01", "source": "Daily One",
-             "text": "The Harbor Bridge repairs cost 40 million dollars, the city said on Monday. Traffic resumed."},
-            {"id": "b", "title": "Bridge is open again", "date": "2024-05-02", "source": "Evening Two",
-             "text": "The Harbor Bridge repairs cost 75 million dollars, the city said on Monday. Traffic resumed."},
+            *BRIDGE_REPORTS,
             {"id": "c", "title": "Parks", "date": "2024-05-01", "source": "Daily One",
              "text": "The city opened two new parks with playgrounds and a lake."},
         ],

@@ -161,19 +161,11 @@ def test_llm_answerer_needs_an_endpoint(seed_index, real_embedder):
 
 
 def test_a_disagreement_between_sources_is_shown_beside_the_llm_answer(server, tmp_path, real_embedder):
-    from conftest import write_jsonl
+    from conftest import BRIDGE_REPORTS, write_jsonl
 
     from assistant import build_index
 
-    corpus = write_jsonl(
-        tmp_path / "conflict.jsonl",
-        [
-            {"id": "a", "title": "Bridge reopens", "date": "2024-05-01", "source": "Daily One",
-             "text": "The Harbor Bridge repairs cost 40 million dollars, the city said on Monday. Traffic resumed."},
-            {"id": "b", "title": "Bridge is open again", "date": "2024-05-02", "source": "Evening Two",
-             "text": "The Harbor Bridge repairs cost 75 million dollars, the city said on Monday. Traffic resumed."},
-        ],
-    )
+    corpus = write_jsonl(tmp_path / "conflict.jsonl", BRIDGE_REPORTS)
     index = tmp_path / "idx"
     build_index([corpus], index, embedder=real_embedder, settings=Settings(progress=False))
     server.answer = "The repairs cost 40 million dollars [1]."

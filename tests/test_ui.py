@@ -17,8 +17,9 @@ from assistant.settings import Settings
 
 gradio_client = pytest.importorskip("gradio_client", reason="gradio is not installed: pip install -e .")
 
+from assistant.documents import web_url  # noqa: E402
 from ui.app import ChatService, build_app, is_loopback, serve  # noqa: E402
-from ui.render import answer_markdown, cards_html, safe_url  # noqa: E402
+from ui.render import answer_markdown, cards_html  # noqa: E402
 
 NO_FILTERS = ("", "", "", [], 8, "extractive")  # as of, since, until, sources, passages, answerer
 
@@ -139,9 +140,9 @@ def test_untrusted_text_is_escaped_and_only_http_links_are_live() -> None:
     assert 'href="#a1-cite-1"' in text and "#a1-cite-9" not in text  # no card 9: no link
     assert "\\*bold\\*" in text  # markdown in article text stays literal
     assert "open article" in cards_html(hostile_answer("https://example.com/story?a=1&b=2"), "a1")
-    assert safe_url("https://example.com/x") == "https://example.com/x"
+    assert web_url("https://example.com/x") == "https://example.com/x"
     for bad in ("javascript:alert(1)", "data:text/html,x", "/relative", "ftp://host/x", "http://", None):
-        assert safe_url(bad) is None
+        assert web_url(bad) is None
 
 
 def test_no_file_route_serves_the_index_the_corpus_or_system_files(page) -> None:

@@ -161,9 +161,9 @@ class ChatService:
     def _fetch(self, url: str) -> Path:
         import httpx
 
-        from .render import safe_url
+        from assistant.documents import web_url
 
-        if safe_url(url) is None:
+        if web_url(url) is None:
             raise ConfigError("only http(s) URLs can be added")
         try:
             with httpx.stream("GET", url, timeout=20, follow_redirects=True) as response:

@@ -8,23 +8,11 @@ from __future__ import annotations
 
 import html
 import re
-from urllib.parse import urlsplit
 
 from assistant.answers import Answer, Citation
+from assistant.documents import web_url
 
-_MARKER = re.compile(r"\[(\d+)\]")
 _MARKDOWN = re.compile(r"([\\`*_{}\[\]()#+!|<>~])")
-
-
-def safe_url(url: str | None) -> str | None:
-    """The URL when it is http(s) with a host, else None: no ``javascript:``, ``data:`` or relative links."""
-    if not url:
-        return None
-    try:
-        parts = urlsplit(url.strip())
-    except ValueError:
-        return None
-    return url.strip() if parts.scheme in ("http", "https") and parts.netloc else None
 
 
 def escaped(text: str) -> str:
@@ -69,7 +57,7 @@ def _card(citation: Citation, prefix: str) -> str:
         e(citation.excerpt[:start]) + "<mark>" + e(citation.excerpt[start:end]) + "</mark>" + e(citation.excerpt[end:])
     )
     meta = " · ".join(e(part) for part in (citation.source, citation.date) if part)
-    url = safe_url(citation.url)
+    url = web_url(citation.url)
     link = f' <a href="{e(url)}" target="_blank" rel="noopener noreferrer nofollow">open article</a>' if url else ""
     flag = '<span class="unsupported">does not support the sentence citing it</span>' if not citation.supported else ""
     return (
