@@ -133,14 +133,18 @@ class Assistant:
         timings["condense"] = _ms(started)
         mark = time.perf_counter()
         retriever = self.retriever
+        # One generation for the whole answer, even if an update is swapped in while it is being composed.
+        reader = retriever.reader
         vector = retriever.embedder.embed([query])[0]  # once, for both retrieval and sentence scoring
-        hits = retriever.search(query, k, as_of=as_of, since=since, until=until, sources=sources, vector=vector)
+        hits = retriever._search_on(
+            reader, query, k, as_of=as_of, since=since, until=until, sources=sources, vector=vector
+        )
         timings["retrieve"] = _ms(mark)
         mark = time.perf_counter()
-        evidence = gather(query, hits, retriever.reader, retriever.embedder,
+        evidence = gather(query, hits, reader, retriever.embedder,
                           candidates=self.settings.sentence_candidates, query_vector=vector)
         support = evidence.support
-        base = {"question": question, "query": query, "support": support}
+        base = {"question": question, "query": query, "support": support, "generation": reader.generation}
 
         def finish(composition: Composition, abstained: bool, name: str, **extra: Any) -> Answer:
             timings["answer"] = _ms(mark)

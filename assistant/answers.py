@@ -58,7 +58,8 @@ class Answer:
     ``text`` carries inline markers ``[n]`` that refer to ``citations``. When ``abstained`` is True, the text says
     the articles do not answer the question and the citations are the closest excerpts found, not support.
     ``query`` is the standalone question actually searched (a follow-up is rewritten using the history).
-    ``timings`` are milliseconds: ``retrieve``, ``answer``, ``total``.
+    ``timings`` are milliseconds: ``retrieve``, ``answer``, ``total``. ``generation`` is the index generation
+    every excerpt came from.
     """
 
     question: str
@@ -72,6 +73,7 @@ class Answer:
     unsupported: tuple[str, ...] = ()
     notice: str | None = None
     timings: dict[str, float] = field(default_factory=dict)
+    generation: int = 0
 
     def to_dict(self) -> dict[str, Any]:
         return {
@@ -86,6 +88,7 @@ class Answer:
             "unsupported": list(self.unsupported),
             "notice": self.notice,
             "timings": dict(self.timings),
+            "generation": self.generation,
         }
 
 

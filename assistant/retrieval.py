@@ -49,7 +49,7 @@ class _Filter:
 
 @dataclass(frozen=True)
 class Hit:
-    """One retrieved passage: ``text == article_text[start:end]``."""
+    """One retrieved passage: ``text == article_text[start:end]``, from index generation ``generation``."""
 
     chunk_id: int
     text: str
@@ -64,6 +64,7 @@ class Hit:
     dense: float | None
     bm25: float | None
     recency: float
+    generation: int = 0
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)
@@ -150,8 +151,25 @@ class Retriever:
         ``as_of`` (default today) is the day the question is asked: later articles are excluded and the
         recency prior counts age from it. ``since``/``until`` are an explicit window (which turns the prior off);
         ``sources`` keeps only those outlets. Undated articles are kept. ``vector`` is the query's embedding
-        when the caller already has it.
+        when the caller already has it. Every hit of one search comes from the same index generation.
         """
+        return self._search_on(
+            self.reader, query, k, since=since, until=until, sources=sources, as_of=as_of, vector=vector
+        )
+
+    def _search_on(
+        self,
+        reader: IndexReader,
+        query: str,
+        k: int | None = None,
+        *,
+        since: DateLike = None,
+        until: DateLike = None,
+        sources: Iterable[str] | None = None,
+        as_of: DateLike = None,
+        vector: np.ndarray | None = None,
+    ) -> list[Hit]:
+        """:meth:`search` on one pinned generation, so a caller can keep reading that generation afterwards."""
         query = (query or "").strip()
         if not query:
             raise ConfigError("the question is empty")
@@ -163,7 +181,6 @@ class Retriever:
         until_day = parse_day(until, name="until", end=True)
         source_list = sorted({s for s in sources or () if s})
         explicit_window = since_day is not None or until_day is not None
-        reader = self.reader
         if vector is None:
             vector = self.embedder.embed([query])[0]
         hits: list[Hit] = []
@@ -262,7 +279,8 @@ class Retriever:
         rows = reader.chunk_rows(int(ids[p]) for p in chosen)
         return [
             self._hit(
-                rows[int(ids[p])], float(scores[p]), float(priors[p]), dense.get(int(ids[p])), bm25.get(int(ids[p]))
+                rows[int(ids[p])], float(scores[p]), float(priors[p]), dense.get(int(ids[p])), bm25.get(int(ids[p])),
+                reader.generation,
             )
             for p in chosen
         ]
@@ -324,7 +342,9 @@ class Retriever:
         priors = np.maximum(self.settings.recency_floor, 0.5 ** (age / half_life))
         return np.where(days == 0, _UNDATED_RECENCY, priors)
 
-    def _hit(self, row: ChunkRow, score: float, prior: float, dense: float | None, bm25: float | None) -> Hit:
+    def _hit(
+        self, row: ChunkRow, score: float, prior: float, dense: float | None, bm25: float | None, generation: int
+    ) -> Hit:
         return Hit(
             chunk_id=row.id,
             text=row.text,
@@ -339,4 +359,5 @@ class Retriever:
             dense=dense,
             bm25=bm25,
             recency=prior,
+            generation=generation,
         )
