@@ -1,11 +1,13 @@
 """The ``assistant`` command: build, update and inspect an index, and search it.
 
 Data goes to stdout (``--json`` for machines), progress and logs to stderr. Errors from the library become a
-one-line message and the exit code listed in :mod:`assistant.errors`.
+one-line message and the exit code listed in :mod:`assistant.errors`; a disk that fills up while the index is
+written exits with ``DISK_FULL_EXIT`` (12).
 """
 
 from __future__ import annotations
 
+import errno
 import json
 import logging
 import os
@@ -21,6 +23,9 @@ from .errors import EXIT_CODES, AssistantError, ConfigError, InputError, exit_co
 from .settings import get_settings
 
 SAMPLE_QUESTION = "How much did Alibaba invest in AI in the first half of last year?"
+# Not an AssistantError: the library reports a full disk as the OSError it is (the index writer names the index
+# folder in it), so callers can match on errno.
+DISK_FULL_EXIT = 12
 
 index_option = click.option(
     "--index",
@@ -54,6 +59,16 @@ def _errors(func: Callable[..., Any]) -> Callable[..., Any]:
         except AssistantError as exc:
             click.echo(f"error: {exc}", err=True)
             sys.exit(exit_code(exc))
+        except OSError as exc:
+            if exc.errno not in (errno.ENOSPC, errno.EDQUOT):
+                raise
+            where = exc.filename or kwargs.get("index_dir") or "the index folder"
+            click.echo(
+                f"error: disk full while writing the index in {where}: [Errno {exc.errno}] {exc.strerror}; "
+                "the previous index is unchanged",
+                err=True,
+            )
+            sys.exit(DISK_FULL_EXIT)
 
     return wrapper
 

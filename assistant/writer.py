@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import contextlib
+import errno
 import json
 import logging
 import os
@@ -53,6 +54,16 @@ def _fsync_dir(path: Path) -> None:
         os.close(fd)
 
 
+def _disk_full(exc: BaseException) -> bool:
+    """Whether ``exc`` says the disk is full, in whichever words the layer that hit it uses."""
+    if isinstance(exc, OSError):
+        return exc.errno in (errno.ENOSPC, errno.EDQUOT)
+    if isinstance(exc, sqlite3.Error):
+        return getattr(exc, "sqlite_errorcode", None) == sqlite3.SQLITE_FULL
+    # faiss reports a failed fwrite as a RuntimeError that quotes strerror.
+    return isinstance(exc, RuntimeError) and os.strerror(errno.ENOSPC) in str(exc)
+
+
 class IndexWriter:
     """Builds the next generation from the live one. Use as a context manager; ``commit()`` publishes it."""
 
@@ -72,6 +83,7 @@ class IndexWriter:
         self.keep_generations = keep_generations
         self._lock: Any = None
         self._tmp: Path | None = None
+        self._unpublished: Path | None = None  # renamed into place, but CURRENT does not name it yet
         self._db: sqlite3.Connection | None = None
         self._vectors: Any = None
         self.base_generation = 0
@@ -82,8 +94,15 @@ class IndexWriter:
         self.begin()
         return self
 
-    def __exit__(self, exc_type: object, exc: object, tb: object) -> None:
+    def __exit__(self, exc_type: object, exc: BaseException | None, tb: object) -> None:
         self.abort()
+        if exc is not None and _disk_full(exc):
+            raise self._out_of_space(exc) from exc
+
+    def _out_of_space(self, exc: BaseException) -> OSError:
+        """One error for a full disk, whether SQLite, faiss or a plain write ran into it, naming the index."""
+        code = exc.errno if isinstance(exc, OSError) and exc.errno else errno.ENOSPC
+        return OSError(code, os.strerror(code), str(self.directory))
 
     @property
     def db(self) -> sqlite3.Connection:
@@ -105,8 +124,10 @@ class IndexWriter:
         self._lock = lock
         try:
             self._start()
-        except BaseException:
+        except BaseException as exc:
             self.abort()
+            if _disk_full(exc):
+                raise self._out_of_space(exc) from exc
             raise
 
     def _start(self) -> None:
@@ -256,12 +277,13 @@ class IndexWriter:
         _fsync_dir(self._tmp)
         final = self.directory / f"gen-{self._number:06d}"
         os.rename(self._tmp, final)
-        self._tmp = None
+        self._tmp, self._unpublished = None, final
         _fsync_dir(self.directory)
         pointer_tmp = self.directory / f"{CURRENT}.tmp"
         pointer_tmp.write_text(final.name + "\n", encoding="utf-8")
         _fsync_file(pointer_tmp)
         os.replace(pointer_tmp, self.directory / CURRENT)
+        self._unpublished = None
         _fsync_dir(self.directory)
         self._prune(final)
         logger.info("published %s (%d articles, %d chunks)", final.name, counts["articles"], counts["chunks"])
@@ -270,6 +292,14 @@ class IndexWriter:
     def _prune(self, live: Path) -> None:
         # Older generations go, but a few stay so readers that opened them keep answering.
         generations = sorted(self.directory.glob("gen-*"), key=lambda p: generation_number(p.name))
+        if self.base_generation:
+            # Between the generation this write started from and the new one: folders renamed into place by writers
+            # that died before switching CURRENT. Nothing ever read them; they must not crowd out ones readers use.
+            unpublished = [p for p in generations if self.base_generation < generation_number(p.name) < self._number]
+            for folder in unpublished:
+                logger.info("removing unpublished generation %s", folder)
+                shutil.rmtree(folder, ignore_errors=True)
+            generations = [p for p in generations if p not in unpublished]
         for old in generations[: -self.keep_generations]:
             if old != live:
                 shutil.rmtree(old, ignore_errors=True)
@@ -283,6 +313,12 @@ class IndexWriter:
         if self._tmp is not None:
             shutil.rmtree(self._tmp, ignore_errors=True)
             self._tmp = None
+        if self._unpublished is not None:
+            # Switching CURRENT failed (a full disk, say): no reader can reach this copy, and it holds space.
+            shutil.rmtree(self._unpublished, ignore_errors=True)
+            with contextlib.suppress(OSError):
+                (self.directory / f"{CURRENT}.tmp").unlink(missing_ok=True)
+            self._unpublished = None
         if self._lock is not None:
             self._lock.release()
             self._lock = None
