@@ -123,12 +123,11 @@ class Retriever:
 
     def refresh(self) -> bool:
         """Switch to the newest generation if a writer published one; True when it changed."""
-        if current_generation(self.directory).name == self.reader.path.name:
-            return False
-        fresh = IndexReader.open(self.directory)
-        with self._swap:
+        with self._swap:  # one refresh opens (and verifies) a new generation; the others wait and then see it
+            if current_generation(self.directory).name == self.reader.path.name:
+                return False
             # The old reader is left to the garbage collector: searches in flight still hold it.
-            self.reader = fresh
+            self.reader = IndexReader.open(self.directory)
         return True
 
     def close(self) -> None:

@@ -129,6 +129,13 @@ class Settings(BaseSettings):
     ui_queue_size: int = Field(
         64, ge=1, le=10_000, description="Requests that may wait; beyond this a user is told the page is busy."
     )
+    ui_fetch_private: bool = Field(
+        False,
+        description=(
+            "Let 'add a URL' fetch pages on loopback, private, link-local and other non-public addresses; off, "
+            "a page user cannot make the server reach internal services (SSRF)."
+        ),
+    )
 
 
 def get_settings(**overrides: object) -> Settings:

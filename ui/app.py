@@ -30,6 +30,8 @@ EXAMPLES = [
     "What about Baidu?",
     "What did Xi Jinping say about the private sector?",
 ]
+# Follow-ups use only the last few turns; a long chat must not grow a session's state without bound.
+KEPT_TURNS = 10
 _CSS = """
 .cards .card { border: 1px solid #ddd; border-radius: 8px; padding: 8px 12px; margin: 8px 0; }
 .cards.abstained .card { border-style: dashed; opacity: 0.85; }
@@ -51,8 +53,9 @@ class ChatService:
         self._update = threading.Lock()
 
     # -- questions --------------------------------------------------------------------------------------
-    def options(self, as_of: str, since: str, until: str, sources: list[str] | None, k: float | None,
-                answerer: str | None) -> dict[str, Any]:
+    def options(
+        self, as_of: str, since: str, until: str, sources: list[str] | None, k: float | None, answerer: str | None
+    ) -> dict[str, Any]:
         return {
             "as_of": as_of or None,
             "since": since or None,
@@ -62,12 +65,14 @@ class ChatService:
             "answerer": answerer or None,
         }
 
-    def chat(self, message: str, chat: list[dict[str, Any]], turns: list[Answer], *filters: Any
-             ) -> Iterator[tuple[list[dict[str, Any]], str, list[Answer], str]]:
+    def chat(
+        self, message: str, chat: list[dict[str, Any]], turns: list[Answer], *filters: Any
+    ) -> Iterator[tuple[list[dict[str, Any]], str, list[Answer], str]]:
         """Stream one exchange: the question, the answer as it is produced, then the checked answer and cards."""
         chat = list(chat or [])
-        turns = list(turns or [])
+        turns = list(turns or [])[-KEPT_TURNS:]
         chat.append({"role": "user", "content": message})
+        self._refresh()
         try:
             stream = self.assistant.stream(message, turns, **self.options(*filters))
             text = ""
@@ -79,18 +84,29 @@ class ChatService:
         except AssistantError as exc:
             yield [*chat, {"role": "assistant", "content": "⚠️ " + escaped(str(exc))}], cards_html(None, ""), turns, ""
             return
-        prefix = f"a{len(turns) + 1}"
+        prefix = f"a{sum(m.get('role') == 'assistant' for m in chat) + 1}"  # unique per answer shown in this chat
         chat.append({"role": "assistant", "content": answer_markdown(answer, prefix)})
-        yield chat, cards_html(answer, prefix), [*turns, answer], ""
+        yield chat, cards_html(answer, prefix), [*turns, answer][-KEPT_TURNS:], ""
 
     def ask(self, question: str, *filters: Any) -> dict[str, Any]:
+        self._refresh()
         return self.assistant.ask(question, **self.options(*filters)).to_dict()
 
     def search(self, query: str, *filters: Any) -> list[dict[str, Any]]:
         options = self.options(*filters)
         options.pop("answerer")
+        self._refresh()
         hits = self.assistant.retriever.search(query, options.pop("k"), **options)
         return [hit.to_dict() for hit in hits]
+
+    def _refresh(self) -> None:
+        """Answer from the newest generation, whoever published it (this page, or `assistant index update`)."""
+        try:
+            self.assistant.refresh()
+        except AssistantError as exc:
+            # The generation in use was verified when it was opened and stays intact on disk: keep answering from
+            # it rather than failing every question until someone repairs the index.
+            logger.warning("keeping index generation %s: %s", self.assistant.retriever.generation, exc)
 
     # -- library ----------------------------------------------------------------------------------------
     def library(self, filter_text: str = "") -> tuple[str, list[list[str]]]:
@@ -112,8 +128,9 @@ class ChatService:
         ]
         return stats, rows
 
-    def add_articles(self, files: list[str] | None, url: str, text: str, title: str, progress: Any = None
-                     ) -> dict[str, Any]:
+    def add_articles(
+        self, files: list[str] | None, url: str, text: str, title: str, progress: Any = None
+    ) -> dict[str, Any]:
         """Copy uploads (and a pasted text or fetched URL) into the upload folder and update the index.
 
         Chats keep using the current generation until the new one is published; then they switch to it.
@@ -123,14 +140,11 @@ class ChatService:
         self.upload_dir.mkdir(parents=True, exist_ok=True)
         refused: list[dict[str, str]] = []
         paths: list[Path] = []
-        limit = self.settings.max_file_mb * 1024 * 1024
         for name in files or []:
             source = Path(name)
-            suffix = source.suffix.lower()
-            if suffix not in FORMATS:
-                refused.append({"file": source.name, "reason": f"unsupported type {suffix or '(none)'}"})
-            elif source.stat().st_size > limit:
-                refused.append({"file": source.name, "reason": f"larger than {self.settings.max_file_mb:g} MB"})
+            reason = self._refusal(source)
+            if reason:
+                refused.append({"file": source.name, "reason": reason})
             else:
                 target = self.upload_dir / _safe_name(source.name)
                 shutil.copyfile(source, target)
@@ -147,11 +161,45 @@ class ChatService:
             return {"added": 0, "skipped": refused, "articles": None}
         with self._update:  # one update at a time from this page; the index lock guards against other writers
             # prune=False: the update names only the new files, and must not drop articles it did not name.
-            summary = update_index(paths, self.index_dir, prune=False, settings=self.settings,
-                                   embedder=self.assistant.retriever.embedder, on_progress=progress)
+            summary = update_index(
+                paths,
+                self.index_dir,
+                prune=False,
+                settings=self.settings,
+                embedder=self.assistant.retriever.embedder,
+                on_progress=progress,
+            )
         self.assistant.refresh()
-        skipped = refused + [{"file": s.origin, "reason": s.describe()} for s in summary.skipped]
+        skipped = refused + [{"file": self._shown(s.origin), "reason": s.describe()} for s in summary.skipped]
         return {"added": summary.added, "changed": summary.changed, "skipped": skipped, "articles": summary.articles}
+
+    @property
+    def max_bytes(self) -> int:
+        return int(self.settings.max_file_mb * 1024 * 1024)
+
+    def _refusal(self, source: Path) -> str | None:
+        """Why an uploaded file is not copied into the corpus, or None.
+
+        Refused here rather than skipped by the indexer: a refused file never lands in corpus/uploads, where every
+        later start would skip it again.
+        """
+        from assistant.ingestion import _SNIFF_BYTES, _is_binary  # the indexer's own test: the two cannot disagree
+
+        suffix = source.suffix.lower()
+        if suffix not in FORMATS:
+            return f"unsupported type {suffix or '(none)'}"
+        if source.stat().st_size > self.max_bytes:
+            return f"larger than {self.settings.max_file_mb:g} MB"
+        with source.open("rb") as handle:
+            head = handle.read(_SNIFF_BYTES)
+        if _is_binary(head):
+            return f"binary content, not a {suffix} text file"
+        return None
+
+    def _shown(self, origin: str) -> str:
+        """An indexer origin as the page shows it: relative to the upload folder, not a path on the server."""
+        folder = str(self.upload_dir) + "/"
+        return origin[len(folder) :] if origin.startswith(folder) else Path(origin).name
 
     def _write(self, stem: str, suffix: str, data: bytes) -> Path:
         path = self.upload_dir / f"{stem}-{hashlib.sha256(data).hexdigest()[:12]}{suffix}"
@@ -159,22 +207,9 @@ class ChatService:
         return path
 
     def _fetch(self, url: str) -> Path:
-        import httpx
+        from .fetcher import fetch_page
 
-        from assistant.documents import web_url
-
-        if web_url(url) is None:
-            raise ConfigError("only http(s) URLs can be added")
-        try:
-            with httpx.stream("GET", url, timeout=20, follow_redirects=True) as response:
-                response.raise_for_status()
-                data = b""
-                for chunk in response.iter_bytes():
-                    data += chunk
-                    if len(data) > self.settings.max_file_mb * 1024 * 1024:
-                        raise ConfigError(f"the page is larger than {self.settings.max_file_mb:g} MB")
-        except httpx.HTTPError as exc:
-            raise ConfigError(f"could not fetch {url}: {exc}") from exc
+        data = fetch_page(url, self.max_bytes, allow_private=self.settings.ui_fetch_private)
         return self._write("url", ".html", data)
 
 
@@ -210,8 +245,12 @@ def build_app(service: ChatService) -> Any:
                 with gr.Row():
                     source_pick = gr.Dropdown(sources, multiselect=True, label="Sources")
                     k = gr.Slider(1, 20, value=service.settings.k, step=1, label="Passages")
-                    answerer = gr.Radio(["extractive", "llm"], value=service.assistant.answerer, label="Answerer",
-                                        visible=llm_configured)
+                    answerer = gr.Radio(
+                        ["extractive", "llm"],
+                        value=service.assistant.answerer,
+                        label="Answerer",
+                        visible=llm_configured,
+                    )
             filters = [as_of, since, until, source_pick, k, answerer]
         with gr.Tab("Library"):
             stats = gr.Markdown()
@@ -237,9 +276,13 @@ def build_app(service: ChatService) -> Any:
         hidden_s = gr.Textbox(visible=False)
         hidden_s.submit(service.search, [hidden_s, *filters], hidden_out, api_name="search")
 
-        def add_articles(files: list[str] | None, link: str, text: str, title: str,
-                         progress: Any = gr.Progress()  # noqa: B008 - Gradio injects progress through this default
-                         ) -> tuple[dict[str, Any], str, list[list[str]]]:
+        def add_articles(
+            files: list[str] | None,
+            link: str,
+            text: str,
+            title: str,
+            progress: Any = gr.Progress(),  # noqa: B008 - Gradio injects progress through this default
+        ) -> tuple[dict[str, Any], str, list[list[str]]]:
             def report(done: int, total: int, *_: Any) -> None:
                 progress((done, max(total, 1)), desc="embedding new articles")
 
@@ -263,17 +306,50 @@ def is_loopback(host: str) -> bool:
         return False
 
 
-def serve(settings: Settings, *, host: str = "127.0.0.1", port: int = 7860, embedder: Any = None) -> None:
-    """Start the page (building the index from the corpus first when there is none); blocks until stopped."""
+def bind_credentials(host: str, settings: Settings) -> tuple[str, str] | None:
+    """The page's login for this interface: none on loopback without ASSISTANT_UI_AUTH, and refusal of any other
+    interface (0.0.0.0, ::, a LAN address, a host name) without it."""
     auth = settings.ui_auth.get_secret_value() if settings.ui_auth is not None else None
     if not is_loopback(host) and not auth:
         raise ConfigError(
             f"refusing to serve on {host} without authentication: set ASSISTANT_UI_AUTH=user:password, "
             "or bind to 127.0.0.1"
         )
-    credentials = tuple(auth.split(":", 1)) if auth else None
-    if credentials is not None and len(credentials) != 2:
+    if not auth:
+        return None
+    user, colon, password = auth.partition(":")
+    if not (colon and user and password):
         raise ConfigError("ASSISTANT_UI_AUTH must look like user:password")
+    return user, password
+
+
+def start(service: ChatService, *, host: str = "127.0.0.1", port: int = 7860, block: bool = True) -> Any:
+    """Launch the page with the settings' queue, upload limit and login; ``block=False`` returns the running page
+    (call ``.close()`` on it) instead of waiting until it is stopped."""
+    settings = service.settings
+    credentials = bind_credentials(host, settings)
+    demo = build_app(service)
+    demo.queue(default_concurrency_limit=settings.ui_concurrency, max_size=settings.ui_queue_size)
+    demo.launch(
+        server_name=host,
+        server_port=port,
+        auth=credentials,  # type: ignore[arg-type]
+        # Bytes, not "20mb": Gradio reads only a whole number before the unit, so "0.5mb" would not start.
+        max_file_size=service.max_bytes,
+        # Gradio serves neither today (they are not uploads or allowed paths); blocked, no later allowed_paths can.
+        blocked_paths=[str(settings.index_dir.resolve()), str(settings.corpus_dir.resolve())],
+        show_error=True,
+        css=_CSS,
+        footer_links=["api"],
+        prevent_thread_lock=not block,
+        quiet=not block,
+    )
+    return demo
+
+
+def serve(settings: Settings, *, host: str = "127.0.0.1", port: int = 7860, embedder: Any = None) -> None:
+    """Start the page (building the index from the corpus first when there is none); blocks until stopped."""
+    bind_credentials(host, settings)  # refuse before spending minutes on the index
     index_dir = settings.index_dir
     if settings.corpus_dir.is_dir():
         from assistant.indexing import update_index
@@ -282,14 +358,4 @@ def serve(settings: Settings, *, host: str = "127.0.0.1", port: int = 7860, embe
         logger.warning("updating %s from %s", index_dir, settings.corpus_dir)
         update_index([settings.corpus_dir], index_dir, settings=settings, embedder=embedder)
     service = ChatService(settings, index_dir, settings.corpus_dir / "uploads", embedder=embedder)
-    demo = build_app(service)
-    demo.queue(default_concurrency_limit=settings.ui_concurrency, max_size=settings.ui_queue_size)
-    demo.launch(
-        server_name=host,
-        server_port=port,
-        auth=credentials,  # type: ignore[arg-type]
-        max_file_size=f"{settings.max_file_mb:g}mb",
-        show_error=True,
-        css=_CSS,
-        footer_links=["api"],
-    )
+    start(service, host=host, port=port)
