@@ -39,9 +39,11 @@ install: $(STAMP)
 run: $(STAMP)
 	$(BIN)/assistant serve --index index --corpus corpus
 
+# The default suite first (minutes), then the slow one (crash loops, fuzzing: about 6 more minutes), then the audit.
 test: $(STAMP) $(LLM_STAMP) $(CHROMIUM_STAMP)
 	$(BIN)/ruff check assistant tests bench ui
 	$(BIN)/python -m pytest
+	$(BIN)/python -m pytest -m slow
 	$(MAKE) --no-print-directory audit
 
 # Known vulnerabilities of the installed packages (bench/audit.py says why not pip-audit alone). Fails only on a
@@ -55,6 +57,7 @@ audit: $(STAMP)
 bench: $(STAMP)
 	$(BIN)/python bench/retrieval_realtimeqa.py
 	$(BIN)/python bench/answer_quality.py
+	$(BIN)/python bench/ui_load.py
 
 lint: $(STAMP)
 	$(BIN)/ruff check assistant tests bench ui
