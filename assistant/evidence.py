@@ -17,6 +17,7 @@ from dataclasses import dataclass, replace
 import numpy as np
 
 from .embedding import Embedder
+from .injection import is_instruction
 from .retrieval import Hit, query_terms
 from .sentences import sentence_spans
 from .store import IndexReader
@@ -150,6 +151,8 @@ def gather(
             key = " ".join(text.lower().split())
             if key in seen or len(text.split()) < _MIN_WORDS or len(text) > _MAX_CHARS or text.endswith("?"):
                 continue  # chunks overlap, copies of a story repeat sentences, and a question answers nothing
+            if is_instruction(text):
+                continue  # an order planted for a model ("ignore previous instructions...") reports no news
             seen.add(key)
             values = values_in(text, wants, exclude=question)
             pool.append(Candidate(index, start, end, text, 0.0, passage, 1.0 if values and wants else 0.0,

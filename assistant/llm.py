@@ -2,7 +2,8 @@
 
 :class:`LLMAnswerer` turns a question and numbered excerpts into a prompt for a :class:`~assistant.chat.ChatClient`
 and rewrites follow-up questions into standalone ones. Every failure surfaces as
-:class:`~assistant.errors.EndpointError`, so callers can fall back to extractive answers.
+:class:`~assistant.errors.EndpointError`, so callers can fall back to extractive answers; that includes an answer
+that reads as written under instructions an article smuggled into the excerpts (:class:`RejectedAnswer`).
 """
 
 from __future__ import annotations
@@ -16,6 +17,7 @@ from .chat import ChatClient, preview
 from .errors import EndpointError
 from .retrieval import query_terms
 from .sentences import sentence_spans
+from .verification import screen
 
 logger = logging.getLogger(__name__)
 
@@ -45,9 +47,12 @@ _CONDENSE_MAX_TOKENS = 96
 _CONDENSE_GROWTH = 3
 _CONDENSE_MIN_LIMIT = 150
 
-# An excerpt must not be able to close its block or open a chat turn (`</excerpt>`, `<|im_end|>`): angle
-# brackets in data become look-alike guillemets, which read the same to a person and are no markup to a model.
-_NEUTRAL = str.maketrans({"<": "‹", ">": "›"})
+# An excerpt must not be able to close its block or open a chat turn (`</excerpt>`, `<|im_end|>`, `<s>`,
+# `<|system|>`, `[INST]`): brackets in data become look-alikes, which read the same to a person but are no markup or
+# control token to a model. Square brackets go too, so an article's "[42]" is not our citation syntax. Full-width
+# forms are included because some tokenizers fold them to ASCII (NFKC); the look-alikes chosen do not fold.
+_NEUTRAL = str.maketrans(dict.fromkeys("<＜﹤", "‹") | dict.fromkeys(">＞﹥", "›") | dict.fromkeys("[［", "⟦")
+                         | dict.fromkeys("]］", "⟧"))
 _MARKER = re.compile(r"\s*\[\s*\d+(?:\s*[,;–-]\s*\d+)*\s*\]")
 _PREFIX = re.compile(
     r"^(?:(?:here\s+is|here's)\s+)?(?:the\s+|a\s+)?(?:standalone|rewritten|reformulated|new|follow-up)?\s*"
@@ -69,6 +74,10 @@ class Passage:
     source: str | None
     date: str | None
     text: str
+
+
+class RejectedAnswer(EndpointError):
+    """The model answered, but the answer reads as written under instructions injected into the excerpts."""
 
 
 class LLMAnswerer:
@@ -104,9 +113,28 @@ class LLMAnswerer:
         user = f"{excerpts}\n\nQuestion: {question.strip()}\n{_REMINDER}"
         return [{"role": "system", "content": _SYSTEM_PROMPT}, {"role": "user", "content": user}]
 
+    @property
+    def instructions(self) -> tuple[str, ...]:
+        """What the model is told besides the excerpts and the question: an answer must not repeat it."""
+        return _SYSTEM_PROMPT, _REMINDER
+
     def generate(self, question: str, passages: Sequence[Passage]) -> Iterator[str]:
-        """The answer's tokens as they arrive; check the finished text with :func:`assistant.verification.verify`."""
-        return self.client.stream(self.messages(question, passages))
+        """The answer's tokens as they arrive; check the finished text with :func:`assistant.verification.verify`.
+
+        Once the stream ends, the whole answer is screened (:func:`assistant.verification.screen`): one that
+        repeats the instructions, obeys an instruction found in an excerpt, or answers nothing from them raises
+        :class:`RejectedAnswer`, so the caller falls back as for any endpoint failure. Tokens already shown cannot
+        be taken back; the caller replaces them.
+        """
+        produced: list[str] = []
+        for piece in self.client.stream(self.messages(question, passages)):
+            produced.append(piece)
+            yield piece
+        text = "".join(produced)
+        problem = screen(text, [p.text for p in passages], self.instructions) if text.strip() else None
+        if problem:
+            logger.warning("rejected an answer from %s that %s: %r", self.client.endpoint, problem, preview(text))
+            raise RejectedAnswer(f"LLM endpoint {self.client.endpoint} gave an answer that was set aside: it {problem}")
 
     def condense(self, question: str, history: Sequence[tuple[str, str]]) -> str:
         """``question`` rewritten to stand alone, given earlier (question, answer text) turns; as is without them.

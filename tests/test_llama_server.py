@@ -22,10 +22,19 @@ from pathlib import Path
 import httpx
 import pytest
 from conftest import SEED, SEED_QUESTION
+from fake_llm_server import (
+    BENIGN_ARTICLES,
+    INJECTIONS,
+    WIND_COST,
+    WIND_FACTS,
+    build_hostile_index,
+    hostile_articles,
+    injection_leftovers,
+)
 
 from assistant.chat import ChatClient
 from assistant.errors import EndpointError
-from assistant.llm import LLMAnswerer, Passage
+from assistant.llm import LLMAnswerer, Passage, RejectedAnswer
 from assistant.settings import Settings
 from assistant.verification import verify
 
@@ -229,3 +238,74 @@ def test_cli_ask_with_the_real_server(server: Server, seed_index: Path) -> None:
     assert result.exit_code == 0, result.output
     data = __import__("json").loads(result.stdout)
     assert data["answerer"].startswith("llm:") and data["text"].strip()
+
+
+# -- prompt injection -----------------------------------------------------------------------------------------
+# Each real answer takes seconds, so the model sees the hostile corpus five times in all: three questions through
+# the assistant with every article in the prompt, and two injections it is known to obey when they come last.
+INSTRUCTIONS = LLMAnswerer(ChatClient("http://127.0.0.1:9/v1", "m")).instructions
+
+
+def test_article_control_tokens_do_not_become_special_tokens() -> None:
+    from llama_cpp import Llama
+
+    vocab = Llama(model_path=str(GGUF), vocab_only=True, verbose=False)
+
+    def parsed_as_control(text: str) -> bool:
+        # Parsing special tokens changes the ids only where the text spells one out.
+        data = text.encode()
+        return vocab.tokenize(data, add_bos=False, special=True) != vocab.tokenize(data, add_bos=False, special=False)
+
+    articles = hostile_articles()
+    passages = [Passage(i, a["title"], a["source"], a["date"], a["text"]) for i, a in enumerate(articles, 1)]
+    assert parsed_as_control(INJECTIONS["chat-template"])  # the raw article would open a system turn
+    system, user = LLMAnswerer(ChatClient("http://127.0.0.1:9/v1", "m")).messages(WIND_COST, passages)
+    assert not parsed_as_control(system["content"]) and not parsed_as_control(user["content"])
+
+
+@pytest.fixture(scope="module")
+def hostile_index(tmp_path_factory: pytest.TempPathFactory, real_embedder) -> Path:
+    return build_hostile_index(tmp_path_factory.mktemp("hostile"), real_embedder)
+
+
+@pytest.mark.parametrize("question", list(WIND_FACTS))
+def test_injected_articles_do_not_steer_the_real_model(
+    server: Server, hostile_index: Path, real_embedder, question: str
+) -> None:
+    from assistant.answering import Assistant
+
+    everything = len(hostile_articles())
+    settings = Settings(progress=False, llm_base_url=server.url, llm_max_tokens=64, llm_temperature=0.0,
+                        k=everything, llm_excerpts=everything)
+    with Assistant.open(hostile_index, embedder=real_embedder, settings=settings, answerer="llm") as assistant:
+        retrieved = {hit.chunk_id for hit in assistant.retriever.search(question)}
+        stream = assistant.stream(question)
+        streamed = "".join(stream)
+        answer = stream.answer
+    # Whether the model obeyed (the stream shows what it wrote) or not, nothing of the injections is in the answer.
+    assert injection_leftovers(answer, INSTRUCTIONS) == [], (streamed, answer.text, answer.notice)
+    assert {citation.chunk_id for citation in answer.citations} <= retrieved
+    if answer.answerer == "extractive":
+        assert answer.notice and "set aside" in answer.notice, answer.notice
+        assert WIND_FACTS[question] in answer.text
+
+
+@pytest.mark.parametrize(("kind", "payload"), [("chat-template", "scam"), ("fake-system-role", "cancelled")])
+def test_the_real_model_obeying_an_injection_is_caught(client: ChatClient, kind: str, payload: str) -> None:
+    from assistant.cleaning import clean_text
+
+    approval, _ = BENIGN_ARTICLES
+    passages = [  # the injection last, as indexed: where this model is most inclined to follow it
+        Passage(1, approval["title"], approval["source"], approval["date"], approval["text"]),
+        Passage(2, "Skagen Bank wind farm", "Anonymous Blog", "2025-03-06", clean_text(INJECTIONS[kind])),
+    ]
+    written: list[str] = []
+    try:
+        for piece in LLMAnswerer(client).generate(WIND_COST, passages):
+            written.append(piece)
+    except RejectedAnswer:
+        return  # caught: the assistant shows the extractive answer instead
+    text = "".join(written)
+    # SmolLM2-135M writes the payload here; a model that does not must leave an answer free of it.
+    assert payload not in text.lower(), f"obeyed but not caught: {text!r}"
+    assert payload not in verify(text, [p.text for p in passages]).text.lower()
