@@ -43,6 +43,7 @@ NEW_TEXT = (
 )
 NEW_QUESTION = "How many passengers does the Lake Vorzhana ferry carry per crossing?"
 SAMPLE_SECONDS = 5.0
+ANSWER_TIMEOUT = 300.0  # an answer not finished by then counts as an error, never as a hang of the benchmark
 SESSION_QUESTIONS = 10  # questions per chat session during the soak
 
 
@@ -77,11 +78,9 @@ def ask_chat(client: Any, question: dict[str, Any]) -> dict[str, Any]:
     """One question through ``/chat``, streamed to the end: its latency, or what went wrong."""
     started = time.perf_counter()
     try:
-        final = None
         job = client.submit(question["question"], [], question["question_date"], "", "", [], 8, "extractive",
                             api_name="/chat")
-        for output in job:
-            final = output
+        final = job.result(timeout=ANSWER_TIMEOUT)  # the last streamed output: the finished answer and its cards
         chat, cards = (final[0], final[1]) if final else ([], "")
         # A finished answer, abstentions included, comes with its cards; an error message comes with none.
         error = None if len(chat) >= 2 and 'class="cards ' in cards and 'class="cards empty"' not in cards else (
