@@ -28,7 +28,7 @@ from lxml import etree
 from lxml import html as lxml_html
 from lxml.html import defs as lxml_defs
 
-from .cleaning import clean_inline, clean_text
+from .cleaning import clean_inline, clean_text, strip_unprintable
 from .errors import InputError
 
 logger = logging.getLogger(__name__)
@@ -57,6 +57,9 @@ _ISO_DAY = re.compile(r"\d{4}-\d{2}-\d{2}(?:[T ].*)?")
 # Two defaults that differ in every field: whatever dateutil fills in from them was not in the string.
 _DEFAULT_A = dt.datetime(2000, 1, 1)
 _DEFAULT_B = dt.datetime(2001, 2, 2)
+# The longest written-out date ("Wednesday, 17 September 2025 at 10:30:00 Central European Summer Time") is under
+# 80 characters; longer values are not dates, and dateutil takes seconds over a 100 kB one.
+_MAX_DATE_CHARS = 200
 
 
 def _year_month(year: int, month: int | None = None, day: int | None = None) -> str | None:
@@ -91,7 +94,7 @@ def parse_date(value: object) -> str | None:
     if not isinstance(value, str):
         return None
     text = value.strip()
-    if not text:
+    if not text or len(text) > _MAX_DATE_CHARS:
         return None
     if match := _YEAR.fullmatch(text):
         return _year_month(int(match[1]))
@@ -100,7 +103,7 @@ def parse_date(value: object) -> str | None:
     if _ISO_DAY.fullmatch(text):
         with contextlib.suppress(ValueError):
             return parse_date(dt.datetime.fromisoformat(text))
-    with contextlib.suppress(TypeError, ValueError, IndexError):
+    with contextlib.suppress(TypeError, ValueError, IndexError, ArithmeticError):
         return parse_date(email.utils.parsedate_to_datetime(text))  # RFC 2822, as in RSS
     return _parse_free_date(text)
 
@@ -111,7 +114,8 @@ def _parse_free_date(text: str) -> str | None:
         try:
             first = date_parser.parse(text, default=_DEFAULT_A)
             second = date_parser.parse(text, default=_DEFAULT_B)
-        except (ValueError, OverflowError, TypeError):
+        # ArithmeticError: dateutil's Decimal seconds raise InvalidOperation on "2024222:2222...201" (fuzzing found it).
+        except (ValueError, ArithmeticError, TypeError):
             return None
     if first.year != second.year:
         return None  # "February 17" has no year; guessing one would misdate the article
@@ -149,7 +153,7 @@ def metadata_fields(record: Mapping[str, Any], *, strict_date: bool = False) -> 
             fields[key] = value
     for key in _RAW_FIELDS:
         value = _meta_str(record.get(key), key)
-        if value and (value := value.strip()):
+        if value and (value := strip_unprintable(value).strip()):
             fields[key] = value
     raw_date = record.get("date")
     date = parse_date(raw_date)
@@ -170,9 +174,26 @@ def _one_line(error: Exception, limit: int = 200) -> str:
 # ---------------------------------------------------------------- text and markdown
 
 _YAML = YAMLHandler()
+
+
+# libyaml's safe loader when installed, as python-frontmatter itself uses.
+_SafeLoader: Any = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
+
+
+class _FrontMatterLoader(_SafeLoader):
+    """The safe loader, leaving dates as written: :func:`parse_date` reads them at the precision given.
+
+    YAML's own timestamp type raised ValueError on an impossible date ("2024-02-30"), which lost the whole article;
+    as a string it is an unparseable date, ignored like any other.
+    """
+
+
+_FrontMatterLoader.yaml_implicit_resolvers = {
+    first: [(tag, regexp) for tag, regexp in resolvers if tag != "tag:yaml.org,2002:timestamp"]
+    for first, resolvers in _SafeLoader.yaml_implicit_resolvers.items()
+}
 # In a .txt a leading "---" is often a decorative rule; only a `key:` right after it marks front matter.
 _TXT_FRONT_MATTER = re.compile(r"-{3,}[ \t]*\n\s*[A-Za-z_][\w-]*[ \t]*:")
-_MD_HEADING = re.compile(r"#[ \t]+(.+?)(?:[ \t]+#+)?[ \t]*")
 
 
 def split_front_matter(text: str, *, strict: bool) -> tuple[dict[str, Any], str]:
@@ -183,13 +204,13 @@ def split_front_matter(text: str, *, strict: bool) -> tuple[dict[str, Any], str]
     except ValueError:
         raise InputError("bad front matter: no closing '---' line") from None
     try:
-        data = _YAML.load(front)
+        data = _YAML.load(front, Loader=_FrontMatterLoader)
     except yaml.MarkedYAMLError as error:
         # The front matter text starts on the file's first line, so the mark's line is the file's line.
         mark = error.problem_mark
         where = f" at line {mark.line + 1}, column {mark.column + 1}" if mark is not None else ""
         raise InputError(f"bad front matter: {error.problem or error.context}{where}") from None
-    except yaml.YAMLError as error:
+    except (yaml.YAMLError, ValueError, TypeError, OverflowError) as error:  # values YAML checks only as it builds
         raise InputError(f"bad front matter: {_one_line(error)}") from None
     if data is None:
         return {}, body
@@ -209,26 +230,48 @@ def _same(a: str, b: str) -> bool:
     return clean_inline(a).casefold() == clean_inline(b).casefold()
 
 
-def _without_title(paragraphs: list[str], title: str) -> list[str]:
-    """Drop a first paragraph that repeats the title, unless it is all there is."""
-    if len(paragraphs) > 1 and _same(paragraphs[0], title):
-        return paragraphs[1:]
-    return paragraphs
+def _without_title(text: str, title: str) -> str:
+    """Drop a first paragraph of cleaned ``text`` that repeats the title, unless it is all there is.
+
+    Cleaned text is paragraphs joined by blank lines, so the first one is found without splitting the others off:
+    a list of every paragraph is an object per paragraph, gigabytes for a 50 MB file of short lines.
+    """
+    first, separator, rest = text.partition("\n\n")
+    return rest if separator and _same(first, title) else text
+
+
+def _md_heading(line: str) -> str | None:
+    """The text of an ATX heading line (``# Title`` or ``# Title #``), else None; ``line`` is stripped.
+
+    Plain string operations: the regex ``#[ \t]+(.+?)(?:[ \t]+#+)?[ \t]*`` it replaces backtracked over every space
+    of a line like "# a        b", quadratic (seconds for a 16 kB first line).
+    """
+    if len(line) < 3 or line[0] != "#" or line[1] not in " \t":
+        return None
+    body = line[1:].lstrip(" \t")
+    if not body:
+        return None
+    # A closing run of #s counts only after a space or tab, and only if text is left before it ("# C#" keeps "#").
+    unclosed = body.rstrip("#")
+    if unclosed != body and unclosed[-1:] in (" ", "\t") and (text := unclosed.rstrip(" \t")):
+        return text
+    return body
 
 
 def parse_txt(text: str) -> Draft:
     """First line is the title, the rest the body; optional YAML front matter supplies metadata."""
     data, body = split_front_matter(text, strict=False)
     fields = _front_fields(data)
-    paragraphs = [p for p in clean_text(body).split("\n\n") if p]
+    text = clean_text(body)
     title = fields.pop("title", None)
-    if title is None and paragraphs:
-        title = clean_inline(paragraphs[0])
+    if title is None and text:
+        first, separator, rest = text.partition("\n\n")
+        title = clean_inline(first)
         # A one-line file keeps its line as the text too, rather than being dropped as empty.
-        paragraphs = paragraphs[1:] or paragraphs
+        text = rest if separator else text
     elif title is not None:
-        paragraphs = _without_title(paragraphs, title)
-    return Draft(text="\n\n".join(paragraphs), title=title, **fields)
+        text = _without_title(text, title)
+    return Draft(text=text, title=title, **fields)
 
 
 def parse_markdown(text: str) -> Draft:
@@ -236,15 +279,18 @@ def parse_markdown(text: str) -> Draft:
     data, body = split_front_matter(text, strict=True)
     fields = _front_fields(data)
     title = fields.pop("title", None)
-    lines = body.split("\n")
-    first = next((i for i, line in enumerate(lines) if line.strip()), None)
-    if first is not None and (heading := _MD_HEADING.fullmatch(lines[first].strip())):
-        heading_text = clean_inline(heading[1])
-        if title is None or _same(title, heading_text):
-            title = title or heading_text
-            del lines[first]
+    # The first line that is not blank is the one holding the first non-space character.
+    if (content := len(body) - len(body.lstrip())) < len(body):
+        start = body.rfind("\n", 0, content) + 1
+        end = body.find("\n", content)
+        end = len(body) if end < 0 else end
+        if (heading := _md_heading(body[start:end].strip())) is not None:
+            heading_text = clean_inline(heading)
+            if title is None or _same(title, heading_text):
+                title = title or heading_text
+                body = body[:start] + body[end + 1 :]
     # Without a title the first line stays in the body: in markdown it is prose, unlike a .txt's first line.
-    return Draft(text=clean_text("\n".join(lines)), title=title, **fields)
+    return Draft(text=clean_text(body), title=title, **fields)
 
 
 # ---------------------------------------------------------------- HTML
@@ -274,21 +320,27 @@ def parse_html(page: str | bytes) -> Draft:
     if not raw_text or not raw_text.strip():
         raise InputError("no main text found in HTML")
     title = clean_inline(doc.title or "") or None
-    paragraphs = [p for p in clean_text(raw_text).split("\n\n") if p]
+    text = clean_text(raw_text)
     if title is not None:
-        paragraphs = _without_title(paragraphs, title)
+        text = _without_title(text, title)
     return Draft(
-        text="\n\n".join(paragraphs),
+        text=text,
         title=title,
         date=parse_date(doc.date),
         source=clean_inline(doc.sitename or "") or None,
-        url=(doc.url or "").strip() or None,
+        url=strip_unprintable(doc.url or "").strip() or None,
         author=clean_inline(doc.author or "") or None,
     )
 
 
+# Characters lxml parses but then refuses to store in a tree (setting .text raised ValueError and lost the whole
+# feed); the cleaner would drop them from the text anyway.
+_NOT_XML = re.compile("[\x00-\x08\x0b\x0c\x0e-\x1f\x7f-\x9f\ud800-\udfff\ufffe\uffff]")
+
+
 def html_to_text(fragment: str) -> str:
     """Visible text of an HTML fragment, one line per block element; scripts and styles dropped."""
+    fragment = _NOT_XML.sub("", fragment)
     if not fragment.strip():
         return ""
     try:
@@ -361,12 +413,18 @@ def _array_items(text: str) -> list[tuple[int, object]]:
         items.append((line, value))
 
 
+# json recurses once per level of nesting: "[[[[..." deeper than the interpreter's stack is a RecursionError.
+_TOO_DEEP = "JSON nested too deeply to read"
+
+
 def parse_json(text: str) -> Draft | list[Parsed]:
     """One object is a single article (a :class:`Draft`); an array holds records, each parsed separately."""
     try:
         data = json.loads(text)
     except json.JSONDecodeError as error:
         raise _json_error(error) from None
+    except RecursionError:
+        raise InputError(_TOO_DEEP) from None
     if isinstance(data, dict):
         return record_to_draft(data)
     if isinstance(data, list):
@@ -386,6 +444,9 @@ def parse_jsonl(text: str) -> list[Parsed]:
         except json.JSONDecodeError as error:
             results.append(_json_error(error, number))
             continue
+        except RecursionError:
+            results.append(InputError(_TOO_DEEP, line=number))
+            continue
         results.append(_parse_record(record, number))
     return results
 
@@ -393,33 +454,62 @@ def parse_jsonl(text: str) -> list[Parsed]:
 # ---------------------------------------------------------------- feeds
 
 
+# A whole tag, as in "<b>" or "<script src=x>"; a bare "<" ("x < y") is not one.
+_TAG = re.compile(r"</?[A-Za-z][A-Za-z0-9-]*(?:\s[^<>]*)?/?>")
+_MARKUP_PASSES = 3
+
+
+def _feed_markup(value: str, is_html: bool) -> str:
+    """The text of a feed value, with markup taken as markup even where the feed says it is plain text.
+
+    Feeds escape HTML once too often (an escaped body inside CDATA, a broken CDATA section that leaves the rest of a
+    body typed as text), so text that still holds tags after one pass is HTML again: a "<script>" there must go
+    with its code, not stay as words. Three passes undo any escaping seen in practice.
+    """
+    for number in range(_MARKUP_PASSES):
+        if not (is_html and number == 0) and not _TAG.search(value):
+            break
+        value = html_to_text(value)
+    return value
+
+
 def _entry_text(entry: Any) -> str:
     # Full content beats the summary, which feeds often truncate.
     parts = entry.get("content") or []
     detail = parts[0] if parts else entry.get("summary_detail") or {}
     value = detail.get("value") or entry.get("summary") or ""
-    if "html" in (detail.get("type") or "text/html"):
-        value = html_to_text(value)
-    return clean_text(value)
+    return clean_text(_feed_markup(value, "html" in (detail.get("type") or "text/html")))
+
+
+def _feed_inline(node: Any, key: str) -> str | None:
+    """A one-line feed value (title, author), its markup removed.
+
+    feedparser calls an RSS title plain text unless it looks like harmless HTML, so an escaped
+    "<script>...</script>" in one stayed in as words; feed readers render such titles as HTML, so markup in them is
+    taken as markup.
+    """
+    detail = node.get(f"{key}_detail") or {}
+    return clean_inline(_feed_markup(node.get(key) or "", "html" in (detail.get("type") or ""))) or None
 
 
 def parse_feed(data: bytes) -> list[Parsed]:
     """Each RSS/Atom entry is an article; a file that is not a feed is an error."""
     # A file object, never bytes or str: feedparser would treat those as a path or URL to open.
-    feed: Any = feedparser.parse(io.BytesIO(data), sanitize_html=True, resolve_relative_uris=True)
+    try:
+        feed: Any = feedparser.parse(io.BytesIO(data), sanitize_html=True, resolve_relative_uris=True)
+    except Exception as error:
+        # feedparser means to report bad feeds as "bozo", not raise, but fuzzing found it raising on some:
+        # UnicodeDecodeError on `encoding="ut\xe6-8"`, KeyError 'links' from its loose parser on a mangled <link>.
+        raise InputError(f"not a feed: feedparser failed with {type(error).__name__}: {_one_line(error)}") from None
     entries = feed.get("entries") or []
     if not entries:
         if not feed.get("version"):
             problem = feed.get("bozo_exception") if feed.get("bozo") else None
             raise InputError("not a feed" + (f": {_one_line(problem)}" if problem else ""))
         raise InputError("empty: feed has no entries")
-    source = clean_inline(feed.feed.get("title") or "") or None
+    source = _feed_inline(feed.feed, "title")
     drafts: list[Parsed] = []
     for number, entry in enumerate(entries, start=1):
-        title_detail = entry.get("title_detail") or {}
-        title = entry.get("title") or ""
-        if "html" in (title_detail.get("type") or ""):
-            title = html_to_text(title)
         date: str | None = None
         for key in ("published", "updated", "published_parsed", "updated_parsed"):
             if date := parse_date(entry.get(key)):
@@ -427,12 +517,12 @@ def parse_feed(data: bytes) -> list[Parsed]:
         drafts.append(
             Draft(
                 text=_entry_text(entry),
-                title=clean_inline(title) or None,
+                title=_feed_inline(entry, "title"),
                 date=date,
                 source=source,
-                url=(entry.get("link") or "").strip() or None,
-                author=clean_inline(entry.get("author") or "") or None,
-                id=(entry.get("id") or "").strip() or None,
+                url=strip_unprintable(entry.get("link") or "").strip() or None,
+                author=_feed_inline(entry, "author"),
+                id=strip_unprintable(entry.get("id") or "").strip() or None,
                 entry=number,
             )
         )

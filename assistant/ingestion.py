@@ -63,9 +63,20 @@ def _is_sidecar(path: Path) -> bool:
     return path.name.lower().endswith(SIDECAR_SUFFIX)
 
 
+def _display(path: str | Path) -> str:
+    """``path`` as printable text: bytes of a name that is not UTF-8 are shown as ``\\xff`` escapes.
+
+    Python keeps such bytes as lone surrogates, which a strict UTF-8 terminal, JSON reader or database refuses.
+    """
+    try:
+        return os.fsencode(path).decode("utf-8", "backslashreplace")
+    except UnicodeEncodeError:  # a str path holding surrogates that did not come from the file system
+        return str(path).encode("utf-8", "backslashreplace").decode("utf-8")
+
+
 def _unsupported(path: Path) -> Skipped:
-    suffix = path.suffix.lower() or "(no extension)"
-    return Skipped(str(path), f"unsupported file type {suffix}")
+    suffix = _display(path.suffix.lower()) or "(no extension)"
+    return Skipped(_display(path), f"unsupported file type {suffix}")
 
 
 def _scan_folder(root: Path) -> tuple[list[Path], list[Skipped]]:
@@ -73,7 +84,7 @@ def _scan_folder(root: Path) -> tuple[list[Path], list[Skipped]]:
     skipped: list[Skipped] = []
 
     def on_error(error: OSError) -> None:
-        skipped.append(Skipped(str(error.filename or root), error.strerror or str(error)))
+        skipped.append(Skipped(_display(error.filename or root), error.strerror or str(error)))
 
     for dirpath, dirnames, filenames in os.walk(root, onerror=on_error):
         # Hidden folders hold VCS data, editor state and caches, never articles.
@@ -118,26 +129,26 @@ def discover(paths: Sequence[str | Path]) -> tuple[list[tuple[Path, Path]], list
             skipped.extend(errors)
             articles = [add_scanned(path, file) for file in files]
             if not any(articles):
-                skipped.append(Skipped(str(raw), "no article files in folder"))
+                skipped.append(Skipped(_display(raw), "no article files in folder"))
         elif path.is_file():
             if _is_sidecar(path):
-                skipped.append(Skipped(str(raw), "sidecar metadata, loaded with its article, not on its own"))
+                skipped.append(Skipped(_display(raw), "sidecar metadata, loaded with its article, not on its own"))
             elif path.suffix.lower() not in SUPPORTED_SUFFIXES:
                 skipped.append(_unsupported(path))
             else:
                 add(path.parent, path)
         elif path.exists():
-            skipped.append(Skipped(str(raw), "not a regular file"))
+            skipped.append(Skipped(_display(raw), "not a regular file"))
         elif _GLOB_CHARS & set(str(raw)):
             # Sorted like a folder scan (by path parts), so both ways of naming files give one order.
             matches = sorted((Path(match) for match in glob.glob(str(raw), recursive=True)), key=lambda p: p.parts)
             files = [match for match in matches if match.is_file()]
             if not files:
-                skipped.append(Skipped(str(raw), "no such file or directory"))
+                skipped.append(Skipped(_display(raw), "no such file or directory"))
             for file in files:
                 add_scanned(file.parent, file)
         else:
-            skipped.append(Skipped(str(raw), "no such file or directory"))
+            skipped.append(Skipped(_display(raw), "no such file or directory"))
     return pairs, skipped
 
 
@@ -169,6 +180,19 @@ def _is_binary(data: bytes) -> bool:
     return b"\x00" in data[:_SNIFF_BYTES]
 
 
+def _binary_reason(data: bytes) -> str:
+    """Why NUL bytes mean the file is skipped; UTF-16 without a BOM gets told apart, since it is text saved oddly.
+
+    Its NULs all fall on even or all on odd offsets (the high byte of each Latin character). Decoding it anyway
+    would be a guess at byte order, which the BOM exists to settle.
+    """
+    sample = data[:_SNIFF_BYTES]
+    even, odd = sample[0::2].count(0), sample[1::2].count(0)
+    if len(sample) >= 4 and min(even, odd) == 0 and max(even, odd) >= len(sample) // 8:
+        return "binary file (or UTF-16 text without a byte-order mark: save it as UTF-8)"
+    return "binary file"
+
+
 def _mostly_non_text(text: str) -> bool:
     sample = text[:_SNIFF_BYTES]
     if not sample:
@@ -198,6 +222,20 @@ def _decode_text(data: bytes) -> str:
 
 
 _META_CHARSET = re.compile(rb"""<meta[^>]+charset\s*=\s*["']?\s*([A-Za-z0-9_.:-]+)""", re.IGNORECASE)
+# A charset found by an ASCII pattern in the bytes cannot be one that is not ASCII-compatible: a page claiming
+# UTF-16 or UTF-32 there is lying (HTML treats the claim as UTF-8), and UTF-7 is not a web encoding at all.
+_NOT_DECLARABLE = ("utf-16", "utf-32", "utf-7")
+
+
+def _declared_charset(data: bytes) -> str | None:
+    if not (match := _META_CHARSET.search(data[:4096])):
+        return None
+    try:
+        name = codecs.lookup(match[1].decode("ascii")).name
+    except LookupError:
+        logger.debug("unknown declared charset %r", match[1])
+        return None
+    return None if name.startswith(_NOT_DECLARABLE) else name
 
 
 def _decode_html(data: bytes) -> str | bytes:
@@ -208,11 +246,11 @@ def _decode_html(data: bytes) -> str | bytes:
         return data.decode("utf-8")
     except UnicodeDecodeError:
         pass
-    if match := _META_CHARSET.search(data[:4096]):
+    if charset := _declared_charset(data):
         try:
-            return data.decode(match[1].decode("ascii"))
-        except (LookupError, UnicodeDecodeError):
-            logger.debug("declared charset %r does not decode the page", match[1])
+            return data.decode(charset)
+        except UnicodeDecodeError:
+            logger.debug("declared charset %r does not decode the page", charset)
     return data
 
 
@@ -272,6 +310,8 @@ def _sidecar_fields(path: Path, max_bytes: int) -> dict[str, str]:
         return metadata_fields(data, strict_date=True)
     except json.JSONDecodeError as error:
         reason = f"malformed JSON: {error.msg} (line {error.lineno}, column {error.colno})"
+    except RecursionError:
+        reason = "JSON nested too deeply to read"
     except InputError as error:
         reason = error.reason
     raise InputError(f"bad sidecar {sidecar.name}: {reason}")
@@ -314,13 +354,16 @@ def _locate(path: Path, draft: Draft) -> tuple[str, str, int | None]:
 
 
 def _load_located(path: Path, root: Path, max_bytes: int) -> tuple[list[_Located], list[Skipped]]:
-    origin = str(path)
+    origin = _display(path)
     try:
+        if origin != str(path):
+            # Its id and origin could not be stored or printed; renaming is the only fix that keeps it findable.
+            raise InputError("file name is not valid UTF-8: rename the file")
         data = _read(path, max_bytes)
         if not data.strip():
             raise InputError("empty: no article text")
         if _is_binary(data):
-            raise InputError("binary file")
+            raise InputError(_binary_reason(data))
         items, single = _parse(path, data)
         overrides = _sidecar_fields(path, max_bytes) if single else {}
     except InputError as error:
@@ -367,8 +410,8 @@ def _load_safely(path: Path, root: Path, max_bytes: int) -> tuple[list[_Located]
     try:
         return _load_located(path, root, max_bytes)
     except Exception as error:  # a parser bug on one odd file must not abort a whole build
-        logger.debug("unexpected error loading %s", path, exc_info=True)
-        return [], [Skipped(str(path), f"unexpected error: {type(error).__name__}: {error}")]
+        logger.debug("unexpected error loading %s", _display(path), exc_info=True)
+        return [], [Skipped(_display(path), f"unexpected error: {type(error).__name__}: {error}")]
 
 
 def load_file(path: Path, root: Path, *, max_bytes: int = DEFAULT_MAX_BYTES) -> tuple[list[Article], list[Skipped]]:
