@@ -6,29 +6,22 @@ turn them into ``Skipped`` entries naming the file and line. Nothing here reads 
 
 from __future__ import annotations
 
-import contextlib
-import datetime as dt
-import email.utils
-import io
 import json
 import logging
 import re
-import time
-import warnings
 from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
-import feedparser
 import trafilatura
 import yaml
-from dateutil import parser as date_parser
 from frontmatter.default_handlers import YAMLHandler
 from lxml import etree
 from lxml import html as lxml_html
 from lxml.html import defs as lxml_defs
 
 from .cleaning import clean_inline, clean_text, strip_unprintable
+from .dates import parse_date
 from .errors import InputError
 
 logger = logging.getLogger(__name__)
@@ -47,83 +40,6 @@ class Draft:
     id: str | None = None
     line: int | None = None  # line of a JSON Lines record or JSON array item
     entry: int | None = None  # 1-based position of a feed entry
-
-
-# ---------------------------------------------------------------- dates
-
-_YEAR = re.compile(r"(\d{4})")
-_YEAR_MONTH = re.compile(r"(\d{4})[-/](\d{1,2})")
-_ISO_DAY = re.compile(r"\d{4}-\d{2}-\d{2}(?:[T ].*)?")
-# Two defaults that differ in every field: whatever dateutil fills in from them was not in the string.
-_DEFAULT_A = dt.datetime(2000, 1, 1)
-_DEFAULT_B = dt.datetime(2001, 2, 2)
-# The longest written-out date ("Wednesday, 17 September 2025 at 10:30:00 Central European Summer Time") is under
-# 80 characters; longer values are not dates, and dateutil takes seconds over a 100 kB one.
-_MAX_DATE_CHARS = 200
-
-
-def _year_month(year: int, month: int | None = None, day: int | None = None) -> str | None:
-    if not 1 <= year <= 9999:
-        return None
-    if month is None:
-        return f"{year:04d}"
-    if not 1 <= month <= 12:
-        return None
-    if day is None:
-        return f"{year:04d}-{month:02d}"
-    try:
-        return dt.date(year, month, day).isoformat()
-    except ValueError:
-        return None
-
-
-def parse_date(value: object) -> str | None:
-    """A date at the precision given: ``YYYY``, ``YYYY-MM`` or ``YYYY-MM-DD``; ``None`` if there is none.
-
-    Datetimes keep the calendar day of their own time zone (the day the publisher printed), not UTC's.
-    A missing day or month is never filled in.
-    """
-    if value is None or isinstance(value, bool):
-        return None
-    if isinstance(value, dt.datetime | dt.date):
-        return _year_month(value.year, value.month, value.day)
-    if isinstance(value, time.struct_time):
-        return _year_month(value.tm_year, value.tm_mon, value.tm_mday)
-    if isinstance(value, int):
-        return _year_month(value) if 1000 <= value <= 9999 else None
-    if not isinstance(value, str):
-        return None
-    text = value.strip()
-    if not text or len(text) > _MAX_DATE_CHARS:
-        return None
-    if match := _YEAR.fullmatch(text):
-        return _year_month(int(match[1]))
-    if match := _YEAR_MONTH.fullmatch(text):
-        return _year_month(int(match[1]), int(match[2]))
-    if _ISO_DAY.fullmatch(text):
-        with contextlib.suppress(ValueError):
-            return parse_date(dt.datetime.fromisoformat(text))
-    with contextlib.suppress(TypeError, ValueError, IndexError, ArithmeticError):
-        return parse_date(email.utils.parsedate_to_datetime(text))  # RFC 2822, as in RSS
-    return _parse_free_date(text)
-
-
-def _parse_free_date(text: str) -> str | None:
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore")  # unknown time-zone names only matter for the time, not the date
-        try:
-            first = date_parser.parse(text, default=_DEFAULT_A)
-            second = date_parser.parse(text, default=_DEFAULT_B)
-        # ArithmeticError: dateutil's Decimal seconds raise InvalidOperation on "2024222:2222...201" (fuzzing found it).
-        except (ValueError, ArithmeticError, TypeError):
-            return None
-    if first.year != second.year:
-        return None  # "February 17" has no year; guessing one would misdate the article
-    if first.month != second.month:
-        return _year_month(first.year)
-    if first.day != second.day:
-        return _year_month(first.year, first.month)
-    return _year_month(first.year, first.month, first.day)
 
 
 # ---------------------------------------------------------------- metadata
@@ -166,7 +82,7 @@ def metadata_fields(record: Mapping[str, Any], *, strict_date: bool = False) -> 
     return fields
 
 
-def _one_line(error: Exception, limit: int = 200) -> str:
+def one_line(error: Exception, limit: int = 200) -> str:
     message = " ".join(str(error).split())
     return message if len(message) <= limit else message[: limit - 1] + "…"
 
@@ -211,7 +127,7 @@ def split_front_matter(text: str, *, strict: bool) -> tuple[dict[str, Any], str]
         where = f" at line {mark.line + 1}, column {mark.column + 1}" if mark is not None else ""
         raise InputError(f"bad front matter: {error.problem or error.context}{where}") from None
     except (yaml.YAMLError, ValueError, TypeError, OverflowError) as error:  # values YAML checks only as it builds
-        raise InputError(f"bad front matter: {_one_line(error)}") from None
+        raise InputError(f"bad front matter: {one_line(error)}") from None
     if data is None:
         return {}, body
     if not isinstance(data, dict):
@@ -449,81 +365,3 @@ def parse_jsonl(text: str) -> list[Parsed]:
             continue
         results.append(_parse_record(record, number))
     return results
-
-
-# ---------------------------------------------------------------- feeds
-
-
-# A whole tag, as in "<b>" or "<script src=x>"; a bare "<" ("x < y") is not one.
-_TAG = re.compile(r"</?[A-Za-z][A-Za-z0-9-]*(?:\s[^<>]*)?/?>")
-_MARKUP_PASSES = 3
-
-
-def _feed_markup(value: str, is_html: bool) -> str:
-    """The text of a feed value, with markup taken as markup even where the feed says it is plain text.
-
-    Feeds escape HTML once too often (an escaped body inside CDATA, a broken CDATA section that leaves the rest of a
-    body typed as text), so text that still holds tags after one pass is HTML again: a "<script>" there must go
-    with its code, not stay as words. Three passes undo any escaping seen in practice.
-    """
-    for number in range(_MARKUP_PASSES):
-        if not (is_html and number == 0) and not _TAG.search(value):
-            break
-        value = html_to_text(value)
-    return value
-
-
-def _entry_text(entry: Any) -> str:
-    # Full content beats the summary, which feeds often truncate.
-    parts = entry.get("content") or []
-    detail = parts[0] if parts else entry.get("summary_detail") or {}
-    value = detail.get("value") or entry.get("summary") or ""
-    return clean_text(_feed_markup(value, "html" in (detail.get("type") or "text/html")))
-
-
-def _feed_inline(node: Any, key: str) -> str | None:
-    """A one-line feed value (title, author), its markup removed.
-
-    feedparser calls an RSS title plain text unless it looks like harmless HTML, so an escaped
-    "<script>...</script>" in one stayed in as words; feed readers render such titles as HTML, so markup in them is
-    taken as markup.
-    """
-    detail = node.get(f"{key}_detail") or {}
-    return clean_inline(_feed_markup(node.get(key) or "", "html" in (detail.get("type") or ""))) or None
-
-
-def parse_feed(data: bytes) -> list[Parsed]:
-    """Each RSS/Atom entry is an article; a file that is not a feed is an error."""
-    # A file object, never bytes or str: feedparser would treat those as a path or URL to open.
-    try:
-        feed: Any = feedparser.parse(io.BytesIO(data), sanitize_html=True, resolve_relative_uris=True)
-    except Exception as error:
-        # feedparser means to report bad feeds as "bozo", not raise, but fuzzing found it raising on some:
-        # UnicodeDecodeError on `encoding="ut\xe6-8"`, KeyError 'links' from its loose parser on a mangled <link>.
-        raise InputError(f"not a feed: feedparser failed with {type(error).__name__}: {_one_line(error)}") from None
-    entries = feed.get("entries") or []
-    if not entries:
-        if not feed.get("version"):
-            problem = feed.get("bozo_exception") if feed.get("bozo") else None
-            raise InputError("not a feed" + (f": {_one_line(problem)}" if problem else ""))
-        raise InputError("empty: feed has no entries")
-    source = _feed_inline(feed.feed, "title")
-    drafts: list[Parsed] = []
-    for number, entry in enumerate(entries, start=1):
-        date: str | None = None
-        for key in ("published", "updated", "published_parsed", "updated_parsed"):
-            if date := parse_date(entry.get(key)):
-                break
-        drafts.append(
-            Draft(
-                text=_entry_text(entry),
-                title=_feed_inline(entry, "title"),
-                date=date,
-                source=source,
-                url=strip_unprintable(entry.get("link") or "").strip() or None,
-                author=_feed_inline(entry, "author"),
-                id=strip_unprintable(entry.get("id") or "").strip() or None,
-                entry=number,
-            )
-        )
-    return drafts

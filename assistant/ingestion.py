@@ -18,14 +18,14 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
+from .dates import parse_date
 from .documents import Article, Skipped, web_url
 from .errors import InputError
+from .feeds import parse_feed
 from .formats import (
     Draft,
     Parsed,
     metadata_fields,
-    parse_date,
-    parse_feed,
     parse_html,
     parse_json,
     parse_jsonl,
