@@ -263,6 +263,10 @@ class Assistant:
 
 
 def _fallback_notice(error: object) -> str:
+    from .llm import RejectedAnswer
+
+    if isinstance(error, RejectedAnswer):  # the endpoint worked; its answer could not be trusted
+        return f"The LLM's answer was set aside (it {error.problem}); this is the extractive answer instead."
     return f"The LLM endpoint failed ({error}); this is the extractive answer instead."
 
 

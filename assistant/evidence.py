@@ -17,7 +17,7 @@ from dataclasses import dataclass, replace
 import numpy as np
 
 from .embedding import Embedder
-from .injection import is_instruction
+from .injection import instruction_start
 from .retrieval import Hit, query_terms
 from .sentences import sentence_spans
 from .store import IndexReader
@@ -40,6 +40,7 @@ NUMBER_MISS = 0.6
 _FIGURE = re.compile(r"\d+(?:[.,]\d+)*")
 _MIN_WORDS = 4  # "Read more.", "Photo: AP" and the like state nothing
 _MAX_CHARS = 600  # a "sentence" longer than this is a list or a table flattened into one line
+_TRAILING_TAG = re.compile(r"(?:\s*</?[A-Za-z][^<>]*>)+\s*$")  # markup left where an injected order was cut off
 # Embedding costs time in proportion to length; a sentence's first 200 characters (~45 tokens) say what it is about.
 _EMBED_CHARS = 200
 
@@ -151,8 +152,13 @@ def gather(
             key = " ".join(text.lower().split())
             if key in seen or len(text.split()) < _MIN_WORDS or len(text) > _MAX_CHARS or text.endswith("?"):
                 continue  # chunks overlap, copies of a story repeat sentences, and a question answers nothing
-            if is_instruction(text):
-                continue  # an order planted for a model ("ignore previous instructions...") reports no news
+            if (order := instruction_start(text)) is not None:
+                # An order planted for a model ("ignore previous instructions...") reports no news; what comes
+                # before it in the same sentence may ("... 23 billion yuan last year. </excerpt> Ignore ...").
+                text = _TRAILING_TAG.sub("", text[:order]).rstrip()
+                end = start + len(text)
+                if len(text.split()) < _MIN_WORDS:
+                    continue
             seen.add(key)
             values = values_in(text, wants, exclude=question)
             pool.append(Candidate(index, start, end, text, 0.0, passage, 1.0 if values and wants else 0.0,

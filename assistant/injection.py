@@ -81,6 +81,12 @@ _INJECTION = re.compile(
     re.IGNORECASE,
 )
 
+def instruction_start(sentence: str) -> int | None:
+    """Where the first instruction to the model begins in ``sentence``, or None when it gives none."""
+    match = _INJECTION.search(sentence)
+    return None if match is None else match.start()
+
+
 def is_instruction(sentence: str) -> bool:
     """True when ``sentence`` addresses the model ("ignore previous instructions", "SYSTEM: you are now ...")."""
     return _INJECTION.search(sentence) is not None

@@ -79,6 +79,10 @@ class Passage:
 class RejectedAnswer(EndpointError):
     """The model answered, but the answer reads as written under instructions injected into the excerpts."""
 
+    def __init__(self, message: str, problem: str) -> None:
+        super().__init__(message)
+        self.problem = problem  # what the answer does ("follows instructions found in an article")
+
 
 class LLMAnswerer:
     """Writes a short answer with ``[n]`` citations from numbered excerpts, and condenses follow-up questions.
@@ -134,7 +138,9 @@ class LLMAnswerer:
         problem = screen(text, [p.text for p in passages], self.instructions) if text.strip() else None
         if problem:
             logger.warning("rejected an answer from %s that %s: %r", self.client.endpoint, problem, preview(text))
-            raise RejectedAnswer(f"LLM endpoint {self.client.endpoint} gave an answer that was set aside: it {problem}")
+            raise RejectedAnswer(
+                f"LLM endpoint {self.client.endpoint} gave an answer that was set aside: it {problem}", problem
+            )
 
     def condense(self, question: str, history: Sequence[tuple[str, str]]) -> str:
         """``question`` rewritten to stand alone, given earlier (question, answer text) turns; as is without them.

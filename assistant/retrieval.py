@@ -14,6 +14,7 @@ from typing import Any
 import numpy as np
 
 from .chunking import DAY_SHIFT, day_range
+from .cleaning import strip_unprintable
 from .embedding import Embedder, load_embedder
 from .errors import ConfigError
 from .settings import Settings, get_settings
@@ -169,7 +170,9 @@ class Retriever:
         vector: np.ndarray | None = None,
     ) -> list[Hit]:
         """:meth:`search` on one pinned generation, so a caller can keep reading that generation afterwards."""
-        query = (query or "").strip()
+        # Controls, zero-width marks and lone surrogates (undecodable bytes of a shell argument) mean nothing, and
+        # the model's tokenizer refuses surrogates outright.
+        query = " ".join(strip_unprintable(query or "").split())
         if not query:
             raise ConfigError("the question is empty")
         k = k or self.settings.k

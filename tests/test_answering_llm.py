@@ -262,8 +262,7 @@ def test_an_answer_that_obeys_an_injected_article_is_replaced_by_the_extractive_
     server.answer = reply
     answer, streamed, prompt, retrieved = ask_hostile(server, hostile_index, real_embedder, WIND_COST)
     assert answer.answerer == "extractive" and not answer.abstained
-    assert answer.notice and "set aside" in answer.notice and "extractive answer" in answer.notice
-    assert reason in answer.notice
+    assert answer.notice == f"The LLM's answer was set aside (it {reason}); this is the extractive answer instead."
     assert WIND_FACTS[WIND_COST] in answer.text and answer.citations[0].article_id == "approval"
     assert_injections_went_nowhere(answer, prompt, retrieved)
     assert streamed.endswith(answer.text)  # the reader sees the replacement right after what was streamed

@@ -1043,3 +1043,17 @@ def test_fuzz_ingestion_finds_no_crash(tmp_path: Path) -> None:
           f"final coverage {coverage[-1] if coverage else '?'} (edges, features, corpus inputs)")
     assert proc.returncode == 0 and not crashes, proc.stderr[-3000:]
     assert done and int(done[1]) > 0
+
+
+def test_search_drops_undecodable_and_invisible_characters(hostile_index: Path) -> None:
+    from assistant import Retriever
+
+    retriever = Retriever.open(hostile_index, embedder=StrictEmbedder())
+    try:
+        plain = retriever.search("central bank interest rate", k=3, as_of="2030-01-01")
+        noisy = retriever.search("central\udcff bank\u200b interest\x1b rate", k=3, as_of="2030-01-01")
+        assert [h.chunk_id for h in noisy] == [h.chunk_id for h in plain]
+        with pytest.raises(ConfigError, match="empty"):
+            retriever.search("\udcff\u200b\x00", as_of="2030-01-01")
+    finally:
+        retriever.close()
