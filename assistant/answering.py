@@ -16,7 +16,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from .answers import Answer, AnswerStream, Citation
-from .cleaning import drop_invisible
+from .cleaning import clean_question
 from .conversation import Turn, as_turns, condense
 from .embedding import Embedder
 from .errors import ConfigError, EndpointError
@@ -31,11 +31,6 @@ if TYPE_CHECKING:
 
 logger = logging.getLogger(__name__)
 
-# Control characters in a question are noise from copy-paste, never meaning: controls (C0, C1, line and paragraph
-# separators) separate words, while format characters (zero-width, bidi marks, the soft hyphen) sit inside them
-# ("Ali\u200bbaba") and are dropped, as are lone surrogates (undecodable bytes of a command-line argument), which
-# no tokenizer accepts.
-_CONTROL = re.compile(r"[\x00-\x1f\x7f-\x9f\u2028\u2029]")
 # Cleaning only shrinks a question, but padding can hide a short one in a long string: past this many times the
 # limit it is refused before any pass over its characters.
 _RAW_SLACK = 4
@@ -173,7 +168,7 @@ class Assistant:
         limit = self.settings.max_question_chars
         if len(question) > limit * _RAW_SLACK:
             raise ConfigError(f"the question is {len(question)} characters long; the limit is {limit}")
-        question = " ".join(_CONTROL.sub(" ", drop_invisible(question)).split())
+        question = clean_question(question)
         if not question:
             raise ConfigError("the question is empty")
         if len(question) > limit:

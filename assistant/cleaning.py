@@ -14,7 +14,7 @@ import re
 import unicodedata
 from collections.abc import Iterator
 
-__all__ = ["clean_inline", "clean_text", "drop_invisible", "strip_unprintable"]
+__all__ = ["clean_inline", "clean_question", "clean_text", "drop_invisible", "strip_unprintable"]
 
 
 def _code_points(categories: tuple[str, ...]) -> dict[str, list[int]]:
@@ -190,6 +190,20 @@ def clean_text(raw: str) -> str:
 def clean_inline(raw: str) -> str:
     """Clean a one-line value (title, source, author): same characters as :func:`clean_text`, one line."""
     return " ".join(_clean_chars(raw).split())
+
+
+# In a question, controls (C0, C1, line and paragraph separators) are copy-paste noise that separates words.
+_QUESTION_BREAKS = re.compile(r"[\x00-\x1f\x7f-\x9f\u2028\u2029]")
+
+
+def clean_question(raw: str) -> str:
+    """A question or search query as typed, pasted or passed in a shell argument, on one line.
+
+    Controls separate words, while format characters (zero-width, bidi marks, the soft hyphen) sit inside them
+    ("Ali\u200bbaba") and are dropped, as are lone surrogates (undecodable bytes of a command-line argument), which
+    no tokenizer accepts.
+    """
+    return " ".join(_QUESTION_BREAKS.sub(" ", drop_invisible(raw)).split())
 
 
 def drop_invisible(raw: str) -> str:

@@ -14,7 +14,7 @@ from typing import Any
 import numpy as np
 
 from .chunking import DAY_SHIFT, day_range
-from .cleaning import strip_unprintable
+from .cleaning import clean_question
 from .embedding import Embedder, load_embedder
 from .errors import ConfigError
 from .settings import Settings, get_settings
@@ -170,9 +170,7 @@ class Retriever:
         vector: np.ndarray | None = None,
     ) -> list[Hit]:
         """:meth:`search` on one pinned generation, so a caller can keep reading that generation afterwards."""
-        # Controls, zero-width marks and lone surrogates (undecodable bytes of a shell argument) mean nothing, and
-        # the model's tokenizer refuses surrogates outright.
-        query = " ".join(strip_unprintable(query or "").split())
+        query = clean_question(query or "")  # the same cleaning a question gets before it is answered
         if not query:
             raise ConfigError("the question is empty")
         k = k or self.settings.k

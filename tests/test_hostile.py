@@ -896,8 +896,8 @@ def test_a_megabyte_question_is_refused_before_any_pass_over_it(hostile_assistan
 
     assistant, embedder = hostile_assistant
     passes: list[int] = []
-    real = answering.drop_invisible
-    monkeypatch.setattr(answering, "drop_invisible", lambda text: passes.append(len(text)) or real(text))
+    real = answering.clean_question
+    monkeypatch.setattr(answering, "clean_question", lambda text: passes.append(len(text)) or real(text))
     before = embedder.embedded
     question = "Why did the volcano erupt? " * (MB // 27 + 1)
     with pytest.raises(ConfigError, match=rf"^the question is {len(question)} characters long; the limit is 2000$"):
