@@ -7,7 +7,6 @@ from __future__ import annotations
 
 import json
 import re
-import socket
 import threading
 import time
 from collections import defaultdict
@@ -17,6 +16,8 @@ from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
+
+from loopback import free_port, running
 
 if TYPE_CHECKING:
     from collections.abc import Sequence
@@ -148,10 +149,8 @@ def handler_for(fake: FakeServer) -> type[BaseHTTPRequestHandler]:
     return Handler
 
 
-def closed_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
+# Nothing listens on it: a client connecting there is refused.
+closed_port = free_port
 
 
 @contextmanager
@@ -161,13 +160,8 @@ def serve() -> Iterator[FakeServer]:
     httpd = ThreadingHTTPServer(("127.0.0.1", 0), handler_for(fake))
     httpd.daemon_threads = True
     fake.httpd = httpd
-    thread = threading.Thread(target=httpd.serve_forever, kwargs={"poll_interval": 0.05}, daemon=True)
-    thread.start()
-    try:
+    with running(httpd):
         yield fake
-    finally:
-        httpd.shutdown()
-        httpd.server_close()
 
 
 # -- a hostile corpus -----------------------------------------------------------------------------------------

@@ -12,13 +12,13 @@ Screenshots land in a temporary folder and in bench/results/screenshots/ (gitign
 from __future__ import annotations
 
 import shutil
-import socket
 from collections.abc import Iterator
 from pathlib import Path
 from urllib.parse import urlsplit
 
 import pytest
 from conftest import REPO, SEED, SEED_QUESTION
+from loopback import free_port
 
 from assistant import build_index
 from assistant.settings import Settings
@@ -64,12 +64,6 @@ The lighthouse at Cape Morrow <script>alert(1)</script> was repainted red and wh
 Visitors can read the keepers' log [online](javascript:window.__pwned=3) or \
 <a href="javascript:window.__pwned=4">here</a> <iframe src="javascript:window.__pwned=5"></iframe> any day.
 """
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
 
 
 @pytest.fixture(scope="module")

@@ -9,7 +9,6 @@ from __future__ import annotations
 import os
 import re
 import signal
-import socket
 import subprocess
 import sys
 import time
@@ -31,6 +30,7 @@ from fake_llm_server import (
     hostile_articles,
     injection_leftovers,
 )
+from loopback import free_port
 
 from assistant.chat import ChatClient
 from assistant.errors import EndpointError
@@ -74,12 +74,6 @@ class Server:
 
     def log_tail(self, chars: int = 3000) -> str:
         return self.log.read_text(encoding="utf-8", errors="replace")[-chars:]
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
 
 
 @contextmanager

@@ -8,7 +8,6 @@ import hashlib
 import http.client
 import http.server
 import shutil
-import socket
 import threading
 from collections.abc import Iterator
 from pathlib import Path
@@ -17,6 +16,7 @@ from urllib.parse import parse_qs, urlsplit
 import httpx
 import pytest
 from conftest import SEED, SEED_QUESTION
+from loopback import free_port, running
 
 from assistant import build_index
 from assistant.answers import Answer, Citation
@@ -33,12 +33,6 @@ from ui.render import answer_markdown, cards_html  # noqa: E402
 
 NO_FILTERS = ("", "", "", [], 8, "extractive")  # as of, since, until, sources, passages, answerer
 UPLOAD_MB = 0.5  # the page fixture's upload limit: quick to exceed, and fractional ("0.5mb" would not start Gradio)
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
 
 
 @pytest.fixture(scope="module")
@@ -453,13 +447,8 @@ def _serve_site(address: str) -> Iterator[_SiteServer]:
         server = _SiteServer(address)
     except OSError as exc:
         pytest.skip(f"cannot listen on {address}: {exc}")
-    thread = threading.Thread(target=server.serve_forever, kwargs={"poll_interval": 0.05}, daemon=True)
-    thread.start()
-    try:
+    with running(server):
         yield server
-    finally:
-        server.shutdown()
-        server.server_close()
 
 
 @pytest.fixture
