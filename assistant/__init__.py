@@ -4,7 +4,8 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any
 
-from .documents import Article, Chunk, Skipped
+from .answers import Answer, AnswerStream, Citation, Conflict
+from .documents import Article, Chunk, Hit, Skipped
 from .errors import (
     AssistantError,
     ConfigError,
@@ -21,11 +22,10 @@ from .errors import (
 from .settings import Settings, get_settings
 
 if TYPE_CHECKING:
-    from .answering import Assistant
-    from .answers import Answer, AnswerStream, Citation, Conflict
-    from .embedding import Embedder
-    from .indexing import IndexSummary, build_index, remove_articles, update_index
-    from .retrieval import Hit, Retriever
+    from .answer.assistant import Assistant
+    from .index.embedding import Embedder
+    from .index.update import IndexSummary, build_index, remove_articles, update_index
+    from .retrieve.retriever import Retriever
 
 __all__ = [
     "Answer",
@@ -58,20 +58,15 @@ __all__ = [
     "update_index",
 ]
 
-# Heavy modules (numpy, faiss, torch) load on first use, so `import assistant` stays instant.
+# Heavy modules (numpy, faiss, torch) load on first use, so `import assistant` stays instant (a test holds it).
 _LAZY = {
-    "Assistant": "answering",
-    "Answer": "answers",
-    "AnswerStream": "answers",
-    "Citation": "answers",
-    "Conflict": "answers",
-    "Embedder": "embedding",
-    "Hit": "retrieval",
-    "Retriever": "retrieval",
-    "IndexSummary": "indexing",
-    "build_index": "indexing",
-    "update_index": "indexing",
-    "remove_articles": "indexing",
+    "Assistant": "answer.assistant",
+    "Embedder": "index.embedding",
+    "Retriever": "retrieve.retriever",
+    "IndexSummary": "index.update",
+    "build_index": "index.update",
+    "update_index": "index.update",
+    "remove_articles": "index.update",
 }
 
 

@@ -22,7 +22,6 @@ import click
 from .errors import EXIT_CODES, AssistantError, ConfigError, InputError, exit_code
 from .settings import get_settings
 
-SAMPLE_QUESTION = "How much did Alibaba invest in AI in the first half of last year?"
 # Not an AssistantError: the library reports a full disk as the OSError it is (the index writer names the index
 # folder in it), so callers can match on errno.
 DISK_FULL_EXIT = 12
@@ -109,7 +108,7 @@ def _print_summary(summary: Any, as_json: bool, index_dir: Path) -> None:
 
 
 def _run_update(paths: tuple[Path, ...], index_dir: Path | None, as_json: bool, **options: Any) -> None:
-    from .indexing import update_index
+    from .index.update import update_index
 
     settings = get_settings(index_dir=index_dir)
     inputs = list(paths) or [settings.corpus_dir]
@@ -148,7 +147,7 @@ def index_update(paths: tuple[Path, ...], keep_missing: bool, index_dir: Path | 
 @_errors
 def index_remove(ids: tuple[str, ...], index_dir: Path | None, as_json: bool) -> None:
     """Remove articles by id (see `assistant index info --articles`)."""
-    from .indexing import remove_articles
+    from .index.update import remove_articles
 
     settings = get_settings(index_dir=index_dir)
     summary = remove_articles(list(ids), settings.index_dir, settings=settings)
@@ -164,7 +163,7 @@ def index_remove(ids: tuple[str, ...], index_dir: Path | None, as_json: bool) ->
 @_errors
 def index_info(list_articles: bool, index_dir: Path | None, as_json: bool) -> None:
     """Articles, chunks, dates, sources, model, generation and size of the index."""
-    from .library import describe_index
+    from .index.info import describe_index
 
     settings = get_settings(index_dir=index_dir)
     info = describe_index(settings.index_dir, with_articles=list_articles)
@@ -191,10 +190,10 @@ def index_info(list_articles: bool, index_dir: Path | None, as_json: bool) -> No
 @_errors
 def index_verify(index_dir: Path | None, as_json: bool) -> None:
     """Check checksums, SQLite integrity and that vectors and chunks agree. Exits 6 on any problem."""
-    from .store import verify
+    from .index.integrity import check_index
 
     settings = get_settings(index_dir=index_dir)
-    manifest, problems = verify(settings.index_dir)
+    manifest, problems = check_index(settings.index_dir)
     if as_json:
         _emit({"ok": not problems, "generation": manifest and manifest.get("generation"), "problems": problems})
     elif problems:
@@ -228,13 +227,14 @@ def search(
     as_json: bool,
 ) -> None:
     """Print the passages that best answer QUESTION."""
-    from .retrieval import Retriever
+    from .retrieve.retriever import Retriever
 
     settings = get_settings(index_dir=index_dir)
-    retriever = Retriever.open(settings.index_dir, settings=settings)
-    hits = retriever.search(question, k, since=since, until=until, sources=sources or None, as_of=as_of)
+    with Retriever.open(settings.index_dir, settings=settings) as retriever:
+        hits = retriever.search(question, k, since=since, until=until, sources=sources or None, as_of=as_of)
+        generation = retriever.generation
     if as_json:
-        _emit({"query": question, "generation": retriever.generation, "hits": [hit.to_dict() for hit in hits]})
+        _emit({"query": question, "generation": generation, "hits": [hit.to_dict() for hit in hits]})
         return
     if not hits:
         click.echo("no passages match (check --since/--until/--source/--as-of)")
@@ -278,7 +278,7 @@ def ask(
     as_json: bool,
 ) -> None:
     """Answer QUESTION from the indexed articles, with numbered sources you can check."""
-    from .answering import Assistant
+    from .answer.assistant import Assistant
 
     settings = get_settings(index_dir=index_dir, llm_base_url=llm_url, llm_model=llm_model)
     answerer = "llm" if (use_llm or llm_url) else "extractive"
@@ -343,9 +343,9 @@ def _read_history(path: Path) -> list[dict[str, Any]] | list[tuple[str, str]]:
 def serve(host: str, port: int, corpus_dir: Path | None, index_dir: Path | None) -> None:
     """Open the chat page in the browser at http://HOST:PORT (building the index on first start)."""
     try:
-        from ui.app import serve as run
+        from assistant_ui.app import serve as run
     except ImportError as exc:
-        raise ConfigError(f"the chat page needs gradio and the ui package: pip install -e . ({exc})") from exc
+        raise ConfigError(f"the chat page needs gradio and the assistant_ui package: pip install -e . ({exc})") from exc
     run(get_settings(index_dir=index_dir, corpus_dir=corpus_dir), host=host, port=port)
 
 

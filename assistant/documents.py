@@ -1,9 +1,10 @@
-"""The domain types: what an article and a chunk of it are."""
+"""The domain types: an article, a chunk of it, a passage found by a search, and an input that was skipped."""
 
 from __future__ import annotations
 
 import hashlib
-from dataclasses import dataclass, field
+from dataclasses import asdict, dataclass, field
+from typing import Any
 from urllib.parse import urlsplit
 
 
@@ -90,3 +91,37 @@ class Skipped:
     def describe(self) -> str:
         where = self.origin if self.line is None else f"{self.origin}:{self.line}"
         return f"{where}: {self.reason}"
+
+    @classmethod
+    def article(cls, article: Article, reason: str) -> Skipped:
+        """An article refused after it was read, named by its file and (for a record of a file) its line."""
+        origin = article.origin or article.id
+        # An origin is "file", "file:line" (JSON Lines, JSON arrays) or "file#entry" (feeds); a supported file's
+        # name ends in its suffix, never in ":digits", so the split is unambiguous.
+        file, colon, line = origin.rpartition(":")
+        if colon and file and line.isdigit():
+            return cls(file, reason, int(line))
+        return cls(origin, reason)
+
+
+@dataclass(frozen=True)
+class Hit:
+    """One retrieved passage: ``text == article_text[start:end]``, from index generation ``generation``."""
+
+    chunk_id: int
+    text: str
+    start: int
+    end: int
+    article_id: str
+    title: str
+    date: str | None
+    source: str | None
+    url: str | None
+    score: float
+    dense: float | None
+    bm25: float | None
+    recency: float
+    generation: int = 0
+
+    def to_dict(self) -> dict[str, Any]:
+        return asdict(self)

@@ -7,9 +7,13 @@ defaults below. Nothing is read at import time: call :func:`get_settings` (or bu
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Literal, get_args
 
 from pydantic import Field, SecretStr
 from pydantic_settings import BaseSettings, SettingsConfigDict
+
+Answerer = Literal["extractive", "llm"]
+ANSWERERS: tuple[str, ...] = get_args(Answerer)
 
 
 class Settings(BaseSettings):
@@ -20,6 +24,13 @@ class Settings(BaseSettings):
     model: str | None = Field(
         None,
         description="Sentence-transformers model folder or name; empty means the packaged all-MiniLM-L6-v2.",
+    )
+    embedder: str | None = Field(
+        None,
+        description=(
+            "module:factory of another Embedder (called with no arguments), in place of the sentence-transformers "
+            "model; for tests and custom deployments, e.g. assistant.testing:HashingEmbedder."
+        ),
     )
     device: str = Field("cpu", description="Torch device for the embedder.")
     chunk_size: int = Field(
@@ -73,9 +84,8 @@ class Settings(BaseSettings):
     progress: bool = Field(True, description="Show progress bars on stderr while indexing.")
 
     # -- answers ---------------------------------------------------------------------------------------------
-    answerer: str = Field(
+    answerer: Answerer = Field(
         "extractive",
-        pattern="^(extractive|llm)$",
         description="Default answerer: 'extractive' (offline) or 'llm' (the OpenAI-compatible endpoint below).",
     )
     max_question_chars: int = Field(2000, ge=10, le=100_000, description="Longer questions are refused.")
@@ -136,6 +146,11 @@ class Settings(BaseSettings):
             "a page user cannot make the server reach internal services (SSRF)."
         ),
     )
+
+    @property
+    def max_file_bytes(self) -> int:
+        """``max_file_mb`` in bytes: the one conversion every reader of the limit uses."""
+        return int(self.max_file_mb * 1024 * 1024)
 
 
 def get_settings(**overrides: object) -> Settings:

@@ -148,8 +148,8 @@ def main() -> int:
         print(f"skipped: benchmark data not found under {args.data}", file=sys.stderr)
         return 0
 
-    from assistant.answering import Assistant
-    from assistant.embedding import load_embedder
+    from assistant.answer.assistant import Assistant
+    from assistant.index.embedding import load_embedder
     from assistant.settings import get_settings
 
     settings = get_settings(progress=False)

@@ -56,7 +56,7 @@ def percentile(values: list[float], q: float) -> float:
 
 def run_ours(data: Path, work: Path, reuse: Path | None) -> dict[str, Any]:
     from assistant import Retriever, build_index
-    from assistant.embedding import load_embedder
+    from assistant.index.embedding import load_embedder
     from assistant.settings import get_settings
 
     settings = get_settings(progress=False)
@@ -99,7 +99,7 @@ def run_langchain(data: Path) -> dict[str, Any]:
     from langchain_huggingface import HuggingFaceEmbeddings
     from langchain_text_splitters import RecursiveCharacterTextSplitter
 
-    from assistant.embedding import packaged_model_path
+    from assistant.index.embedding import packaged_model_path
 
     records = load_jsonl(data / "corpus.jsonl")
     embeddings = HuggingFaceEmbeddings(model_name=str(packaged_model_path()), model_kwargs={"device": "cpu"})
@@ -135,7 +135,7 @@ def gold_sets(data: Path, questions: list[dict[str, Any]]) -> list[set[str]]:
     The corpus holds a few articles twice under different ids; the index stores a copy once (under the id it
     met first), so retrieving that copy is retrieving the gold article.
     """
-    from assistant.ingestion import load_file
+    from assistant.ingest.loading import load_file
 
     articles, _ = load_file(data / "corpus.jsonl", data, max_bytes=1 << 34)
     by_copy: dict[str, set[str]] = {}

@@ -2,49 +2,21 @@
 
 from __future__ import annotations
 
-import hashlib
 import json
-import re
-from collections.abc import Sequence
 from pathlib import Path
 
-import numpy as np
 import pytest
+
+from assistant.testing import HashingEmbedder
 
 REPO = Path(__file__).resolve().parents[1]
 SEED = REPO / "corpus" / "chinese-tech-giants-ai.txt"
 SEED_QUESTION = "How much did Alibaba invest in AI in the first half of last year?"
 
 
-class FakeEmbedder:
-    """Hashed bag of words: deterministic and instant, so tests of the plumbing need no model.
-
-    It also counts what it embeds, which is how tests prove that unchanged articles are not re-embedded.
-    """
-
-    name = "fake-hashing"
-    identity = "fake-hashing@v1"
-    dimension = 64
-
-    def __init__(self) -> None:
-        self.calls: list[list[str]] = []
-
-    @property
-    def embedded(self) -> int:
-        return sum(len(batch) for batch in self.calls)
-
-    def embed(self, texts: Sequence[str]) -> np.ndarray:
-        self.calls.append(list(texts))
-        out = np.zeros((len(texts), self.dimension), dtype=np.float32)
-        for row, text in enumerate(texts):
-            for word in re.findall(r"\w+", text.lower()):
-                bucket = int.from_bytes(hashlib.md5(word.encode()).digest()[:4], "little") % self.dimension
-                out[row, bucket] += 1.0
-            norm = np.linalg.norm(out[row])
-            out[row] = out[row] / norm if norm else out[row]
-            if not norm:
-                out[row, 0] = 1.0
-        return out
+# The library's own deterministic embedder (hashed bag of words): tests of the plumbing need no model, and it
+# counts what it embeds, which is how tests prove that unchanged articles are not re-embedded.
+FakeEmbedder = HashingEmbedder
 
 
 @pytest.fixture(autouse=True)
@@ -68,7 +40,7 @@ def fake_embedder() -> FakeEmbedder:
 
 @pytest.fixture(scope="session")
 def real_embedder():
-    from assistant.embedding import load_embedder
+    from assistant.index.embedding import load_embedder
 
     return load_embedder()
 

@@ -23,7 +23,7 @@ if TYPE_CHECKING:
     from collections.abc import Sequence
 
     from assistant.answers import Answer
-    from assistant.chat import ChatClient
+    from assistant.llm.client import ChatClient
 
 ANSWER = "Alibaba invested 23 billion yuan in AI [1]."
 
@@ -78,7 +78,7 @@ class FakeServer:
         return Reply(status=404, json={"error": {"message": f"no route {path}"}})
 
     def client(self, **options: Any) -> ChatClient:
-        from assistant.chat import ChatClient
+        from assistant.llm.client import ChatClient
 
         options.setdefault("timeout", 5)
         return ChatClient(self.url, "fake-model", **options)
@@ -242,7 +242,7 @@ def injection_leftovers(answer: Answer, instructions: Sequence[str]) -> list[str
     Holds whatever the model wrote: the payloads, the assistant's instructions (six words in a row; the
     no-answer sentence they prescribe excepted), control tokens, and citations of anything but its excerpts.
     """
-    from assistant.llm import NO_ANSWER
+    from assistant.llm.answerer import MODEL_NO_ANSWER as NO_ANSWER
 
     found: list[str] = []
     visible = f"{answer.text}\n{answer.notice or ''}"

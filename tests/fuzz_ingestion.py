@@ -27,8 +27,9 @@ import atheris
 # because most of the interesting branches (bad feeds, odd front matter, dates) live in them; lxml and json's
 # decoder are C and run uninstrumented.
 with atheris.instrument_imports(include=["assistant", "feedparser", "frontmatter", "yaml", "dateutil"]):
-    from assistant.chunking import chunk_article
-    from assistant.ingestion import SUPPORTED_SUFFIXES, load_file
+    from assistant.index.chunking import chunk_article
+    from assistant.ingest.formats import SUPPORTED_SUFFIXES
+    from assistant.ingest.loading import load_file
 
 SUFFIXES = sorted(SUPPORTED_SUFFIXES)
 MAX_BYTES = 1 << 20

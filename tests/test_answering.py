@@ -11,10 +11,10 @@ from hypothesis import settings as hyp_settings
 from hypothesis import strategies as st
 
 from assistant import build_index
-from assistant.answering import Assistant
+from assistant.answer.assistant import Assistant
 from assistant.errors import ConfigError
+from assistant.index.reader import IndexReader
 from assistant.settings import Settings
-from assistant.store import IndexReader
 
 
 @pytest.fixture(scope="module")
@@ -258,7 +258,7 @@ def test_cli_ask_abstains_with_closest_passages(seed_index: Path):
     ],
 )
 def test_condense_rewrites_follow_ups_offline(previous, quotes, follow_up, expected):
-    from assistant.conversation import Turn, condense
+    from assistant.answer.conversation import Turn, condense
 
     assert condense(follow_up, [Turn(previous, previous, "", quotes)]) == expected
     assert condense(follow_up, []) == follow_up

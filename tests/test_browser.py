@@ -26,7 +26,7 @@ from assistant.settings import Settings
 pytest.importorskip("gradio", reason="gradio is not installed: pip install -e .")
 sync_api = pytest.importorskip("playwright.sync_api", reason="playwright is not installed: pip install -e '.[test]'")
 
-import ui.app as ui_app  # noqa: E402
+import assistant_ui.app as ui_app  # noqa: E402
 
 expect = sync_api.expect
 

@@ -16,9 +16,9 @@ from hypothesis import settings as hypothesis_settings
 from hypothesis import strategies as st
 
 from assistant import ModelError, build_index
-from assistant.chunking import chunk_article, chunk_id
 from assistant.documents import Article
-from assistant.embedding import (
+from assistant.index.chunking import chunk_article, chunk_id
+from assistant.index.embedding import (
     PACKAGED_DISTRIBUTION,
     PACKAGED_MODEL_NAME,
     SentenceTransformerEmbedder,
@@ -26,7 +26,7 @@ from assistant.embedding import (
     packaged_model_path,
     resolve_model,
 )
-from assistant.store import IndexReader
+from assistant.index.reader import IndexReader
 
 
 def _check_chunks(article: Article, size: int, overlap: int) -> list:
@@ -91,6 +91,24 @@ def test_repeated_text_is_covered_at_the_right_offsets(text: str) -> None:
     chunks = _check_chunks(Article("repeats", "Repeats", text), 100, 20)
     assert _uncovered(text, chunks) == []
     assert chunks[-1].end == len(text.rstrip())
+
+
+@pytest.mark.parametrize("text", ["word " * 700, "Ab. " * 500 + "\n\n" + "Ab. " * 500, "x" * 5000])
+def test_when_the_walk_disagrees_the_splitters_chunks_are_located(text: str, monkeypatch: pytest.MonkeyPatch) -> None:
+    """LangChain's splitter produces the chunks; if the offset walk ever disagreed, its pieces are found in order."""
+    from langchain_text_splitters import RecursiveCharacterTextSplitter
+
+    from assistant.index import chunking
+
+    article = Article(id="rep", title="Repeats", text=text.strip())
+    expected = RecursiveCharacterTextSplitter(
+        chunk_size=200, chunk_overlap=30, separators=chunking._SEPARATORS, keep_separator="end"
+    ).split_text(article.text)
+    monkeypatch.setattr(chunking, "passages", lambda *args, **kwargs: iter([]))  # a walk that finds nothing
+    chunks = chunking.chunk_article(article, size=200, overlap=30)
+    assert [c.text for c in chunks] == expected
+    assert all(article.text[c.start : c.end] == c.text for c in chunks)
+    assert [c.start for c in chunks] == sorted({c.start for c in chunks})  # in order, none located twice
 
 
 def test_ids_depend_on_article_and_ordinal_only() -> None:

@@ -8,7 +8,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from assistant.cleaning import clean_inline, clean_text
+from assistant.text.cleaning import clean_inline, clean_text
 
 INVISIBLE = {
     "\u00ad",

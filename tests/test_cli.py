@@ -15,8 +15,8 @@ from conftest import SEED, SEED_QUESTION, news_corpus, write_jsonl
 
 from assistant import build_index
 from assistant.cli import cli
+from assistant.index.reader import IndexReader
 from assistant.settings import get_settings
-from assistant.store import IndexReader
 
 REPO = Path(__file__).resolve().parents[1]
 HIT_FIELDS = {"text", "start", "end", "article_id", "title", "date", "source", "url", "score", "dense", "bm25"}

@@ -20,7 +20,7 @@ import pytest
 from click.testing import CliRunner, Result
 from conftest import SEED_QUESTION, FakeEmbedder, news_corpus, write_jsonl
 
-import assistant.indexing
+import assistant.index.update
 from assistant import (
     Answer,
     Assistant,
@@ -34,7 +34,9 @@ from assistant import (
 )
 from assistant.cli import DISK_FULL_EXIT, cli
 from assistant.errors import EXIT_CODES
-from assistant.store import IndexReader, generation_number, verify
+from assistant.index.integrity import check_index as verify
+from assistant.index.layout import generation_number
+from assistant.index.reader import IndexReader
 
 REPO = Path(__file__).resolve().parents[1]
 TESTS = Path(__file__).resolve().parent
@@ -150,7 +152,7 @@ import time
 import faiss  # imported once here rather than in every forked writer, which is what a round costs
 import tqdm
 
-import assistant.indexing
+import assistant.index.update
 from conftest import FakeEmbedder
 
 from assistant import build_index, update_index
@@ -164,7 +166,7 @@ class SlowEmbedder(FakeEmbedder):
         return super().embed(texts)
 
 
-assistant.indexing._GROUP = 4  # several embed calls, not one group of 256
+assistant.index.update._GROUP = 4  # several embed calls, not one group of 256
 
 
 def run(index, inputs, mode="update"):
@@ -231,7 +233,7 @@ _DIE_BEFORE_SWITCHING = """
 import os
 import sys
 
-import assistant.writer
+import assistant.index.writer
 from conftest import FakeEmbedder
 
 from assistant import update_index
@@ -243,7 +245,7 @@ def replace(source, target):
     os.rename(source, target)
 
 
-assistant.writer.os.replace = replace
+assistant.index.writer.os.replace = replace
 update_index(sys.argv[2:], sys.argv[1], embedder=FakeEmbedder())
 """
 
@@ -607,7 +609,7 @@ def _enospc(*_: object) -> None:
 def test_disk_full_during_commit(base_index: tuple[Path, Path], monkeypatch: pytest.MonkeyPatch, failing: str) -> None:
     import faiss
 
-    import assistant.writer as store
+    import assistant.index.writer as store
 
     corpus, index = base_index
     before = _golden(index)
@@ -652,7 +654,7 @@ def test_the_command_line_reports_a_full_disk_in_one_line(
     def fail(*args: object, **kwargs: object) -> None:
         raise OSError(code, os.strerror(code))  # as a plain write reports it: no file name
 
-    monkeypatch.setattr(assistant.indexing, "update_index", fail)
+    monkeypatch.setattr(assistant.index.update, "update_index", fail)
     result = _cli_here("index", "update", tmp_path, "--index", tmp_path / "idx")
     if code == errno.EIO:  # any other failure is not dressed up as a full disk
         assert result.exit_code == 1 and isinstance(result.exception, OSError)
@@ -671,15 +673,11 @@ import os
 import sys
 from pathlib import Path
 
-import assistant.indexing
-from conftest import FakeEmbedder
-from test_durability import WideEmbedder
-
 from assistant.cli import main
 
 # The real command line, with a test embedder instead of the packaged model.
-EMBEDDERS = {"fake": FakeEmbedder, "wide": WideEmbedder}
-assistant.indexing.load_embedder = lambda *args, **kwargs: EMBEDDERS[os.environ["TEST_EMBEDDER"]]()
+EMBEDDERS = {"fake": "conftest:FakeEmbedder", "wide": "test_durability:WideEmbedder"}
+os.environ["ASSISTANT_EMBEDDER"] = EMBEDDERS[os.environ["TEST_EMBEDDER"]]
 try:
     main()
 except SystemExit as done:
@@ -851,7 +849,7 @@ def test_a_real_full_disk_fails_the_update_cleanly(tmp_path: Path, private_tmpfs
 _HOLD_LOCK = """
 import sys
 
-from assistant.writer import IndexWriter
+from assistant.index.writer import IndexWriter
 
 # A writer that has started (lock taken, unfinished generation begun), then hangs until it is killed.
 writer = IndexWriter(sys.argv[1], model={}, chunker={})  # referenced: a collected writer lets its lock go
@@ -866,7 +864,7 @@ def test_a_second_writer_is_refused_until_the_first_dies(
 ) -> None:
     corpus, index = base_index
     (corpus / "comet.txt").write_text("Comet seen over the bay\n\nAstronomers saw a bright comet.\n")
-    monkeypatch.setattr(assistant.indexing, "load_embedder", lambda *args, **kwargs: FakeEmbedder())
+    monkeypatch.setenv("ASSISTANT_EMBEDDER", "conftest:FakeEmbedder")
     script = tmp_path / "hold_lock.py"
     script.write_text(_HOLD_LOCK, encoding="utf-8")
     holder = subprocess.Popen(

@@ -30,13 +30,14 @@ from hypothesis import settings as hyp_settings
 from hypothesis import strategies as st
 
 from assistant import build_index
-from assistant.answering import Assistant
-from assistant.chunking import chunk_article, chunk_id, passages
-from assistant.cleaning import clean_inline, clean_text, strip_unprintable
+from assistant.answer.assistant import Assistant
 from assistant.documents import Article
 from assistant.errors import ConfigError
+from assistant.index.chunking import chunk_article, chunk_id, passages
+from assistant.index.integrity import check_index as verify
+from assistant.index.reader import IndexReader
 from assistant.settings import Settings
-from assistant.store import IndexReader, verify
+from assistant.text.cleaning import clean_inline, clean_text, strip_unprintable
 
 REPO = Path(__file__).resolve().parents[1]
 TESTS = Path(__file__).resolve().parent
@@ -58,8 +59,8 @@ class StrictEmbedder(FakeEmbedder):
 
 # Runs the real CLI with the StrictEmbedder in place of the model, so a build measures ingestion, not torch.
 DRIVER = """
-import assistant.indexing
-import assistant.retrieval
+import os
+
 from conftest import FakeEmbedder
 
 
@@ -72,8 +73,7 @@ class StrictEmbedder(FakeEmbedder):
         return vectors
 
 
-assistant.indexing.load_embedder = lambda *args, **kwargs: StrictEmbedder()
-assistant.retrieval.load_embedder = lambda *args, **kwargs: StrictEmbedder()
+os.environ["ASSISTANT_EMBEDDER"] = "__main__:StrictEmbedder"
 
 from assistant.cli import main
 
@@ -657,12 +657,12 @@ FUZZ_FINDINGS = {
 
 @pytest.mark.parametrize("name", FUZZ_FINDINGS)
 def test_fuzz_findings_load_or_are_skipped_with_a_reason(tmp_path: Path, name: str) -> None:
-    from assistant.ingestion import load_file
+    from assistant.ingest.loading import load_file
 
     data, words = FUZZ_FINDINGS[name]
     path = tmp_path / name
     path.write_bytes(data)
-    articles, skipped = load_file(path, tmp_path)
+    articles, skipped = load_file(path, tmp_path, max_bytes=MB)
     assert not [item for item in skipped if item.reason.startswith("unexpected error")], skipped
     if words is None:
         assert not articles and skipped and skipped[0].origin == str(path)
@@ -691,7 +691,7 @@ def test_cleaner_never_emits_control_format_or_surrogate_characters(raw: str) ->
 @hyp_settings(max_examples=300, deadline=None)
 @given(st.lists(st.sampled_from(["#", " ", "\t", "a", "b", "C#", "##", " #", "x y"]), max_size=12).map("".join))
 def test_markdown_heading_matches_the_regex_it_replaced(line: str) -> None:
-    from assistant.formats import _md_heading
+    from assistant.ingest.markdown import _md_heading
 
     line = line.strip()
     match = re.fullmatch(r"#[ \t]+(.+?)(?:[ \t]+#+)?[ \t]*", line)
@@ -701,7 +701,7 @@ def test_markdown_heading_matches_the_regex_it_replaced(line: str) -> None:
 @hyp_settings(max_examples=300, deadline=None)
 @given(st.lists(st.sampled_from(["|", " ", "\t", "a", " |", "| ", "||"]), max_size=14).map("".join))
 def test_trailing_pipes_match_the_regex_they_replaced(line: str) -> None:
-    from assistant.cleaning import _strip_trailing_pipes
+    from assistant.text.cleaning import _strip_trailing_pipes
 
     assert _strip_trailing_pipes(line) == re.sub(r"(?:\s+\|)+$", "", line)
 
@@ -716,7 +716,7 @@ _ANY_TEXT = st.one_of(_REPETITIVE.map("".join), st.text(max_size=1500))
 def test_passages_are_exactly_langchains(text: str, size: int, overlap: int) -> None:
     from langchain_text_splitters import RecursiveCharacterTextSplitter
 
-    from assistant.chunking import _SEPARATORS
+    from assistant.index.chunking import _SEPARATORS
 
     splitter = RecursiveCharacterTextSplitter(
         chunk_size=size,
@@ -892,7 +892,7 @@ def test_bad_questions_get_readable_errors(hostile_assistant, question: str, mes
 
 
 def test_a_megabyte_question_is_refused_before_any_pass_over_it(hostile_assistant, monkeypatch) -> None:
-    import assistant.answering as answering
+    import assistant.answer.assistant as answering
 
     assistant, embedder = hostile_assistant
     passes: list[int] = []
@@ -941,10 +941,9 @@ def test_cli_ask_with_hostile_questions(tmp_path: Path, hostile_index: Path) -> 
 def test_cli_ask_megabyte_question_in_process(hostile_index: Path, monkeypatch) -> None:
     from click.testing import CliRunner
 
-    import assistant.retrieval
     from assistant.cli import cli
 
-    monkeypatch.setattr(assistant.retrieval, "load_embedder", lambda *args, **kwargs: StrictEmbedder())
+    monkeypatch.setenv("ASSISTANT_EMBEDDER", "test_hostile:StrictEmbedder")
     result = CliRunner().invoke(cli, ["ask", "x" * MB, "--index", str(hostile_index)])
     assert result.exit_code == 2 and isinstance(result.exception, SystemExit)
     assert result.stderr == f"error: the question is {MB} characters long; the limit is 2000\n"

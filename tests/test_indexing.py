@@ -18,9 +18,10 @@ from assistant import (
     remove_articles,
     update_index,
 )
+from assistant.index.integrity import check_index as verify
+from assistant.index.reader import IndexReader
+from assistant.index.writer import IndexWriter
 from assistant.settings import get_settings
-from assistant.store import IndexReader, verify
-from assistant.writer import IndexWriter
 
 
 def _ids(index: Path) -> set[str]:

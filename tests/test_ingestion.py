@@ -1,4 +1,4 @@
-"""Tests of assistant.ingestion: every format, every kind of bad input, identity and discovery."""
+"""Tests of assistant.ingest: every format, every kind of bad input, identity and discovery."""
 
 from __future__ import annotations
 
@@ -8,10 +8,14 @@ import time
 from pathlib import Path
 
 import pytest
+from reading import Loaded, load
 
-from assistant import ingestion
 from assistant.documents import Article, Skipped
-from assistant.ingestion import SUPPORTED_SUFFIXES, Loaded, discover, load, load_file, parse_date
+from assistant.ingest import formats
+from assistant.ingest.dates import parse_date
+from assistant.ingest.discovery import discover
+from assistant.ingest.formats import SUPPORTED_SUFFIXES
+from assistant.ingest.loading import load_file
 
 SEED = Path(__file__).parents[1] / "corpus" / "chinese-tech-giants-ai.txt"
 
@@ -426,12 +430,13 @@ def test_unexpected_parser_error_does_not_escape_load(tmp_path: Path, monkeypatc
     def boom(text: str) -> None:
         raise RuntimeError("parser bug")
 
-    monkeypatch.setattr(ingestion, "parse_txt", boom)
+    monkeypatch.setattr(formats, "parse_txt", boom)
     path = write(tmp_path, "a.txt", "Title\nBody.\n")
     loaded = load([path, write(tmp_path, "b.json", '{"text": "Other."}')])
     assert reasons(loaded) == {"a.txt": "unexpected error: RuntimeError: parser bug"}
     assert [a.text for a in loaded.articles] == ["Other."]
-    assert load_file(path, tmp_path) == ([], [Skipped(str(path), "unexpected error: RuntimeError: parser bug")])
+    failure = Skipped(str(path), "unexpected error: RuntimeError: parser bug")
+    assert load_file(path, tmp_path, max_bytes=1000) == ([], [failure])
 
 
 def test_nonexistent_and_unsupported_inputs(tmp_path: Path) -> None:

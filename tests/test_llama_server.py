@@ -32,11 +32,11 @@ from fake_llm_server import (
 )
 from loopback import free_port
 
-from assistant.chat import ChatClient
 from assistant.errors import EndpointError
-from assistant.llm import LLMAnswerer, Passage, RejectedAnswer
+from assistant.llm.answerer import LLMAnswerer, Passage, RejectedAnswer
+from assistant.llm.checking import check_answer as verify
+from assistant.llm.client import ChatClient
 from assistant.settings import Settings
-from assistant.verification import verify
 
 pytest.importorskip("llama_cpp", reason="llama-cpp-python is not installed: pip install 'llama-cpp-python[server]'")
 pytest.importorskip(
@@ -205,7 +205,7 @@ def test_a_server_killed_mid_session_raises_endpoint_error(tmp_path: Path) -> No
 
 
 def test_assistant_answers_through_the_real_server(server: Server, seed_index: Path, real_embedder) -> None:
-    from assistant.answering import Assistant
+    from assistant.answer.assistant import Assistant
 
     settings = Settings(progress=False, llm_base_url=server.url, llm_max_tokens=80, llm_temperature=0.0,
                         llm_excerpts=3)
@@ -266,7 +266,7 @@ def hostile_index(tmp_path_factory: pytest.TempPathFactory, real_embedder) -> Pa
 def test_injected_articles_do_not_steer_the_real_model(
     server: Server, hostile_index: Path, real_embedder, question: str
 ) -> None:
-    from assistant.answering import Assistant
+    from assistant.answer.assistant import Assistant
 
     everything = len(hostile_articles())
     settings = Settings(progress=False, llm_base_url=server.url, llm_max_tokens=64, llm_temperature=0.0,
@@ -286,7 +286,7 @@ def test_injected_articles_do_not_steer_the_real_model(
 
 @pytest.mark.parametrize(("kind", "payload"), [("chat-template", "scam"), ("fake-system-role", "cancelled")])
 def test_the_real_model_obeying_an_injection_is_caught(client: ChatClient, kind: str, payload: str) -> None:
-    from assistant.cleaning import clean_text
+    from assistant.text.cleaning import clean_text
 
     approval, _ = BENIGN_ARTICLES
     passages = [  # the injection last, as indexed: where this model is most inclined to follow it

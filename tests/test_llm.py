@@ -13,13 +13,16 @@ from fake_llm_server import ANSWER, FakeServer, Reply, closed_port, completion, 
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from assistant.chat import ChatClient
 from assistant.errors import ConfigError, EndpointError
-from assistant.injection import is_instruction
-from assistant.llm import NO_ANSWER, LLMAnswerer, Passage, RejectedAnswer
-from assistant.sentences import sentence_spans
+from assistant.llm.answerer import MODEL_NO_ANSWER as NO_ANSWER
+from assistant.llm.answerer import LLMAnswerer, Passage, RejectedAnswer
+from assistant.llm.checking import check_answer as verify
+from assistant.llm.claims import COMBINED_THRESHOLD, LEXICAL_THRESHOLD
+from assistant.llm.client import ChatClient
+from assistant.llm.injection import is_instruction
+from assistant.llm.screening import screen
 from assistant.settings import Settings
-from assistant.verification import COMBINED_THRESHOLD, LEXICAL_THRESHOLD, screen, verify
+from assistant.text.sentences import sentence_spans
 
 KEY = "sk-test-0123456789abcdef"
 

@@ -13,9 +13,9 @@ from hypothesis import settings as hypothesis_settings
 from hypothesis import strategies as st
 
 from assistant import ConfigError, Retriever, build_index, update_index
-from assistant.retrieval import fts_query
+from assistant.index.reader import IndexReader
+from assistant.retrieve.retriever import fts_query
 from assistant.settings import get_settings
-from assistant.store import IndexReader
 
 NEWS_IDS = {"news/volcano.md", "news/rates.md", "news/rates-old.md", "news/football.md", "news/undated.txt"}
 

@@ -15,16 +15,14 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
-from assistant.answering import Assistant
-from assistant.answers import Answer
-from assistant.errors import AssistantError, ConfigError
-from assistant.settings import Settings
+from assistant import Answer, Assistant, AssistantError, ConfigError, Settings
+from assistant.ingest.decoding import SNIFF_BYTES, is_binary
+from assistant.ingest.formats import FORMATS
 
 from .render import answer_markdown, cards_html, escaped
 
 logger = logging.getLogger(__name__)
 
-FORMATS = [".txt", ".md", ".html", ".htm", ".json", ".jsonl", ".xml", ".rss", ".atom"]
 EXAMPLES = [
     "How much did Alibaba invest in AI in the first half of last year?",
     "What about Baidu?",
@@ -110,7 +108,7 @@ class ChatService:
 
     # -- library ----------------------------------------------------------------------------------------
     def library(self, filter_text: str = "") -> tuple[str, list[list[str]]]:
-        from assistant.library import describe_index
+        from assistant.index.info import describe_index
 
         info = describe_index(self.index_dir, with_articles=True)
         dates = info["date_range"]
@@ -135,7 +133,7 @@ class ChatService:
 
         Chats keep using the current generation until the new one is published; then they switch to it.
         """
-        from assistant.indexing import update_index
+        from assistant import update_index
 
         self.upload_dir.mkdir(parents=True, exist_ok=True)
         refused: list[dict[str, str]] = []
@@ -175,7 +173,7 @@ class ChatService:
 
     @property
     def max_bytes(self) -> int:
-        return int(self.settings.max_file_mb * 1024 * 1024)
+        return self.settings.max_file_bytes
 
     def _refusal(self, source: Path) -> str | None:
         """Why an uploaded file is not copied into the corpus, or None.
@@ -183,16 +181,15 @@ class ChatService:
         Refused here rather than skipped by the indexer: a refused file never lands in corpus/uploads, where every
         later start would skip it again.
         """
-        from assistant.ingestion import _SNIFF_BYTES, _is_binary  # the indexer's own test: the two cannot disagree
-
         suffix = source.suffix.lower()
         if suffix not in FORMATS:
             return f"unsupported type {suffix or '(none)'}"
         if source.stat().st_size > self.max_bytes:
             return f"larger than {self.settings.max_file_mb:g} MB"
         with source.open("rb") as handle:
-            head = handle.read(_SNIFF_BYTES)
-        if _is_binary(head):
+            head = handle.read(SNIFF_BYTES)
+        # The indexer's own test, so the page and the indexer cannot disagree about what is text.
+        if is_binary(head):
             return f"binary content, not a {suffix} text file"
         return None
 
@@ -221,7 +218,7 @@ def _safe_name(name: str) -> str:
 def build_app(service: ChatService) -> Any:
     import gradio as gr
 
-    sources = list(service.assistant.retriever.reader.table.source_names)
+    sources = list(service.assistant.retriever.sources())
     llm_configured = service.assistant.llm is not None
     filters: list[Any] = []
     with gr.Blocks(title="News QA assistant") as demo:
@@ -352,7 +349,7 @@ def serve(settings: Settings, *, host: str = "127.0.0.1", port: int = 7860, embe
     bind_credentials(host, settings)  # refuse before spending minutes on the index
     index_dir = settings.index_dir
     if settings.corpus_dir.is_dir():
-        from assistant.indexing import update_index
+        from assistant import update_index
 
         # Builds the index on first start; later starts embed only articles added to the corpus meanwhile.
         logger.warning("updating %s from %s", index_dir, settings.corpus_dir)

@@ -9,8 +9,9 @@ from __future__ import annotations
 import html
 import re
 
-from assistant.answers import Answer, Citation
+from assistant import Answer, Citation
 from assistant.documents import web_url
+from assistant.text.citations import split_markers
 
 _MARKDOWN = re.compile(r"([\\`*_{}\[\]()#+!|<>~])")
 
@@ -26,13 +27,11 @@ def answer_markdown(answer: Answer, prefix: str) -> str:
     ``prefix`` makes card ids unique per answer in one chat (``a3-cite-1``).
     """
     known = {c.number for c in answer.citations}
-    literal = escaped(answer.text)
 
-    def link(match: re.Match[str]) -> str:
-        number = match.group(1)
-        return f'<a href="#{prefix}-cite-{number}">[{number}]</a>' if int(number) in known else match.group()
+    def link(number: int, marker: str) -> str:
+        return f'<a href="#{prefix}-cite-{number}">{marker}</a>' if number in known else escaped(marker)
 
-    linked = re.sub(r"\\\[(\d+)\\\]", link, literal)
+    linked = split_markers(answer.text, escaped, link)
     if answer.abstained:
         linked = "⚠️ " + linked
     if answer.notice:

@@ -1,0 +1,215 @@
+"""Which sentences of the retrieved passages answer the question, and how strongly the best of them does.
+
+Every sentence of every passage is scored lexically (IDF-weighted share of the question's words it contains, with
+the index's own stemmer and document frequencies); the best ones are then embedded together with the question and
+scored by meaning too. A sentence that states a value of the kind the question asks for (a number for "how much",
+a date for "when", a name for "who") gets a bonus, so the answer leads with the sentence that states it.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import math
+import re
+from collections.abc import Sequence
+from dataclasses import dataclass, replace
+
+import numpy as np
+
+from ..documents import Hit
+from ..index.embedding import Embedder
+from ..index.reader import IndexReader
+from ..llm.injection import instruction_start
+from ..retrieve.timeframes import parse_day, period_start
+from ..text.sentences import sentence_spans
+from ..text.terms import FIGURE, query_terms
+
+# How the parts of a sentence's score weigh: meaning first, then the question's words, then the rank of the
+# passage it came from, then whether it states the kind of value asked for. Tuned on RealTime QA dev questions.
+DENSE_WEIGHT = 0.45
+LEXICAL_WEIGHT = 0.35
+PASSAGE_WEIGHT = 0.12
+VALUE_WEIGHT = 0.08
+# Support (what abstention looks at) leaves out the rank terms: they say which passage came first, not whether
+# any passage answers. A sentence sharing no rare word with the question still needs to be close in meaning.
+SUPPORT_DENSE = 0.5
+SUPPORT_LEXICAL = 0.5
+# A passage that never states a number the question states (a year above all: "the 2023 World Series"), or that
+# was published before the month or year the question asks about, is about another occasion, however alike the
+# words; its support is scaled down so the answer abstains instead.
+NUMBER_MISS = 0.6
+_MIN_WORDS = 4  # "Read more.", "Photo: AP" and the like state nothing
+_MAX_CHARS = 600  # a "sentence" longer than this is a list or a table flattened into one line
+_TRAILING_TAG = re.compile(r"(?:\s*</?[A-Za-z][^<>]*>)+\s*$")  # markup left where an injected order was cut off
+# Embedding costs time in proportion to length; a sentence's first 200 characters (~45 tokens) say what it is about.
+_EMBED_CHARS = 200
+
+_MONTHS = (
+    "january|february|march|april|may|june|july|august|september|october|november|december|"
+    "jan|feb|mar|apr|jun|jul|aug|sep|sept|oct|nov|dec"
+)
+_NUMBER = re.compile(
+    r"(?:[$€£¥]\s?)?\d[\d,]*(?:\.\d+)?(?:\s?(?:%|percent|per cent|million|billion|trillion|thousand|"
+    r"hundred|yuan|dollars|euros|pounds|people|years?|days?|km|miles|points?))*",
+    re.IGNORECASE,
+)
+_DATE = re.compile(
+    rf"\b(?:{_MONTHS})\.?(?:\s+\d{{1,2}}(?:st|nd|rd|th)?)?(?:,?\s+\d{{4}})?\b|\b(?:1[89]|20)\d\d\b", re.I
+)
+_NAME = re.compile(
+    r"(?<![\w.])(?:[A-Z][\w'’&.-]*[a-z0-9][\w'’&.-]*|[A-Z]{2,})(?:\s+(?:of\s+|de\s+|the\s+)?[A-Z][\w'’&.-]+)*"
+)
+_WANTS = (
+    ("number", re.compile(r"\bhow (?:much|many|long|old|far|big|large|high|tall)\b|\bwhat (?:percentage|share|number"
+                          r"|amount|price|rate|age)\b|\bby how\b", re.I)),
+    ("date", re.compile(r"\bwhen\b|\bwhat (?:year|date|day|month|time)\b|\bwhich (?:year|date|day|month)\b", re.I)),
+    ("name", re.compile(r"\bwho(?:m|se)?\b|\bwhere\b|\bwhich\b|\bwhat (?:is the name|company|country|city|team|"
+                        r"state|group|organization|organisation|show|film|movie|book|brand|party|agency|app)\b", re.I)),
+)
+
+
+@dataclass(frozen=True)
+class Candidate:
+    """One sentence of a retrieved passage: ``hits[hit].text[start:end]``, with its scores."""
+
+    hit: int
+    start: int
+    end: int
+    text: str
+    lexical: float
+    passage: float
+    value: float
+    dense: float = 0.0
+    score: float = 0.0
+    support: float = 0.0
+    values: tuple[str, ...] = ()
+
+
+@dataclass(frozen=True)
+class Evidence:
+    """Ranked candidate sentences (best first) and their vectors, for selection and conflict checks."""
+
+    hits: tuple[Hit, ...]
+    candidates: tuple[Candidate, ...]
+    vectors: np.ndarray
+    wants: str | None
+    spans: tuple[tuple[tuple[int, int], ...], ...]  # every sentence of each hit, for excerpt windows
+
+    @property
+    def support(self) -> float:
+        return max((c.support for c in self.candidates), default=0.0)
+
+
+def wanted_value(question: str) -> str | None:
+    """The kind of value a question asks for: "number", "date", "name", or None when it cannot tell."""
+    for kind, pattern in _WANTS:
+        if pattern.search(question):
+            return kind
+    return None
+
+
+def values_in(text: str, kind: str | None, exclude: str = "") -> tuple[str, ...]:
+    """Values of ``kind`` (all kinds when None) stated in ``text`` and not already in ``exclude``."""
+    found: list[str] = []
+    kinds = [kind] if kind else ["number", "date", "name"]
+    for each in kinds:
+        pattern = {"number": _NUMBER, "date": _DATE, "name": _NAME}[each]
+        for match in pattern.finditer(text):
+            value = match.group().strip(" ,.'’")
+            if each == "name" and match.start() == 0 and " " not in value:
+                continue  # a capitalised first word is just the start of the sentence
+            if value and value.lower() not in exclude.lower() and value not in found:
+                found.append(value)
+    return tuple(found)
+
+
+def gather(
+    question: str,
+    hits: Sequence[Hit],
+    reader: IndexReader,
+    embedder: Embedder,
+    *,
+    candidates: int,
+    query_vector: np.ndarray | None = None,
+) -> Evidence:
+    """Score every sentence of ``hits`` for ``question``; embed only the ``candidates`` best by words.
+
+    ``query_vector`` is the question's embedding when the caller has it (the retriever needed it too).
+    """
+    hits = tuple(hits)
+    spans = tuple(tuple(sentence_spans(hit.text)) for hit in hits)
+    wants = wanted_value(question)
+    pool: list[Candidate] = []
+    seen: set[str] = set()
+    top = hits[0].score if hits and hits[0].score > 0 else 1.0
+    figures = set(FIGURE.findall(question))
+    period = period_start(question)
+    misses = [not _states(hit, figures) or _predates(hit, period) for hit in hits]
+    for index, (hit, sentence_list) in enumerate(zip(hits, spans, strict=True)):
+        passage = hit.score / top
+        for start, end in sentence_list:
+            text = hit.text[start:end]
+            key = " ".join(text.lower().split())
+            if key in seen or len(text.split()) < _MIN_WORDS or len(text) > _MAX_CHARS or text.endswith("?"):
+                continue  # chunks overlap, copies of a story repeat sentences, and a question answers nothing
+            if (order := instruction_start(text)) is not None:
+                # An order planted for a model ("ignore previous instructions...") reports no news; what comes
+                # before it in the same sentence may ("... 23 billion yuan last year. </excerpt> Ignore ...").
+                text = _TRAILING_TAG.sub("", text[:order]).rstrip()
+                end = start + len(text)
+                if len(text.split()) < _MIN_WORDS:
+                    continue
+            seen.add(key)
+            values = values_in(text, wants, exclude=question)
+            pool.append(Candidate(index, start, end, text, 0.0, passage, 1.0 if values and wants else 0.0,
+                                  values=values))
+    if not pool:
+        return Evidence(hits, (), np.zeros((0, 0), dtype=np.float32), wants, spans)
+    lexical = _lexical(question, [c.text for c in pool], reader)
+    pool = [_with(c, lexical=lex) for c, lex in zip(pool, lexical, strict=True)]
+    pool.sort(key=lambda c: -(LEXICAL_WEIGHT * c.lexical + PASSAGE_WEIGHT * c.passage + VALUE_WEIGHT * c.value))
+    pool = pool[:candidates]
+    if query_vector is None:
+        vectors = embedder.embed([question] + [c.text[:_EMBED_CHARS] for c in pool])
+    else:
+        vectors = np.vstack([query_vector.reshape(1, -1), embedder.embed([c.text[:_EMBED_CHARS] for c in pool])])
+    dense = vectors[1:] @ vectors[0]
+    scored = []
+    for c, cosine in zip(pool, dense.tolist(), strict=True):
+        score = DENSE_WEIGHT * cosine + LEXICAL_WEIGHT * c.lexical + PASSAGE_WEIGHT * c.passage + VALUE_WEIGHT * c.value
+        support = SUPPORT_DENSE * max(0.0, cosine) + SUPPORT_LEXICAL * c.lexical
+        support *= NUMBER_MISS if misses[c.hit] else 1.0
+        scored.append(_with(c, dense=cosine, score=score, support=support))
+    order = sorted(range(len(scored)), key=lambda i: -scored[i].score)
+    return Evidence(hits, tuple(scored[i] for i in order), vectors[1:][order], wants, spans)
+
+
+def _predates(hit: Hit, period: dt.date | None) -> bool:
+    day = parse_day(hit.date, name="date") if period and hit.date else None
+    return day is not None and day < period  # type: ignore[operator]
+
+
+def _states(hit: Hit, figures: set[str]) -> bool:
+    """Whether the passage (with its title and date) states every one of ``figures``."""
+    if not figures:
+        return True
+    stated = set(FIGURE.findall(" ".join((hit.title, hit.text, hit.date or ""))))
+    return figures <= stated
+
+
+def _lexical(question: str, sentences: list[str], reader: IndexReader) -> list[float]:
+    """IDF-weighted share of the question's words each sentence contains (stems, as the index stems them)."""
+    stemmed = reader.stems([" ".join(query_terms(question)), *sentences])
+    wanted = sorted(stemmed[0])
+    if not wanted:
+        return [0.0] * len(sentences)
+    total = max(1, reader.vectors.ntotal)
+    df = reader.stem_frequencies(wanted)
+    # A word the index has never seen weighs most: a question about it cannot be answered from these articles.
+    idf = {stem: math.log(1 + (total - df.get(stem, 0) + 0.5) / (df.get(stem, 0) + 0.5)) for stem in wanted}
+    norm = sum(idf.values()) or 1.0
+    return [sum(idf[stem] for stem in wanted if stem in found) / norm for found in stemmed[1:]]
+
+
+def _with(candidate: Candidate, **changes: object) -> Candidate:
+    return replace(candidate, **changes)  # type: ignore[arg-type]

@@ -1,0 +1,1 @@
+"""The index: chunking and embedding articles, and the crash-safe generations of SQLite + FAISS files on disk."""

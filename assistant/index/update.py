@@ -1,0 +1,317 @@
+"""Building and updating an index: read articles, chunk, embed only what changed, publish a new generation."""
+
+from __future__ import annotations
+
+import fnmatch
+import glob
+import logging
+import os
+import sys
+import time
+from collections.abc import Callable, Sequence
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Any
+
+from ..documents import Article, Skipped
+from ..errors import ConfigError, IndexNotFoundError, NothingIndexedError
+from ..ingest.discovery import discover
+from ..ingest.duplicates import DuplicateFilter
+from ..ingest.loading import load_file
+from ..settings import Settings, get_settings
+from .chunking import SPLITTER_NAME, chunk_article, embedding_text
+from .embedding import Embedder, embedder_from_settings
+from .layout import check_model, current_generation, read_manifest
+from .writer import IndexWriter
+
+logger = logging.getLogger(__name__)
+
+# Articles embedded per group: bounds memory on big corpora while keeping model batches full.
+_GROUP = 256
+
+ProgressCallback = Callable[[int, int, int, int], None]
+"""Called with (articles done, articles to embed, chunks done, chunks to embed)."""
+
+
+@dataclass
+class IndexSummary:
+    """What a build, update or removal did."""
+
+    added: list[str] = field(default_factory=list)
+    changed: list[str] = field(default_factory=list)
+    removed: list[str] = field(default_factory=list)
+    unchanged: int = 0
+    skipped: list[Skipped] = field(default_factory=list)
+    embedded_chunks: int = 0
+    articles: int = 0
+    chunks: int = 0
+    generation: int | None = None
+    published: bool = False
+    seconds: float = 0.0
+
+    def counts(self) -> dict[str, int]:
+        return {
+            "added": len(self.added),
+            "changed": len(self.changed),
+            "removed": len(self.removed),
+            "unchanged": self.unchanged,
+            "skipped": len(self.skipped),
+        }
+
+    def to_dict(self) -> dict[str, Any]:
+        body = asdict(self)
+        body["counts"] = self.counts()
+        body["skipped"] = [{"origin": s.origin, "line": s.line, "reason": s.reason} for s in self.skipped]
+        return body
+
+
+def model_record(embedder: Embedder) -> dict[str, Any]:
+    return {"name": embedder.name, "identity": embedder.identity, "dimension": int(embedder.dimension)}
+
+
+def chunker_record(settings: Settings) -> dict[str, Any]:
+    return {
+        "splitter": SPLITTER_NAME,
+        "chunk_size": settings.chunk_size,
+        "chunk_overlap": settings.chunk_overlap,
+        "embeds_title": True,
+    }
+
+
+def _in_scope(file: str, inputs: Sequence[str | Path]) -> bool:
+    """Whether an indexed file was covered by this update's inputs, so its absence means it is gone."""
+    path = Path(file)
+    for raw in inputs:
+        target = Path(raw).expanduser()
+        if glob.has_magic(str(raw)):
+            # Stored paths are resolved; the pattern may run through a symlinked folder, so try both spellings.
+            patterns = (os.path.abspath(target), str(target.resolve().parent / target.name))
+            if any(fnmatch.fnmatch(str(path), pattern) for pattern in patterns):
+                return True
+            continue
+        resolved = target.resolve()
+        if path == resolved or (target.is_dir() and path.is_relative_to(resolved)):
+            return True
+    return False
+
+
+class _Run:
+    """One writer session: classify inputs against the index, embed what changed, publish."""
+
+    def __init__(
+        self,
+        writer: IndexWriter,
+        embedder: Embedder,
+        settings: Settings,
+        summary: IndexSummary,
+        on_progress: ProgressCallback | None,
+    ) -> None:
+        self.writer = writer
+        self.embedder = embedder
+        self.settings = settings
+        self.summary = summary
+        self.on_progress = on_progress
+
+    def apply(self, inputs: Sequence[str | Path], *, prune: bool) -> bool:
+        """Returns whether anything was read successfully."""
+        pairs, skipped = discover(inputs)
+        self.summary.skipped.extend(skipped)
+        loaded: list[tuple[Article, str, str]] = []
+        clean_files: set[str] = set()
+        files = self._progress(pairs, "reading", "file")
+        for root, path in files:
+            articles, problems = load_file(path, root, max_bytes=self.settings.max_file_bytes)
+            self.summary.skipped.extend(problems)
+            if not problems:
+                clean_files.add(str(path.resolve()))
+            loaded.extend((article, str(path.resolve()), str(root.resolve())) for article in articles)
+        files.close()
+        existing = self.writer.articles()
+        loaded_ids = {article.id for article, _, _ in loaded}
+        gone: list[str] = []
+        if prune:
+            # Gone means: covered by these inputs, and its file vanished or was read cleanly without it.
+            # A file that failed to read keeps its articles: bad input never loses indexed data.
+            gone = [
+                article_id
+                for article_id, row in existing.items()
+                if article_id not in loaded_ids
+                and row["file"]
+                and _in_scope(row["file"], inputs)
+                and (not Path(row["file"]).exists() or row["file"] in clean_files)
+            ]
+        # Built after pruning, so a renamed file is re-indexed under its new id instead of skipped as a copy.
+        duplicates = DuplicateFilter(
+            {row["copy_hash"]: article_id for article_id, row in existing.items() if article_id not in gone}
+        )
+        todo: list[tuple[Article, str, str]] = []
+        for article, file, root in loaded:
+            if (refusal := duplicates.refusal(article)) is not None:
+                self.summary.skipped.append(refusal)
+                continue
+            old = existing.get(article.id)
+            duplicates.admit(article, replaces=old["copy_hash"] if old is not None else None)
+            if old is not None and old["content_hash"] == article.content_hash:
+                self.summary.unchanged += 1
+                continue
+            (self.summary.changed if old is not None else self.summary.added).append(article.id)
+            todo.append((article, file, root))
+        self.writer.remove(gone)
+        self.summary.removed.extend(gone)
+        self._embed(todo)
+        return bool(loaded)
+
+    def _progress(self, items: Sequence[Any], desc: str, unit: str) -> Any:
+        from tqdm import tqdm
+
+        return tqdm(
+            items,
+            desc=desc,
+            unit=unit,
+            file=sys.stderr,
+            leave=False,
+            disable=not self.settings.progress or len(items) < 2,
+        )
+
+    def _embed(self, todo: list[tuple[Article, str, str]]) -> None:
+        from tqdm import tqdm
+
+        planned = [
+            (
+                a,
+                chunk_article(a, size=self.settings.chunk_size, overlap=self.settings.chunk_overlap),
+                file,
+                root,
+            )
+            for a, file, root in todo
+        ]
+        total_chunks = sum(len(chunks) for _, chunks, _, _ in planned)
+        bar = tqdm(
+            total=total_chunks,
+            desc="embedding",
+            unit="chunk",
+            file=sys.stderr,
+            disable=not self.settings.progress or total_chunks == 0,
+        )
+        done_chunks = 0
+        try:
+            for offset in range(0, len(planned), _GROUP):
+                group = planned[offset : offset + _GROUP]
+                texts = [embedding_text(a.title, c.text) for a, chunks, _, _ in group for c in chunks]
+                vectors = self.embedder.embed(texts)
+                if vectors.shape[1:] != (self.embedder.dimension,):
+                    raise ConfigError(f"embedder returned vectors of shape {vectors.shape}")
+                cursor = 0
+                for article, chunks, file, root in group:
+                    self.writer.remove([article.id])
+                    self.writer.add(article, chunks, vectors[cursor : cursor + len(chunks)], file=file, root=root)
+                    cursor += len(chunks)
+                done_chunks += len(texts)
+                bar.update(len(texts))
+                bar.set_postfix(articles=f"{min(offset + _GROUP, len(planned))}/{len(planned)}")
+                if self.on_progress:
+                    self.on_progress(min(offset + _GROUP, len(planned)), len(planned), done_chunks, total_chunks)
+        finally:
+            bar.close()
+        self.summary.embedded_chunks += done_chunks
+
+
+def _check_compatible(manifest: dict[str, Any], directory: Path, embedder: Embedder, settings: Settings) -> None:
+    check_model(manifest, embedder.identity, directory)
+    old = {k: manifest["chunker"].get(k) for k in ("chunk_size", "chunk_overlap")}
+    new = {k: chunker_record(settings)[k] for k in old}
+    if old != new:
+        raise ConfigError(f"the index was chunked with {old}, settings say {new}: rebuild with `assistant index build`")
+
+
+def update_index(
+    inputs: Sequence[str | Path],
+    index_dir: str | Path | None = None,
+    *,
+    rebuild: bool = False,
+    prune: bool = True,
+    embedder: Embedder | None = None,
+    settings: Settings | None = None,
+    on_progress: ProgressCallback | None = None,
+) -> IndexSummary:
+    """Bring the index in line with ``inputs``: embed new and changed articles, drop those whose files are gone.
+
+    With ``rebuild`` the new generation starts empty (the old one stays live until it is complete).
+    Creates the index when there is none.
+    """
+    settings = settings or get_settings()
+    index_dir = Path(index_dir) if index_dir is not None else settings.index_dir
+    started = time.perf_counter()
+    embedder = embedder or embedder_from_settings(settings)
+    summary = IndexSummary()
+    with IndexWriter(
+        index_dir,
+        model=model_record(embedder),
+        chunker=chunker_record(settings),
+        fresh=rebuild,
+        keep_generations=settings.keep_generations,
+    ) as writer:
+        starting_empty = rebuild or writer.base_manifest is None
+        if writer.base_manifest is not None:
+            _check_compatible(writer.base_manifest, index_dir, embedder, settings)
+        run = _Run(writer, embedder, settings, summary, on_progress)
+        any_read = run.apply(inputs, prune=prune)
+        if starting_empty and not any_read:
+            raise NothingIndexedError(
+                "no article could be indexed; nothing was written. Problems: "
+                + ("; ".join(s.describe() for s in summary.skipped[:20]) or "no input files")
+            )
+        writer.roots |= {str(Path(p).resolve()) for p in inputs if Path(p).is_dir()}
+        if starting_empty or summary.added or summary.changed or summary.removed:
+            manifest = writer.commit()
+            summary.published = True
+        else:
+            manifest = writer.base_manifest
+    summary.generation = int(manifest["generation"])
+    summary.articles = manifest["counts"]["articles"]
+    summary.chunks = manifest["counts"]["chunks"]
+    summary.seconds = time.perf_counter() - started
+    logger.info("index %s: %s", index_dir, summary.counts())
+    return summary
+
+
+def build_index(inputs: Sequence[str | Path], index_dir: str | Path | None = None, **options: Any) -> IndexSummary:
+    """A fresh index of exactly ``inputs``, published atomically over any previous one."""
+    return update_index(inputs, index_dir, rebuild=True, **options)
+
+
+def remove_articles(
+    article_ids: Sequence[str],
+    index_dir: str | Path | None = None,
+    *,
+    settings: Settings | None = None,
+) -> IndexSummary:
+    """Remove articles by id. Unknown ids are reported as skipped; nothing else changes."""
+    settings = settings or get_settings()
+    index_dir = Path(index_dir) if index_dir is not None else settings.index_dir
+    started = time.perf_counter()
+    manifest = read_manifest(current_generation(index_dir))
+    summary = IndexSummary()
+    with IndexWriter(
+        index_dir,
+        model=manifest["model"],
+        chunker=manifest["chunker"],
+        keep_generations=settings.keep_generations,
+    ) as writer:
+        if writer.base_generation == 0:
+            raise IndexNotFoundError(f"no index in {index_dir}")
+        existing = writer.articles()
+        for article_id in article_ids:
+            if article_id in existing:
+                writer.remove([article_id])
+                summary.removed.append(article_id)
+            else:
+                summary.skipped.append(Skipped(article_id, "no article with this id in the index"))
+        if summary.removed:
+            manifest = writer.commit()
+            summary.published = True
+    summary.generation = int(manifest["generation"])
+    summary.articles = manifest["counts"]["articles"]
+    summary.chunks = manifest["counts"]["chunks"]
+    summary.seconds = time.perf_counter() - started
+    return summary

@@ -1,0 +1,339 @@
+"""Hybrid, time-aware passage retrieval: FAISS (dense) and FTS5 (BM25) fused, filtered, recency-weighted."""
+
+from __future__ import annotations
+
+import datetime as dt
+import logging
+import threading
+from collections.abc import Iterable
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from ..documents import Hit
+from ..errors import ConfigError
+from ..index.chunking import DAY_SHIFT, day_range
+from ..index.embedding import Embedder, embedder_from_settings
+from ..index.layout import check_model, current_generation
+from ..index.reader import ChunkRow, IndexReader
+from ..settings import Settings, get_settings
+from ..text.cleaning import clean_question
+from ..text.terms import query_terms
+from .timeframes import DateLike, parse_day, window_from_question
+
+logger = logging.getLogger(__name__)
+
+_UNDATED_RECENCY = 0.5  # an undated article ranks like one a half-life old: kept, neither boosted nor buried
+
+
+@dataclass(frozen=True)
+class _Filter:
+    """Which chunks a search may return: ids in [low, high) (a date window), and the mask when sources filter."""
+
+    low: int
+    high: int
+    mask: np.ndarray | None
+    count: int
+    everything: bool
+
+
+def fts_query(question: str, terms: list[str] | None = None) -> str | None:
+    """An FTS5 OR-query of the question's content words, each quoted so no user text is FTS syntax."""
+    terms = query_terms(question) if terms is None else terms
+    return " OR ".join('"' + t.replace('"', "") + '"' for t in terms) or None
+
+
+class Retriever:
+    """Search an index from Python::
+
+    retriever = Retriever.open("index")
+    for hit in retriever.search("How much did Alibaba invest in AI?", k=5):
+        print(hit.title, hit.text)
+    """
+
+    def __init__(self, reader: IndexReader, embedder: Embedder, settings: Settings, directory: Path) -> None:
+        check_model(reader.manifest, embedder.identity, directory)
+        self.reader = reader
+        self.embedder = embedder
+        self.settings = settings
+        self.directory = directory
+        self._swap = threading.Lock()
+
+    @classmethod
+    def open(
+        cls,
+        index_dir: str | Path | None = None,
+        *,
+        embedder: Embedder | None = None,
+        settings: Settings | None = None,
+    ) -> Retriever:
+        settings = settings or get_settings()
+        directory = Path(index_dir) if index_dir is not None else settings.index_dir
+        reader = IndexReader.open(directory)
+        try:
+            embedder = embedder or embedder_from_settings(settings)
+            return cls(reader, embedder, settings, directory)
+        except BaseException:
+            reader.close()
+            raise
+
+    @property
+    def generation(self) -> int:
+        return self.reader.generation
+
+    def refresh(self) -> bool:
+        """Switch to the newest generation if a writer published one; True when it changed."""
+        with self._swap:  # one refresh opens (and verifies) a new generation; the others wait and then see it
+            if current_generation(self.directory).name == self.reader.path.name:
+                return False
+            # The old reader is left to the garbage collector: searches in flight still hold it.
+            self.reader = IndexReader.open(self.directory)
+        return True
+
+    def close(self) -> None:
+        self.reader.close()
+
+    def __enter__(self) -> Retriever:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    def sources(self) -> tuple[str, ...]:
+        """The outlets the current generation holds articles from, sorted: what ``sources=`` can filter on."""
+        return self.reader.table.source_names
+
+    # -- search -----------------------------------------------------------------------------------------
+    def search(
+        self,
+        query: str,
+        k: int | None = None,
+        *,
+        since: DateLike = None,
+        until: DateLike = None,
+        sources: Iterable[str] | None = None,
+        as_of: DateLike = None,
+        vector: np.ndarray | None = None,
+    ) -> list[Hit]:
+        """Top-k passages for ``query``.
+
+        ``as_of`` (default today) is the day the question is asked: later articles are excluded and the
+        recency prior counts age from it. ``since``/``until`` are an explicit window (which turns the prior off);
+        ``sources`` keeps only those outlets. Undated articles are kept. ``vector`` is the query's embedding
+        when the caller already has it. Every hit of one search comes from the same index generation.
+        """
+        return self.search_pinned(
+            self.reader, query, k, since=since, until=until, sources=sources, as_of=as_of, vector=vector
+        )
+
+    def search_pinned(
+        self,
+        reader: IndexReader,
+        query: str,
+        k: int | None = None,
+        *,
+        since: DateLike = None,
+        until: DateLike = None,
+        sources: Iterable[str] | None = None,
+        as_of: DateLike = None,
+        vector: np.ndarray | None = None,
+    ) -> list[Hit]:
+        """:meth:`search` on the generation ``reader`` holds (``retriever.reader`` when it was taken).
+
+        A caller that reads more of the index after searching (the answerer scores sentences with its vocabulary)
+        takes ``retriever.reader`` once and passes it here, so every part of its work sees one generation even if
+        an update is swapped in meanwhile.
+        """
+        query = clean_question(query or "")  # the same cleaning a question gets before it is answered
+        if not query:
+            raise ConfigError("the question is empty")
+        k = k or self.settings.k
+        if k < 1:
+            raise ConfigError("k must be at least 1")
+        as_of_day = parse_day(as_of, name="as_of", end=True) or dt.date.today()
+        since_day = parse_day(since, name="since")
+        until_day = parse_day(until, name="until", end=True)
+        source_list = sorted({s for s in sources or () if s})
+        explicit_window = since_day is not None or until_day is not None
+        if vector is None:
+            vector = self.embedder.embed([query])[0]
+        hits: list[Hit] = []
+        narrowed = None if explicit_window else window_from_question(query, as_of_day)
+        if narrowed is not None:
+            # "this week" asks for recent news, but an undated article cannot be shown to be old: it stays in.
+            hits = self._search(
+                reader, query, vector, k, narrowed, until_day, source_list, as_of_day, True, keep_undated=True
+            )
+        if all(hit.date is None for hit in hits):  # a phrase window with no dated news must not hide the answer
+            hits = self._search(
+                reader, query, vector, k, since_day, until_day, source_list, as_of_day, not explicit_window
+            )
+        return hits
+
+    def _filters(
+        self,
+        reader: IndexReader,
+        since: dt.date | None,
+        until: dt.date | None,
+        sources: list[str],
+        as_of: dt.date,
+        keep_undated: bool = False,
+    ) -> _Filter:
+        last = min(as_of, until) if until else as_of
+        if since or until:
+            # An explicit window asks for dated articles; an undated one cannot be shown to be inside it.
+            low, high = day_range(since.isoformat() if since else "0001-01-01", last.isoformat())
+        else:
+            low, high = 0, day_range(None, last.isoformat())[1]  # undated ids sort first, so they stay in
+        table = reader.table
+        first, stop = np.searchsorted(table.ids, [low, high])
+        undated = int(np.searchsorted(table.ids, 1 << DAY_SHIFT)) if keep_undated and low > 0 else 0
+        mask = None
+        if sources or undated:
+            # Two id ranges (undated, and the window) or a source filter: a mask over the in-memory ids.
+            mask = np.zeros(len(table.ids), dtype=bool)
+            mask[first:stop] = True
+            mask[:undated] = True
+            if sources:
+                codes = [table.source_names.index(s) for s in sources if s in table.source_names]
+                mask &= np.isin(table.sources, codes)
+            low = 0 if undated else low
+            count = int(mask.sum())
+        else:
+            count = int(stop - first)
+        return _Filter(low, high, mask, count, everything=count == len(table.ids))
+
+    def _search(
+        self,
+        reader: IndexReader,
+        query: str,
+        vector: np.ndarray,
+        k: int,
+        since: dt.date | None,
+        until: dt.date | None,
+        sources: list[str],
+        as_of: dt.date,
+        recency: bool,
+        keep_undated: bool = False,
+    ) -> list[Hit]:
+        allowed = self._filters(reader, since, until, sources, as_of, keep_undated)
+        if allowed.count == 0:
+            return []
+        n = self.settings.candidates
+        dense = self._dense(reader, vector, n, allowed)
+        bm25 = self._bm25(reader, query, n, allowed)
+        fused: dict[int, float] = {}
+        for weight, ranking in ((self.settings.dense_weight, dense), (self.settings.bm25_weight, bm25)):
+            for rank, chunk_id in enumerate(ranking):
+                fused[chunk_id] = fused.get(chunk_id, 0.0) + weight / (self.settings.rrf_k + rank + 1)
+        if not fused:
+            return []
+        # Everything up to the final k runs on in-memory columns; only the chosen passages are read from SQLite.
+        ids = np.fromiter(fused, dtype=np.int64, count=len(fused))
+        articles = reader.table.articles[np.searchsorted(reader.table.ids, ids)]
+        priors = self._recency(ids, as_of, self.settings.recency_half_life_days if recency else 0.0)
+        scores = np.fromiter(fused.values(), dtype=np.float64, count=len(fused)) * priors
+        order = np.lexsort((ids, -scores))
+        # At most a few passages per article, so one long article cannot crowd out the others; when there are
+        # no others left, the remaining slots go to the best of the held-back passages.
+        per_article: dict[int, int] = {}
+        chosen: list[int] = []
+        held_back: list[int] = []
+        for position in order.tolist():
+            article = int(articles[position])
+            if per_article.get(article, 0) < self.settings.max_chunks_per_article:
+                per_article[article] = per_article.get(article, 0) + 1
+                chosen.append(position)
+                if len(chosen) >= k:
+                    break
+            else:
+                held_back.append(position)
+        if len(chosen) < k:
+            chosen = sorted(chosen + held_back[: k - len(chosen)], key=lambda p: (-scores[p], ids[p]))
+        rows = reader.chunk_rows(int(ids[p]) for p in chosen)
+        return [
+            self._hit(
+                rows[int(ids[p])], float(scores[p]), float(priors[p]), dense.get(int(ids[p])), bm25.get(int(ids[p])),
+                reader.generation,
+            )
+            for p in chosen
+        ]
+
+    def _dense(self, reader: IndexReader, vector: np.ndarray, n: int, allowed: _Filter) -> dict[int, float]:
+        import faiss
+
+        search_params = None
+        if not allowed.everything:
+            # Filtering inside FAISS ranks only allowed chunks, instead of truncating first and filtering after.
+            if allowed.mask is not None:
+                selector = faiss.IDSelectorBatch(reader.table.ids[allowed.mask])
+            else:
+                selector = faiss.IDSelectorRange(allowed.low, allowed.high)
+            search_params = faiss.SearchParameters(sel=selector)
+        scores, ids = reader.vectors.search(vector.reshape(1, -1), min(n, allowed.count), params=search_params)
+        return {int(i): float(s) for s, i in zip(scores[0], ids[0], strict=True) if i >= 0}
+
+    def _bm25(self, reader: IndexReader, query: str, n: int, allowed: _Filter) -> dict[int, float]:
+        match = fts_query(
+            query, reader.selective_terms(query_terms(query), self.settings.bm25_max_df, self.settings.bm25_max_terms)
+        )
+        if match is None:
+            return {}
+        # Chunk ids sort by publication day, so the date window is a rowid range FTS5 applies while matching.
+        # bm25() is lower-is-better; title hits weigh double, since a title states what the article is about.
+        sql = (
+            "SELECT rowid, -bm25(chunks_fts, 1.0, 2.0) AS score FROM chunks_fts "
+            "WHERE chunks_fts MATCH ? AND rowid >= ? AND rowid < ? ORDER BY score DESC"
+        )
+        params = (match, allowed.low, allowed.high)
+        if allowed.mask is None:
+            rows = reader.query(sql + " LIMIT ?", (*params, n))
+        else:
+            # Sources are checked after matching: rank a few times more than needed, or every match when the
+            # filter leaves too few of those, so the filter never meets an already truncated list.
+            limit = 4 * n
+            rows = reader.query(sql + " LIMIT ?", (*params, limit))
+            kept = self._keep(reader, rows, allowed.mask)
+            if len(kept) < n and len(rows) == limit:
+                kept = self._keep(reader, reader.query(sql, params), allowed.mask)
+            rows = kept
+        return {int(row[0]): float(row[1]) for row in rows[:n]}
+
+    @staticmethod
+    def _keep(reader: IndexReader, rows: list[Any], mask: np.ndarray) -> list[Any]:
+        if not rows:
+            return rows
+        ids = np.fromiter((row[0] for row in rows), dtype=np.int64, count=len(rows))
+        keep = mask[np.searchsorted(reader.table.ids, ids)]
+        return [row for row, ok in zip(rows, keep, strict=True) if ok]
+
+    def _recency(self, ids: np.ndarray, as_of: dt.date, half_life: float) -> np.ndarray:
+        """Multipliers for chunk ids: ``0.5 ** (age / half_life)``, floored; undated articles get a fixed one."""
+        if half_life <= 0:
+            return np.ones(len(ids))
+        days = ids >> DAY_SHIFT  # chunk ids carry their article's publication day
+        age = np.maximum(0, as_of.toordinal() - days)
+        priors = np.maximum(self.settings.recency_floor, 0.5 ** (age / half_life))
+        return np.where(days == 0, _UNDATED_RECENCY, priors)
+
+    def _hit(
+        self, row: ChunkRow, score: float, prior: float, dense: float | None, bm25: float | None, generation: int
+    ) -> Hit:
+        return Hit(
+            chunk_id=row.id,
+            text=row.text,
+            start=row.start,
+            end=row.end,
+            article_id=row.article_id,
+            title=row.title,
+            date=row.date,
+            source=row.source,
+            url=row.url,
+            score=score,
+            dense=dense,
+            bm25=bm25,
+            recency=prior,
+            generation=generation,
+        )
