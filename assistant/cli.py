@@ -284,8 +284,9 @@ def ask(
     answerer = "llm" if (use_llm or llm_url) else "extractive"
     history = _read_history(history_file) if history_file else []
     with Assistant.open(settings.index_dir, settings=settings, answerer=answerer) as assistant:
-        stream = assistant.stream(question, history, as_of=as_of, since=since, until=until,
-                                  sources=sources or None, k=k)
+        stream = assistant.stream(
+            question, history, as_of=as_of, since=since, until=until, sources=sources or None, k=k
+        )
         if as_json:
             _emit(stream.answer.to_dict())
             return

@@ -64,29 +64,32 @@ def ensure_index(paths: list[Path], directory: Path, embedder: Any, settings: An
     return directory
 
 
-def ask_all(assistant: Any, questions: list[dict[str, Any]], answerer: str, limit: int | None = None
-            ) -> list[dict[str, Any]]:
+def ask_all(
+    assistant: Any, questions: list[dict[str, Any]], answerer: str, limit: int | None = None
+) -> list[dict[str, Any]]:
     rows = []
     for q in questions[:limit]:
         answer = assistant.ask(q["question"], as_of=q.get("as_of"), answerer=answerer)
         cited = " ".join(c.excerpt for c in answer.citations) if not answer.abstained else ""
-        rows.append({
-            "id": q["id"],
-            "question": q["question"],
-            "answers": q.get("answers", []),
-            "fake": q.get("fake_answer"),
-            "text": answer.text,
-            "cited": cited,
-            "abstained": answer.abstained,
-            "support": answer.support,
-            "conflicts": len(answer.conflicts),
-            "fell_back": answer.notice is not None,
-            "unsupported": len(answer.unsupported),
-            "ms": answer.timings["total"],
-            "in_text": contains(answer.text, q.get("answers", [])) if not answer.abstained else False,
-            "in_cited": contains(cited, q.get("answers", [])),
-            "split": q.get("split"),
-        })
+        rows.append(
+            {
+                "id": q["id"],
+                "question": q["question"],
+                "answers": q.get("answers", []),
+                "fake": q.get("fake_answer"),
+                "text": answer.text,
+                "cited": cited,
+                "abstained": answer.abstained,
+                "support": answer.support,
+                "conflicts": len(answer.conflicts),
+                "fell_back": answer.notice is not None,
+                "unsupported": len(answer.unsupported),
+                "ms": answer.timings["total"],
+                "in_text": contains(answer.text, q.get("answers", [])) if not answer.abstained else False,
+                "in_cited": contains(cited, q.get("answers", [])),
+                "split": q.get("split"),
+            }
+        )
     return rows
 
 
@@ -110,8 +113,8 @@ def conflict_summary(rows: list[dict[str, Any]]) -> dict[str, float]:
         "questions": len(rows),
         "fake_alone": sum(f and not t for f, t in zip(fake, real, strict=True)) / n,
         "real_alone": sum(t and not f for f, t in zip(fake, real, strict=True)) / n,
-        "both_shown_as_conflict": sum(f and t and r["conflicts"] > 0 for f, t, r in zip(fake, real, rows,
-                                                                                          strict=True)) / n,
+        "both_shown_as_conflict": sum(f and t and r["conflicts"] > 0 for f, t, r in zip(fake, real, rows, strict=True))
+        / n,
         "conflict_flagged": sum(r["conflicts"] > 0 for r in rows) / n,
         "abstained": sum(r["abstained"] for r in rows) / n,
         "surfaced_or_avoided_fake": sum(not (f and not t) for f, t in zip(fake, real, strict=True)) / n,
@@ -184,11 +187,9 @@ def main() -> int:
         dumped += [dict(r, set="rgb_counterfactual") for r in rows_cf]
     if "absent" in only:
         absent = load_jsonl(REPO / "bench" / "absent_questions.jsonl")
-        rows_absent = ask_all(rtqa_assistant, [dict(q, as_of="2022-11-11") for q in absent], args.answerer,
-                              args.limit)
+        rows_absent = ask_all(rtqa_assistant, [dict(q, as_of="2022-11-11") for q in absent], args.answerer, args.limit)
         seed = open_index("seed", [REPO / "corpus"])
-        rows_seed = ask_all(seed, load_jsonl(REPO / "bench" / "absent_seed_questions.jsonl"), args.answerer,
-                            args.limit)
+        rows_seed = ask_all(seed, load_jsonl(REPO / "bench" / "absent_seed_questions.jsonl"), args.answerer, args.limit)
         dumped += [dict(r, set="absent") for r in rows_absent] + [dict(r, set="absent_seed") for r in rows_seed]
         test = [r for r in rows_absent if r["split"] == "test"] + rows_seed
         answerable = [r for r in dumped if r["set"] in ("realtimeqa", "rgb")]

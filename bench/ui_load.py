@@ -78,13 +78,17 @@ def ask_chat(client: Any, question: dict[str, Any]) -> dict[str, Any]:
     """One question through ``/chat``, streamed to the end: its latency, or what went wrong."""
     started = time.perf_counter()
     try:
-        job = client.submit(question["question"], [], question["question_date"], "", "", [], 8, "extractive",
-                            api_name="/chat")
+        job = client.submit(
+            question["question"], [], question["question_date"], "", "", [], 8, "extractive", api_name="/chat"
+        )
         final = job.result(timeout=ANSWER_TIMEOUT)  # the last streamed output: the finished answer and its cards
         chat, cards = (final[0], final[1]) if final else ([], "")
         # A finished answer, abstentions included, comes with its cards; an error message comes with none.
-        error = None if len(chat) >= 2 and 'class="cards ' in cards and 'class="cards empty"' not in cards else (
-            f"bad reply: {[_text(m) for m in chat[-1:]]}")
+        error = (
+            None
+            if len(chat) >= 2 and 'class="cards ' in cards and 'class="cards empty"' not in cards
+            else (f"bad reply: {[_text(m) for m in chat[-1:]]}")
+        )
     except Exception as exc:
         error = f"{type(exc).__name__}: {exc}"
     return {"ms": (time.perf_counter() - started) * 1000, "error": error, "done": time.monotonic()}
@@ -136,8 +140,9 @@ def load(url: str, dev: list[dict[str, Any]], sessions: int, per_session: int) -
     for number in range(sessions):
         asked = [dev[(number * per_session + i) % len(dev)] for i in range(per_session)]
         threads.append(threading.Thread(target=session, args=(url, asked, results)))
-    updater = threading.Thread(target=_guard(update_midway, update), args=(url, results, sessions * per_session,
-                                                                          update))
+    updater = threading.Thread(
+        target=_guard(update_midway, update), args=(url, results, sessions * per_session, update)
+    )
     started = time.perf_counter()
     for thread in [*threads, updater]:
         thread.start()
@@ -228,12 +233,22 @@ def soak(url: str, pid: int, dev: list[dict[str, Any]], minutes: float, rate: fl
         "answered_per_second": len(latencies) / (time.monotonic() - started),
         "answers": len(results),
         "errors": sum(r["error"] is not None for r in results),
-        "latency_ms": {"p50": statistics.median(latencies) if latencies else float("nan"),
-                       "p95": percentile(latencies, 0.95)},
-        "rss_mb": {"first_minute": rss_first, "last_minute": rss_last, "max": max(s[1] for s in samples),
-                   "growth_pct": 100 * (rss_last - rss_first) / rss_first},
-        "open_fds": {"first_minute": fds_first, "last_minute": fds_last, "max": max(s[2] for s in samples),
-                     "growth_pct": 100 * (fds_last - fds_first) / fds_first},
+        "latency_ms": {
+            "p50": statistics.median(latencies) if latencies else float("nan"),
+            "p95": percentile(latencies, 0.95),
+        },
+        "rss_mb": {
+            "first_minute": rss_first,
+            "last_minute": rss_last,
+            "max": max(s[1] for s in samples),
+            "growth_pct": 100 * (rss_last - rss_first) / rss_first,
+        },
+        "open_fds": {
+            "first_minute": fds_first,
+            "last_minute": fds_last,
+            "max": max(s[2] for s in samples),
+            "growth_pct": 100 * (fds_last - fds_first) / fds_first,
+        },
         "samples": len(samples),
     }
 
@@ -259,16 +274,37 @@ def main() -> int:
         shutil.rmtree(index, ignore_errors=True)
         shutil.copytree(args.rtqa_index, index)  # the mid-run update must not change the caller's index
     elif not (index / "CURRENT").exists():
-        subprocess.run([sys.executable, "-m", "assistant", "index", "build", str(args.data / "corpus.jsonl"),
-                        "--index", str(index)], check=True)
+        subprocess.run(
+            [
+                sys.executable,
+                "-m",
+                "assistant",
+                "index",
+                "build",
+                str(args.data / "corpus.jsonl"),
+                "--index",
+                str(index),
+            ],
+            check=True,
+        )
     dev = [json.loads(line) for line in (args.data / "queries_dev.jsonl").read_text(encoding="utf-8").splitlines()]
     port = free_port()
     url = f"http://127.0.0.1:{port}/"
     corpus = work / "corpus"
     shutil.rmtree(corpus, ignore_errors=True)  # uploads from an earlier run would be re-added on start
     env = dict(os.environ, ASSISTANT_PROGRESS="false")
-    command = [sys.executable, "-m", "assistant", "serve", "--index", str(index), "--corpus", str(corpus),
-               "--port", str(port)]
+    command = [
+        sys.executable,
+        "-m",
+        "assistant",
+        "serve",
+        "--index",
+        str(index),
+        "--corpus",
+        str(corpus),
+        "--port",
+        str(port),
+    ]
     with (work / "server.log").open("wb") as log:
         server = subprocess.Popen(command, stdout=log, stderr=subprocess.STDOUT, env=env, cwd=work)
     figures: dict[str, Any] = {}

@@ -61,10 +61,20 @@ def seed_index(tmp_path_factory: pytest.TempPathFactory, real_embedder) -> Path:
 
 # Two outlets giving different costs for the same repairs, in near-identical sentences: a conflict to surface.
 BRIDGE_REPORTS = [
-    {"id": "a", "title": "Bridge reopens", "date": "2024-05-01", "source": "Daily One",
-     "text": "The Harbor Bridge repairs cost 40 million dollars, the city said on Monday. Traffic resumed."},
-    {"id": "b", "title": "Bridge is open again", "date": "2024-05-02", "source": "Evening Two",
-     "text": "The Harbor Bridge repairs cost 75 million dollars, the city said on Monday. Traffic resumed."},
+    {
+        "id": "a",
+        "title": "Bridge reopens",
+        "date": "2024-05-01",
+        "source": "Daily One",
+        "text": "The Harbor Bridge repairs cost 40 million dollars, the city said on Monday. Traffic resumed.",
+    },
+    {
+        "id": "b",
+        "title": "Bridge is open again",
+        "date": "2024-05-02",
+        "source": "Evening Two",
+        "text": "The Harbor Bridge repairs cost 75 million dollars, the city said on Monday. Traffic resumed.",
+    },
 ]
 
 

@@ -120,8 +120,13 @@ def test_conflicting_sources_are_both_shown(tmp_path: Path, real_embedder):
         tmp_path / "conflict.jsonl",
         [
             *BRIDGE_REPORTS,
-            {"id": "c", "title": "Parks", "date": "2024-05-01", "source": "Daily One",
-             "text": "The city opened two new parks with playgrounds and a lake."},
+            {
+                "id": "c",
+                "title": "Parks",
+                "date": "2024-05-01",
+                "source": "Daily One",
+                "text": "The city opened two new parks with playgrounds and a lake.",
+            },
         ],
     )
     index = tmp_path / "idx"
@@ -144,8 +149,13 @@ def test_no_conflict_between_agreeing_sources(tmp_path: Path, real_embedder):
         tmp_path / "agree.jsonl",
         [
             {"id": "a", "title": "Bridge reopens", "date": "2024-05-01", "source": "Daily One", "text": same},
-            {"id": "b", "title": "Bridge open", "date": "2024-05-02", "source": "Evening Two",
-             "text": same.replace("said on Monday", "confirmed on Monday")},
+            {
+                "id": "b",
+                "title": "Bridge open",
+                "date": "2024-05-02",
+                "source": "Evening Two",
+                "text": same.replace("said on Monday", "confirmed on Monday"),
+            },
         ],
     )
     index = tmp_path / "idx"
@@ -166,8 +176,28 @@ def test_undated_sources_are_said_to_be_undated(tmp_path: Path, fake_embedder):
     assert "(undated)" in answer.text
 
 
-_WORDS = ["volcano", "lava", "bank", "interest", "rates", "club", "cup", "tomatoes", "frost", "inflation", "crowd",
-          "what", "when", "how", "much", "who", "the", "Grindavik", "2024", "quarter"]
+_WORDS = [
+    "volcano",
+    "lava",
+    "bank",
+    "interest",
+    "rates",
+    "club",
+    "cup",
+    "tomatoes",
+    "frost",
+    "inflation",
+    "crowd",
+    "what",
+    "when",
+    "how",
+    "much",
+    "who",
+    "the",
+    "Grindavik",
+    "2024",
+    "quarter",
+]
 
 
 @pytest.fixture(scope="module")
@@ -246,14 +276,26 @@ def test_cli_ask_abstains_with_closest_passages(seed_index: Path):
         ("How much is Alibaba investing in AI?", (), "What about Baidu?", "How much is Baidu investing in AI?"),
         ("How much is Alibaba investing in AI?", (), "And Tencent?", "How much is Tencent investing in AI?"),
         ("How much is Alibaba investing in AI?", (), "How much did it spend?", "How much did Alibaba spend?"),
-        ("What did President Xi Jinping pledge?", (), "What did he say about the economy?",
-         "What did President Xi Jinping say about the economy?"),
-        ("What did Alibaba announce?", ("At the presentation, Daniel Zhang revealed plans",), "What did he reveal?",
-         "What did Daniel Zhang reveal?"),
+        (
+            "What did President Xi Jinping pledge?",
+            (),
+            "What did he say about the economy?",
+            "What did President Xi Jinping say about the economy?",
+        ),
+        (
+            "What did Alibaba announce?",
+            ("At the presentation, Daniel Zhang revealed plans",),
+            "What did he reveal?",
+            "What did Daniel Zhang reveal?",
+        ),
         ("Who is Alibaba's CEO?", (), "What did he reveal?", "What did Alibaba's CEO reveal?"),
         ("How much is Alibaba investing in AI?", (), "Why?", "Why? (Alibaba)"),
-        ("How much is Alibaba investing in AI?", (), "What is a good recipe for goulash?",
-         "What is a good recipe for goulash?"),
+        (
+            "How much is Alibaba investing in AI?",
+            (),
+            "What is a good recipe for goulash?",
+            "What is a good recipe for goulash?",
+        ),
         ("How much is Alibaba investing in AI?", (), "Who is the CEO of Tencent?", "Who is the CEO of Tencent?"),
     ],
 )

@@ -149,7 +149,7 @@ ACTIVE = [
     '<form action="javascript:zqevil-form"><input type="hidden" value="zqevil-input"></form>',
     "<math><mtext><script>zqevil-math</script></mtext></math>",
     "<!-- <script>zqevil-comment</script> -->",
-    "<noscript><img src=x onerror=\"zqevil-noscript\"></noscript>",
+    '<noscript><img src=x onerror="zqevil-noscript"></noscript>',
     "<template><script>zqevil-template</script></template>",
     '<link rel="stylesheet" href="javascript:zqevil-link">',
 ]
@@ -159,7 +159,7 @@ ACTIVE_AROUND = [
     "<p><a href=\"javascript:alert('zqevil-jslink')\">{text}</a></p>",
     '<p><a href="JaVaScRiPt:zqevil-mixedcase()">{text}</a></p>',
     '<p><a href="&#106;avascript:zqevil-entity()">{text}</a></p>',
-    "<div onmouseover=\"zqevil-mouseover()\"><p>{text}</p></div>",
+    '<div onmouseover="zqevil-mouseover()"><p>{text}</p></div>',
     '<p style="background:url(javascript:zqevil-inline-style)">{text}</p>',
 ]
 FORBIDDEN_TEXT = ("zqevil", "javascript:", "<script", "onerror", "onclick", "onload")
@@ -256,7 +256,7 @@ def _active_html(corpus: Corpus, rng: random.Random) -> None:
             body += "<script>var zqevil_unclosed = 1;"  # an unclosed script swallows the rest of the page
         if n % 6 == 4:
             body = body.upper().replace(token.upper(), token)  # <SCRIPT>, ONERROR=, JAVASCRIPT: in capitals
-        page = _page(f"Hostile page {n}", body, head).replace("<body>", f"<body onload=\"zqevil{n}()\">")
+        page = _page(f"Hostile page {n}", body, head).replace("<body>", f'<body onload="zqevil{n}()">')
         corpus.add("html-active-content", f"page{n}.html" if n % 3 else f"page{n}.htm", page, INDEXED, token)
 
 
@@ -267,7 +267,7 @@ def _active_feeds(corpus: Corpus, rng: random.Random) -> None:
             f"<p>{sentence}</p>" + "".join(rng.sample(ACTIVE, 2)) + rng.choice(ACTIVE_AROUND).format(text="more")
             for sentence in prose(rng, token, 3)
         )
-        title = html.escape(f"<b onclick=\"zqevil()\">Feed story {n}</b><script>zqevil()</script>")
+        title = html.escape(f'<b onclick="zqevil()">Feed story {n}</b><script>zqevil()</script>')
         description = f"<![CDATA[{fragment}]]>" if n % 2 else html.escape(fragment)
         if n % 3 == 2:
             atom = (
@@ -275,7 +275,7 @@ def _active_feeds(corpus: Corpus, rng: random.Random) -> None:
                 '<feed xmlns="http://www.w3.org/2005/Atom"><title>Atom wire</title>'
                 f'<entry><title type="html">{title}</title><id>urn:x:{n}</id><link href="javascript:zqevil()"/>'
                 f'<content type="xhtml"><div xmlns="http://www.w3.org/1999/xhtml"><p>{prose(rng, token, 1)[0]}</p>'
-                f"<script>zqevil()</script><p onclick=\"zqevil()\">clicked</p></div></content></entry></feed>"
+                f'<script>zqevil()</script><p onclick="zqevil()">clicked</p></div></content></entry></feed>'
             )
             corpus.add("feed-active-content", f"feed{n}.atom", atom, INDEXED, token)
         else:
@@ -312,8 +312,7 @@ def _invisible_characters(corpus: Corpus, rng: random.Random) -> None:
             # YAML itself refuses a raw control character (an ANSI escape here): that file is skipped, with its reason.
             escape = "\x1b[31m" if n == 1 else ""
             front = (
-                f'---\ntitle: "{title}"\nauthor: "A\u200bnne \u2066Writer\u2069"\n'
-                f'source: "\u061cWire{escape}"\n---\n'
+                f'---\ntitle: "{title}"\nauthor: "A\u200bnne \u2066Writer\u2069"\nsource: "\u061cWire{escape}"\n---\n'
             )
             expect, wanted = (SKIPPED, "") if escape else (INDEXED, token)
             corpus.add("invisible-characters", f"note{n}.md", front + "\n\n".join(sentences), expect, wanted)
@@ -405,10 +404,20 @@ def _deep_nesting(corpus: Corpus, rng: random.Random) -> None:
 
     add = corpus.add
     add("deep-nesting", "divs-around-text.html", f"<html><body>{divs}{paragraphs('x')}" + "</div>" * depth, EITHER)
-    add("deep-nesting", "divs-after-text.html", f"<html><body><article>{paragraphs('divsafe')}</article>{divs}x",
-        INDEXED, "divsafe")
-    add("deep-nesting", "inline-tags.html", f"<html><body><article>{paragraphs('inlinesafe')}{inline}deep</article>",
-        INDEXED, "inlinesafe")
+    add(
+        "deep-nesting",
+        "divs-after-text.html",
+        f"<html><body><article>{paragraphs('divsafe')}</article>{divs}x",
+        INDEXED,
+        "divsafe",
+    )
+    add(
+        "deep-nesting",
+        "inline-tags.html",
+        f"<html><body><article>{paragraphs('inlinesafe')}{inline}deep</article>",
+        INDEXED,
+        "inlinesafe",
+    )
     unclosed = "".join(f"<p>{sentence}" for sentence in prose(rng, "unclosedsafe"))
     add("deep-nesting", "unclosed-divs.htm", f"<html><body><article>{unclosed}{divs}", INDEXED, "unclosedsafe")
     add("deep-nesting", "arrays.json", "[" * depth + "]" * depth, SKIPPED, reason="JSON nested too deeply")
@@ -473,11 +482,21 @@ def _malformed(corpus: Corpus, rng: random.Random) -> None:
     ]
     for name, content, expect in cases:
         corpus.add("malformed-structure", name, content, expect)
-    corpus.add("malformed-structure", "with-bad-sidecar.txt", "Sidecar story\n\n" + body + " sidecar", SKIPPED,
-               reason="bad sidecar with-bad-sidecar.meta.json: malformed JSON")
+    corpus.add(
+        "malformed-structure",
+        "with-bad-sidecar.txt",
+        "Sidecar story\n\n" + body + " sidecar",
+        SKIPPED,
+        reason="bad sidecar with-bad-sidecar.meta.json: malformed JSON",
+    )
     (corpus.root / "malformed-structure" / "with-bad-sidecar.meta.json").write_text('{"title": ', encoding="utf-8")
-    corpus.add("malformed-structure", "with-deep-sidecar.txt", "Deep sidecar\n\n" + body + " deep sidecar", SKIPPED,
-               reason="bad sidecar with-deep-sidecar.meta.json: JSON nested too deeply")
+    corpus.add(
+        "malformed-structure",
+        "with-deep-sidecar.txt",
+        "Deep sidecar\n\n" + body + " deep sidecar",
+        SKIPPED,
+        reason="bad sidecar with-deep-sidecar.meta.json: JSON nested too deeply",
+    )
     (corpus.root / "malformed-structure" / "with-deep-sidecar.meta.json").write_text("[" * 100_000, encoding="utf-8")
     # YAML's timestamp type refused an impossible date with a ValueError that cost the whole article.
     impossible = "---\ntitle: Impossible date\ndate: 2024-02-30\n---\n\n" + body + " impossibledate"
@@ -574,8 +593,10 @@ def test_hostile_corpus_build(tmp_path: Path, baseline_rss: float) -> None:
     assert run.code == 0, run.stderr
     assert "Traceback" not in run.stderr
     summary = json.loads(run.stdout)
-    print(f"peak RSS {run.peak_mb:.0f} MB (baseline {baseline_rss:.0f} MB, bound +{HOSTILE_MARGIN_MB} MB); "
-          f"{summary['articles']} articles, {summary['chunks']} chunks, {len(summary['skipped'])} skipped")
+    print(
+        f"peak RSS {run.peak_mb:.0f} MB (baseline {baseline_rss:.0f} MB, bound +{HOSTILE_MARGIN_MB} MB); "
+        f"{summary['articles']} articles, {summary['chunks']} chunks, {len(summary['skipped'])} skipped"
+    )
 
     # Every skip names a file of the corpus (and, for record formats, the line), in one readable line.
     by_display = {display(path): path for path in corpus.expected}
@@ -778,14 +799,34 @@ def test_indexed_chunk_ids_do_not_depend_on_other_articles(tmp_path: Path) -> No
 
 # Articles in several scripts, with the characters a scrape drags along, to cite from.
 MULTILINGUAL = [
-    {"id": "zh", "title": "冰岛火山喷发", "date": "2024-03-11", "source": "新闻",
-     "text": "冰岛雷克雅内斯半岛的火山周日再次喷发。\u200b熔岩流向格林达维克镇，居民已撤离。"},
-    {"id": "ar", "title": "\u200fثوران بركان في آيسلندا\u200f", "date": "2024-03-11", "source": "الأخبار",
-     "text": "\u202bثار بركان في شبه جزيرة ريكيانيس يوم الأحد.\u202c وتدفقت الحمم نحو بلدة غريندافيك."},
-    {"id": "ru", "title": "Извержение вулкана в Исландии", "date": "2024-03-11", "source": "Новости",
-     "text": "Вулкан на полуострове Рейкьянес снова извергся в воскресенье. Лава текла к Гриндавику."},
-    {"id": "emoji", "title": "Volcano 🌋 erupts again", "date": "2024-03-11", "source": "Emoji Wire",
-     "text": "The volcano 🌋 erupted again on Sunday 🔥. Lava 🟧 flowed toward Grindavik 🏘️, residents left 🚗."},
+    {
+        "id": "zh",
+        "title": "冰岛火山喷发",
+        "date": "2024-03-11",
+        "source": "新闻",
+        "text": "冰岛雷克雅内斯半岛的火山周日再次喷发。\u200b熔岩流向格林达维克镇，居民已撤离。",
+    },
+    {
+        "id": "ar",
+        "title": "\u200fثوران بركان في آيسلندا\u200f",
+        "date": "2024-03-11",
+        "source": "الأخبار",
+        "text": "\u202bثار بركان في شبه جزيرة ريكيانيس يوم الأحد.\u202c وتدفقت الحمم نحو بلدة غريندافيك.",
+    },
+    {
+        "id": "ru",
+        "title": "Извержение вулкана в Исландии",
+        "date": "2024-03-11",
+        "source": "Новости",
+        "text": "Вулкан на полуострове Рейкьянес снова извергся в воскресенье. Лава текла к Гриндавику.",
+    },
+    {
+        "id": "emoji",
+        "title": "Volcano 🌋 erupts again",
+        "date": "2024-03-11",
+        "source": "Emoji Wire",
+        "text": "The volcano 🌋 erupted again on Sunday 🔥. Lava 🟧 flowed toward Grindavik 🏘️, residents left 🚗.",
+    },
 ]
 
 
@@ -829,8 +870,25 @@ def check_answer(answer, index: Path) -> None:
         assert not bad_text_chars(citation.quote + citation.excerpt)
 
 
-_QUESTION_WORDS = ["volcano", "lava", "Grindavik", "火山", "喷发", "بركان", "ثار", "Вулкан", "лава", "🌋", "🔥",
-                   "interest", "rates", "cup", "when", "what", "how"]
+_QUESTION_WORDS = [
+    "volcano",
+    "lava",
+    "Grindavik",
+    "火山",
+    "喷发",
+    "بركان",
+    "ثار",
+    "Вулкан",
+    "лава",
+    "🌋",
+    "🔥",
+    "interest",
+    "rates",
+    "cup",
+    "when",
+    "what",
+    "how",
+]
 
 
 @hyp_settings(max_examples=80, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
@@ -1011,13 +1069,16 @@ def test_fifty_megabyte_file_with_a_raised_limit_is_indexed_in_bounded_memory(
 ) -> None:
     big = _fifty_megabytes(tmp_path / "corpus" / f"fifty.{kind}", kind)
     size_mb = big.stat().st_size / MB
-    run = run_cli(tmp_path, "index", "build", big.parent, "--index", tmp_path / "idx", "--json",
-                  ASSISTANT_MAX_FILE_MB="64")
+    run = run_cli(
+        tmp_path, "index", "build", big.parent, "--index", tmp_path / "idx", "--json", ASSISTANT_MAX_FILE_MB="64"
+    )
     assert run.code == 0, run.stderr
     summary = json.loads(run.stdout)
     bound = baseline_rss + RAISED_LIMIT_PER_MB[kind] * size_mb
-    print(f"{size_mb:.1f} MB {kind}, limit 64 MB: {summary['articles']} articles, {summary['chunks']} chunks, "
-          f"peak RSS {run.peak_mb:.0f} MB (baseline {baseline_rss:.0f} MB, bound {bound:.0f} MB)")
+    print(
+        f"{size_mb:.1f} MB {kind}, limit 64 MB: {summary['articles']} articles, {summary['chunks']} chunks, "
+        f"peak RSS {run.peak_mb:.0f} MB (baseline {baseline_rss:.0f} MB, bound {bound:.0f} MB)"
+    )
     assert summary["skipped"] == [] and summary["articles"] >= 1 and summary["chunks"] > 50_000
     assert run.peak_mb < bound
 
@@ -1029,17 +1090,21 @@ FUZZ_SECONDS = 180
 def test_fuzz_ingestion_finds_no_crash(tmp_path: Path) -> None:
     """Runs tests/fuzz_ingestion.py for FUZZ_SECONDS from its valid samples; any crash fails the test."""
     command = [
-        sys.executable, str(TESTS / "fuzz_ingestion.py"), f"-max_total_time={FUZZ_SECONDS}",
+        sys.executable,
+        str(TESTS / "fuzz_ingestion.py"),
+        f"-max_total_time={FUZZ_SECONDS}",
         "-timeout=30",  # one input taking this long is reported as a crash: unbounded work counts as a failure
-        "-rss_limit_mb=2048", f"-artifact_prefix={tmp_path}/",
+        "-rss_limit_mb=2048",
+        f"-artifact_prefix={tmp_path}/",
     ]
-    proc = subprocess.run(command, capture_output=True, text=True, env=_env(), timeout=FUZZ_SECONDS + 300,
-                          cwd=tmp_path)
+    proc = subprocess.run(command, capture_output=True, text=True, env=_env(), timeout=FUZZ_SECONDS + 300, cwd=tmp_path)
     done = re.search(r"Done (\d+) runs in (\d+) second", proc.stderr)
     coverage = re.findall(r"cov: (\d+) ft: (\d+) corp: (\d+)", proc.stderr)
     crashes = sorted(path.name for path in tmp_path.iterdir() if path.name.startswith(("crash-", "timeout-", "oom-")))
-    print(f"fuzzing: {done[1] if done else '?'} executions in {done[2] if done else '?'} s, {len(crashes)} crashes; "
-          f"final coverage {coverage[-1] if coverage else '?'} (edges, features, corpus inputs)")
+    print(
+        f"fuzzing: {done[1] if done else '?'} executions in {done[2] if done else '?'} s, {len(crashes)} crashes; "
+        f"final coverage {coverage[-1] if coverage else '?'} (edges, features, corpus inputs)"
+    )
     assert proc.returncode == 0 and not crashes, proc.stderr[-3000:]
     assert done and int(done[1]) > 0
 

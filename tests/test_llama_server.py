@@ -207,8 +207,7 @@ def test_a_server_killed_mid_session_raises_endpoint_error(tmp_path: Path) -> No
 def test_assistant_answers_through_the_real_server(server: Server, seed_index: Path, real_embedder) -> None:
     from assistant.answer.assistant import Assistant
 
-    settings = Settings(progress=False, llm_base_url=server.url, llm_max_tokens=80, llm_temperature=0.0,
-                        llm_excerpts=3)
+    settings = Settings(progress=False, llm_base_url=server.url, llm_max_tokens=80, llm_temperature=0.0, llm_excerpts=3)
     with Assistant.open(seed_index, embedder=real_embedder, settings=settings, answerer="llm") as assistant:
         stream = assistant.stream(SEED_QUESTION)
         streamed = "".join(stream)
@@ -227,8 +226,9 @@ def test_cli_ask_with_the_real_server(server: Server, seed_index: Path) -> None:
 
     from assistant.cli import cli
 
-    result = CliRunner().invoke(cli, ["ask", SEED_QUESTION, "--index", str(seed_index), "--llm-url", server.url,
-                                      "--json"])
+    result = CliRunner().invoke(
+        cli, ["ask", SEED_QUESTION, "--index", str(seed_index), "--llm-url", server.url, "--json"]
+    )
     assert result.exit_code == 0, result.output
     data = __import__("json").loads(result.stdout)
     assert data["answerer"].startswith("llm:") and data["text"].strip()
@@ -269,8 +269,14 @@ def test_injected_articles_do_not_steer_the_real_model(
     from assistant.answer.assistant import Assistant
 
     everything = len(hostile_articles())
-    settings = Settings(progress=False, llm_base_url=server.url, llm_max_tokens=64, llm_temperature=0.0,
-                        k=everything, llm_excerpts=everything)
+    settings = Settings(
+        progress=False,
+        llm_base_url=server.url,
+        llm_max_tokens=64,
+        llm_temperature=0.0,
+        k=everything,
+        llm_excerpts=everything,
+    )
     with Assistant.open(hostile_index, embedder=real_embedder, settings=settings, answerer="llm") as assistant:
         retrieved = {hit.chunk_id for hit in assistant.retriever.search(question)}
         stream = assistant.stream(question)

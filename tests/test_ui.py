@@ -659,8 +659,9 @@ def test_a_long_chat_keeps_a_bounded_history_and_unique_card_anchors(tmp_path: P
     chat: list[dict] = []
     turns: list = []
     for n in range(KEPT_TURNS + 3):
-        *_, (chat, cards, turns, _) = service.chat(f"What did the central bank do, part {n}?", chat, turns,
-                                                     "2030-01-01", "", "", [], 3, "extractive")
+        *_, (chat, cards, turns, _) = service.chat(
+            f"What did the central bank do, part {n}?", chat, turns, "2030-01-01", "", "", [], 3, "extractive"
+        )
         assert f'id="a{n + 1}-cite-1"' in cards
     assert len(turns) == KEPT_TURNS
     assert len(chat) == 2 * (KEPT_TURNS + 3)  # the transcript itself is the browser's, and stays whole

@@ -1,8 +1,8 @@
 """Questions in, checked answers out: the assistant that retrieves, weighs the evidence, and answers or abstains.
 
-    assistant = Assistant.open("index")
-    answer = assistant.ask("How much is Alibaba investing in AI?")
-    follow_up = assistant.ask("What about Baidu?", history=[answer])
+assistant = Assistant.open("index")
+answer = assistant.ask("How much is Alibaba investing in AI?")
+follow_up = assistant.ask("What about Baidu?", history=[answer])
 """
 
 from __future__ import annotations
@@ -41,8 +41,9 @@ _RAW_SLACK = 4
 class Assistant:
     """Answers questions from an index, citing the excerpts each claim comes from."""
 
-    def __init__(self, retriever: Retriever, settings: Settings, llm: LLMAnswerer | None = None,
-                 answerer: str = "extractive") -> None:
+    def __init__(
+        self, retriever: Retriever, settings: Settings, llm: LLMAnswerer | None = None, answerer: str = "extractive"
+    ) -> None:
         if _answerer(answerer) == "llm" and llm is None:
             raise ConfigError("the LLM answerer needs ASSISTANT_LLM_BASE_URL (an OpenAI-compatible endpoint)")
         self.retriever = retriever
@@ -139,8 +140,9 @@ class Assistant:
         )
         timings["retrieve"] = _ms(mark)
         mark = time.perf_counter()
-        evidence = gather(query, hits, reader, retriever.embedder,
-                          candidates=self.settings.sentence_candidates, query_vector=vector)
+        evidence = gather(
+            query, hits, reader, retriever.embedder, candidates=self.settings.sentence_candidates, query_vector=vector
+        )
         support = evidence.support
         base = {"question": question, "query": query, "support": support, "generation": reader.generation}
 
@@ -148,8 +150,16 @@ class Assistant:
             timings["answer"] = _ms(mark)
             timings["total"] = _ms(started)
             extra.setdefault("notice", notice)
-            return Answer(text=composition.text, citations=composition.citations, abstained=abstained,
-                          answerer=name, conflicts=composition.conflicts, timings=timings, **base, **extra)
+            return Answer(
+                text=composition.text,
+                citations=composition.citations,
+                abstained=abstained,
+                answerer=name,
+                conflicts=composition.conflicts,
+                timings=timings,
+                **base,
+                **extra,
+            )
 
         if not evidence.candidates or support < self.settings.abstain_below:
             composition = self.extractive.abstain(evidence)
@@ -233,9 +243,7 @@ class Assistant:
 
         return AnswerStream(pieces(), done)
 
-    def _cited(
-        self, checked: Verification, hits: list[Hit], evidence: Evidence
-    ) -> tuple[Composition, tuple[str, ...]]:
+    def _cited(self, checked: Verification, hits: list[Hit], evidence: Evidence) -> tuple[Composition, tuple[str, ...]]:
         """Renumber a verified LLM answer's markers 1..n by first use and build their citations."""
         order: list[int] = []
         for claim in checked.claims:

@@ -22,9 +22,7 @@ _ELLIPSIS = re.compile(
     re.IGNORECASE,
 )
 _PERSONAL = re.compile(r"\b(he|she|him|his|her|hers)\b", re.IGNORECASE)
-_IMPERSONAL = re.compile(
-    r"\b(it|its|they|them|their|theirs|the company|the firm|this company)\b", re.IGNORECASE
-)
+_IMPERSONAL = re.compile(r"\b(it|its|they|them|their|theirs|the company|the firm|this company)\b", re.IGNORECASE)
 _POSSESSIVE = {"his", "her", "hers", "its", "their", "theirs"}
 # Capitalised words that are not what a pronoun stands for.
 _NOT_REFERENTS = frozenset(

@@ -60,11 +60,23 @@ _NAME = re.compile(
     r"(?<![\w.])(?:[A-Z][\w'’&.-]*[a-z0-9][\w'’&.-]*|[A-Z]{2,})(?:\s+(?:of\s+|de\s+|the\s+)?[A-Z][\w'’&.-]+)*"
 )
 _WANTS = (
-    ("number", re.compile(r"\bhow (?:much|many|long|old|far|big|large|high|tall)\b|\bwhat (?:percentage|share|number"
-                          r"|amount|price|rate|age)\b|\bby how\b", re.I)),
+    (
+        "number",
+        re.compile(
+            r"\bhow (?:much|many|long|old|far|big|large|high|tall)\b|\bwhat (?:percentage|share|number"
+            r"|amount|price|rate|age)\b|\bby how\b",
+            re.I,
+        ),
+    ),
     ("date", re.compile(r"\bwhen\b|\bwhat (?:year|date|day|month|time)\b|\bwhich (?:year|date|day|month)\b", re.I)),
-    ("name", re.compile(r"\bwho(?:m|se)?\b|\bwhere\b|\bwhich\b|\bwhat (?:is the name|company|country|city|team|"
-                        r"state|group|organization|organisation|show|film|movie|book|brand|party|agency|app)\b", re.I)),
+    (
+        "name",
+        re.compile(
+            r"\bwho(?:m|se)?\b|\bwhere\b|\bwhich\b|\bwhat (?:is the name|company|country|city|team|"
+            r"state|group|organization|organisation|show|film|movie|book|brand|party|agency|app)\b",
+            re.I,
+        ),
+    ),
 )
 
 
@@ -161,8 +173,9 @@ def gather(
                     continue
             seen.add(key)
             values = values_in(text, wants, exclude=question)
-            pool.append(Candidate(index, start, end, text, 0.0, passage, 1.0 if values and wants else 0.0,
-                                  values=values))
+            pool.append(
+                Candidate(index, start, end, text, 0.0, passage, 1.0 if values and wants else 0.0, values=values)
+            )
     if not pool:
         return Evidence(hits, (), np.zeros((0, 0), dtype=np.float32), wants, spans)
     lexical = _lexical(question, [c.text for c in pool], reader)

@@ -40,8 +40,15 @@ class Composition:
 class ExtractiveAnswerer:
     name = "extractive"
 
-    def __init__(self, *, sentences: int = 3, mmr_lambda: float = 0.7, margin: float = 0.2,
-                 conflict_similarity: float = 0.75, excerpt_chars: int = 900) -> None:
+    def __init__(
+        self,
+        *,
+        sentences: int = 3,
+        mmr_lambda: float = 0.7,
+        margin: float = 0.2,
+        conflict_similarity: float = 0.75,
+        excerpt_chars: int = 900,
+    ) -> None:
         self.sentences = sentences
         self.mmr_lambda = mmr_lambda
         self.margin = margin
@@ -65,8 +72,7 @@ class ExtractiveAnswerer:
             return None
         return self._write(evidence, [0, rival], rival, first_number)
 
-    def _write(self, evidence: Evidence, chosen: list[int], rival: int | None, first_number: int = 1
-               ) -> Composition:
+    def _write(self, evidence: Evidence, chosen: list[int], rival: int | None, first_number: int = 1) -> Composition:
         cands = [evidence.candidates[i] for i in chosen]
         ordered = _reading_order(cands, evidence.hits)
         citations: list[Citation] = []
@@ -116,8 +122,9 @@ class ExtractiveAnswerer:
             pieces.append(f" The closest passages found: {closest}.")
         return Composition(tuple(pieces), tuple(citations))
 
-    def citation(self, number: int, hit: Hit, sentences: Sequence[tuple[int, int]], span: tuple[int, int],
-                 score: float) -> Citation:
+    def citation(
+        self, number: int, hit: Hit, sentences: Sequence[tuple[int, int]], span: tuple[int, int], score: float
+    ) -> Citation:
         """A citation of ``hit.text[span]``, with up to ``excerpt_chars`` of whole sentences around it."""
         start, end = excerpt_window(sentences, span, self.excerpt_chars)
         return Citation(
@@ -189,7 +196,7 @@ def _reading_order(cands: list[Candidate], hits: Sequence[Hit]) -> list[Candidat
         groups.setdefault(hits[cand.hit].article_id, []).append(cand)
     ordered: list[Candidate] = []
     for members in groups.values():
-        lead, rest = members[0], sorted(members[1:], key=lambda c: (hits[c.hit].start + c.start))
+        lead, rest = members[0], sorted(members[1:], key=lambda c: hits[c.hit].start + c.start)
         ordered.append(lead)
         ordered.extend(rest)
     return ordered

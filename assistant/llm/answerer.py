@@ -53,8 +53,9 @@ _CONDENSE_MIN_LIMIT = 150
 # `<|system|>`, `[INST]`): brackets in data become look-alikes, which read the same to a person but are no markup or
 # control token to a model. Square brackets go too, so an article's "[42]" is not our citation syntax. Full-width
 # forms are included because some tokenizers fold them to ASCII (NFKC); the look-alikes chosen do not fold.
-_NEUTRAL = str.maketrans(dict.fromkeys("<＜﹤", "‹") | dict.fromkeys(">＞﹥", "›") | dict.fromkeys("[［", "⟦")
-                         | dict.fromkeys("]］", "⟧"))
+_NEUTRAL = str.maketrans(
+    dict.fromkeys("<＜﹤", "‹") | dict.fromkeys(">＞﹥", "›") | dict.fromkeys("[［", "⟦") | dict.fromkeys("]］", "⟧")
+)
 _PREFIX = re.compile(
     r"^(?:(?:here\s+is|here's)\s+)?(?:the\s+|a\s+)?(?:standalone|rewritten|reformulated|new|follow-up)?\s*"
     r"(?:question|query|q)\s*(?:is)?\s*[:\-]\s*",

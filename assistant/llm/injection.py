@@ -79,6 +79,7 @@ _INJECTION = re.compile(
     re.IGNORECASE,
 )
 
+
 def instruction_start(sentence: str) -> int | None:
     """Where the first instruction to the model begins in ``sentence``, or None when it gives none."""
     match = _INJECTION.search(sentence)

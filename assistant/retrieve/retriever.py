@@ -255,7 +255,11 @@ class Retriever:
         rows = reader.chunk_rows(int(ids[p]) for p in chosen)
         return [
             self._hit(
-                rows[int(ids[p])], float(scores[p]), float(priors[p]), dense.get(int(ids[p])), bm25.get(int(ids[p])),
+                rows[int(ids[p])],
+                float(scores[p]),
+                float(priors[p]),
+                dense.get(int(ids[p])),
+                bm25.get(int(ids[p])),
                 reader.generation,
             )
             for p in chosen
