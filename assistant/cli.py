@@ -15,12 +15,15 @@ import sys
 from collections.abc import Callable
 from functools import wraps
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import click
 
 from .errors import EXIT_CODES, AssistantError, ConfigError, InputError, exit_code
 from .settings import get_settings
+
+if TYPE_CHECKING:
+    from .index.update import IndexSummary
 
 # Not an AssistantError: the library reports a full disk as the OSError it is (the index writer names the index
 # folder in it), so callers can match on errno.
@@ -92,7 +95,7 @@ def index() -> None:
     """Build, update, inspect and check the index."""
 
 
-def _print_summary(summary: Any, as_json: bool, index_dir: Path) -> None:
+def _print_summary(summary: IndexSummary, as_json: bool, index_dir: Path) -> None:
     if as_json:
         _emit(summary.to_dict())
         return

@@ -13,13 +13,20 @@ import shutil
 import threading
 from collections.abc import Iterator
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from assistant import Answer, Assistant, AssistantError, ConfigError, Settings
+from assistant import Answer, Assistant, AssistantError, ConfigError, Embedder, Settings
 from assistant.ingest.decoding import SNIFF_BYTES, is_binary
 from assistant.ingest.formats import FORMATS
 
 from .render import answer_markdown, cards_html, escaped
+
+if TYPE_CHECKING:
+    # For annotations only: gradio takes seconds to import, so build_app imports it, not this module.
+    import gradio as gr
+    from gradio.components import Component
+
+    from assistant.index.update import ProgressCallback
 
 logger = logging.getLogger(__name__)
 
@@ -43,7 +50,7 @@ _CSS = """
 class ChatService:
     """What the page does, without the page: one assistant shared by every session, and index updates."""
 
-    def __init__(self, settings: Settings, index_dir: Path, upload_dir: Path, embedder: Any = None) -> None:
+    def __init__(self, settings: Settings, index_dir: Path, upload_dir: Path, embedder: Embedder | None = None) -> None:
         self.settings = settings
         self.index_dir = index_dir
         self.upload_dir = upload_dir
@@ -127,7 +134,12 @@ class ChatService:
         return stats, rows
 
     def add_articles(
-        self, files: list[str] | None, url: str, text: str, title: str, progress: Any = None
+        self,
+        files: list[str] | None,
+        url: str,
+        text: str,
+        title: str,
+        progress: ProgressCallback | None = None,
     ) -> dict[str, Any]:
         """Copy uploads (and a pasted text or fetched URL) into the upload folder and update the index.
 
@@ -215,13 +227,15 @@ def _safe_name(name: str) -> str:
     return keep or "upload"
 
 
-def build_app(service: ChatService) -> Any:
+def build_app(service: ChatService) -> gr.Blocks:
     import gradio as gr
 
     sources = list(service.assistant.retriever.sources())
     llm_configured = service.assistant.llm is not None
-    filters: list[Any] = []
-    with gr.Blocks(title="News QA assistant") as demo:
+    filters: list[Component] = []
+    # Bound apart from the with: Blocks.__enter__ returns self but is unannotated, so `as demo` would be Any.
+    demo = gr.Blocks(title="News QA assistant")
+    with demo:
         turns = gr.State([])
         with gr.Tab("Chat"):
             with gr.Row():
@@ -278,9 +292,9 @@ def build_app(service: ChatService) -> Any:
             link: str,
             text: str,
             title: str,
-            progress: Any = gr.Progress(),  # noqa: B008 - Gradio injects progress through this default
+            progress: gr.Progress = gr.Progress(),  # noqa: B008 - Gradio injects progress through this default
         ) -> tuple[dict[str, Any], str, list[list[str]]]:
-            def report(done: int, total: int, *_: Any) -> None:
+            def report(done: int, total: int, *_: int) -> None:
                 progress((done, max(total, 1)), desc="embedding new articles")
 
             outcome = service.add_articles(files, link, text, title, report)
@@ -320,7 +334,7 @@ def bind_credentials(host: str, settings: Settings) -> tuple[str, str] | None:
     return user, password
 
 
-def start(service: ChatService, *, host: str = "127.0.0.1", port: int = 7860, block: bool = True) -> Any:
+def start(service: ChatService, *, host: str = "127.0.0.1", port: int = 7860, block: bool = True) -> gr.Blocks:
     """Launch the page with the settings' queue, upload limit and login; ``block=False`` returns the running page
     (call ``.close()`` on it) instead of waiting until it is stopped."""
     settings = service.settings
@@ -330,7 +344,7 @@ def start(service: ChatService, *, host: str = "127.0.0.1", port: int = 7860, bl
     demo.launch(
         server_name=host,
         server_port=port,
-        auth=credentials,  # type: ignore[arg-type]
+        auth=credentials,
         # Bytes, not "20mb": Gradio reads only a whole number before the unit, so "0.5mb" would not start.
         max_file_size=service.max_bytes,
         # Gradio serves neither today (they are not uploads or allowed paths); blocked, no later allowed_paths can.
@@ -344,7 +358,7 @@ def start(service: ChatService, *, host: str = "127.0.0.1", port: int = 7860, bl
     return demo
 
 
-def serve(settings: Settings, *, host: str = "127.0.0.1", port: int = 7860, embedder: Any = None) -> None:
+def serve(settings: Settings, *, host: str = "127.0.0.1", port: int = 7860, embedder: Embedder | None = None) -> None:
     """Start the page (building the index from the corpus first when there is none); blocks until stopped."""
     bind_credentials(host, settings)  # refuse before spending minutes on the index
     index_dir = settings.index_dir

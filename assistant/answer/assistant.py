@@ -12,7 +12,7 @@ import time
 from collections.abc import Iterable, Iterator
 from dataclasses import replace
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Protocol
 
 from ..answers import Answer, AnswerStream, Citation
 from ..documents import Hit
@@ -36,6 +36,20 @@ logger = logging.getLogger(__name__)
 # Cleaning only shrinks a question, but padding can hide a short one in a long string: past this many times the
 # limit it is refused before any pass over its characters.
 _RAW_SLACK = 4
+
+
+class _Finish(Protocol):
+    """How :meth:`Assistant.stream` turns a composition into the finished :class:`Answer`."""
+
+    def __call__(
+        self,
+        composition: Composition,
+        abstained: bool,
+        name: str,
+        *,
+        notice: str | None = ...,
+        unsupported: tuple[str, ...] = ...,
+    ) -> Answer: ...
 
 
 class Assistant:
@@ -128,7 +142,7 @@ class Assistant:
             raise ConfigError("no LLM endpoint is configured (set ASSISTANT_LLM_BASE_URL)")
         turns = as_turns(history)
         timings: dict[str, float] = {}
-        query, notice = self._condense(question, turns, use)
+        query, condensed_notice = self._condense(question, turns, use)
         timings["condense"] = _ms(started)
         mark = time.perf_counter()
         retriever = self.retriever
@@ -144,21 +158,30 @@ class Assistant:
             query, hits, reader, retriever.embedder, candidates=self.settings.sentence_candidates, query_vector=vector
         )
         support = evidence.support
-        base = {"question": question, "query": query, "support": support, "generation": reader.generation}
 
-        def finish(composition: Composition, abstained: bool, name: str, **extra: Any) -> Answer:
+        def finish(
+            composition: Composition,
+            abstained: bool,
+            name: str,
+            *,
+            notice: str | None = condensed_notice,
+            unsupported: tuple[str, ...] = (),
+        ) -> Answer:
             timings["answer"] = _ms(mark)
             timings["total"] = _ms(started)
-            extra.setdefault("notice", notice)
             return Answer(
+                question=question,
+                query=query,
                 text=composition.text,
                 citations=composition.citations,
                 abstained=abstained,
                 answerer=name,
+                support=support,
                 conflicts=composition.conflicts,
+                unsupported=unsupported,
+                notice=notice,
                 timings=timings,
-                **base,
-                **extra,
+                generation=reader.generation,
             )
 
         if not evidence.candidates or support < self.settings.abstain_below:
@@ -196,11 +219,12 @@ class Assistant:
                 return condense(question, turns), notice
         return condense(question, turns), None
 
-    def _generate(self, evidence: Evidence, query: str, finish: Any) -> AnswerStream:
+    def _generate(self, evidence: Evidence, query: str, finish: _Finish) -> AnswerStream:
         from ..llm.answerer import Passage
         from ..llm.checking import check_answer
 
         assert self.llm is not None
+        llm = self.llm  # the narrowing above does not reach into pieces()
         hits = list(evidence.hits[: self.settings.llm_excerpts])
         passages = [Passage(i + 1, h.title, h.source, h.date, h.text) for i, h in enumerate(hits)]
         produced: list[str] = []
@@ -208,7 +232,7 @@ class Assistant:
 
         def pieces() -> Iterator[str]:
             try:
-                for piece in self.llm.generate(query, passages):
+                for piece in llm.generate(query, passages):
                     produced.append(piece)
                     yield piece
                 if not "".join(produced).strip():
@@ -223,7 +247,7 @@ class Assistant:
             checked = check_answer("".join(produced), [p.text for p in passages], self.retriever.embedder)
             if checked.abstained:  # the model found no answer in the excerpts: show them as the closest ones
                 closest = self.extractive.abstain(evidence)
-                result.append(finish(Composition((checked.text,), closest.citations), True, self.llm.name))
+                result.append(finish(Composition((checked.text,), closest.citations), True, llm.name))
                 return
             composition, unsupported = self._cited(checked, hits, evidence)
             # The model states one value; when the sources disagree, the disagreement is shown beside it.
@@ -236,7 +260,7 @@ class Assistant:
                     composition.citations + note.citations,
                     note.conflicts,
                 )
-            result.append(finish(composition, False, self.llm.name, unsupported=unsupported))
+            result.append(finish(composition, False, llm.name, unsupported=unsupported))
 
         def done() -> Answer:
             return result[0]
