@@ -9,6 +9,7 @@ from pathlib import Path
 import pytest
 from processes import REPO, measured_cli
 
+from assistant.index.reader import IndexReader
 from assistant.testing import HashingEmbedder
 
 SEED = REPO / "corpus" / "chinese-tech-giants-ai.txt"
@@ -143,3 +144,12 @@ def news_corpus(folder: Path) -> Path:
         encoding="utf-8",
     )
     return folder
+
+
+def article_ids(index: Path) -> set[str]:
+    """The ids of the articles the live generation of ``index`` holds."""
+    reader = IndexReader.open(index)
+    try:
+        return {row[0] for row in reader.query("SELECT id FROM articles")}
+    finally:
+        reader.close()

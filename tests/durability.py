@@ -13,7 +13,6 @@ from conftest import FakeEmbedder, write_jsonl
 
 from assistant import Retriever
 from assistant.cli import cli
-from assistant.index.reader import IndexReader
 
 # Dated before the extra articles the tests add (2025), so those never change what these queries may return.
 AS_OF = "2024-06-01"
@@ -48,14 +47,6 @@ def snapshot(index: Path) -> dict[str, str]:
         for p in sorted(index.rglob("*"))
         if p.is_file()
     }
-
-
-def article_ids(index: Path) -> set[str]:
-    reader = IndexReader.open(index)
-    try:
-        return {row[0] for row in reader.query("SELECT id FROM articles")}
-    finally:
-        reader.close()
 
 
 def cli_here(*args: str | Path) -> Result:

@@ -13,8 +13,8 @@ import time
 from pathlib import Path
 
 import pytest
-from conftest import FakeEmbedder
-from durability import article_ids, cli_here, current, extra_batch, golden_hits, tmp_folders, wait_for
+from conftest import FakeEmbedder, article_ids
+from durability import cli_here, current, extra_batch, golden_hits, tmp_folders, wait_for
 from processes import child_env, cli_in_child, program
 
 from assistant import update_index
