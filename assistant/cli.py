@@ -159,6 +159,25 @@ def index_remove(ids: tuple[str, ...], index_dir: Path | None, as_json: bool) ->
         sys.exit(EXIT_CODES[InputError])
 
 
+@index.command("optimize")
+@index_option
+@json_option
+@_errors
+def index_optimize(index_dir: Path | None, as_json: bool) -> None:
+    """Merge the index's segments into one and drop removed passages for good (same generation, same answers)."""
+    from .index.update import optimize_index
+
+    settings = get_settings(index_dir=index_dir)
+    summary = optimize_index(settings.index_dir, settings=settings)
+    if as_json:
+        _emit(summary.to_dict())
+        return
+    click.echo(
+        f"{settings.index_dir}: generation {summary.generation} — {summary.articles} articles, {summary.chunks} "
+        f"chunks in one segment ({summary.merges} merge{'s' if summary.merges != 1 else ''}, {summary.seconds:.1f}s)"
+    )
+
+
 @index.command("info")
 @click.option("--articles", "list_articles", is_flag=True, help="Also list every article.")
 @index_option
@@ -182,6 +201,7 @@ def index_info(list_articles: bool, index_dir: Path | None, as_json: bool) -> No
     click.echo(f"model:       {info['model']['identity']} (dimension {info['model']['dimension']})")
     chunker = info["chunker"]
     click.echo(f"chunker:     {chunker['chunk_size']} chars, overlap {chunker['chunk_overlap']}")
+    click.echo(f"segments:    {info['segments']}")
     click.echo(f"size:        {info['bytes'] / 1e6:.1f} MB on disk")
     for article in info.get("article_list", []):
         click.echo(f"  {article['id']}\t{article['date'] or '-'}\t{article['source'] or '-'}\t{article['title']}")

@@ -79,7 +79,52 @@ class Settings(BaseSettings):
         description="Lowest multiplier the recency prior applies, so old news stays findable.",
     )
     keep_generations: int = Field(
-        2, ge=1, le=100, description="Index generations kept on disk, so open readers keep working."
+        2,
+        ge=1,
+        le=100,
+        description=(
+            "Index generations kept readable: a reader can be pinned to any of them (IndexReader.open(generation=)), "
+            "and removed articles are forgotten only when no kept generation has them."
+        ),
+    )
+    segment_rows: int = Field(
+        50_000,
+        ge=10,
+        le=10_000_000,
+        description="Passages a writer holds in memory before writing them as a segment (bounds a build's memory).",
+    )
+    ann_min_rows: int = Field(
+        20_000,
+        ge=1000,
+        le=100_000_000,
+        description="Segments with at least this many passages get an IVF index; smaller ones are searched exactly.",
+    )
+    exact_max_rows: int = Field(
+        20_000,
+        ge=0,
+        le=10_000_000,
+        description="A date window of at most this many passages of a segment is searched exactly, not by its IVF.",
+    )
+    ann_probes: int = Field(
+        16,
+        ge=1,
+        le=65_536,
+        description="IVF cells probed when a search covers a whole segment (more for a narrower window): recall/time.",
+    )
+    merge_factor: int = Field(
+        8,
+        ge=2,
+        le=100,
+        description="Segments of one size tier that are merged into one: lower keeps fewer segments, rewrites more.",
+    )
+    merge_floor_rows: int = Field(
+        1000,
+        ge=1,
+        le=10_000_000,
+        description="Segments under this many passages count as this size in the merge policy (small ones merge soon).",
+    )
+    merge_after_write: bool = Field(
+        True, description="Merge segments right after an update publishes (off: only `assistant index optimize`)."
     )
     progress: bool = Field(True, description="Show progress bars on stderr while indexing.")
 

@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import hashlib
+import json
+import sqlite3
 import subprocess
 import time
 from collections.abc import Callable
@@ -13,6 +15,7 @@ from conftest import FakeEmbedder, write_jsonl
 
 from assistant import Retriever
 from assistant.cli import cli
+from assistant.index.reader import IndexReader
 
 # Dated before the extra articles the tests add (2025), so those never change what these queries may return.
 AS_OF = "2024-06-01"
@@ -34,18 +37,49 @@ def golden_hits(index: Path, embedder: FakeEmbedder | None = None) -> dict[str, 
 
 
 def current(index: Path) -> str:
+    """The store ``CURRENT`` names."""
     return (index / "CURRENT").read_text(encoding="utf-8").strip()
 
 
+def generation(index: Path) -> int:
+    """The live generation."""
+    reader = IndexReader.open(index, verify=False)
+    try:
+        return reader.generation
+    finally:
+        reader.close()
+
+
 def tmp_folders(index: Path) -> list[Path]:
-    return sorted(index.glob(".tmp-gen-*"))
+    """Stores a rebuild is writing (or a dead one left)."""
+    return sorted(index.glob(".tmp-store-*"))
+
+
+def segment_files(store: Path) -> set[str]:
+    return {p.name for p in (store / "segments").iterdir()} if (store / "segments").is_dir() else set()
+
+
+def unnamed(index: Path) -> set[str]:
+    """Segment files of the live store that no commit names: written by a writer that has not (yet) published."""
+    store = index / current(index)
+    db = sqlite3.connect(f"file:{store / 'store.sqlite'}?mode=ro", uri=True)
+    try:
+        named = {
+            record["name"]
+            for (body,) in db.execute("SELECT body FROM commits")
+            for record in json.loads(body)["segments"]
+        }
+    finally:
+        db.close()
+    return {name for name in segment_files(store) if name.split(".", 1)[0] not in named}
 
 
 def snapshot(index: Path) -> dict[str, str]:
+    """Every file's sha256, except SQLite's shared-memory index (any connection rewrites it) and an empty WAL."""
     return {
         str(p.relative_to(index)): hashlib.sha256(p.read_bytes()).hexdigest()
         for p in sorted(index.rglob("*"))
-        if p.is_file()
+        if p.is_file() and not p.name.endswith("-shm") and not (p.name.endswith("-wal") and not p.stat().st_size)
     }
 
 

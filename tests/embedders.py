@@ -44,7 +44,7 @@ class ForgetfulStrictEmbedder(StrictEmbedder):
 
 
 class WideEmbedder(HashingEmbedder):
-    """The hashing embedder with vectors so wide that vectors.faiss, not meta.sqlite, is most of a generation."""
+    """The hashing embedder with vectors so wide that the vectors, not the database, are most of what a write adds."""
 
     identity = "fake-hashing-wide@v1"
     dimension = 4096
@@ -54,13 +54,18 @@ class SlowEmbedder(HashingEmbedder):
     """The hashing embedder's vectors, each batch after a pause, so that a kill lands while a writer works.
 
     The pause is ``SLOW_EMBEDDER_SECONDS`` (seconds, default 0.05): the factory behind ``ASSISTANT_EMBEDDER`` takes
-    no arguments, so a test sets it in the child's environment.
+    no arguments, so a test sets it in the child's environment; so is ``SLOW_EMBEDDER_MARK``, a file the embedder
+    appends a byte to at each batch, which tells a test the writer is under way.
     """
 
     def __init__(self) -> None:
         super().__init__()
         self.delay = float(os.environ.get("SLOW_EMBEDDER_SECONDS", "0.05"))
+        self.mark = os.environ.get("SLOW_EMBEDDER_MARK")  # a file that grows by a byte per batch: "writing now"
 
     def embed(self, texts: Sequence[str]) -> np.ndarray:
+        if self.mark:
+            with open(self.mark, "ab") as handle:
+                handle.write(b".")
         time.sleep(self.delay)
         return super().embed(texts)

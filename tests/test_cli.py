@@ -59,7 +59,7 @@ def test_index_build_prints_a_summary(tmp_path: Path) -> None:
     assert result.exit_code == 0, result.stderr
     assert f"{index}: generation 1 — 1 articles, " in result.stdout
     assert "added 1, changed 0, removed 0, unchanged 0, skipped 0" in result.stdout
-    assert (index / "CURRENT").read_text().strip() == "gen-000001"
+    assert (index / "CURRENT").read_text().strip() == "store-000001"
 
 
 def test_index_build_progress_goes_to_stderr(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
@@ -149,19 +149,20 @@ def test_index_info(news_index: Path, real_embedder) -> None:
     }
     assert info["model"]["identity"] == real_embedder.identity and info["model"]["dimension"] == 384
     assert info["generation"] == 1
-    assert info["bytes"] == sum(p.stat().st_size for p in (news_index / "gen-000001").iterdir())
+    assert info["bytes"] == sum(p.stat().st_size for p in (news_index / "store-000001").rglob("*") if p.is_file())
+    assert info["segments"] == 1
 
 
 def test_index_verify_ok_then_corrupt(news_index: Path) -> None:
     result = run("index", "verify", "--index", news_index)
     assert result.exit_code == 0 and result.stdout.startswith("ok: generation 1, 5 articles")
-    vectors = news_index / "gen-000001" / "vectors.faiss"
+    vectors = news_index / "store-000001" / "segments" / "seg-00000001.vectors.npy"
     data = bytearray(vectors.read_bytes())
     data[len(data) // 2] ^= 0xFF
     vectors.write_bytes(bytes(data))
     result = run("index", "verify", "--index", news_index)
     assert result.exit_code == 6
-    assert "problem:" in result.stderr and "vectors.faiss" in result.stderr
+    assert "problem:" in result.stderr and "seg-00000001.vectors.npy" in result.stderr
     assert result.stdout == ""
     verdict = json.loads(run("index", "verify", "--index", news_index, "--json").stdout)
     assert verdict["ok"] is False and verdict["generation"] == 1 and verdict["problems"]

@@ -9,7 +9,7 @@ import subprocess
 from pathlib import Path
 
 import pytest
-from durability import cli_here, snapshot, tmp_folders
+from durability import cli_here, snapshot, tmp_folders, unnamed
 from processes import child_env, cli_in_child, program
 
 from assistant import IndexLockedError
@@ -51,8 +51,9 @@ def test_a_second_writer_is_refused_until_the_first_dies(
         holder.stdout.close()
         holder.stdin.close()
     assert holder.returncode == -signal.SIGKILL
-    # What a killed writer leaves: the lock file (the kernel dropped its lock on it) and an unfinished generation.
-    assert (index / ".lock").exists() and tmp_folders(index)
+    # What a killed writer leaves: the lock file (the kernel dropped its lock on it) and an open transaction that
+    # SQLite rolls back; nothing is published and nothing else changed.
+    assert (index / ".lock").exists() and snapshot(index) == before and unnamed(index) == set()
 
     result = cli_here("index", "update", corpus, "--index", index)
     assert result.exit_code == 0, result.output

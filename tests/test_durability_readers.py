@@ -9,15 +9,19 @@ import threading
 from pathlib import Path
 
 from conftest import FakeEmbedder
-from durability import wait_for
+from durability import current, wait_for
 
-from assistant import Answer, Assistant, Hit, Retriever, build_index, update_index
+from assistant import Answer, Assistant, Hit, Retriever, build_index, get_settings, update_index
+from assistant.index.reader import kept_generations
 
 
 def test_searches_keep_working_during_updates(tmp_path: Path, base_index: tuple[Path, Path]) -> None:
     corpus, index = base_index
     query = "comet seen by astronomers"
     stale = Retriever.open(index, embedder=FakeEmbedder())  # never refreshed: its generation gets pruned
+    first = "seg-00000001.vectors.npy"
+    assert (index / current(index) / "segments" / first).exists()
+    merging = get_settings(merge_factor=2, progress=False)
     fresh = Retriever.open(index, embedder=FakeEmbedder())  # refreshes before every search
     errors: list[BaseException] = []
     searches = {"stale": 0, "fresh": 0}
@@ -45,7 +49,8 @@ def test_searches_keep_working_during_updates(tmp_path: Path, base_index: tuple[
         before_updates = dict(searches)
         for n in range(3):
             (corpus / f"comet{n}.txt").write_text(f"Comet {n} seen\n\nAstronomers saw comet number {n}.\n")
-            assert update_index([corpus], index, embedder=FakeEmbedder()).published
+            # A merge factor of 2: each update also merges, so the stale reader's segment files are deleted.
+            assert update_index([corpus], index, embedder=FakeEmbedder(), settings=merging).published
         after_updates = dict(searches)
         wait_for(lambda: fresh.generation == 4 or bool(errors), timeout=10)
     finally:
@@ -56,7 +61,8 @@ def test_searches_keep_working_during_updates(tmp_path: Path, base_index: tuple[
     # Both readers searched while the updates ran.
     assert all(after_updates[name] > before_updates[name] for name in searches), (before_updates, after_updates)
     assert errors == []
-    assert not (index / "gen-000001").exists()  # the stale reader kept answering from a deleted generation
+    # The stale reader kept answering from a generation no longer kept, whose segment was merged and deleted.
+    assert kept_generations(index) == [3, 4] and not (index / current(index) / "segments" / first).exists()
 
     assert fresh.generation == 4
     assert {h.article_id for h in stale.search(query, k=3, as_of="2030-01-01")}.isdisjoint(

@@ -1,4 +1,4 @@
-"""Reproducible builds: indexing the same articles twice gives the same rows, vectors and answers."""
+"""Reproducible builds: indexing the same articles twice gives the same rows, segment files and answers."""
 
 from __future__ import annotations
 
@@ -36,7 +36,10 @@ def _fingerprint(index: Path, embedder: object, queries: tuple[str, ...], as_of:
     return {
         "articles": [tuple(row) for row in articles],
         "chunks": [tuple(row) for row in chunks],
-        "vectors": hashlib.sha256((index / current(index) / "vectors.faiss").read_bytes()).hexdigest(),
+        # Every segment file (vectors, rows, terms, postings), byte for byte.
+        "segments": {
+            p.name: hashlib.sha256(p.read_bytes()).hexdigest() for p in (index / current(index) / "segments").iterdir()
+        },
         "manifest": manifest,
         "results": results,
     }

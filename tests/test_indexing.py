@@ -11,6 +11,7 @@ from conftest import FakeEmbedder, article_ids, news_corpus, write_jsonl
 from assistant import (
     ConfigError,
     IndexLockedError,
+    IndexNotFoundError,
     ModelMismatchError,
     NothingIndexedError,
     Retriever,
@@ -19,7 +20,7 @@ from assistant import (
     update_index,
 )
 from assistant.index.integrity import check_index as verify
-from assistant.index.reader import IndexReader
+from assistant.index.reader import IndexReader, kept_generations
 from assistant.index.writer import IndexWriter
 from assistant.settings import get_settings
 
@@ -221,8 +222,16 @@ def test_old_generations_are_pruned_but_previous_kept(tmp_path: Path) -> None:
     for i in range(3):
         (corpus / f"extra{i}.txt").write_text(f"Extra {i}\n\nExtra story number {i}.\n")
         update_index([corpus], index, embedder=FakeEmbedder())
-    assert sorted(p.name for p in index.glob("gen-*")) == ["gen-000003", "gen-000004"]
-    assert (index / "CURRENT").read_text().strip() == "gen-000004"
+    # Updates happen inside the one store; the generations before the last two can no longer be opened.
+    assert (index / "CURRENT").read_text().strip() == "store-000001"
+    assert kept_generations(index) == [3, 4]
+    pinned = IndexReader.open(index, generation=3)
+    assert pinned.generation == 3 and {row[0] for row in pinned.query("SELECT id FROM articles")} == {
+        *article_ids(index) - {"news/extra2.txt"}
+    }
+    pinned.close()
+    with pytest.raises(IndexNotFoundError, match="generation 2 is not kept"):
+        IndexReader.open(index, generation=2)
 
 
 def test_same_body_under_different_titles_is_kept(tmp_path: Path) -> None:

@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import re
-import sqlite3
 from pathlib import Path
 
 import pytest
@@ -13,8 +11,8 @@ from hypothesis import settings as hypothesis_settings
 from hypothesis import strategies as st
 
 from assistant import ConfigError, Retriever, build_index, update_index
+from assistant.index.lexicon import analyze
 from assistant.index.reader import IndexReader
-from assistant.retrieve.retriever import fts_query
 from assistant.settings import get_settings
 
 NEWS_IDS = {"news/volcano.md", "news/rates.md", "news/rates-old.md", "news/football.md", "news/undated.txt"}
@@ -238,25 +236,18 @@ def test_out_of_range_month_is_a_config_error_at_the_end_of_a_window(news: Path,
 NASTY = '"AND OR NEAR( * ^ :'
 
 
-def test_fts_query_quotes_every_term() -> None:
-    assert fts_query(NASTY) == '"near"'
-    assert fts_query("Alibaba's AI-investment: 23 billion?") == '"alibaba" OR "ai" OR "investment" OR "23" OR "billion"'
-    assert fts_query("what is the") == '"what" OR "is" OR "the"'  # only stopwords: keep them rather than nothing
-    assert fts_query("?!*") is None
+def test_query_words_are_only_words() -> None:
+    # The lexical half has no query language: operators, wildcards and quotes in a question are words or nothing.
+    assert analyze(NASTY) == ["and", "or", "near"]
+    assert analyze("Alibaba's AI-investment: 23 billion?") == ["alibaba", "s", "ai", "invest", "23", "billion"]
+    assert analyze("?!*") == []
 
 
 @hypothesis_settings(max_examples=300, deadline=None)
 @given(st.text(max_size=200))
-def test_fts_query_is_never_fts_syntax(question: str) -> None:
-    match = fts_query(question)
-    if match is None:
-        return
-    assert re.fullmatch(r'"[^"\s]+"( OR "[^"\s]+")*', match)
-    db = sqlite3.connect(":memory:")
-    db.execute("CREATE VIRTUAL TABLE t USING fts5(text, tokenize = 'porter unicode61 remove_diacritics 2')")
-    db.execute("INSERT INTO t VALUES ('some text')")
-    db.execute("SELECT rowid FROM t WHERE t MATCH ?", (match,)).fetchall()
-    db.close()
+def test_any_text_gives_terms_without_spaces(question: str) -> None:
+    terms = analyze(question)
+    assert all(term and not any(ch.isspace() for ch in term) for term in terms)
 
 
 @pytest.mark.parametrize("question", [NASTY, "NEAR(volcano lava, 3)", "lava*", "title:volcano", "^", '"', "?!"])

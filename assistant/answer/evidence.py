@@ -218,7 +218,7 @@ def _lexical(question: str, sentences: list[str], reader: IndexReader) -> list[f
     wanted = sorted(stemmed[0])
     if not wanted:
         return [0.0] * len(sentences)
-    total = max(1, reader.vectors.ntotal)
+    total = max(1, reader.chunk_count)
     df = reader.stem_frequencies(wanted)
     # A word the index has never seen weighs most: a question about it cannot be answered from these articles.
     idf = {stem: math.log(1 + (total - df.get(stem, 0) + 0.5) / (df.get(stem, 0) + 0.5)) for stem in wanted}

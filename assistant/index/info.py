@@ -25,6 +25,7 @@ def describe_index(index_dir: str | Path, *, with_articles: bool = False) -> dic
         info: dict[str, Any] = {
             "path": str(directory),
             "generation": manifest["generation"],
+            "segments": len(manifest["segments"]),
             "created_at": manifest["created_at"],
             "articles": manifest["counts"]["articles"],
             "chunks": manifest["counts"]["chunks"],

@@ -1,42 +1,51 @@
-"""The index on disk: generations of SQLite + FAISS files, a manifest with checksums, and an atomic switch.
+"""The index on disk: a store folder named by ``CURRENT``, holding one SQLite database and immutable segment files.
 
 Layout of an index directory::
 
-    CURRENT            name of the live generation, replaced atomically (write, fsync, rename)
-    gen-000007/        one complete, immutable generation
-        manifest.json  schema version, model, chunker, counts, sha256 of every file, its own checksum
-        meta.sqlite    articles, chunks (with offsets) and an FTS5 table for BM25
-        vectors.faiss  an IndexIDMap2 over inner-product vectors, ids = chunk ids
-    .lock              held by the one writer
-    .tmp-gen-000008-*  a generation being written; never read, removed by the next writer
+    CURRENT                 name of the live store, replaced atomically (write, fsync, rename) by a rebuild only
+    store-000007/           one store: every generation from 7 on, until a rebuild replaces it
+        store.sqlite        articles, chunks (text and offsets), sources and the commits table, in WAL mode
+        segments/
+            seg-00000012.rows.npy      per passage: chunk id, version uid, article uid, row hash, source, length
+            seg-00000012.vectors.npy   float32 vectors in the order of the rows (sorted by chunk id)
+            seg-00000012.terms.npy     sorted term hashes with their offsets into the postings
+            seg-00000012.postings.npy  (row, weighted term frequency) per term, for BM25
+            seg-00000012.ann.faiss     an IVF index over the vectors, for large segments only
+    .lock                   held by the one writer
+    .tmp-store-000009-*     a rebuild being written; never read, removed by the next writer
 
-A writer (:mod:`assistant.index.writer`) copies the live generation into a temporary folder, changes it, fsyncs every
-file, renames the folder into place and only then points ``CURRENT`` at it. A crash at any moment leaves
-``CURRENT`` naming a complete generation. Readers verify the manifest's checksums before answering anything.
+A *commit* is a row of the ``commits`` table: a generation number and the list of live segments with the size and
+xxh3 checksum of each of their files. A writer writes and fsyncs segment files first, then inserts the commit row
+in the same SQLite transaction as the articles and chunks it makes visible: SQLite's WAL commit is the atomic switch.
+Rows carry ``added_gen``/``removed_gen``, so a reader pinned to a generation sees exactly that generation's articles
+while later ones are written; a removal is a tombstone until no kept generation can see the article.
 """
 
 from __future__ import annotations
 
-import hashlib
 import json
+import os
+import sqlite3
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 from ..errors import IndexCorruptError, IndexNotFoundError, ModelMismatchError
 
-SCHEMA_VERSION = 1
+SCHEMA_VERSION = 2
 CURRENT = "CURRENT"
-MANIFEST = "manifest.json"
-SQLITE = "meta.sqlite"
-VECTORS = "vectors.faiss"
 LOCK = ".lock"
 TMP_PREFIX = ".tmp-"
+STORE_PREFIX = "store-"
+LEGACY_PREFIX = "gen-"  # schema 1: a full copy of the index per generation, with a manifest.json
+DATABASE = "store.sqlite"
+SEGMENTS = "segments"
 
-TOKENIZER = "porter unicode61 remove_diacritics 2"
-SCHEMA_SQL = f"""
+SCHEMA_SQL = """
+CREATE TABLE store (key TEXT PRIMARY KEY, value TEXT NOT NULL);
 CREATE TABLE articles (
-    id TEXT PRIMARY KEY,
+    uid INTEGER PRIMARY KEY,  -- one version of an article; a changed article gets a new uid
+    id TEXT NOT NULL,
     title TEXT NOT NULL,
     text TEXT NOT NULL,
     date TEXT,            -- as precise as the source: YYYY, YYYY-MM or YYYY-MM-DD
@@ -49,74 +58,139 @@ CREATE TABLE articles (
     root TEXT,            -- resolved root the file was found under
     content_hash TEXT NOT NULL,
     copy_hash TEXT NOT NULL,
-    indexed_at TEXT NOT NULL
+    indexed_at TEXT NOT NULL,
+    added_gen INTEGER NOT NULL,
+    removed_gen INTEGER   -- the generation that no longer has it (a tombstone), NULL while live
 );
-CREATE INDEX articles_day ON articles(day);
-CREATE INDEX articles_source ON articles(source);
-CREATE INDEX articles_copy_hash ON articles(copy_hash);
+CREATE INDEX articles_id ON articles(id);
+CREATE INDEX articles_removed ON articles(removed_gen) WHERE removed_gen IS NOT NULL;
+CREATE TABLE sources (code INTEGER PRIMARY KEY, name TEXT NOT NULL UNIQUE);
 CREATE TABLE chunks (
-    id INTEGER PRIMARY KEY,
-    article_id TEXT NOT NULL REFERENCES articles(id),
+    uid INTEGER PRIMARY KEY,
+    id INTEGER NOT NULL,  -- stable chunk id: publication day << 40 | hash(article id, ordinal)
+    article_uid INTEGER NOT NULL REFERENCES articles(uid),
     ordinal INTEGER NOT NULL,
     start INTEGER NOT NULL,
     end INTEGER NOT NULL,
     text TEXT NOT NULL
 );
-CREATE INDEX chunks_article ON chunks(article_id);
-CREATE VIRTUAL TABLE chunks_fts USING fts5(text, title, tokenize = '{TOKENIZER}');
+CREATE INDEX chunks_article ON chunks(article_uid);
+CREATE INDEX chunks_id ON chunks(id);
+CREATE TABLE commits (number INTEGER PRIMARY KEY, generation INTEGER NOT NULL, body TEXT NOT NULL);
+CREATE INDEX commits_generation ON commits(generation);
 """
 
 
-def sha256_file(path: Path) -> str:
-    digest = hashlib.sha256()
-    with path.open("rb") as handle:
-        for block in iter(lambda: handle.read(1 << 20), b""):
-            digest.update(block)
-    return digest.hexdigest()
+def store_name(number: int) -> str:
+    return f"{STORE_PREFIX}{number:06d}"
 
 
-def manifest_checksum(body: dict[str, Any]) -> str:
-    payload = {key: value for key, value in body.items() if key != "manifest_sha256"}
-    return hashlib.sha256(json.dumps(payload, sort_keys=True).encode()).hexdigest()
+def store_number(name: str) -> int:
+    """The number in a store folder's name (its first generation), or -1 for anything else."""
+    digits = name.removeprefix(STORE_PREFIX)
+    return int(digits) if name.startswith(STORE_PREFIX) and digits.isdigit() else -1
 
 
-def generation_number(name: str) -> int:
-    try:
-        return int(name.removeprefix("gen-"))
-    except ValueError:
-        return -1
+def rebuild_hint(directory: Path) -> str:
+    return f"`assistant index build PATHS --index {directory}`"
 
 
-def current_generation(directory: Path) -> Path:
-    """The folder of the live generation, or IndexNotFoundError."""
+def current_store(directory: Path) -> Path:
+    """The folder of the live store, or IndexNotFoundError; an index of the previous version is refused."""
     pointer = directory / CURRENT
     try:
         name = pointer.read_text(encoding="utf-8").strip()
     except FileNotFoundError:
-        raise IndexNotFoundError(
-            f"no index in {directory}: build one with `assistant index build PATHS --index {directory}`"
-        ) from None
+        raise IndexNotFoundError(f"no index in {directory}: build one with {rebuild_hint(directory)}") from None
     except (OSError, UnicodeDecodeError) as exc:
         raise IndexCorruptError(f"cannot read {pointer}: {exc}") from exc
-    if not name.startswith("gen-") or "/" in name or not (directory / name).is_dir():
-        raise IndexCorruptError(f"{pointer} names {name!r}, which is not a generation in {directory}")
+    if name.startswith(LEGACY_PREFIX) and "/" not in name and (directory / name / "manifest.json").is_file():
+        raise IndexCorruptError(
+            f"the index in {directory} was written by an earlier version of the assistant (schema 1, one folder "
+            f"per generation), which this version does not read: rebuild it with {rebuild_hint(directory)}"
+        )
+    if store_number(name) < 0 or not (directory / name).is_dir():
+        raise IndexCorruptError(f"{pointer} names {name!r}, which is not a store in {directory}")
     return directory / name
 
 
-def read_manifest(generation: Path) -> dict[str, Any]:
-    path = generation / MANIFEST
+def fsync_file(path: Path) -> None:
+    fd = os.open(path, os.O_RDONLY)
     try:
-        body = json.loads(path.read_text(encoding="utf-8"))
-    except FileNotFoundError:
-        raise IndexCorruptError(f"{path} is missing") from None
-    except (OSError, ValueError) as exc:
-        raise IndexCorruptError(f"{path} is unreadable: {exc}") from exc
-    if not isinstance(body, dict) or body.get("manifest_sha256") != manifest_checksum(body):
-        raise IndexCorruptError(f"{path} does not match its own checksum")
+        os.fsync(fd)
+    finally:
+        os.close(fd)
+
+
+def fsync_dir(path: Path) -> None:
+    fd = os.open(path, os.O_RDONLY | os.O_DIRECTORY)
+    try:
+        os.fsync(fd)
+    finally:
+        os.close(fd)
+
+
+def file_checksum(path: Path) -> str:
+    """xxh3-64 of a file's bytes, in hex: fast enough to check gigabytes of segments in a fraction of a second."""
+    import xxhash
+
+    digest = xxhash.xxh3_64()
+    with path.open("rb") as handle:
+        while block := handle.read(1 << 22):
+            digest.update(block)
+    return digest.hexdigest()
+
+
+def body_checksum(body: dict[str, Any]) -> str:
+    import xxhash
+
+    payload = {key: value for key, value in body.items() if key != "checksum"}
+    return xxhash.xxh3_64_hexdigest(json.dumps(payload, sort_keys=True).encode())
+
+
+def connect(store: Path, *, readonly: bool, create: bool = False) -> sqlite3.Connection:
+    """The store's database, in WAL mode, so readers read the last commit while a writer writes the next one."""
+    path = store / DATABASE
+    if not create and not path.is_file():
+        raise IndexCorruptError(f"{path} is missing")
+    try:
+        if readonly:
+            db = sqlite3.connect(f"file:{path}?mode=ro", uri=True, check_same_thread=False)
+        else:
+            db = sqlite3.connect(path, check_same_thread=False, isolation_level=None)
+        version = db.execute("PRAGMA user_version").fetchone()[0]
+    except sqlite3.DatabaseError as exc:
+        raise IndexCorruptError(f"cannot open {path}: {exc}") from exc
+    if version != SCHEMA_VERSION and not (version == 0 and create):
+        db.close()
+        raise IndexCorruptError(f"{path}: schema version {version} is not {SCHEMA_VERSION}; rebuild the index")
+    return db
+
+
+def load_commit(db: sqlite3.Connection, path: Path, generation: int | None = None) -> dict[str, Any]:
+    """The newest commit (of ``generation``, when given), checked against its own checksum."""
+    try:
+        if generation is None:
+            row = db.execute("SELECT number, body FROM commits ORDER BY number DESC LIMIT 1").fetchone()
+        else:
+            row = db.execute(
+                "SELECT number, body FROM commits WHERE generation = ? ORDER BY number DESC LIMIT 1", (generation,)
+            ).fetchone()
+    except sqlite3.DatabaseError as exc:
+        raise IndexCorruptError(f"{path / DATABASE}: {exc}") from exc
+    if row is None:
+        if generation is None:
+            raise IndexCorruptError(f"{path / DATABASE} holds no commit")
+        raise IndexNotFoundError(f"generation {generation} is not kept in {path.parent}")
+    try:
+        body = json.loads(row[1])
+    except ValueError as exc:
+        raise IndexCorruptError(f"{path / DATABASE}: commit {row[0]} is unreadable: {exc}") from exc
+    if not isinstance(body, dict) or body.get("checksum") != body_checksum(body):
+        raise IndexCorruptError(f"{path / DATABASE}: commit {row[0]} does not match its own checksum")
     if body.get("schema_version") != SCHEMA_VERSION:
-        raise IndexCorruptError(
-            f"{path}: schema version {body.get('schema_version')} is not {SCHEMA_VERSION}; rebuild the index"
-        )
+        raise IndexCorruptError(f"{path / DATABASE}: commit {row[0]} has schema {body.get('schema_version')}")
+    body["commit"] = int(row[0])
     return body
 
 
@@ -127,22 +201,6 @@ def check_model(manifest: dict[str, Any], identity: str, directory: Path) -> Non
             f"the index in {directory} was built with {manifest['model']['identity']}, but the configured model "
             f"is {identity}: set ASSISTANT_MODEL to the index's model, or rebuild with `assistant index build`"
         )
-
-
-def check_files(generation: Path, manifest: dict[str, Any]) -> list[str]:
-    """Problems with the generation's files against the manifest (empty when all match)."""
-    problems = []
-    for name, expected in manifest.get("files", {}).items():
-        path = generation / name
-        if not path.is_file():
-            problems.append(f"{path} is missing")
-        elif path.stat().st_size != expected["bytes"]:
-            problems.append(f"{path} has {path.stat().st_size} bytes, manifest says {expected['bytes']}")
-        elif sha256_file(path) != expected["sha256"]:
-            problems.append(f"{path} does not match its sha256 in the manifest")
-    if set(manifest.get("files", {})) != {SQLITE, VECTORS}:
-        problems.append(f"{generation / MANIFEST} does not list {SQLITE} and {VECTORS}")
-    return problems
 
 
 def disk_usage(directory: str | Path) -> int:

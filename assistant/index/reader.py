@@ -1,23 +1,42 @@
-"""Reading one verified, immutable index generation: chunks, their in-memory columns, BM25 vocabulary, vectors."""
+"""Reading one generation of the index: its commit, its segments (memory-mapped), its rows in SQLite.
+
+Opening reads the commit, maps the segments it names (shared with other readers in the process) and finds the
+tombstones the generation sees; it hashes nothing, so it costs the same at any size. The segments' checksums are
+checked by a background thread from that moment, and every search waits for the segments it reads. Rows read from
+SQLite are checked against the hash their segment keeps, so a damaged row is refused rather than shown.
+"""
 
 from __future__ import annotations
 
+import contextlib
+import logging
 import sqlite3
 import threading
-from collections.abc import Iterable
+import weakref
+from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, cast
+from typing import Any
 
 import numpy as np
 
-from ..errors import IndexCorruptError
-from .layout import SQLITE, TOKENIZER, VECTORS, check_files, current_generation, read_manifest
+from ..errors import IndexCorruptError, IndexNotFoundError
+from . import search
+from .layout import SEGMENTS, connect, current_store, load_commit, store_number
+from .lexicon import analyze, document_frequencies, term_hash
+from .segments import Segment, file_name, live_rows, row_hash
 
-if TYPE_CHECKING:
-    import faiss
+__all__ = ["ChunkRow", "IndexReader", "kept_generations"]
 
-__all__ = ["ChunkRow", "ChunkTable", "IndexReader"]
+logger = logging.getLogger(__name__)
+
+# Segments are immutable: every reader in the process that names one shares its mapping and its verification.
+_SEGMENTS: weakref.WeakValueDictionary[tuple[str, str, str], Segment] = weakref.WeakValueDictionary()
+_SEGMENTS_LOCK = threading.Lock()
+
+_ARTICLE_COLUMNS = (
+    "id, title, text, date, day, source, url, author, origin, file, root, content_hash, copy_hash, indexed_at, uid"
+)
 
 
 @dataclass(frozen=True)
@@ -36,152 +55,237 @@ class ChunkRow:
     url: str | None
 
 
-@dataclass(frozen=True)
-class ChunkTable:
-    """Per-chunk columns held in memory, so filtering and ranking candidates costs microseconds, not SQL joins."""
+def _segment(folder: Path, record: dict[str, Any], dimension: int) -> Segment:
+    # The files' identity is part of the key: a file changed on disk since (it never is, unless damaged) is mapped
+    # and checked again rather than trusted from before.
+    try:
+        stats = [(folder / file_name(record["name"], kind)).stat() for kind in sorted(record["files"])]
+        identity = repr([(s.st_ino, s.st_size, s.st_mtime_ns) for s in stats])
+    except FileNotFoundError:
+        identity = "missing"
+    key = (str(folder), record["name"], identity + repr(sorted((k, v["xxh3"]) for k, v in record["files"].items())))
+    with _SEGMENTS_LOCK:
+        segment = _SEGMENTS.get(key)
+        if segment is None:
+            segment = Segment(folder, record, dimension)
+            _SEGMENTS[key] = segment
+        return segment
 
-    ids: np.ndarray  # int64 chunk ids, sorted: by publication day, see chunking.chunk_id
-    sources: np.ndarray  # int32 index into ``source_names``; -1 when unknown
-    articles: np.ndarray  # int32 article number, to cap passages per article without reading rows
-    source_names: tuple[str, ...]
+
+def _store_of(directory: Path, generation: int | None) -> Path:
+    store = current_store(directory)
+    if generation is None or generation >= store_number(store.name):
+        return store
+    older = sorted(
+        (p for p in directory.iterdir() if 0 <= store_number(p.name) <= generation and p.is_dir()),
+        key=lambda p: store_number(p.name),
+    )
+    if not older:
+        raise IndexNotFoundError(f"generation {generation} is not kept in {directory}")
+    return older[-1]
+
+
+def kept_generations(directory: str | Path) -> list[int]:
+    """The generations of the live store that a reader can still be pinned to (``IndexReader.open(generation=)``)."""
+    store = current_store(Path(directory))
+    db = connect(store, readonly=True)
+    try:
+        return [row[0] for row in db.execute("SELECT DISTINCT generation FROM commits ORDER BY generation")]
+    except sqlite3.DatabaseError as exc:
+        raise IndexCorruptError(f"{store}: {exc}") from exc
+    finally:
+        db.close()
 
 
 class IndexReader:
-    """One verified, immutable generation, open for reading. Safe to share between threads."""
+    """One generation of the index, open for reading. Safe to share between threads."""
 
-    def __init__(self, generation: Path, manifest: dict[str, Any]) -> None:
-        import faiss
-
-        self.path = generation
-        self.manifest = manifest
-        self.generation = int(manifest["generation"])
-        self._table: ChunkTable | None = None
-        # SQLite's own tokenizer stems query words, so their document frequencies are looked up exactly.
-        self._stemmer = sqlite3.connect(":memory:", check_same_thread=False)
-        self._stemmer.executescript(
-            f"CREATE VIRTUAL TABLE q USING fts5(x, tokenize = {TOKENIZER!r});"
-            "CREATE VIRTUAL TABLE qv USING fts5vocab(q, 'instance');"
-        )
-        self._stem_lock = threading.Lock()
-        # immutable=1: the file never changes after publication, so SQLite needs no locks or journal.
-        uri = f"file:{generation / SQLITE}?mode=ro&immutable=1"
-        try:
-            self._db = sqlite3.connect(uri, uri=True, check_same_thread=False)
-            self._db.row_factory = sqlite3.Row
-            # A temp table: the published file stays untouched, and older generations need no migration.
-            self._db.execute("CREATE VIRTUAL TABLE temp.chunks_vocab USING fts5vocab(main, chunks_fts, 'row')")
-            # Typed as the base class, but faiss hands back the class written: writer.py writes an IndexIDMap2.
-            self.vectors = cast("faiss.IndexIDMap2", faiss.read_index(str(generation / VECTORS)))
-        except (sqlite3.Error, RuntimeError) as exc:
-            raise IndexCorruptError(f"cannot open {generation}: {exc}") from exc
-        chunks = self.scalar("SELECT count(*) FROM chunks")
-        if self.vectors.ntotal != chunks or chunks != manifest["counts"]["chunks"]:
+    def __init__(self, store: Path, db: sqlite3.Connection, commit: dict[str, Any], *, verify: bool = True) -> None:
+        self.path = store
+        self.manifest = commit
+        self.generation = int(commit["generation"])
+        self.commit = int(commit["commit"])
+        self._db = db
+        dimension = int(commit["model"]["dimension"])
+        segments = [_segment(store / SEGMENTS, record, dimension) for record in commit["segments"]]
+        dead = np.array(
+            [row[0] for row in self.query(
+                "SELECT uid FROM main.articles WHERE removed_gen IS NOT NULL AND removed_gen <= ?", (self.generation,)
+            )],
+            dtype=np.int64,
+        )  # fmt: skip
+        self.lives = [search.Live(s, live_rows(s, dead)) for s in segments]
+        self.chunk_count = sum(live.count for live in self.lives)
+        if self.chunk_count != commit["counts"]["chunks"]:
             raise IndexCorruptError(
-                f"{generation}: {self.vectors.ntotal} vectors, {chunks} chunks, manifest says "
-                f"{manifest['counts']['chunks']}"
+                f"{store}: generation {self.generation} has {self.chunk_count} passages in its segments, the commit "
+                f"says {commit['counts']['chunks']}"
             )
+        lengths = sum(
+            float(live.segment.lengths.sum() if live.live is None else live.segment.lengths[live.live].sum())
+            for live in self.lives
+        )
+        self.average_length = lengths / max(1, self.chunk_count)
+        visible = f"added_gen <= {self.generation} AND (removed_gen IS NULL OR removed_gen > {self.generation})"
+        try:
+            # Temporary views named like the tables: SQL run through this reader sees exactly its generation.
+            db.executescript(
+                f"CREATE TEMP VIEW articles AS SELECT {_ARTICLE_COLUMNS} FROM main.articles WHERE {visible};"
+                "CREATE TEMP VIEW chunks AS SELECT c.id AS id, a.id AS article_id, c.ordinal AS ordinal, "
+                "c.start AS start, c.end AS end, c.text AS text, c.uid AS uid FROM main.chunks c "
+                "JOIN temp.articles a ON a.uid = c.article_uid;"
+            )
+        except sqlite3.DatabaseError as exc:
+            raise IndexCorruptError(f"{store}: {exc}") from exc
+        self._sources: tuple[str, ...] | None = None
+        if verify:
+            threading.Thread(target=self._verify_all, name="verify-segments", daemon=True).start()
 
     @classmethod
-    def open(cls, directory: str | Path, *, verify: bool = True) -> IndexReader:
-        directory = Path(directory)
-        generation = current_generation(directory)
-        manifest = read_manifest(generation)
-        if verify and (problems := check_files(generation, manifest)):
-            raise IndexCorruptError("index files do not match the manifest: " + "; ".join(problems))
-        return cls(generation, manifest)
+    def open(cls, directory: str | Path, *, generation: int | None = None, verify: bool = True) -> IndexReader:
+        """The live generation of the index in ``directory``, or ``generation`` while it is still kept."""
+        store = _store_of(Path(directory), generation)
+        db = connect(store, readonly=True)
+        try:
+            return cls(store, db, load_commit(db, store, generation), verify=verify)
+        except BaseException:
+            db.close()
+            raise
+
+    def _verify_all(self) -> None:
+        for live in sorted(self.lives, key=lambda live: live.segment.count):
+            with contextlib.suppress(IndexCorruptError):  # logged by the segment; a search that needs it raises
+                live.segment.verify()
+
+    def verify(self) -> None:
+        """Wait until every segment of this generation has been checked; IndexCorruptError if one is damaged."""
+        for live in self.lives:
+            live.segment.verify()
+
+    def latest(self) -> tuple[str, int]:
+        """(store, commit number) of what is live now, to tell whether a writer published since this opened."""
+        store = current_store(self.path.parent)
+        if store != self.path:
+            return store.name, -1
+        number = self.scalar("SELECT max(number) FROM main.commits")
+        return store.name, int(number or -1)
 
     def close(self) -> None:
         self._db.close()
-        with self._stem_lock:
-            self._stemmer.close()
 
+    # -- SQL -------------------------------------------------------------------------------------------------
     def query(self, sql: str, params: Iterable[Any] = ()) -> list[sqlite3.Row]:
         try:
-            return self._db.execute(sql, tuple(params)).fetchall()
+            cursor = self._db.execute(sql, tuple(params))
+            cursor.row_factory = sqlite3.Row
+            return cursor.fetchall()
         except sqlite3.DatabaseError as exc:
-            raise IndexCorruptError(f"{self.path / SQLITE}: {exc}") from exc
+            raise IndexCorruptError(f"{self.path}: {exc}") from exc
+
+    def batches(self, sql: str, params: Iterable[Any] = (), size: int = 4096) -> Iterator[list[Any]]:
+        """The rows of a query a few thousand at a time, for a pass over the whole generation."""
+        try:
+            cursor = self._db.execute(sql, tuple(params))
+            while batch := cursor.fetchmany(size):
+                yield batch
+        except sqlite3.DatabaseError as exc:
+            raise IndexCorruptError(f"{self.path}: {exc}") from exc
 
     def scalar(self, sql: str, params: Iterable[Any] = ()) -> Any:
         rows = self.query(sql, params)
         return rows[0][0] if rows else None
 
-    def chunk_rows(self, ids: Iterable[int]) -> dict[int, ChunkRow]:
+    def article(self, article_id: str) -> sqlite3.Row | None:
+        rows = self.query("SELECT * FROM articles WHERE id = ?", (article_id,))
+        return rows[0] if rows else None
+
+    def sources(self) -> tuple[str, ...]:
+        """The outlets this generation holds articles from, sorted."""
+        if self._sources is None:
+            rows = self.query("SELECT DISTINCT source FROM articles WHERE source IS NOT NULL")
+            self._sources = tuple(sorted(row[0] for row in rows))
+        return self._sources
+
+    def source_codes(self, names: Iterable[str]) -> tuple[int, ...]:
+        wanted = sorted(set(names))
+        marks = ",".join("?" * len(wanted))
+        return tuple(row[0] for row in self.query(f"SELECT code FROM main.sources WHERE name IN ({marks})", wanted))
+
+    # -- passages ----------------------------------------------------------------------------------------------
+    def locate(self, ids: Iterable[int]) -> dict[int, tuple[int, int]]:
+        """(segment, position) of each chunk id this generation holds."""
+        wanted = np.unique(np.fromiter(ids, dtype=np.int64))
+        found: dict[int, tuple[int, int]] = {}
+        for at, live in enumerate(self.lives):
+            # A segment may hold an article's old version (tombstoned) beside its new one, under the same chunk id.
+            firsts = np.searchsorted(live.segment.ids, wanted, side="left")
+            lasts = np.searchsorted(live.segment.ids, wanted, side="right")
+            for chunk_id, first, last in zip(wanted.tolist(), firsts.tolist(), lasts.tolist(), strict=True):
+                alive = [p for p in range(first, last) if live.live is None or live.live[p]]
+                if alive:
+                    found[chunk_id] = (at, alive[0])
+        return found
+
+    def chunk_rows(self, ids: Iterable[int], where: dict[int, tuple[int, int]] | None = None) -> dict[int, ChunkRow]:
+        """The rows of these chunks (ids this generation does not hold are left out), each checked against the hash
+        its segment keeps. ``where`` maps ids to (segment, position) when the caller knows them already."""
         ids = list(ids)
+        wanted = set(ids)
+        where = {**self.locate(i for i in ids if where is None or i not in where), **(where or {})}
+        by_uid = {int(self.lives[s].segment.uids[p]): (i, s, p) for i, (s, p) in where.items() if i in wanted}
+        uids = list(by_uid)
         rows: dict[int, ChunkRow] = {}
-        for offset in range(0, len(ids), 500):
-            part = ids[offset : offset + 500]
+        for offset in range(0, len(uids), 500):
+            part = uids[offset : offset + 500]
             marks = ",".join("?" * len(part))
-            for row in self.query(
-                "SELECT c.id, c.article_id, c.ordinal, c.start, c.end, c.text, a.title, a.date, "
-                f"a.source, a.url FROM chunks c JOIN articles a ON a.id = c.article_id WHERE c.id IN ({marks})",
+            for found in self.query(
+                "SELECT c.uid, c.id, a.id, c.ordinal, c.start, c.end, c.text, a.title, a.date, a.source, a.url "
+                f"FROM main.chunks c JOIN main.articles a ON a.uid = c.article_uid WHERE c.uid IN ({marks})",
                 part,
             ):
-                rows[row[0]] = ChunkRow(*row)
+                chunk_id, segment, position = by_uid[found[0]]
+                row = ChunkRow(*tuple(found)[1:])
+                expected = int(self.lives[segment].segment.hashes[position])
+                if row.id != chunk_id or row_hash(*_hashed(row)) != expected:
+                    raise IndexCorruptError(
+                        f"{self.path}: chunk {chunk_id} of {row.article_id!r} in the database does not match its "
+                        f"checksum in segment {self.lives[segment].segment.name}"
+                    )
+                rows[chunk_id] = row
+        missing = wanted & set(where) - set(rows)
+        if missing:
+            logger.warning("generation %s: %d chunks are no longer in the database", self.generation, len(missing))
         return rows
 
-    @property
-    def table(self) -> ChunkTable:
-        if self._table is None:
-            rows = self.query(
-                "SELECT c.id, a.source, c.article_id FROM chunks c JOIN articles a ON a.id = c.article_id ORDER BY c.id"
-            )
-            names = tuple(sorted({row[1] for row in rows if row[1]}))
-            codes = {name: code for code, name in enumerate(names)}
-            article_codes: dict[str, int] = {}
-            self._table = ChunkTable(
-                ids=np.fromiter((row[0] for row in rows), dtype=np.int64, count=len(rows)),
-                sources=np.fromiter((codes.get(row[1], -1) for row in rows), dtype=np.int32, count=len(rows)),
-                articles=np.fromiter(
-                    (article_codes.setdefault(row[2], len(article_codes)) for row in rows),
-                    dtype=np.int32,
-                    count=len(rows),
-                ),
-                source_names=names,
-            )
-        return self._table
+    # -- words -------------------------------------------------------------------------------------------------
+    def stems(self, texts: list[str]) -> list[set[str]]:
+        """The set of index terms (stemmed as the index stems them) in each text."""
+        return [set(analyze(text)) for text in texts]
+
+    def stem_frequencies(self, stems: Iterable[str]) -> dict[str, int]:
+        """Passages of this generation containing each stem; stems found nowhere are left out."""
+        wanted = sorted({stem for stem in stems if stem})
+        counts = document_frequencies([live.part for live in self.lives], [term_hash(s) for s in wanted])
+        return {stem: counts[term_hash(stem)] for stem in wanted if counts[term_hash(stem)]}
 
     def selective_terms(self, terms: list[str], max_df: float, max_terms: int = 64) -> list[str]:
         """The ``max_terms`` rarest terms found in at most ``max_df`` of the chunks (at least the two rarest).
 
-        Words in most chunks barely move a BM25 ranking but make FTS5 score nearly every row.
+        Words in most chunks barely move a BM25 ranking but make it score nearly every row.
         """
-        counted = self._document_frequencies(terms)
-        total = max(1, self.vectors.ntotal)
+        stemmed = [sorted(found) for found in self.stems(terms)]
+        df = self.stem_frequencies(stem for found in stemmed for stem in found)
+        counted = [
+            (max((df.get(stem, 0) for stem in found), default=0), term)
+            for found, term in zip(stemmed, terms, strict=True)
+        ]
+        total = max(1, self.chunk_count)
         present = sorted((count, i) for i, (count, _) in enumerate(counted) if count > 0)
         rare = [(count, i) for count, i in present if count <= max_df * total][:max_terms]
         if len(rare) < 2:
             rare = present[:2]
         return [counted[i][1] for _, i in sorted(rare, key=lambda item: item[1])]
 
-    def _document_frequencies(self, terms: list[str]) -> list[tuple[int, str]]:
-        """(chunks containing it, term) per term, from the FTS index itself, by the stem SQLite's tokenizer makes."""
-        if not terms:
-            return []
-        stems = [next(iter(found), "") for found in self.stems(terms)]
-        df = self.stem_frequencies(stems)
-        return [(df.get(stem, 0), term) for stem, term in zip(stems, terms, strict=True)]
 
-    def stems(self, texts: list[str]) -> list[set[str]]:
-        """The set of index terms (stemmed as the FTS index stems them) in each text."""
-        if not texts:
-            return []
-        found: list[set[str]] = [set() for _ in texts]
-        with self._stem_lock:
-            self._stemmer.execute("DELETE FROM q")
-            self._stemmer.executemany("INSERT INTO q (rowid, x) VALUES (?, ?)", enumerate(texts))
-            for row, term in self._stemmer.execute("SELECT DISTINCT doc, term FROM qv"):
-                found[row].add(term)
-        return found
-
-    def stem_frequencies(self, stems: Iterable[str]) -> dict[str, int]:
-        """Chunks containing each stem; stems found nowhere are left out."""
-        wanted = sorted({stem for stem in stems if stem})
-        if not wanted:
-            return {}
-        marks = ",".join("?" * len(wanted))
-        rows = self.query(f"SELECT term, doc FROM temp.chunks_vocab WHERE term IN ({marks})", wanted)
-        return {row["term"]: row["doc"] for row in rows}
-
-    def article(self, article_id: str) -> sqlite3.Row | None:
-        rows = self.query("SELECT * FROM articles WHERE id = ?", (article_id,))
-        return rows[0] if rows else None
+def _hashed(row: ChunkRow) -> tuple[Any, ...]:
+    return (row.text, row.start, row.end, row.ordinal, row.article_id, row.title, row.date, row.source, row.url)

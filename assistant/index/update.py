@@ -2,18 +2,21 @@
 
 from __future__ import annotations
 
+import contextlib
 import fnmatch
 import glob
 import logging
 import os
 import sys
+import threading
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, TypeVar
+from queue import Full, Queue
+from typing import TYPE_CHECKING, Any
 
-from ..documents import Article, Skipped
+from ..documents import Article, Chunk, Skipped
 from ..errors import ConfigError, IndexNotFoundError, NothingIndexedError
 from ..ingest.discovery import discover
 from ..ingest.duplicates import DuplicateFilter
@@ -21,7 +24,7 @@ from ..ingest.loading import load_file
 from ..settings import Settings, get_settings
 from .chunking import SPLITTER_NAME, chunk_article, embedding_text
 from .embedding import Embedder, embedder_from_settings
-from .layout import check_model, current_generation, read_manifest
+from .layout import check_model, current_store
 from .writer import IndexWriter
 
 if TYPE_CHECKING:
@@ -29,7 +32,8 @@ if TYPE_CHECKING:
 
 logger = logging.getLogger(__name__)
 
-_T = TypeVar("_T")
+_Item = tuple[Article, list[Chunk], str, str]
+"""An article read from a file, with its chunks, its resolved file and the root it was found under."""
 
 # Articles embedded per group: bounds memory on big corpora while keeping model batches full.
 _GROUP = 256
@@ -52,6 +56,7 @@ class IndexSummary:
     chunks: int = 0
     generation: int | None = None
     published: bool = False
+    merges: int = 0
     seconds: float = 0.0
 
     def counts(self) -> dict[str, int]:
@@ -101,7 +106,11 @@ def _in_scope(file: str, inputs: Sequence[str | Path]) -> bool:
 
 
 class _Run:
-    """One writer session: classify inputs against the index, embed what changed, publish."""
+    """One writer session: read and chunk inputs (in a thread), classify them against the index, embed, publish.
+
+    Reading, cleaning and chunking run in a producer thread while this one embeds and writes, so the model never
+    waits for the next batch of passages (it releases the GIL while it computes).
+    """
 
     def __init__(
         self,
@@ -116,109 +125,174 @@ class _Run:
         self.settings = settings
         self.summary = summary
         self.on_progress = on_progress
+        self._batch: list[_Item] = []
+        self._todo = [0, 0]  # articles and chunks to embed, as far as known
+        self._done = [0, 0]
+        self._embedding: tqdm[Any] | None = None
 
     def apply(self, inputs: Sequence[str | Path], *, prune: bool) -> bool:
         """Returns whether anything was read successfully."""
         pairs, skipped = discover(inputs)
         self.summary.skipped.extend(skipped)
-        loaded: list[tuple[Article, str, str]] = []
-        clean_files: set[str] = set()
-        files = self._progress(pairs, "reading", "file")
-        for folder, path in files:
-            articles, problems = load_file(path, folder, max_bytes=self.settings.max_file_bytes)
-            self.summary.skipped.extend(problems)
-            if not problems:
-                clean_files.add(str(path.resolve()))
-            loaded.extend((article, str(path.resolve()), str(folder.resolve())) for article in articles)
-        files.close()
         existing = self.writer.articles()
-        loaded_ids = {article.id for article, _, _ in loaded}
-        gone: list[str] = []
-        if prune:
-            # Gone means: covered by these inputs, and its file vanished or was read cleanly without it.
-            # A file that failed to read keeps its articles: bad input never loses indexed data.
-            gone = [
-                article_id
-                for article_id, row in existing.items()
-                if article_id not in loaded_ids
-                and row["file"]
-                and _in_scope(row["file"], inputs)
-                and (not Path(row["file"]).exists() or row["file"] in clean_files)
-            ]
-        # Built after pruning, so a renamed file is re-indexed under its new id instead of skipped as a copy.
-        duplicates = DuplicateFilter(
-            {row["copy_hash"]: article_id for article_id, row in existing.items() if article_id not in gone}
-        )
-        todo: list[tuple[Article, str, str]] = []
-        for article, file, root in loaded:
-            if (refusal := duplicates.refusal(article)) is not None:
-                self.summary.skipped.append(refusal)
+        in_scope = {i for i, row in existing.items() if prune and row["file"] and _in_scope(row["file"], inputs)}
+        # Gone means: covered by these inputs, and its file vanished or was read cleanly without it. A vanished file
+        # is known now; a file read without it only at the end. A file that failed to read keeps its articles:
+        # bad input never loses indexed data.
+        vanished = {i for i in in_scope if not Path(existing[i]["file"]).exists()}
+        maybe_gone = {existing[i]["copy_hash"]: i for i in in_scope - vanished}
+        # Built without the vanished, so a renamed file is re-indexed under its new id instead of skipped as a copy.
+        initial = {row["copy_hash"]: i for i, row in existing.items() if i not in vanished}
+        duplicates = DuplicateFilter(initial)
+        admitted: list[tuple[Article, str | None]] = []
+        deferred: list[_Item] = []
+        waiting_ids: set[str] = set()
+        waiting_copies: set[str] = set()
+        loaded_ids: set[str] = set()
+        clean_files: set[str] = set()
+        any_read = False
+        for item in self._read(pairs, clean_files):
+            article = item[0]
+            any_read = True
+            loaded_ids.add(article.id)
+            twin = maybe_gone.get(article.copy_hash)
+            if (
+                (twin is not None and twin != article.id)
+                or article.id in waiting_ids
+                or article.copy_hash in waiting_copies
+            ):
+                # A copy of an article that may turn out gone: decided at the end, with everything that depends on it.
+                deferred.append(item)
+                waiting_ids.add(article.id)
+                waiting_copies.add(article.copy_hash)
                 continue
-            old = existing.get(article.id)
-            duplicates.admit(article, replaces=old["copy_hash"] if old is not None else None)
-            if old is not None and old["content_hash"] == article.content_hash:
-                self.summary.unchanged += 1
-                continue
-            (self.summary.changed if old is not None else self.summary.added).append(article.id)
-            todo.append((article, file, root))
-        self.writer.remove(gone)
-        self.summary.removed.extend(gone)
-        self._embed(todo)
-        return bool(loaded)
+            self._consider(item, existing, duplicates, admitted)
+        gone = vanished | {i for i in in_scope - vanished if i not in loaded_ids and existing[i]["file"] in clean_files}
+        if deferred:
+            duplicates = DuplicateFilter({h: i for h, i in initial.items() if i not in gone})
+            for article, replaces in admitted:
+                duplicates.admit(article, replaces=replaces)
+            for item in deferred:
+                self._consider(item, existing, duplicates, admitted)
+        self._embed()
+        if self._embedding is not None:
+            self._embedding.close()
+        self.writer.remove(sorted(gone))
+        self.summary.removed.extend(sorted(gone))
+        return any_read
 
-    def _progress(self, items: Sequence[_T], desc: str, unit: str) -> tqdm[_T]:
+    def _consider(
+        self,
+        item: _Item,
+        existing: dict[str, Any],
+        duplicates: DuplicateFilter,
+        admitted: list[tuple[Article, str | None]],
+    ) -> None:
+        article = item[0]
+        if (refusal := duplicates.refusal(article)) is not None:
+            self.summary.skipped.append(refusal)
+            return
+        old = existing.get(article.id)
+        replaces = old["copy_hash"] if old is not None else None
+        duplicates.admit(article, replaces=replaces)
+        admitted.append((article, replaces))
+        if old is not None and old["content_hash"] == article.content_hash:
+            self.summary.unchanged += 1
+            return
+        (self.summary.changed if old is not None else self.summary.added).append(article.id)
+        self._batch.append(item)
+        self._todo[0] += 1
+        self._todo[1] += len(item[1])
+        if len(self._batch) >= _GROUP:
+            self._embed()
+
+    def _read(self, pairs: Sequence[tuple[Path, Path]], clean_files: set[str]) -> Iterator[_Item]:
+        """Articles with their chunks, file and root, read and chunked in a thread of their own, in input order."""
+        queue: Queue[tuple[str, Any]] = Queue(maxsize=4 * _GROUP)
+        stop = threading.Event()
+
+        def put(message: tuple[str, Any]) -> bool:
+            while not stop.is_set():
+                with contextlib.suppress(Full):
+                    queue.put(message, timeout=0.1)
+                    return True
+            return False
+
+        def produce() -> None:
+            try:
+                for folder, path in pairs:
+                    articles, problems = load_file(path, folder, max_bytes=self.settings.max_file_bytes)
+                    file, root = str(path.resolve()), str(folder.resolve())
+                    for article in articles:
+                        chunks = chunk_article(
+                            article, size=self.settings.chunk_size, overlap=self.settings.chunk_overlap
+                        )
+                        if not put(("article", (article, chunks, file, root))):
+                            return
+                    if not put(("file", (file, problems))):
+                        return
+                put(("done", None))
+            except BaseException as exc:  # handed to the consumer, which raises it as its own
+                put(("error", exc))
+
+        thread = threading.Thread(target=produce, name="read-articles", daemon=True)
+        thread.start()
+        bar = self._bar(len(pairs), "reading", "file")
+        try:
+            while True:
+                kind, payload = queue.get()
+                if kind == "article":
+                    yield payload
+                elif kind == "file":
+                    file, problems = payload
+                    self.summary.skipped.extend(problems)
+                    if not problems:
+                        clean_files.add(file)
+                    bar.update(1)
+                elif kind == "error":
+                    raise payload
+                else:
+                    return
+        finally:
+            stop.set()
+            bar.close()
+            thread.join(timeout=5)
+
+    def _bar(self, total: int, desc: str, unit: str) -> tqdm[Any]:
         from tqdm import tqdm
 
         return tqdm(
-            items,
+            total=total,
             desc=desc,
             unit=unit,
             file=sys.stderr,
             leave=False,
-            disable=not self.settings.progress or len(items) < 2,
+            disable=not self.settings.progress or (total < 2 and desc != "embedding"),
         )
 
-    def _embed(self, todo: list[tuple[Article, str, str]]) -> None:
-        from tqdm import tqdm
-
-        planned = [
-            (
-                a,
-                chunk_article(a, size=self.settings.chunk_size, overlap=self.settings.chunk_overlap),
-                file,
-                root,
-            )
-            for a, file, root in todo
-        ]
-        total_chunks = sum(len(chunks) for _, chunks, _, _ in planned)
-        bar = tqdm(
-            total=total_chunks,
-            desc="embedding",
-            unit="chunk",
-            file=sys.stderr,
-            disable=not self.settings.progress or total_chunks == 0,
-        )
-        done_chunks = 0
-        try:
-            for offset in range(0, len(planned), _GROUP):
-                group = planned[offset : offset + _GROUP]
-                texts = [embedding_text(a.title, c.text) for a, chunks, _, _ in group for c in chunks]
-                vectors = self.embedder.embed(texts)
-                if vectors.shape[1:] != (self.embedder.dimension,):
-                    raise ConfigError(f"embedder returned vectors of shape {vectors.shape}")
-                cursor = 0
-                for article, chunks, file, root in group:
-                    self.writer.remove([article.id])
-                    self.writer.add(article, chunks, vectors[cursor : cursor + len(chunks)], file=file, root=root)
-                    cursor += len(chunks)
-                done_chunks += len(texts)
-                bar.update(len(texts))
-                bar.set_postfix(articles=f"{min(offset + _GROUP, len(planned))}/{len(planned)}")
-                if self.on_progress:
-                    self.on_progress(min(offset + _GROUP, len(planned)), len(planned), done_chunks, total_chunks)
-        finally:
-            bar.close()
-        self.summary.embedded_chunks += done_chunks
+    def _embed(self) -> None:
+        """Embed the waiting articles' chunks and write them (a changed article replaces its old version)."""
+        group, self._batch = self._batch, []
+        if not group:
+            return
+        texts = [embedding_text(a.title, c.text) for a, chunks, _, _ in group for c in chunks]
+        vectors = self.embedder.embed(texts)
+        if vectors.shape[1:] != (self.embedder.dimension,):
+            raise ConfigError(f"embedder returned vectors of shape {vectors.shape}")
+        cursor = 0
+        for article, chunks, file, root in group:
+            self.writer.remove([article.id])
+            self.writer.add(article, chunks, vectors[cursor : cursor + len(chunks)], file=file, root=root)
+            cursor += len(chunks)
+        if self._embedding is None:
+            self._embedding = self._bar(0, "embedding", "chunk")
+            self._embedding.total = None
+        self._embedding.update(len(texts))
+        self._done[0] += len(group)
+        self._done[1] += len(texts)
+        self.summary.embedded_chunks += len(texts)
+        if self.on_progress:
+            self.on_progress(self._done[0], self._todo[0], self._done[1], self._todo[1])
 
 
 def _check_compatible(manifest: dict[str, Any], directory: Path, embedder: Embedder, settings: Settings) -> None:
@@ -250,11 +324,7 @@ def update_index(
     embedder = embedder or embedder_from_settings(settings)
     summary = IndexSummary()
     with IndexWriter(
-        index_dir,
-        model=model_record(embedder),
-        chunker=chunker_record(settings),
-        fresh=rebuild,
-        keep_generations=settings.keep_generations,
+        index_dir, model=model_record(embedder), chunker=chunker_record(settings), fresh=rebuild, settings=settings
     ) as writer:
         starting_empty = rebuild or writer.base_manifest is None
         if writer.base_manifest is not None:
@@ -271,12 +341,11 @@ def update_index(
         if writer.base_manifest is None or starting_empty or summary.added or summary.changed or summary.removed:
             manifest = writer.commit()
             summary.published = True
+            # Published first: the cost to publication is the change's; merging (when the policy asks) comes after.
+            summary.merges = writer.merge() if settings.merge_after_write else 0
         else:
             manifest = writer.base_manifest
-    summary.generation = int(manifest["generation"])
-    summary.articles = manifest["counts"]["articles"]
-    summary.chunks = manifest["counts"]["chunks"]
-    summary.seconds = time.perf_counter() - started
+    _finish(summary, manifest, started)
     logger.info("index %s: %s", index_dir, summary.counts())
     return summary
 
@@ -292,19 +361,16 @@ def remove_articles(
     *,
     settings: Settings | None = None,
 ) -> IndexSummary:
-    """Remove articles by id. Unknown ids are reported as skipped; nothing else changes."""
+    """Remove articles by id (a tombstone: readers of earlier generations still see them). Unknown ids are reported
+    as skipped; nothing else changes."""
     settings = settings or get_settings()
     index_dir = Path(index_dir) if index_dir is not None else settings.index_dir
     started = time.perf_counter()
-    manifest = read_manifest(current_generation(index_dir))
+    current_store(index_dir)  # no index, or an unreadable one: say so before taking the lock
     summary = IndexSummary()
-    with IndexWriter(
-        index_dir,
-        model=manifest["model"],
-        chunker=manifest["chunker"],
-        keep_generations=settings.keep_generations,
-    ) as writer:
-        if writer.base_generation == 0:
+    with IndexWriter(index_dir, model={}, chunker={}, settings=settings) as writer:
+        manifest = writer.base_manifest
+        if manifest is None:
             raise IndexNotFoundError(f"no index in {index_dir}")
         existing = writer.articles()
         for article_id in article_ids:
@@ -316,8 +382,29 @@ def remove_articles(
         if summary.removed:
             manifest = writer.commit()
             summary.published = True
+            summary.merges = writer.merge() if settings.merge_after_write else 0
+    _finish(summary, manifest, started)
+    return summary
+
+
+def optimize_index(index_dir: str | Path | None = None, *, settings: Settings | None = None) -> IndexSummary:
+    """Merge every segment of the live generation into one, without its tombstoned passages (no new generation)."""
+    settings = settings or get_settings()
+    index_dir = Path(index_dir) if index_dir is not None else settings.index_dir
+    started = time.perf_counter()
+    current_store(index_dir)
+    summary = IndexSummary()
+    with IndexWriter(index_dir, model={}, chunker={}, settings=settings) as writer:
+        if writer.base_manifest is None:
+            raise IndexNotFoundError(f"no index in {index_dir}")
+        summary.merges = writer.merge(full=True)
+        manifest = writer.base_manifest
+    _finish(summary, manifest, started)
+    return summary
+
+
+def _finish(summary: IndexSummary, manifest: dict[str, Any], started: float) -> None:
     summary.generation = int(manifest["generation"])
     summary.articles = manifest["counts"]["articles"]
     summary.chunks = manifest["counts"]["chunks"]
     summary.seconds = time.perf_counter() - started
-    return summary

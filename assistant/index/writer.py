@@ -1,4 +1,11 @@
-"""Writing the next index generation: copy the live one, change it, fsync, rename into place, switch CURRENT."""
+"""Writing the next generation: rows in one SQLite transaction, new passages in new segment files, one commit row.
+
+An update writes inside the live store: its segment files first (written, fsynced, checksummed), then the articles,
+chunks, tombstones and the commit row naming the new segment list in one transaction, so the WAL commit publishes
+all of it at once or none of it. A rebuild (``fresh``) writes a whole new store in a temporary folder, renames it
+into place and switches ``CURRENT`` to it; the old store keeps answering until then. Files a dead writer left (a
+temporary store, segment files no commit names, a store renamed but never switched to) are removed by the next one.
+"""
 
 from __future__ import annotations
 
@@ -12,53 +19,43 @@ import sqlite3
 import time
 from collections.abc import Iterable
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, cast
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
 from ..documents import Article, Chunk
 from ..errors import IndexCorruptError, IndexLockedError, IndexNotFoundError, StoreError
+from ..settings import Settings, get_settings
+from . import ann
 from .layout import (
     CURRENT,
+    DATABASE,
+    LEGACY_PREFIX,
     LOCK,
-    MANIFEST,
     SCHEMA_SQL,
     SCHEMA_VERSION,
-    SQLITE,
+    SEGMENTS,
+    STORE_PREFIX,
     TMP_PREFIX,
-    VECTORS,
-    check_files,
-    current_generation,
-    generation_number,
-    manifest_checksum,
-    read_manifest,
-    sha256_file,
+    body_checksum,
+    connect,
+    current_store,
+    fsync_dir,
+    fsync_file,
+    load_commit,
+    store_name,
+    store_number,
 )
+from .lexicon import ANALYZER, TITLE_WEIGHT, document
+from .segments import ANN, KINDS, Pending, check_sizes, file_name, row_hash, segment_name, segment_number
 
 if TYPE_CHECKING:
-    import faiss
     from filelock import BaseFileLock
 
 logger = logging.getLogger(__name__)
 
 
-def _fsync_file(path: Path) -> None:
-    fd = os.open(path, os.O_RDONLY)
-    try:
-        os.fsync(fd)
-    finally:
-        os.close(fd)
-
-
-def _fsync_dir(path: Path) -> None:
-    fd = os.open(path, os.O_RDONLY | os.O_DIRECTORY)
-    try:
-        os.fsync(fd)
-    finally:
-        os.close(fd)
-
-
-def _disk_full(exc: BaseException) -> bool:
+def disk_full(exc: BaseException) -> bool:
     """Whether ``exc`` says the disk is full, in whichever words the layer that hit it uses."""
     if isinstance(exc, OSError):
         return exc.errno in (errno.ENOSPC, errno.EDQUOT)
@@ -69,7 +66,7 @@ def _disk_full(exc: BaseException) -> bool:
 
 
 class IndexWriter:
-    """Builds the next generation from the live one. Use as a context manager; ``commit()`` publishes it."""
+    """Writes the next generation of the index. Use as a context manager; ``commit()`` publishes it."""
 
     def __init__(
         self,
@@ -78,21 +75,31 @@ class IndexWriter:
         model: dict[str, Any],
         chunker: dict[str, Any],
         fresh: bool = False,
-        keep_generations: int = 2,
+        keep_generations: int | None = None,
+        settings: Settings | None = None,
     ) -> None:
         self.directory = Path(directory)
         self.model = model
         self.chunker = chunker
         self.fresh = fresh
-        self.keep_generations = keep_generations
+        self.settings = settings or get_settings()
+        self.keep_generations = keep_generations or self.settings.keep_generations
         self._lock: BaseFileLock | None = None
-        self._tmp: Path | None = None
-        self._unpublished: Path | None = None  # renamed into place, but CURRENT does not name it yet
         self._db: sqlite3.Connection | None = None
-        self._vectors: faiss.IndexIDMap2 | None = None
+        self._tmp: Path | None = None  # a fresh store being written
+        self._unpublished: Path | None = None  # renamed into place, but CURRENT does not name it yet
+        self.written: list[Path] = []  # segment files of this write, removed if it does not publish
+        self.store: Path | None = None
+        self.base_manifest: dict[str, Any] | None = None  # the live commit this write starts from
         self.base_generation = 0
-        self.base_manifest: dict[str, Any] | None = None  # the live manifest this update starts from
+        self.generation = 0
         self.roots: set[str] = set()
+        self.segments: list[dict[str, Any]] = []
+        self.counts = {"articles": 0, "chunks": 0}
+        self._pending: Pending | None = None
+        self._sources: dict[str, int] = {}
+        self._next_chunk = 1
+        self._next_segment = 1
 
     def __enter__(self) -> IndexWriter:
         self.begin()
@@ -100,7 +107,7 @@ class IndexWriter:
 
     def __exit__(self, exc_type: object, exc: BaseException | None, tb: object) -> None:
         self.abort()
-        if exc is not None and _disk_full(exc):
+        if exc is not None and disk_full(exc):
             raise self._out_of_space(exc) from exc
 
     def _out_of_space(self, exc: BaseException) -> OSError:
@@ -113,11 +120,7 @@ class IndexWriter:
         assert self._db is not None, "writer not started"
         return self._db
 
-    @property
-    def vectors(self) -> faiss.IndexIDMap2:
-        assert self._vectors is not None, "writer not started"
-        return self._vectors
-
+    # -- starting ------------------------------------------------------------------------------------------
     def begin(self) -> None:
         from filelock import FileLock, Timeout
 
@@ -135,197 +138,276 @@ class IndexWriter:
             self._start()
         except BaseException as exc:
             self.abort()
-            if _disk_full(exc):
+            if disk_full(exc):
                 raise self._out_of_space(exc) from exc
             raise
 
     def _start(self) -> None:
-        import faiss
-
-        for leftover in self.directory.glob(TMP_PREFIX + "*"):
-            logger.info("removing unfinished generation %s", leftover)
-            shutil.rmtree(leftover, ignore_errors=True)
-        base: Path | None = None
+        live: Path | None = None
         try:
-            base = current_generation(self.directory)
+            live = current_store(self.directory)
         except IndexNotFoundError:
             pass
         except IndexCorruptError:
-            if not self.fresh:  # a rebuild replaces a damaged index; an update must not guess
+            if not self.fresh:  # a rebuild replaces a damaged or outdated index; an update must not guess
                 raise
-        numbers = [generation_number(p.name) for p in self.directory.glob("gen-*")]
-        number = max([0, *numbers]) + 1
-        self._tmp = self.directory / f"{TMP_PREFIX}gen-{number:06d}-{os.getpid()}"
-        self._tmp.mkdir()
-        self._number = number
-        db_path = self._tmp / SQLITE
-        if base is not None and not self.fresh:
-            manifest = read_manifest(base)
-            if problems := check_files(base, manifest):
-                raise IndexCorruptError(
-                    "the live index is damaged, so it cannot be updated (rebuild it with `assistant index build`): "
-                    + "; ".join(problems)
-                )
-            self.base_manifest = manifest
-            self.base_generation = int(manifest["generation"])
-            self.roots = set(manifest.get("roots", []))
-            source = sqlite3.connect(f"file:{base / SQLITE}?mode=ro&immutable=1", uri=True)
-            self._db = sqlite3.connect(db_path)
-            source.backup(self._db)
-            source.close()
-            # Typed as the base class, but faiss hands back the class written: an IndexIDMap2, as below.
-            self._vectors = cast("faiss.IndexIDMap2", faiss.read_index(str(base / VECTORS)))
+        self._remove_leftovers(live)
+        if live is not None and not self.fresh:
+            self._open_live(live)
         else:
-            if base is not None:
-                with contextlib.suppress(StoreError):
-                    self.base_generation = int(read_manifest(base)["generation"])
-            self._db = sqlite3.connect(db_path)
-            self._db.executescript(SCHEMA_SQL)
-            self._vectors = faiss.IndexIDMap2(faiss.IndexFlatIP(int(self.model["dimension"])))
-        self._db.execute("PRAGMA journal_mode = DELETE")
-        self._db.execute("PRAGMA synchronous = FULL")
+            self._create(live)
+        if self.base_manifest is not None and not self.model:  # removing, or holding the lock: the index's own
+            self.model, self.chunker = self.base_manifest["model"], self.base_manifest["chunker"]
+        self.db.execute("BEGIN IMMEDIATE")
+        self.generation = self.base_generation + 1
+        self._sources = {name: code for code, name in self.db.execute("SELECT code, name FROM sources")}
+        self._next_chunk = int(self.db.execute("SELECT coalesce(max(uid), 0) FROM chunks").fetchone()[0]) + 1
+        self._pending = Pending(int(self.model.get("dimension", 0)))
 
-    # -- reading the state being changed -------------------------------------------------------------
+    def _remove_leftovers(self, live: Path | None) -> None:
+        for leftover in self.directory.glob(TMP_PREFIX + "*"):
+            logger.info("removing unfinished store %s", leftover)
+            shutil.rmtree(leftover, ignore_errors=True)
+        if live is not None:
+            # Renamed into place by a rebuild that died before switching CURRENT: nothing ever read it.
+            for folder in self.directory.glob(STORE_PREFIX + "*"):
+                if store_number(folder.name) > store_number(live.name):
+                    logger.info("removing unpublished store %s", folder)
+                    shutil.rmtree(folder, ignore_errors=True)
+
+    def _open_live(self, store: Path) -> None:
+        self._db = connect(store, readonly=False)
+        self.store = store
+        manifest = load_commit(self.db, store)
+        # Sizes, as a reader checks them at open; the checksums of a segment are checked when a merge reads it.
+        if problems := [p for record in manifest["segments"] for p in check_sizes(store / SEGMENTS, record)]:
+            raise IndexCorruptError(
+                "the live index is damaged, so it cannot be updated (rebuild it with `assistant index build`): "
+                + "; ".join(problems)
+            )
+        self.base_manifest = manifest
+        self.base_generation = int(manifest["generation"])
+        self.roots = set(manifest.get("roots", []))
+        self.segments = list(manifest["segments"])
+        self.counts = dict(manifest["counts"])
+        self.db.execute("PRAGMA synchronous = FULL")
+        named = _named_segments(self.db)
+        on_disk = {segment_number(p.name) for p in (store / SEGMENTS).iterdir()}
+        self._next_segment = max([0, *named, *on_disk]) + 1
+        self._remove_unnamed(store, named)
+
+    def _create(self, live: Path | None) -> None:
+        previous = 0
+        if live is not None:
+            with contextlib.suppress(StoreError, sqlite3.Error):
+                db = connect(live, readonly=True)
+                try:
+                    previous = int(load_commit(db, live)["generation"])
+                finally:
+                    db.close()
+        numbers = [store_number(p.name) for p in self.directory.glob(STORE_PREFIX + "*")]
+        # An index of the previous version named its folders by generation: the numbers go on from there.
+        legacy = [p.name.removeprefix(LEGACY_PREFIX) for p in self.directory.glob(LEGACY_PREFIX + "*")]
+        numbers += [int(n) for n in legacy if n.isdigit()]
+        self.base_generation = max([previous, *(n for n in numbers if n >= 0)])
+        self._tmp = self.directory / f"{TMP_PREFIX}{store_name(self.base_generation + 1)}-{os.getpid()}"
+        (self._tmp / SEGMENTS).mkdir(parents=True)
+        self._db = connect(self._tmp, readonly=False, create=True)
+        # Nothing reads this store before it is renamed into place: no journal until then, one fsync at the end.
+        self._db.executescript("PRAGMA journal_mode = OFF; PRAGMA synchronous = OFF;")
+        self._db.executescript(SCHEMA_SQL + f"PRAGMA user_version = {SCHEMA_VERSION};")
+        self._db.execute("INSERT INTO store VALUES ('created_at', ?)", (_now(),))
+        self.store = self._tmp
+
+    def _remove_unnamed(self, store: Path, named: set[int]) -> None:
+        for path in (store / SEGMENTS).iterdir():
+            if segment_number(path.name) not in named:
+                logger.info("removing %s, which no commit names", path)
+                path.unlink(missing_ok=True)
+
+    # -- reading the state being changed -------------------------------------------------------------------
     def articles(self) -> dict[str, sqlite3.Row]:
-        self.db.row_factory = sqlite3.Row
-        rows = self.db.execute("SELECT id, content_hash, copy_hash, file, root, origin FROM articles").fetchall()
-        return {row["id"]: row for row in rows}
+        cursor = self.db.execute(
+            "SELECT uid, id, content_hash, copy_hash, file, root, origin FROM articles WHERE removed_gen IS NULL"
+        )
+        cursor.row_factory = sqlite3.Row
+        return {row["id"]: row for row in cursor}
 
-    # -- changes -------------------------------------------------------------------------------------
+    # -- changes -------------------------------------------------------------------------------------------
     def remove(self, article_ids: Iterable[str]) -> int:
+        """Tombstone the live version of each article: generations before this one still see it."""
         removed = 0
         for article_id in article_ids:
-            ids = [row[0] for row in self.db.execute("SELECT id FROM chunks WHERE article_id = ?", (article_id,))]
-            if ids:
-                # faiss's wrapper takes an array of ids too (wrapping it in a selector); its stub lists only selectors.
-                self.vectors.remove_ids(np.asarray(ids, dtype=np.int64))  # type: ignore[arg-type]
-                self.db.executemany("DELETE FROM chunks_fts WHERE rowid = ?", [(i,) for i in ids])
-                self.db.execute("DELETE FROM chunks WHERE article_id = ?", (article_id,))
-            removed += self.db.execute("DELETE FROM articles WHERE id = ?", (article_id,)).rowcount
+            for (uid,) in self.db.execute(
+                "SELECT uid FROM articles WHERE id = ? AND removed_gen IS NULL", (article_id,)
+            ).fetchall():
+                chunks = self.db.execute("SELECT count(*) FROM chunks WHERE article_uid = ?", (uid,)).fetchone()[0]
+                self.db.execute("UPDATE articles SET removed_gen = ? WHERE uid = ?", (self.generation, uid))
+                self.counts["articles"] -= 1
+                self.counts["chunks"] -= chunks
+                removed += 1
         return removed
 
     def add(
-        self,
-        article: Article,
-        chunks: list[Chunk],
-        vectors: np.ndarray,
-        *,
-        file: str | None,
-        root: str | None,
+        self, article: Article, chunks: list[Chunk], vectors: np.ndarray, *, file: str | None, root: str | None
     ) -> None:
         if len(chunks) != len(vectors):
             raise ValueError("one vector per chunk")
-        self.db.execute(
+        assert self._pending is not None
+        cursor = self.db.execute(
             "INSERT INTO articles (id, title, text, date, day, source, url, author, origin, file, root, "
-            "content_hash, copy_hash, indexed_at) VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?)",
+            "content_hash, copy_hash, indexed_at, added_gen) VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?,?)",
             (
-                article.id,
-                article.title,
-                article.text,
-                article.date,
-                article.day,
-                article.source,
-                article.url,
-                article.author,
-                article.origin,
-                file,
-                root,
-                article.content_hash,
-                article.copy_hash,
-                time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
+                article.id, article.title, article.text, article.date, article.day, article.source, article.url,
+                article.author, article.origin, file, root, article.content_hash, article.copy_hash, _now(),
+                self.generation,
             ),
-        )
+        )  # fmt: skip
+        article_uid = int(cursor.lastrowid or 0)
+        source = self._source_code(article.source)
+        uids = range(self._next_chunk, self._next_chunk + len(chunks))
+        self._next_chunk += len(chunks)
         self.db.executemany(
-            "INSERT INTO chunks (id, article_id, ordinal, start, end, text) VALUES (?,?,?,?,?,?)",
-            [(c.id, c.article_id, c.ordinal, c.start, c.end, c.text) for c in chunks],
+            "INSERT INTO chunks (uid, id, article_uid, ordinal, start, end, text) VALUES (?,?,?,?,?,?,?)",
+            [(u, c.id, article_uid, c.ordinal, c.start, c.end, c.text) for u, c in zip(uids, chunks, strict=True)],
         )
-        self.db.executemany(
-            "INSERT INTO chunks_fts (rowid, text, title) VALUES (?,?,?)",
-            [(c.id, c.text, article.title) for c in chunks],
-        )
-        if chunks:
-            self.vectors.add_with_ids(
-                np.ascontiguousarray(vectors, dtype=np.float32),
-                np.asarray([c.id for c in chunks], dtype=np.int64),
-            )
+        for uid, chunk, vector in zip(uids, chunks, vectors, strict=True):
+            hashes, freqs, length = document(article.title, chunk.text)
+            digest = row_hash(
+                chunk.text, chunk.start, chunk.end, chunk.ordinal, article.id, article.title, article.date,
+                article.source, article.url,
+            )  # fmt: skip
+            self._pending.add((chunk.id, uid, article_uid, digest, source, length), vector, (hashes, freqs))
+        self.counts["articles"] += 1
+        self.counts["chunks"] += len(chunks)
+        if len(self._pending) >= self.settings.segment_rows:
+            self._flush()
 
-    # -- publishing ----------------------------------------------------------------------------------
+    def _source_code(self, name: str | None) -> int:
+        if not name:
+            return -1
+        if name not in self._sources:
+            cursor = self.db.execute("INSERT INTO sources (name) VALUES (?)", (name,))
+            self._sources[name] = int(cursor.lastrowid or 0)
+        return self._sources[name]
+
+    def _flush(self) -> None:
+        """Write the pending passages as a new segment (named by the commit, later)."""
+        assert self._pending is not None and self.store is not None
+        if not len(self._pending):
+            return
+        name = segment_name(self.reserve_segment())
+        folder = self.store / SEGMENTS
+        self.written.extend(folder / file_name(name, kind) for kind in (*KINDS, ANN))
+        self.segments.append(self._pending.write(folder, name, ann.builder(self.settings.ann_min_rows)))
+        self._pending = Pending(int(self.model["dimension"]))
+
+    def reserve_segment(self) -> int:
+        """The number of a new segment, never one a commit of this store names."""
+        self._next_segment += 1
+        return self._next_segment - 1
+
+    # -- publishing ----------------------------------------------------------------------------------------
+    def merge(self, *, full: bool = False) -> int:
+        """After publishing: merge segments as the tiered policy asks (all into one when ``full``)."""
+        from .merging import run
+
+        if self.db.in_transaction:  # optimizing without an update: the transaction begun for one is empty
+            self.db.execute("ROLLBACK")
+        return run(self, full=full)
+
     def commit(self) -> dict[str, Any]:
-        """Write, fsync and atomically publish the new generation; returns its manifest."""
-        import faiss
+        """Write the last segment, then publish everything in one commit; returns the commit."""
+        assert self.store is not None
+        self._flush()
+        body = self.commit_body(self.generation, self.segments)
+        self.db.execute("INSERT INTO commits (generation, body) VALUES (?, ?)", (self.generation, json.dumps(body)))
+        if self._tmp is not None:
+            self._publish_store()
+        else:
+            fsync_dir(self.store / SEGMENTS)  # the new files' names are on disk before the commit names them
+            self.db.execute("COMMIT")
+        self.written = []
+        logger.info("published generation %d (%s)", self.generation, self.counts)
+        self.base_manifest, self.base_generation = body, self.generation
+        self.cleanup()
+        return body
 
-        assert self._tmp is not None and self._db is not None
-        self._db.commit()
-        counts = {
-            "articles": self._db.execute("SELECT count(*) FROM articles").fetchone()[0],
-            "chunks": self._db.execute("SELECT count(*) FROM chunks").fetchone()[0],
-        }
-        self._db.execute("INSERT INTO chunks_fts(chunks_fts) VALUES ('optimize')")
-        self._db.commit()
-        self._db.close()
-        self._db = None
-        faiss.write_index(self.vectors, str(self._tmp / VECTORS))
-        files = {}
-        for name in (SQLITE, VECTORS):
-            path = self._tmp / name
-            _fsync_file(path)
-            files[name] = {"sha256": sha256_file(path), "bytes": path.stat().st_size}
-        manifest: dict[str, Any] = {
+    def commit_body(self, generation: int, segments: list[dict[str, Any]]) -> dict[str, Any]:
+        body: dict[str, Any] = {
             "schema_version": SCHEMA_VERSION,
-            "generation": self._number,
-            "previous_generation": self.base_generation or None,
-            "created_at": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
+            "generation": generation,
+            "created_at": _now(),
             "model": self.model,
             "chunker": self.chunker,
-            "counts": counts,
+            "lexicon": {"analyzer": ANALYZER, "title_weight": TITLE_WEIGHT},
+            "counts": dict(self.counts),
             "roots": sorted(self.roots),
-            "files": files,
+            "segments": segments,
         }
-        manifest["manifest_sha256"] = manifest_checksum(manifest)
-        manifest_path = self._tmp / MANIFEST
-        manifest_path.write_text(json.dumps(manifest, indent=2, sort_keys=True), encoding="utf-8")
-        _fsync_file(manifest_path)
-        _fsync_dir(self._tmp)
-        final = self.directory / f"gen-{self._number:06d}"
+        body["checksum"] = body_checksum(body)
+        return body
+
+    def _publish_store(self) -> None:
+        assert self._tmp is not None
+        self.db.execute("COMMIT")
+        self.db.execute("PRAGMA journal_mode = WAL")
+        self.db.close()
+        self._db = None
+        fsync_file(self._tmp / DATABASE)
+        fsync_dir(self._tmp / SEGMENTS)
+        fsync_dir(self._tmp)
+        final = self.directory / store_name(self.generation)
         os.rename(self._tmp, final)
         self._tmp, self._unpublished = None, final
-        _fsync_dir(self.directory)
-        pointer_tmp = self.directory / f"{CURRENT}.tmp"
-        pointer_tmp.write_text(final.name + "\n", encoding="utf-8")
-        _fsync_file(pointer_tmp)
-        os.replace(pointer_tmp, self.directory / CURRENT)
+        fsync_dir(self.directory)
+        pointer = self.directory / f"{CURRENT}.tmp"
+        pointer.write_text(final.name + "\n", encoding="utf-8")
+        fsync_file(pointer)
+        os.replace(pointer, self.directory / CURRENT)
         self._unpublished = None
-        _fsync_dir(self.directory)
-        self._prune(final)
-        logger.info("published %s (%d articles, %d chunks)", final.name, counts["articles"], counts["chunks"])
-        return manifest
+        fsync_dir(self.directory)
+        self.store = final
+        self._db = connect(final, readonly=False)
+        self.db.execute("PRAGMA synchronous = FULL")
 
-    def _prune(self, live: Path) -> None:
-        # Older generations go, but a few stay so readers that opened them keep answering.
-        generations = sorted(self.directory.glob("gen-*"), key=lambda p: generation_number(p.name))
-        if self.base_generation:
-            # Between the generation this write started from and the new one: folders renamed into place by writers
-            # that died before switching CURRENT. Nothing ever read them; they must not crowd out ones readers use.
-            unpublished = [p for p in generations if self.base_generation < generation_number(p.name) < self._number]
-            for folder in unpublished:
-                logger.info("removing unpublished generation %s", folder)
+    def cleanup(self) -> None:
+        """Forget what no kept generation can see: old commits, tombstoned rows, files and stores no one names."""
+        from .merging import purge
+
+        assert self.store is not None
+        oldest = self.base_generation - self.keep_generations + 1
+        purge(self.db, self.store, oldest)
+        with contextlib.suppress(sqlite3.Error):
+            self.db.execute("PRAGMA wal_checkpoint(TRUNCATE)")
+        self._remove_unnamed(self.store, _named_segments(self.db))
+        for folder in self.directory.iterdir():
+            number = store_number(folder.name)
+            stale_store = 0 <= number < store_number(self.store.name) and store_number(self.store.name) - 1 < oldest
+            if stale_store or (folder.name.startswith(LEGACY_PREFIX) and folder.is_dir()):
+                logger.info("removing %s, which no kept generation uses", folder)
                 shutil.rmtree(folder, ignore_errors=True)
-            generations = [p for p in generations if p not in unpublished]
-        for old in generations[: -self.keep_generations]:
-            if old != live:
-                shutil.rmtree(old, ignore_errors=True)
 
     def abort(self) -> None:
-        """Drop the unfinished generation (if any) and release the lock. Safe to call twice."""
+        """Drop an unpublished write (if any) and release the lock. Safe to call twice."""
         if self._db is not None:
+            with contextlib.suppress(sqlite3.Error):
+                if self._db.in_transaction:
+                    self._db.execute("ROLLBACK")
+            with contextlib.suppress(sqlite3.Error):
+                self._db.execute("PRAGMA wal_checkpoint(TRUNCATE)")  # give back what the rolled-back write took
             with contextlib.suppress(sqlite3.Error):
                 self._db.close()
             self._db = None
+        for path in self.written:
+            with contextlib.suppress(OSError):
+                path.unlink(missing_ok=True)
+        self.written = []
         if self._tmp is not None:
             shutil.rmtree(self._tmp, ignore_errors=True)
             self._tmp = None
         if self._unpublished is not None:
-            # Switching CURRENT failed (a full disk, say): no reader can reach this copy, and it holds space.
+            # Switching CURRENT failed (a full disk, say): no reader can reach this store, and it holds space.
             shutil.rmtree(self._unpublished, ignore_errors=True)
             with contextlib.suppress(OSError):
                 (self.directory / f"{CURRENT}.tmp").unlink(missing_ok=True)
@@ -333,3 +415,14 @@ class IndexWriter:
         if self._lock is not None:
             self._lock.release()
             self._lock = None
+
+
+def _named_segments(db: sqlite3.Connection) -> set[int]:
+    named: set[int] = set()
+    for (body,) in db.execute("SELECT body FROM commits"):
+        named.update(segment_number(record["name"]) for record in json.loads(body)["segments"])
+    return named
+
+
+def _now() -> str:
+    return time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())

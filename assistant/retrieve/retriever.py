@@ -1,22 +1,22 @@
-"""Hybrid, time-aware passage retrieval: FAISS (dense) and FTS5 (BM25) fused, filtered, recency-weighted."""
+"""Hybrid, time-aware passage retrieval: dense and BM25 rankings over the index's segments, fused, filtered, dated."""
 
 from __future__ import annotations
 
 import datetime as dt
 import logging
-import sqlite3
 import threading
 from collections.abc import Iterable
-from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
 
 from ..documents import Hit
 from ..errors import ConfigError
+from ..index import search as candidates
 from ..index.chunking import DAY_SHIFT, day_range
 from ..index.embedding import Embedder, embedder_from_settings
-from ..index.layout import check_model, current_generation
+from ..index.layout import check_model
+from ..index.lexicon import analyze, term_hash
 from ..index.reader import ChunkRow, IndexReader
 from ..settings import Settings, get_settings
 from ..text.cleaning import clean_question
@@ -26,23 +26,6 @@ from .timeframes import DateLike, parse_day, window_from_question
 logger = logging.getLogger(__name__)
 
 _UNDATED_RECENCY = 0.5  # an undated article ranks like one a half-life old: kept, neither boosted nor buried
-
-
-@dataclass(frozen=True)
-class _Filter:
-    """Which chunks a search may return: ids in [low, high) (a date window), and the mask when sources filter."""
-
-    low: int
-    high: int
-    mask: np.ndarray | None
-    count: int
-    everything: bool
-
-
-def fts_query(question: str, terms: list[str] | None = None) -> str | None:
-    """An FTS5 OR-query of the question's content words, each quoted so no user text is FTS syntax."""
-    terms = query_terms(question) if terms is None else terms
-    return " OR ".join('"' + t.replace('"', "") + '"' for t in terms) or None
 
 
 class Retriever:
@@ -84,13 +67,32 @@ class Retriever:
         return self.reader.generation
 
     def refresh(self) -> bool:
-        """Switch to the newest generation if a writer published one; True when it changed."""
+        """Switch to what a writer published since (a new generation, or the same one merged); True when it changed.
+
+        The new generation's segments are checked before it answers anything: a damaged one raises
+        IndexCorruptError and this retriever keeps answering from the generation it has.
+        """
         with self._swap:  # one refresh opens (and verifies) a new generation; the others wait and then see it
-            if current_generation(self.directory).name == self.reader.path.name:
+            if self.reader.latest() == (self.reader.path.name, self.reader.commit):
                 return False
             # The old reader is left to the garbage collector: searches in flight still hold it.
-            self.reader = IndexReader.open(self.directory)
+            self.reader = self._checked(IndexReader.open(self.directory))
         return True
+
+    def reader_at(self, generation: int) -> IndexReader:
+        """A reader pinned to ``generation`` while the index still keeps it (``ASSISTANT_KEEP_GENERATIONS``), for
+        :meth:`search_pinned`: an answer can be asked again of the articles it was first answered from. Raises
+        IndexNotFoundError once the generation is no longer kept. Close it when done."""
+        return self._checked(IndexReader.open(self.directory, generation=generation))
+
+    def _checked(self, reader: IndexReader) -> IndexReader:
+        try:
+            check_model(reader.manifest, self.embedder.identity, self.directory)
+            reader.verify()
+        except BaseException:
+            reader.close()
+            raise
+        return reader
 
     def close(self) -> None:
         self.reader.close()
@@ -103,7 +105,7 @@ class Retriever:
 
     def sources(self) -> tuple[str, ...]:
         """The outlets the current generation holds articles from, sorted: what ``sources=`` can filter on."""
-        return self.reader.table.source_names
+        return self.reader.sources()
 
     # -- search -----------------------------------------------------------------------------------------
     def search(
@@ -180,30 +182,15 @@ class Retriever:
         sources: list[str],
         as_of: dt.date,
         keep_undated: bool = False,
-    ) -> _Filter:
+    ) -> candidates.Window:
         last = min(as_of, until) if until else as_of
         if since or until:
             # An explicit window asks for dated articles; an undated one cannot be shown to be inside it.
             low, high = day_range(since.isoformat() if since else "0001-01-01", last.isoformat())
         else:
             low, high = 0, day_range(None, last.isoformat())[1]  # undated ids sort first, so they stay in
-        table = reader.table
-        first, stop = np.searchsorted(table.ids, [low, high])
-        undated = int(np.searchsorted(table.ids, 1 << DAY_SHIFT)) if keep_undated and low > 0 else 0
-        mask = None
-        if sources or undated:
-            # Two id ranges (undated, and the window) or a source filter: a mask over the in-memory ids.
-            mask = np.zeros(len(table.ids), dtype=bool)
-            mask[first:stop] = True
-            mask[:undated] = True
-            if sources:
-                codes = [table.source_names.index(s) for s in sources if s in table.source_names]
-                mask &= np.isin(table.sources, codes)
-            low = 0 if undated else low
-            count = int(mask.sum())
-        else:
-            count = int(stop - first)
-        return _Filter(low, high, mask, count, everything=count == len(table.ids))
+        codes = reader.source_codes(sources) if sources else None
+        return candidates.Window(low, high, undated=keep_undated, sources=codes)
 
     def _search(
         self,
@@ -218,21 +205,32 @@ class Retriever:
         recency: bool,
         keep_undated: bool = False,
     ) -> list[Hit]:
-        allowed = self._filters(reader, since, until, sources, as_of, keep_undated)
-        if allowed.count == 0:
+        window = self._filters(reader, since, until, sources, as_of, keep_undated)
+        if candidates.count(reader.lives, window) == 0:
             return []
         n = self.settings.candidates
-        dense = self._dense(reader, vector, n, allowed)
-        bm25 = self._bm25(reader, query, n, allowed)
+        dense = candidates.dense(
+            reader.lives,
+            vector,
+            n,
+            window,
+            exact_max_rows=self.settings.exact_max_rows,
+            probes=self.settings.ann_probes,
+        )
+        bm25 = self._bm25(reader, query, n, window)
         fused: dict[int, float] = {}
+        article_of: dict[int, int] = {}
+        where: dict[int, tuple[int, int]] = {}
         for weight, ranking in ((self.settings.dense_weight, dense), (self.settings.bm25_weight, bm25)):
-            for rank, chunk_id in enumerate(ranking):
+            for rank, chunk_id in enumerate(ranking.ids.tolist()):
                 fused[chunk_id] = fused.get(chunk_id, 0.0) + weight / (self.settings.rrf_k + rank + 1)
+                article_of[chunk_id] = int(ranking.articles[rank])
+                where[chunk_id] = (int(ranking.segments[rank]), int(ranking.positions[rank]))
         if not fused:
             return []
         # Everything up to the final k runs on in-memory columns; only the chosen passages are read from SQLite.
         ids = np.fromiter(fused, dtype=np.int64, count=len(fused))
-        articles = reader.table.articles[np.searchsorted(reader.table.ids, ids)]
+        articles = np.fromiter((article_of[i] for i in fused), dtype=np.int64, count=len(fused))
         priors = self._recency(ids, as_of, self.settings.recency_half_life_days if recency else 0.0)
         scores = np.fromiter(fused.values(), dtype=np.float64, count=len(fused)) * priors
         order = np.lexsort((ids, -scores))
@@ -252,68 +250,25 @@ class Retriever:
                 held_back.append(position)
         if len(chosen) < k:
             chosen = sorted(chosen + held_back[: k - len(chosen)], key=lambda p: (-scores[p], ids[p]))
-        rows = reader.chunk_rows(int(ids[p]) for p in chosen)
+        rows = reader.chunk_rows((int(ids[p]) for p in chosen), where=where)
+        dense_scores, bm25_scores = dense.as_dict(), bm25.as_dict()
         return [
             self._hit(
                 rows[int(ids[p])],
                 float(scores[p]),
                 float(priors[p]),
-                dense.get(int(ids[p])),
-                bm25.get(int(ids[p])),
+                dense_scores.get(int(ids[p])),
+                bm25_scores.get(int(ids[p])),
                 reader.generation,
             )
             for p in chosen
+            if int(ids[p]) in rows  # a reader older than the kept generations may miss purged rows
         ]
 
-    def _dense(self, reader: IndexReader, vector: np.ndarray, n: int, allowed: _Filter) -> dict[int, float]:
-        import faiss
-
-        search_params = None
-        if not allowed.everything:
-            # Filtering inside FAISS ranks only allowed chunks, instead of truncating first and filtering after.
-            selector: faiss.IDSelector
-            if allowed.mask is not None:
-                selector = faiss.IDSelectorBatch(reader.table.ids[allowed.mask])
-            else:
-                selector = faiss.IDSelectorRange(allowed.low, allowed.high)
-            # faiss's wrapper sets fields given as keywords; its stub declares an __init__ without arguments.
-            search_params = faiss.SearchParameters(sel=selector)  # type: ignore[call-arg]
-        scores, ids = reader.vectors.search(vector.reshape(1, -1), min(n, allowed.count), params=search_params)
-        return {int(i): float(s) for s, i in zip(scores[0], ids[0], strict=True) if i >= 0}
-
-    def _bm25(self, reader: IndexReader, query: str, n: int, allowed: _Filter) -> dict[int, float]:
-        match = fts_query(
-            query, reader.selective_terms(query_terms(query), self.settings.bm25_max_df, self.settings.bm25_max_terms)
-        )
-        if match is None:
-            return {}
-        # Chunk ids sort by publication day, so the date window is a rowid range FTS5 applies while matching.
-        # bm25() is lower-is-better; title hits weigh double, since a title states what the article is about.
-        sql = (
-            "SELECT rowid, -bm25(chunks_fts, 1.0, 2.0) AS score FROM chunks_fts "
-            "WHERE chunks_fts MATCH ? AND rowid >= ? AND rowid < ? ORDER BY score DESC"
-        )
-        params = (match, allowed.low, allowed.high)
-        if allowed.mask is None:
-            rows = reader.query(sql + " LIMIT ?", (*params, n))
-        else:
-            # Sources are checked after matching: rank a few times more than needed, or every match when the
-            # filter leaves too few of those, so the filter never meets an already truncated list.
-            limit = 4 * n
-            rows = reader.query(sql + " LIMIT ?", (*params, limit))
-            kept = self._keep(reader, rows, allowed.mask)
-            if len(kept) < n and len(rows) == limit:
-                kept = self._keep(reader, reader.query(sql, params), allowed.mask)
-            rows = kept
-        return {int(row[0]): float(row[1]) for row in rows[:n]}
-
-    @staticmethod
-    def _keep(reader: IndexReader, rows: list[sqlite3.Row], mask: np.ndarray) -> list[sqlite3.Row]:
-        if not rows:
-            return rows
-        ids = np.fromiter((row[0] for row in rows), dtype=np.int64, count=len(rows))
-        keep = mask[np.searchsorted(reader.table.ids, ids)]
-        return [row for row, ok in zip(rows, keep, strict=True) if ok]
+    def _bm25(self, reader: IndexReader, query: str, n: int, window: candidates.Window) -> candidates.Candidates:
+        words = reader.selective_terms(query_terms(query), self.settings.bm25_max_df, self.settings.bm25_max_terms)
+        hashes = list(dict.fromkeys(term_hash(term) for word in words for term in analyze(word)))
+        return candidates.lexical(reader.lives, hashes, n, window, reader.average_length)
 
     def _recency(self, ids: np.ndarray, as_of: dt.date, half_life: float) -> np.ndarray:
         """Multipliers for chunk ids: ``0.5 ** (age / half_life)``, floored; undated articles get a fixed one."""

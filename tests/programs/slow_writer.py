@@ -6,18 +6,23 @@
         reap PID   wait for that writer, print its wait status
 
 The embedder is the one ``ASSISTANT_EMBEDDER`` chooses (the tests set ``embedders:SlowEmbedder``). ``--serve``
-pays for the imports once: forking a writer per round is what makes hundreds of kills affordable.
+pays for the imports once: forking a writer per round is what makes hundreds of kills affordable. With
+``SLOW_WRITER_LOGS`` set to a folder, each forked writer logs the index's progress (commits, merges) to PID.log
+there, so a test can tell what a writer was doing when it was killed.
 """
 
 from __future__ import annotations
 
 import argparse
+import logging
 import os
 import sys
 import traceback
 
 import faiss  # noqa: F401  imported once here rather than in every forked writer, which is what a round costs
+import tantivy  # noqa: F401  likewise
 import tqdm  # noqa: F401  likewise
+import xxhash  # noqa: F401  likewise
 
 import assistant.index.update
 from assistant import build_index, update_index
@@ -39,6 +44,10 @@ def serve(index: str, inputs: list[str]) -> None:
         if command == "run":
             pid = os.fork()
             if pid == 0:
+                if logs := os.environ.get("SLOW_WRITER_LOGS"):
+                    handler = logging.FileHandler(os.path.join(logs, f"{os.getpid()}.log"))
+                    logging.getLogger("assistant.index").addHandler(handler)
+                    logging.getLogger("assistant.index").setLevel(logging.INFO)
                 code = 0
                 try:
                     run(index, inputs, *args)

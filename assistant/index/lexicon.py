@@ -1,0 +1,205 @@
+"""The lexical half of a segment: terms as the index stems them, postings per term, and BM25 over a generation.
+
+Words are split, lower-cased, ASCII-folded and stemmed (Snowball English) by tantivy's text analyzer; each term is
+kept as its xxh3-64 hash. A segment's postings list, per term, the rows holding it and a weighted frequency (hits in
+the text plus ``TITLE_WEIGHT`` times hits in the title), as FTS5's ``bm25(chunks_fts, 1.0, 2.0)`` counted them
+before. Scores are BM25 (k1 1.2, b 0.75, FTS5's formula) with the statistics of the generation being searched:
+its live rows, their lengths and how many of them hold each term, summed over its segments and without the
+tombstoned ones, so a generation's scores do not change when later generations are written or segments merged.
+"""
+
+from __future__ import annotations
+
+import math
+from collections import Counter
+from collections.abc import Iterable, Sequence
+from functools import lru_cache
+from typing import TYPE_CHECKING
+
+import numpy as np
+
+if TYPE_CHECKING:
+    import tantivy
+
+__all__ = ["ANALYZER", "POSTING", "TERM", "TITLE_WEIGHT", "Postings", "analyze", "bm25", "term_hash"]
+
+ANALYZER = "tantivy simple, remove_long 40, lowercase, ascii_fold, stemmer english"
+TITLE_WEIGHT = 2  # a title states what the article is about: its words count double
+K1, B = 1.2, 0.75
+TERM = np.dtype([("hash", "<u8"), ("start", "<i8")])  # sorted by hash; a last row holds the end of the postings
+POSTING = np.dtype([("doc", "<u4"), ("freq", "<u2")])  # sorted by (term, row)
+_MAX_FREQ = np.iinfo(np.uint16).max
+
+
+@lru_cache(maxsize=1)
+def _analyzer() -> tantivy.TextAnalyzer:
+    import tantivy
+
+    return (
+        tantivy.TextAnalyzerBuilder(tantivy.Tokenizer.simple())
+        .filter(tantivy.Filter.remove_long(40))
+        .filter(tantivy.Filter.lowercase())
+        .filter(tantivy.Filter.ascii_fold())
+        .filter(tantivy.Filter.stemmer("english"))
+        .build()
+    )
+
+
+def analyze(text: str) -> list[str]:
+    """The terms of ``text`` in order, as the index stores them."""
+    return list(_analyzer().analyze(text))
+
+
+@lru_cache(maxsize=1 << 20)
+def term_hash(term: str) -> int:
+    import xxhash
+
+    return int(xxhash.xxh3_64_intdigest(term.encode("utf-8")))
+
+
+def document(title: str, text: str) -> tuple[np.ndarray, np.ndarray, int]:
+    """(term hashes, weighted frequencies, length in terms) of one passage with its article's title."""
+    counts: Counter[str] = Counter(analyze(text))
+    title_terms = analyze(title)
+    for term in title_terms:
+        counts[term] += TITLE_WEIGHT
+    hashes = np.fromiter((term_hash(term) for term in counts), dtype=np.uint64, count=len(counts))
+    freqs = np.fromiter((min(f, _MAX_FREQ) for f in counts.values()), dtype=np.uint16, count=len(counts))
+    return hashes, freqs, sum(counts.values()) - (TITLE_WEIGHT - 1) * len(title_terms)
+
+
+def build_postings(docs: np.ndarray, hashes: np.ndarray, freqs: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """(terms, postings) arrays from one posting per (row, term), in any order."""
+    order = np.lexsort((docs, hashes))
+    sorted_hashes = hashes[order]
+    postings = np.empty(len(order), dtype=POSTING)
+    postings["doc"] = docs[order]
+    postings["freq"] = freqs[order]
+    starts = np.flatnonzero(np.r_[True, sorted_hashes[1:] != sorted_hashes[:-1]]) if len(order) else np.zeros(0, int)
+    terms = np.empty(len(starts) + 1, dtype=TERM)
+    terms["hash"][:-1] = sorted_hashes[starts]
+    terms["start"][:-1] = starts
+    terms[-1] = (np.iinfo(np.uint64).max, len(order))
+    return terms, postings
+
+
+class Postings:
+    """A segment's term dictionary and postings (memory-mapped), looked up by term hash."""
+
+    def __init__(self, terms: np.ndarray, postings: np.ndarray) -> None:
+        self.hashes = np.ascontiguousarray(terms["hash"][:-1])
+        self.starts = np.ascontiguousarray(terms["start"])
+        self.postings = postings
+
+    def __len__(self) -> int:
+        return len(self.hashes)
+
+    def lookup(self, hashed: int) -> tuple[int, int]:
+        """[start, end) of a term's postings; an empty range when the segment does not hold it."""
+        at = int(np.searchsorted(self.hashes, np.uint64(hashed)))
+        if at < len(self.hashes) and int(self.hashes[at]) == hashed:
+            return int(self.starts[at]), int(self.starts[at + 1])
+        return 0, 0
+
+    def term_range(self, low: int, high: int | None) -> tuple[int, int]:
+        """Indexes [first, last) of the terms whose hash is in [low, high) (to the end when ``high`` is None)."""
+        first = int(np.searchsorted(self.hashes, np.uint64(low)))
+        last = len(self.hashes) if high is None else int(np.searchsorted(self.hashes, np.uint64(high)))
+        return first, last
+
+
+def merged_postings(
+    parts: Sequence[tuple[Postings, np.ndarray]], buckets: int
+) -> Iterable[tuple[np.ndarray, np.ndarray, np.ndarray]]:
+    """Postings of several segments for a merged one, a slice of the hash space at a time (bounded memory).
+
+    Each part is a segment's postings and where each of its rows goes in the merged segment (-1: dropped). Yields
+    (term hashes, term counts, postings) for consecutive hash ranges, sorted as a segment stores them.
+    """
+    lows = [(2**64 * b) // buckets for b in range(buckets)]
+    highs: list[int | None] = [*lows[1:], None]
+    for low, high in zip(lows, highs, strict=True):
+        hashes, docs, freqs = [], [], []
+        for postings, target in parts:
+            first, last = postings.term_range(low, high)
+            if first == last:
+                continue
+            begin, end = int(postings.starts[first]), int(postings.starts[last])
+            counts = np.diff(postings.starts[first : last + 1])
+            slice_ = postings.postings[begin:end]
+            moved = target[slice_["doc"]]
+            keep = moved >= 0
+            hashes.append(np.repeat(postings.hashes[first:last], counts)[keep])
+            docs.append(moved[keep].astype(np.uint32))
+            freqs.append(np.asarray(slice_["freq"])[keep])
+        if not hashes:
+            continue
+        all_hashes = np.concatenate(hashes)
+        terms, merged = build_postings(np.concatenate(docs), all_hashes, np.concatenate(freqs))
+        yield terms["hash"][:-1], np.diff(terms["start"]), merged
+
+
+Part = tuple[Postings, np.ndarray, "np.ndarray | None"]
+"""A segment as BM25 sees it: its postings, its rows' lengths, and which rows are live (None: all)."""
+
+
+def document_frequencies(parts: Sequence[Part], hashes: Sequence[int]) -> dict[int, int]:
+    """Live rows holding each term, over a generation's segments."""
+    counts = dict.fromkeys(hashes, 0)
+    for postings, _, live in parts:
+        for hashed in counts:
+            start, end = postings.lookup(hashed)
+            if live is None:
+                counts[hashed] += end - start  # no tombstones: the postings' length, nothing read
+            elif end > start:
+                counts[hashed] += int(np.count_nonzero(live[postings.postings["doc"][start:end]]))
+    return counts
+
+
+def _postings(parts: Sequence[Part], hashed: int) -> list[tuple[np.ndarray, np.ndarray]]:
+    found = []
+    for postings, _, live in parts:
+        start, end = postings.lookup(hashed)
+        docs = np.asarray(postings.postings["doc"][start:end], dtype=np.int64)
+        freqs = np.asarray(postings.postings["freq"][start:end], dtype=np.float64)
+        if live is not None:
+            alive = live[docs]
+            docs, freqs = docs[alive], freqs[alive]
+        found.append((docs, freqs))
+    return found
+
+
+def bm25(
+    parts: Sequence[Part], hashes: Sequence[int], live_rows: int, average_length: float
+) -> list[tuple[np.ndarray, np.ndarray]]:
+    """BM25 of every live row holding a term, per segment: (rows, scores) in row order.
+
+    Terms are summed in the order given, so a row's score is the same however its generation is split into segments.
+    """
+    found: list[list[tuple[int, np.ndarray, np.ndarray]]] = [[] for _ in parts]
+    frequency = dict.fromkeys(hashes, 0)
+    for term_at, hashed in enumerate(hashes):
+        for at, (docs, freqs) in enumerate(_postings(parts, hashed)):
+            if not len(docs):
+                continue
+            frequency[hashed] += len(docs)
+            found[at].append((term_at, docs, freqs))
+    idf = []
+    for hashed in hashes:
+        df = frequency[hashed]
+        value = math.log((live_rows - df + 0.5) / (df + 0.5)) if df else 0.0
+        idf.append(value if value > 0 else 1e-6)  # FTS5's floor: a very common term still counts a little
+    scored: list[tuple[np.ndarray, np.ndarray]] = []
+    for (_, lengths, _), terms in zip(parts, found, strict=True):
+        if not terms:
+            scored.append((np.zeros(0, np.int64), np.zeros(0)))
+            continue
+        rows = np.concatenate([docs for _, docs, _ in terms])
+        norm = K1 * (1 - B + B * lengths[rows] / max(average_length, 1e-9))
+        freqs = np.concatenate([f for _, _, f in terms])
+        weights = np.concatenate([np.full(len(d), idf[t]) for t, d, _ in terms])
+        contributions = weights * (freqs * (K1 + 1)) / (freqs + norm)
+        unique, inverse = np.unique(rows, return_inverse=True)
+        # bincount adds in input order, which is term order: the same sums for the same row in any segmentation.
+        scored.append((unique, np.bincount(inverse, weights=contributions, minlength=len(unique))))
+    return scored

@@ -1,0 +1,145 @@
+"""Candidates from one generation: the best passages by meaning (dense) and by words (BM25), under a filter.
+
+Both rankings apply the filter (a chunk-id window, i.e. a date window; optionally the undated passages; optionally
+some sources; always the generation's tombstones) inside every segment before anything is truncated, then keep the
+best ``n`` over all segments. Ties break by chunk id, so results do not depend on how a generation is segmented.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import TYPE_CHECKING
+
+import numpy as np
+
+from . import ann
+from .chunking import DAY_SHIFT
+from .lexicon import Part, bm25
+
+if TYPE_CHECKING:
+    from .segments import Segment
+
+__all__ = ["Candidates", "Live", "Window", "dense", "lexical"]
+
+
+@dataclass(frozen=True)
+class Window:
+    """Which passages a search may return: chunk ids in [low, high) (plus the undated ones when ``undated``), from
+    any source or only those whose codes are in ``sources``."""
+
+    low: int
+    high: int
+    undated: bool = False
+    sources: tuple[int, ...] | None = None
+
+
+@dataclass
+class Live:
+    """A segment as one generation sees it: ``live`` marks the rows it holds (None: all of them)."""
+
+    segment: Segment
+    live: np.ndarray | None
+
+    @property
+    def count(self) -> int:
+        return self.segment.count if self.live is None else int(np.count_nonzero(self.live))
+
+    @property
+    def part(self) -> Part:
+        return self.segment.postings, self.segment.lengths, self.live
+
+
+@dataclass(frozen=True)
+class Candidates:
+    """Passages found, best first: chunk ids, scores, article uids, and where each row is (segment, position)."""
+
+    ids: np.ndarray
+    scores: np.ndarray
+    articles: np.ndarray
+    segments: np.ndarray
+    positions: np.ndarray
+
+    def __len__(self) -> int:
+        return len(self.ids)
+
+    def as_dict(self) -> dict[int, float]:
+        return {int(i): float(s) for i, s in zip(self.ids, self.scores, strict=True)}
+
+
+def allowed(live: Live, window: Window) -> tuple[int, int, np.ndarray | None]:
+    """(first, stop, mask) of the rows of a segment the window allows: positions in [first, stop), and where
+    ``mask`` (over the whole segment) is True when the window is not just one range."""
+    ids = live.segment.ids
+    first, stop = (int(x) for x in np.searchsorted(ids, [window.low, window.high]))
+    undated = int(np.searchsorted(ids, 1 << DAY_SHIFT)) if window.undated and window.low > 0 else 0
+    if not (undated or window.sources is not None or live.live is not None):
+        return first, stop, None
+    mask = np.zeros(len(ids), dtype=bool)
+    mask[first:stop] = True
+    mask[:undated] = True
+    if window.sources is not None:
+        mask &= np.isin(live.segment.sources, window.sources)
+    if live.live is not None:
+        mask &= live.live
+    return (0 if undated else first), stop, mask
+
+
+def count(lives: Sequence[Live], window: Window) -> int:
+    """How many passages of the generation the window allows."""
+    total = 0
+    for live in lives:
+        first, stop, mask = allowed(live, window)
+        total += stop - first if mask is None else int(np.count_nonzero(mask[first:stop]))
+    return total
+
+
+def dense(
+    lives: Sequence[Live], vector: np.ndarray, n: int, window: Window, *, exact_max_rows: int, probes: int
+) -> Candidates:
+    found = []
+    query = np.ascontiguousarray(vector, dtype=np.float32)
+    for at, live in enumerate(lives):
+        live.segment.verify()
+        first, stop, mask = allowed(live, window)
+        positions, scores = ann.search(
+            live.segment, query, n, first, stop, mask, exact_max_rows=exact_max_rows, probes=probes
+        )
+        found.append((at, positions, scores.astype(np.float64)))
+    return _best(lives, found, n)
+
+
+def lexical(lives: Sequence[Live], hashes: Sequence[int], n: int, window: Window, average_length: float) -> Candidates:
+    live_rows = sum(live.count for live in lives)
+    for live in lives:
+        live.segment.verify()
+    scored = bm25([live.part for live in lives], list(dict.fromkeys(hashes)), live_rows, average_length)
+    found = []
+    for at, (live, (rows, scores)) in enumerate(zip(lives, scored, strict=True)):
+        if not len(rows):
+            continue
+        first, stop, mask = allowed(live, window)
+        keep = (rows >= first) & (rows < stop)
+        if mask is not None:
+            keep &= mask[rows]
+        rows, scores = rows[keep], scores[keep]
+        if len(rows) > n:
+            top = np.argpartition(-scores, n - 1)[:n]
+            rows, scores = rows[top], scores[top]
+        found.append((at, rows, scores))
+    return _best(lives, found, n)
+
+
+def _best(lives: Sequence[Live], found: list[tuple[int, np.ndarray, np.ndarray]], n: int) -> Candidates:
+    if not found:
+        empty = np.zeros(0, np.int64)
+        return Candidates(empty, np.zeros(0), empty, empty, empty)
+    segments = np.concatenate([np.full(len(p), at, dtype=np.int64) for at, p, _ in found])
+    positions = np.concatenate([p for _, p, _ in found]).astype(np.int64)
+    scores = np.concatenate([s for _, _, s in found])
+    ids = np.concatenate([lives[at].segment.ids[p] for at, p, _ in found])
+    order = np.lexsort((ids, -scores))[:n]
+    articles = np.array(
+        [lives[s].segment.articles[p] for s, p in zip(segments[order], positions[order], strict=True)], dtype=np.int64
+    )
+    return Candidates(ids[order], scores[order], articles, segments[order], positions[order])

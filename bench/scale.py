@@ -1,0 +1,420 @@
+"""Scale benchmark: the index at 50k, 200k and 1M passages of real news text, beside the previous design.
+
+    python bench/scale.py --work DIR [--sizes 50000,200000,1000000] [--data ../shared/bench/realtimeqa]
+                          [--hogs 1] [--old-src DIR --old-max 200000] [--lexical-compare] [--save FILE]
+
+The corpus is RealTime QA's 1,663 articles (about 21k passages) replicated until it holds the wanted number of
+passages: copy ``c`` of an article gets the id ``ID~c``, a date ``c`` weeks earlier, and the word ``(copy c)`` added
+to its title. Vectors are the real model's (all-MiniLM-L6-v2), computed once per unique passage and cached in the
+work folder (``vectors.npy``; about 15 minutes on 2 cores the first time); a copy's passage gets its original's
+vector plus seeded Gaussian noise (sigma 0.01 per dimension, about cosine 0.98), renormalised. The dev questions'
+vectors are the model's too. So a build measures the store, not the model: the replay embedder costs microseconds.
+
+Each measurement runs in a process of its own (fresh memory, nothing cached in the process): the build (passages/s
+without the model; merges off, so it times publication), the policy merges after it, opening (time to open, then
+to check every segment's checksums), resident memory after open and after the searches, search latency (hybrid,
+k = 10, the 103 dev questions as of their question date and again with a 30-day date window; idle, then with
+``--hogs`` busy processes), ANN recall@10 against exact search under the same filters, BM25-only recall of the gold
+article (a copy of it counts), adding one article and removing one (seconds and bytes written, from
+/proc/self/io), and a full merge (`index optimize`). With ``--old-src`` (an export of the previous design, e.g.
+``git archive f4ddcfb``), the same is measured for it up to ``--old-max`` passages. Prints a table, writes it to
+``--table`` (default scale.md beside the README) and the figures to ``--save``. Skips cleanly without the data.
+"""
+
+from __future__ import annotations
+
+import argparse
+import datetime as dt
+import json
+import os
+import re
+import statistics
+import subprocess
+import sys
+import time
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+REPO = Path(__file__).resolve().parents[1]
+DEFAULT_DATA = REPO.parent / "shared" / "bench" / "realtimeqa"
+SIGMA = 0.01
+COPY = re.compile(r"^(.*) \(copy (\d+)\)$")
+
+
+# -- corpus and vectors --------------------------------------------------------------------------------------------
+def load_jsonl(path: Path) -> list[dict[str, Any]]:
+    with path.open(encoding="utf-8") as handle:
+        return [json.loads(line) for line in handle if line.strip()]
+
+
+def key(text: str) -> int:
+    import xxhash
+
+    return int(xxhash.xxh3_64_intdigest(text.encode("utf-8", "surrogatepass")))
+
+
+def articles_of(path: Path) -> list[Any]:
+    """The articles the index would read from a JSON Lines file (cleaned, as the pipeline cleans them)."""
+    from assistant.ingest.loading import load_file
+
+    articles, _ = load_file(path, path.parent, max_bytes=1 << 40)
+    return articles
+
+
+def write_corpus(records: list[dict[str, Any]], copies: int, folder: Path) -> Path:
+    """``copies`` copies of the corpus as JSON Lines files, one per copy (copy 0 is the original)."""
+    folder.mkdir(parents=True, exist_ok=True)
+    for c in range(copies):
+        path = folder / f"copy-{c:04d}.jsonl"
+        if path.exists():
+            continue
+        with path.open("w", encoding="utf-8") as out:
+            for r in records:
+                record = {k: r[k] for k in ("id", "title", "text", "source", "date", "url") if r.get(k)}
+                if c:
+                    record["id"] = f"{r['id']}~{c}"
+                    record["title"] = f"{r['title']} (copy {c})"
+                    if r.get("date"):
+                        record["date"] = (dt.date.fromisoformat(r["date"][:10]) - dt.timedelta(weeks=c)).isoformat()
+                out.write(json.dumps(record) + "\n")
+    return folder
+
+
+class Replay:
+    """The real model's vectors of the unique passages, replayed; a copy's passage gets its original's plus noise."""
+
+    name = "all-MiniLM-L6-v2 (replayed)"
+    dimension = 384
+
+    def __init__(self, work: Path) -> None:
+        self.keys = np.load(work / "vectors.keys.npy")
+        self.matrix = np.load(work / "vectors.npy", mmap_mode="r")
+        self.identity = f"replayed-minilm@{len(self.keys)}"
+        self.index = {int(k): i for i, k in enumerate(self.keys)}
+        self.missing = 0
+        self.seconds = 0.0
+
+    def embed(self, texts: list[str]) -> np.ndarray:
+        started = time.perf_counter()
+        out = np.empty((len(texts), self.dimension), dtype=np.float32)
+        for i, text in enumerate(texts):
+            title, newline, body = text.partition("\n")
+            match = COPY.match(title)
+            original = f"{match.group(1)}{newline}{body}" if match else text
+            at = self.index.get(key(original))
+            if at is None:  # not a passage of the corpus (the article a benchmark adds): a seeded random vector
+                self.missing += 1
+                vector = np.random.default_rng(key(text)).standard_normal(self.dimension)
+            else:
+                vector = np.asarray(self.matrix[at], dtype=np.float64)
+                if match:
+                    noise = np.random.default_rng([key(original), int(match.group(2))]).standard_normal(self.dimension)
+                    vector = vector + SIGMA * noise
+            out[i] = vector / np.linalg.norm(vector)
+        self.seconds += time.perf_counter() - started
+        return out
+
+
+def real_vectors(original: Path, work: Path) -> int:
+    """Cache the real model's vector of every unique passage (title and text, as the index embeds them); returns
+    the number of passages in one copy of the corpus."""
+    from assistant.index.chunking import chunk_article, embedding_text
+
+    passages = [embedding_text(a.title, c.text) for a in articles_of(original) for c in chunk_article(a)]
+    if (work / "vectors.npy").exists():
+        return len(passages)
+    from assistant.index.embedding import load_embedder
+
+    texts = sorted(set(passages))
+    print(f"embedding {len(texts)} unique passages with the real model (once)", file=sys.stderr)
+    vectors = load_embedder(None, batch_size=64).embed(texts)
+    np.save(work / "vectors.keys.npy", np.array([key(t) for t in texts], dtype=np.uint64))
+    np.save(work / "vectors.npy", vectors)
+    return len(passages)
+
+
+def query_vectors(questions: list[dict[str, Any]], work: Path) -> np.ndarray:
+    path = work / "questions.npy"
+    if not path.exists():
+        from assistant.index.embedding import load_embedder
+
+        np.save(path, load_embedder(None).embed([q["question"] for q in questions]))
+    return np.load(path)
+
+
+# -- workers (each in a process of its own) ------------------------------------------------------------------------
+def rss_mb() -> float:
+    for line in Path("/proc/self/status").read_text().splitlines():
+        if line.startswith("VmRSS:"):
+            return int(line.split()[1]) / 1024
+    return 0.0
+
+
+def written() -> int:
+    """Bytes this process has passed to write() so far (SQLite's pwrites, segment files, FAISS files)."""
+    for line in Path("/proc/self/io").read_text().splitlines():
+        if line.startswith("wchar:"):
+            return int(line.split()[1])
+    return 0
+
+
+def percentiles(values: list[float]) -> dict[str, float]:
+    ordered = sorted(values)
+
+    def at(q: float) -> float:
+        return 1000 * ordered[min(len(ordered) - 1, round(q * (len(ordered) - 1)))]
+
+    return {"p50": at(0.5), "p95": at(0.95), "p99": at(0.99), "mean": 1000 * statistics.fmean(ordered)}
+
+
+def worker(kind: str, args: argparse.Namespace) -> dict[str, Any]:
+    from assistant import Retriever, build_index, get_settings, remove_articles, update_index
+    from assistant.index.reader import IndexReader
+
+    import importlib.util
+
+    new = importlib.util.find_spec("assistant.index.segments") is not None  # the segmented store, or the previous one
+    replay = Replay(args.work)
+    index = Path(args.index)
+    extra = {"merge_after_write": False} if new else {}
+    settings = get_settings(progress=False, **extra)
+    result: dict[str, Any] = {"load_before": os.getloadavg()[0]}
+    if kind == "build":
+        started = time.perf_counter()
+        inputs = [args.corpus / f"copy-{c:04d}.jsonl" for c in range(args.copies)]
+        summary = build_index(inputs, index, embedder=replay, settings=settings)
+        seconds = time.perf_counter() - started
+        result.update(
+            seconds=seconds,
+            passages=summary.chunks,
+            articles=summary.articles,
+            embed_seconds=replay.seconds,
+            passages_per_s=summary.chunks / seconds,
+            non_model_passages_per_s=summary.chunks / max(1e-9, seconds - replay.seconds),
+        )
+    elif kind in ("merge", "optimize"):
+        from assistant.index.writer import IndexWriter
+
+        started = time.perf_counter()
+        with IndexWriter(index, model={}, chunker={}, settings=get_settings(progress=False)) as writer:
+            result["merges"] = writer.merge(full=kind == "optimize")
+            result["segments"] = len(writer.segments)
+        result["seconds"] = time.perf_counter() - started
+    elif kind in ("add", "remove"):
+        stamp = time.time_ns()
+        before, started = written(), time.perf_counter()
+        if kind == "add":
+            path = Path(args.work) / f"added-{stamp}.json"
+            text = " ".join(f"Sentence {n} of the added story about harbour ledgers and comet {stamp}." for n in range(40))
+            path.write_text(json.dumps({"id": f"added-{stamp}", "title": f"Added {stamp}", "text": text,
+                                        "date": dt.date.today().isoformat(), "source": "bench"}))  # fmt: skip
+            summary = update_index([path], index, prune=False, embedder=replay, settings=settings)
+            result["article_bytes"] = path.stat().st_size
+        else:
+            reader = IndexReader.open(index, verify=False)
+            victim = reader.query("SELECT id FROM articles ORDER BY id LIMIT 1 OFFSET 7")[0][0]
+            reader.close()
+            summary = remove_articles([victim], index, settings=settings)
+        result.update(seconds=time.perf_counter() - started, bytes=written() - before, passages=summary.chunks)
+    elif kind == "search":
+        result.update(measure(index, replay, args, new))
+    result["load_after"] = os.getloadavg()[0]
+    return result
+
+
+def measure(index: Path, replay: Replay, args: argparse.Namespace, new: bool) -> dict[str, Any]:
+    from assistant import Retriever, get_settings
+    from assistant.index.reader import IndexReader
+
+    data = Path(args.data)
+    questions = load_jsonl(data / "queries_dev.jsonl")
+    vectors = np.load(Path(args.work) / "questions.npy")
+    out: dict[str, Any] = {"rss_start_mb": rss_mb()}
+    started = time.perf_counter()
+    reader = IndexReader.open(index)
+    out["open_s"] = time.perf_counter() - started
+    out["rss_open_mb"] = rss_mb()
+    if new:
+        started = time.perf_counter()
+        reader.verify()
+        out["verify_s"] = time.perf_counter() - started
+    settings = get_settings(progress=False)
+    retriever = Retriever(reader, replay, settings, index)  # type: ignore[arg-type]
+    windows = {}
+    for q in questions:
+        day = dt.date.fromisoformat(q["question_date"])
+        windows[q["id"]] = ((day - dt.timedelta(days=30)).isoformat(), day.isoformat())
+    timings: dict[str, list[float]] = {"as_of": [], "window": []}
+    for _ in range(args.repeats):
+        for q, v in zip(questions, vectors, strict=True):
+            started = time.perf_counter()
+            retriever.search(q["question"], 10, as_of=q["question_date"], vector=v)
+            timings["as_of"].append(time.perf_counter() - started)
+            since, until = windows[q["id"]]
+            started = time.perf_counter()
+            retriever.search(q["question"], 10, since=since, until=until, as_of=q["question_date"], vector=v)
+            timings["window"].append(time.perf_counter() - started)
+    out["search_as_of_ms"] = percentiles(timings["as_of"])
+    out["search_window_ms"] = percentiles(timings["window"])
+    out["rss_searched_mb"] = rss_mb()
+    if args.quality:
+        bm25 = Retriever(reader, replay, get_settings(progress=False, dense_weight=0), index)  # type: ignore[arg-type]
+        found = []
+        for q, v in zip(questions, vectors, strict=True):
+            hits = bm25.search(q["question"], 40, as_of=q["question_date"], vector=v)
+            found.append(list(dict.fromkeys(h.article_id.split("~")[0] for h in hits)))
+        for k in (1, 5, 10):
+            out[f"bm25_recall@{k}"] = statistics.fmean(bool(set(f[:k]) & set(q["evidence"])) for f, q in zip(found, questions, strict=True))
+        if new:
+            out.update(ann_recall(retriever, questions, vectors))
+    return out
+
+
+def ann_recall(retriever: Any, questions: list[dict[str, Any]], vectors: np.ndarray) -> dict[str, float]:
+    """Dense top 10 through the IVF indexes against exact search, under each question's as-of and 30-day window."""
+    from assistant.index import search
+
+    reader = retriever.reader
+    found = {"as_of": [], "window": []}
+    for q, v in zip(questions, vectors, strict=True):
+        day = dt.date.fromisoformat(q["question_date"])
+        for name, since in (("as_of", None), ("window", day - dt.timedelta(days=30))):
+            window = retriever._filters(reader, since, day if since else None, [], day)
+            kwargs = {"probes": retriever.settings.ann_probes}
+            approx = search.dense(reader.lives, v, 10, window, exact_max_rows=retriever.settings.exact_max_rows, **kwargs)
+            exact = search.dense(reader.lives, v, 10, window, exact_max_rows=10**12, **kwargs)
+            found[name].append(len(set(approx.ids.tolist()) & set(exact.ids.tolist())) / max(1, len(exact)))
+    return {f"ann_recall@10_{name}": statistics.fmean(values) for name, values in found.items()}
+
+
+# -- orchestration -------------------------------------------------------------------------------------------------
+def run_worker(kind: str, args: argparse.Namespace, index: Path, corpus: Path | None, src: Path, hogs: int = 0) -> dict[str, Any]:
+    out = Path(args.work) / f"result-{kind}-{os.getpid()}.json"
+    command = [sys.executable, str(Path(__file__).resolve()), "--worker", kind, "--index", str(index), "--out", str(out),
+               "--work", str(args.work), "--data", str(args.data), "--repeats", str(args.repeats)]  # fmt: skip
+    if corpus is not None:
+        command += ["--corpus", str(corpus), "--copies", str(args.copies)]
+    if args.quality:
+        command.append("--quality")
+    env = dict(os.environ, PYTHONPATH=str(src), HF_HUB_OFFLINE="1", TOKENIZERS_PARALLELISM="false")
+    spinners = [subprocess.Popen([sys.executable, "-c", "while True: pass"]) for _ in range(hogs)]
+    try:
+        subprocess.run(command, env=env, check=True)
+    finally:
+        for spinner in spinners:
+            spinner.kill()
+            spinner.wait()
+    result: dict[str, Any] = json.loads(out.read_text())
+    out.unlink()
+    return result
+
+
+def du(path: Path) -> int:
+    return sum(p.stat().st_size for p in path.rglob("*") if p.is_file())
+
+
+def measure_design(name: str, src: Path, size: int, args: argparse.Namespace, corpus: Path) -> dict[str, Any]:
+    index = Path(args.work) / f"index-{name}-{size}"
+    new = name == "new"
+    figures: dict[str, Any] = {"design": name, "size": size}
+    if not (index / "CURRENT").exists():
+        figures["build"] = run_worker("build", args, index, corpus, src)
+        if new:
+            figures["merge"] = run_worker("merge", args, index, None, src)
+    figures["bytes"] = du(index)
+    figures["idle"] = run_worker("search", args, index, None, src)
+    if args.hogs:
+        hog_args = argparse.Namespace(**{**vars(args), "quality": False})
+        figures["hog"] = run_worker("search", hog_args, index, None, src, hogs=args.hogs)
+    figures["add"] = run_worker("add", args, index, None, src)
+    figures["remove"] = run_worker("remove", args, index, None, src)
+    if new:
+        figures["policy_merge_after_add"] = run_worker("merge", args, index, None, src)
+        figures["optimize"] = run_worker("optimize", args, index, None, src)
+    print(json.dumps(figures), flush=True)
+    return figures
+
+
+def table(results: list[dict[str, Any]]) -> str:
+    rows = [
+        "| design | passages | disk GB | build p/s (no model) | merges s | open s | checksums s | RSS open / searched MB "
+        "| as-of p50/p95/p99 ms | window p95 ms | hog as-of p95 ms | hog window p95 ms | ANN recall@10 as-of / window "
+        "| BM25 R@1/R@10 | add s / MB written | remove s / MB written | optimize s |",
+        "|" + "---|" * 17,
+    ]
+    for r in results:
+        idle, hog = r["idle"], r.get("hog", {})
+        build = r.get("build", {})
+        rows.append(
+            "| " + " | ".join([
+                r["design"], f"{r['size']:,}", f"{r['bytes'] / 1e9:.2f}",
+                f"{build.get('non_model_passages_per_s', float('nan')):.0f}",
+                f"{r.get('merge', {}).get('seconds', float('nan')):.1f}",
+                f"{idle['open_s']:.3f}", f"{idle.get('verify_s', float('nan')):.2f}",
+                f"{idle['rss_open_mb']:.0f} / {idle['rss_searched_mb']:.0f}",
+                "/".join(f"{idle['search_as_of_ms'][p]:.1f}" for p in ("p50", "p95", "p99")),
+                f"{idle['search_window_ms']['p95']:.1f}",
+                f"{hog.get('search_as_of_ms', {}).get('p95', float('nan')):.1f}",
+                f"{hog.get('search_window_ms', {}).get('p95', float('nan')):.1f}",
+                f"{idle.get('ann_recall@10_as_of', float('nan')):.3f} / {idle.get('ann_recall@10_window', float('nan')):.3f}",
+                f"{idle.get('bm25_recall@1', float('nan')):.3f} / {idle.get('bm25_recall@10', float('nan')):.3f}",
+                f"{r['add']['seconds']:.2f} / {r['add']['bytes'] / 1e6:.2f}",
+                f"{r['remove']['seconds']:.2f} / {r['remove']['bytes'] / 1e6:.2f}",
+                f"{r.get('optimize', {}).get('seconds', float('nan')):.1f}",
+            ]) + " |"
+        )  # fmt: skip
+    return "\n".join(rows)
+
+
+def main(argv: list[str]) -> int:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--data", type=Path, default=DEFAULT_DATA)
+    parser.add_argument("--work", type=Path, help="Where corpora, vectors and indexes are kept (reused next time).")
+    parser.add_argument("--sizes", default="50000,200000,1000000", help="Passages per index, comma-separated.")
+    parser.add_argument("--hogs", type=int, default=1, help="Busy processes during the second search run (0: none).")
+    parser.add_argument("--repeats", type=int, default=3, help="Times the 103 questions are asked per run.")
+    parser.add_argument("--old-src", type=Path, help="An export of the previous design's source, to measure beside.")
+    parser.add_argument("--old-max", type=int, default=200_000, help="Largest size the previous design is built at.")
+    parser.add_argument("--no-quality", dest="quality", action="store_false", help="Skip recall measurements.")
+    parser.add_argument("--save", type=Path, help="Write every figure as JSON here.")
+    parser.add_argument("--table", type=Path, default=REPO / "scale.md", help="Write the Markdown table here.")
+    parser.add_argument("--worker", help=argparse.SUPPRESS)
+    parser.add_argument("--index", type=Path, help=argparse.SUPPRESS)
+    parser.add_argument("--corpus", type=Path, help=argparse.SUPPRESS)
+    parser.add_argument("--copies", type=int, default=1, help=argparse.SUPPRESS)
+    parser.add_argument("--out", type=Path, help=argparse.SUPPRESS)
+    args = parser.parse_args(argv)
+    if args.worker:
+        args.out.write_text(json.dumps(worker(args.worker, args)))
+        return 0
+    if not (args.data / "corpus.jsonl").exists():
+        print(f"skip: RealTime QA data not found under {args.data}")
+        return 0
+    if args.work is None:
+        parser.error("--work is required: indexes of a million passages take gigabytes")
+    args.work.mkdir(parents=True, exist_ok=True)
+    records = load_jsonl(args.data / "corpus.jsonl")
+    corpus = write_corpus(records, 1, args.work / "corpus")
+    per_copy = real_vectors(corpus / "copy-0000.jsonl", args.work)
+    query_vectors(load_jsonl(args.data / "queries_dev.jsonl"), args.work)
+    results = []
+    for size in (int(s) for s in args.sizes.split(",")):
+        args.copies = max(1, round(size / per_copy))
+        write_corpus(records, args.copies, corpus)
+        results.append(measure_design("new", REPO, size, args, corpus))
+        if args.old_src and size <= args.old_max:
+            results.append(measure_design("previous", args.old_src, size, args, corpus))
+    text = table(results)
+    print(text)
+    args.table.write_text(
+        f"# Index at scale (bench/scale.py, {dt.date.today().isoformat()}, load {os.getloadavg()[0]:.1f})\n\n{text}\n"
+    )
+    if args.save:
+        args.save.write_text(json.dumps(results, indent=2))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main(sys.argv[1:]))
