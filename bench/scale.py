@@ -59,7 +59,7 @@ def articles_of(path: Path) -> list[Any]:
     """The articles the index would read from a JSON Lines file (cleaned, as the pipeline cleans them)."""
     from assistant.ingest.loading import load_file
 
-    articles, _ = load_file(path, path.parent, max_bytes=1 << 40)
+    articles, _ = load_file(path, path.parent, max_bytes=1 << 30)
     return articles
 
 
@@ -170,10 +170,10 @@ def percentiles(values: list[float]) -> dict[str, float]:
 
 
 def worker(kind: str, args: argparse.Namespace) -> dict[str, Any]:
-    from assistant import Retriever, build_index, get_settings, remove_articles, update_index
-    from assistant.index.reader import IndexReader
-
     import importlib.util
+
+    from assistant import build_index, get_settings, remove_articles, update_index
+    from assistant.index.reader import IndexReader
 
     new = importlib.util.find_spec("assistant.index.segments") is not None  # the segmented store, or the previous one
     replay = Replay(args.work)
@@ -207,7 +207,9 @@ def worker(kind: str, args: argparse.Namespace) -> dict[str, Any]:
         before, started = written(), time.perf_counter()
         if kind == "add":
             path = Path(args.work) / f"added-{stamp}.json"
-            text = " ".join(f"Sentence {n} of the added story about harbour ledgers and comet {stamp}." for n in range(40))
+            text = " ".join(
+                f"Sentence {n} of the added story about harbour ledgers and comet {stamp}." for n in range(40)
+            )
             path.write_text(json.dumps({"id": f"added-{stamp}", "title": f"Added {stamp}", "text": text,
                                         "date": dt.date.today().isoformat(), "source": "bench"}))  # fmt: skip
             summary = update_index([path], index, prune=False, embedder=replay, settings=settings)
@@ -266,7 +268,9 @@ def measure(index: Path, replay: Replay, args: argparse.Namespace, new: bool) ->
             hits = bm25.search(q["question"], 40, as_of=q["question_date"], vector=v)
             found.append(list(dict.fromkeys(h.article_id.split("~")[0] for h in hits)))
         for k in (1, 5, 10):
-            out[f"bm25_recall@{k}"] = statistics.fmean(bool(set(f[:k]) & set(q["evidence"])) for f, q in zip(found, questions, strict=True))
+            out[f"bm25_recall@{k}"] = statistics.fmean(
+                bool(set(f[:k]) & set(q["evidence"])) for f, q in zip(found, questions, strict=True)
+            )
         if new:
             out.update(ann_recall(retriever, questions, vectors))
     return out
@@ -283,21 +287,26 @@ def ann_recall(retriever: Any, questions: list[dict[str, Any]], vectors: np.ndar
         for name, since in (("as_of", None), ("window", day - dt.timedelta(days=30))):
             window = retriever._filters(reader, since, day if since else None, [], day)
             kwargs = {"probes": retriever.settings.ann_probes}
-            approx = search.dense(reader.lives, v, 10, window, exact_max_rows=retriever.settings.exact_max_rows, **kwargs)
+            approx = search.dense(
+                reader.lives, v, 10, window, exact_max_rows=retriever.settings.exact_max_rows, **kwargs
+            )
             exact = search.dense(reader.lives, v, 10, window, exact_max_rows=10**12, **kwargs)
             found[name].append(len(set(approx.ids.tolist()) & set(exact.ids.tolist())) / max(1, len(exact)))
     return {f"ann_recall@10_{name}": statistics.fmean(values) for name, values in found.items()}
 
 
 # -- orchestration -------------------------------------------------------------------------------------------------
-def run_worker(kind: str, args: argparse.Namespace, index: Path, corpus: Path | None, src: Path, hogs: int = 0) -> dict[str, Any]:
+def run_worker(
+    kind: str, args: argparse.Namespace, index: Path, corpus: Path | None, src: Path, hogs: int = 0
+) -> dict[str, Any]:
     out = Path(args.work) / f"result-{kind}-{os.getpid()}.json"
-    command = [sys.executable, str(Path(__file__).resolve()), "--worker", kind, "--index", str(index), "--out", str(out),
-               "--work", str(args.work), "--data", str(args.data), "--repeats", str(args.repeats)]  # fmt: skip
+    command = [sys.executable, str(Path(__file__).resolve()), "--worker", kind, "--index", str(index),
+               "--out", str(out), "--work", str(args.work), "--data", str(args.data),
+               "--repeats", str(args.repeats)]  # fmt: skip
     if corpus is not None:
         command += ["--corpus", str(corpus), "--copies", str(args.copies)]
-    if args.quality:
-        command.append("--quality")
+    if not args.quality:
+        command.append("--no-quality")
     env = dict(os.environ, PYTHONPATH=str(src), HF_HUB_OFFLINE="1", TOKENIZERS_PARALLELISM="false")
     spinners = [subprocess.Popen([sys.executable, "-c", "while True: pass"]) for _ in range(hogs)]
     try:
@@ -339,9 +348,9 @@ def measure_design(name: str, src: Path, size: int, args: argparse.Namespace, co
 
 def table(results: list[dict[str, Any]]) -> str:
     rows = [
-        "| design | passages | disk GB | build p/s (no model) | merges s | open s | checksums s | RSS open / searched MB "
-        "| as-of p50/p95/p99 ms | window p95 ms | hog as-of p95 ms | hog window p95 ms | ANN recall@10 as-of / window "
-        "| BM25 R@1/R@10 | add s / MB written | remove s / MB written | optimize s |",
+        "| design | passages | disk GB | build p/s (no model) | merges s | open s | checksums s "
+        "| RSS open / searched MB | as-of p50/p95/p99 ms | window p95 ms | hog as-of p95 ms | hog window p95 ms "
+        "| ANN recall@10 as-of / window | BM25 R@1/R@10 | add s / MB written | remove s / MB written | optimize s |",
         "|" + "---|" * 17,
     ]
     for r in results:
@@ -358,7 +367,7 @@ def table(results: list[dict[str, Any]]) -> str:
                 f"{idle['search_window_ms']['p95']:.1f}",
                 f"{hog.get('search_as_of_ms', {}).get('p95', float('nan')):.1f}",
                 f"{hog.get('search_window_ms', {}).get('p95', float('nan')):.1f}",
-                f"{idle.get('ann_recall@10_as_of', float('nan')):.3f} / {idle.get('ann_recall@10_window', float('nan')):.3f}",
+                "{:.3f} / {:.3f}".format(*(idle.get(f"ann_recall@10_{w}", float("nan")) for w in ("as_of", "window"))),
                 f"{idle.get('bm25_recall@1', float('nan')):.3f} / {idle.get('bm25_recall@10', float('nan')):.3f}",
                 f"{r['add']['seconds']:.2f} / {r['add']['bytes'] / 1e6:.2f}",
                 f"{r['remove']['seconds']:.2f} / {r['remove']['bytes'] / 1e6:.2f}",

@@ -14,7 +14,7 @@ from __future__ import annotations
 import math
 from collections.abc import Callable
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, cast
 
 import numpy as np
 
@@ -47,17 +47,16 @@ def builder(min_rows: int, template: Any = None) -> Callable[[Path], tuple[str, 
         if rows < min_rows:
             return None
         lists = lists_for(rows)
+        index = faiss.IndexIVFScalarQuantizer(
+            faiss.IndexFlatIP(dimension), dimension, lists, faiss.ScalarQuantizer.QT_8bit, faiss.METRIC_INNER_PRODUCT
+        )
         if template is not None and getattr(template, "nlist", None) == lists and template.d == dimension:
-            index = faiss.clone_index(template)
-            index.reset()
+            # The template is mapped (its lists are on disk): copy its cells and 8-bit ranges, not the index.
+            trained = cast("faiss.IndexIVFScalarQuantizer", faiss.downcast_index(faiss.extract_index_ivf(template)))
+            index.quantizer.add(trained.quantizer.reconstruct_n(0, lists))
+            faiss.copy_array_to_vector(faiss.vector_to_array(trained.sq.trained), index.sq.trained)
+            index.is_trained = True
         else:
-            index = faiss.IndexIVFScalarQuantizer(
-                faiss.IndexFlatIP(dimension),
-                dimension,
-                lists,
-                faiss.ScalarQuantizer.QT_8bit,
-                faiss.METRIC_INNER_PRODUCT,
-            )
             index.cp.niter = 10
             # Evenly spaced rows: a sample of every period (rows sort by day), the same one on every build.
             sample = np.linspace(0, rows - 1, min(rows, lists * _TRAIN_PER_LIST)).astype(np.int64)

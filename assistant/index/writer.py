@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import contextlib
 import errno
+import itertools
 import json
 import logging
 import os
@@ -381,10 +382,12 @@ class IndexWriter:
         with contextlib.suppress(sqlite3.Error):
             self.db.execute("PRAGMA wal_checkpoint(TRUNCATE)")
         self._remove_unnamed(self.store, _named_segments(self.db))
-        for folder in self.directory.iterdir():
-            number = store_number(folder.name)
-            stale_store = 0 <= number < store_number(self.store.name) and store_number(self.store.name) - 1 < oldest
-            if stale_store or (folder.name.startswith(LEGACY_PREFIX) and folder.is_dir()):
+        # An older store holds the generations up to the next store's first one: gone once none of them is kept.
+        stores = sorted((n, p) for p in self.directory.iterdir() if (n := store_number(p.name)) >= 0 and p.is_dir())
+        stale = [p for (_, p), (after, _) in itertools.pairwise(stores) if after - 1 < oldest]
+        legacy = [p for p in self.directory.glob(LEGACY_PREFIX + "*") if p.is_dir()]
+        for folder in (*stale, *legacy):
+            if folder != self.store:
                 logger.info("removing %s, which no kept generation uses", folder)
                 shutil.rmtree(folder, ignore_errors=True)
 
