@@ -4,7 +4,7 @@ Layout of an index directory::
 
     CURRENT                 name of the live store, replaced atomically (write, fsync, rename) by a rebuild only
     store-000007/           one store: every generation from 7 on, until a rebuild replaces it
-        store.sqlite        articles, chunks (text and offsets), sources and the commits table, in WAL mode
+        store.sqlite        articles (and their texts), chunks (text, offsets), sources and commits, in WAL mode
         segments/
             seg-00000012.rows.npy      per passage: chunk id, version uid, article uid, row hash, source, length
             seg-00000012.vectors.npy   float32 vectors in the order of the rows (sorted by chunk id)
@@ -47,7 +47,6 @@ CREATE TABLE articles (
     uid INTEGER PRIMARY KEY,  -- one version of an article; a changed article gets a new uid
     id TEXT NOT NULL,
     title TEXT NOT NULL,
-    text TEXT NOT NULL,
     date TEXT,            -- as precise as the source: YYYY, YYYY-MM or YYYY-MM-DD
     day TEXT,             -- first day the date can mean, for filters and recency
     source TEXT,
@@ -64,6 +63,10 @@ CREATE TABLE articles (
 );
 CREATE INDEX articles_id ON articles(id);
 CREATE INDEX articles_removed ON articles(removed_gen) WHERE removed_gen IS NOT NULL;
+-- Dates and sources of a generation without reading its rows: what `index info` and the source filter list.
+CREATE INDEX articles_listing ON articles(added_gen, removed_gen, day, date, source);
+-- The article's whole text, apart: scanning the articles (an update's classification) never reads it.
+CREATE TABLE article_texts (uid INTEGER PRIMARY KEY REFERENCES articles(uid), text TEXT NOT NULL);
 CREATE TABLE sources (code INTEGER PRIMARY KEY, name TEXT NOT NULL UNIQUE);
 CREATE TABLE chunks (
     uid INTEGER PRIMARY KEY,

@@ -225,6 +225,7 @@ def purge(db: sqlite3.Connection, store: Path, oldest: int) -> int:
                 part = candidates[offset : offset + 500].tolist()
                 marks = ",".join("?" * len(part))
                 db.execute(f"DELETE FROM chunks WHERE article_uid IN ({marks})", part)
+                db.execute(f"DELETE FROM article_texts WHERE uid IN ({marks})", part)
                 db.execute(f"DELETE FROM articles WHERE uid IN ({marks})", part)
         db.execute("COMMIT")
     except BaseException:

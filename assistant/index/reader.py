@@ -35,7 +35,10 @@ _SEGMENTS: weakref.WeakValueDictionary[tuple[str, str, str], Segment] = weakref.
 _SEGMENTS_LOCK = threading.Lock()
 
 _ARTICLE_COLUMNS = (
-    "id, title, text, date, day, source, url, author, origin, file, root, content_hash, copy_hash, indexed_at, uid"
+    "a.id AS id, a.title AS title, (SELECT text FROM main.article_texts t WHERE t.uid = a.uid) AS text, "
+    "a.date AS date, a.day AS day, a.source AS source, a.url AS url, "
+    "a.author AS author, a.origin AS origin, a.file AS file, a.root AS root, a.content_hash AS content_hash, "
+    "a.copy_hash AS copy_hash, a.indexed_at AS indexed_at, a.uid AS uid"
 )
 
 
@@ -126,11 +129,12 @@ class IndexReader:
             for live in self.lives
         )
         self.average_length = lengths / max(1, self.chunk_count)
-        visible = f"added_gen <= {self.generation} AND (removed_gen IS NULL OR removed_gen > {self.generation})"
+        visible = f"a.added_gen <= {self.generation} AND (a.removed_gen IS NULL OR a.removed_gen > {self.generation})"
         try:
-            # Temporary views named like the tables: SQL run through this reader sees exactly its generation.
+            # Temporary views named like the tables: SQL run through this reader sees exactly its generation (an
+            # article's text is looked up only by a query that asks for it).
             db.executescript(
-                f"CREATE TEMP VIEW articles AS SELECT {_ARTICLE_COLUMNS} FROM main.articles WHERE {visible};"
+                f"CREATE TEMP VIEW articles AS SELECT {_ARTICLE_COLUMNS} FROM main.articles a WHERE {visible};"
                 "CREATE TEMP VIEW chunks AS SELECT c.id AS id, a.id AS article_id, c.ordinal AS ordinal, "
                 "c.start AS start, c.end AS end, c.text AS text, c.uid AS uid FROM main.chunks c "
                 "JOIN temp.articles a ON a.uid = c.article_uid;"

@@ -7,9 +7,11 @@ best ``n`` over all segments. Ties break by chunk id, so results do not depend o
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+import threading
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
 from dataclasses import dataclass
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
@@ -20,7 +22,36 @@ from .lexicon import Part, bm25
 if TYPE_CHECKING:
     from .segments import Segment
 
-__all__ = ["Candidates", "Live", "Window", "dense", "lexical"]
+__all__ = ["Candidates", "Live", "Window", "dense", "lexical", "one_thread"]
+
+_THREADS = threading.Lock()
+_limited: list[Any] = []  # the limiter in force, while at least one search runs
+_searching = 0
+
+
+@contextmanager
+def one_thread() -> Iterator[None]:
+    """Run BLAS and OpenMP (numpy's and FAISS's) on one thread while searches run.
+
+    One query is too small to share between cores: spread over two, each step waits for the slower thread, and
+    with another process busy on a core (a chat page next to a build), a search takes several times longer.
+    The limit is process-wide (threadpoolctl), set by the first search in and lifted by the last one out.
+    """
+    global _searching
+    with _THREADS:
+        if not _searching:
+            import faiss  # noqa: F401  loaded first, so its OpenMP runtime is among the ones limited
+            from threadpoolctl import ThreadpoolController
+
+            _limited.append(ThreadpoolController().limit(limits=1))
+        _searching += 1
+    try:
+        yield
+    finally:
+        with _THREADS:
+            _searching -= 1
+            if not _searching:
+                _limited.pop().restore_original_limits()
 
 
 @dataclass(frozen=True)

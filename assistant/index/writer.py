@@ -256,15 +256,15 @@ class IndexWriter:
             raise ValueError("one vector per chunk")
         assert self._pending is not None
         cursor = self.db.execute(
-            "INSERT INTO articles (id, title, text, date, day, source, url, author, origin, file, root, "
-            "content_hash, copy_hash, indexed_at, added_gen) VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?,?)",
+            "INSERT INTO articles (id, title, date, day, source, url, author, origin, file, root, "
+            "content_hash, copy_hash, indexed_at, added_gen) VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?)",
             (
-                article.id, article.title, article.text, article.date, article.day, article.source, article.url,
-                article.author, article.origin, file, root, article.content_hash, article.copy_hash, _now(),
-                self.generation,
+                article.id, article.title, article.date, article.day, article.source, article.url, article.author,
+                article.origin, file, root, article.content_hash, article.copy_hash, _now(), self.generation,
             ),
         )  # fmt: skip
         article_uid = int(cursor.lastrowid or 0)
+        self.db.execute("INSERT INTO article_texts (uid, text) VALUES (?, ?)", (article_uid, article.text))
         source = self._source_code(article.source)
         uids = range(self._next_chunk, self._next_chunk + len(chunks))
         self._next_chunk += len(chunks)

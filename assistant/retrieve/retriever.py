@@ -161,6 +161,23 @@ class Retriever:
         explicit_window = since_day is not None or until_day is not None
         if vector is None:
             vector = self.embedder.embed([query])[0]
+        with candidates.one_thread():
+            return self._window_search(
+                reader, query, vector, k, since_day, until_day, source_list, as_of_day, explicit_window
+            )
+
+    def _window_search(
+        self,
+        reader: IndexReader,
+        query: str,
+        vector: np.ndarray,
+        k: int,
+        since_day: dt.date | None,
+        until_day: dt.date | None,
+        source_list: list[str],
+        as_of_day: dt.date,
+        explicit_window: bool,
+    ) -> list[Hit]:
         hits: list[Hit] = []
         narrowed = None if explicit_window else window_from_question(query, as_of_day)
         if narrowed is not None:
@@ -218,21 +235,21 @@ class Retriever:
             probes=self.settings.ann_probes,
         )
         bm25 = self._bm25(reader, query, n, window)
-        fused: dict[int, float] = {}
-        article_of: dict[int, int] = {}
-        where: dict[int, tuple[int, int]] = {}
-        for weight, ranking in ((self.settings.dense_weight, dense), (self.settings.bm25_weight, bm25)):
-            for rank, chunk_id in enumerate(ranking.ids.tolist()):
-                fused[chunk_id] = fused.get(chunk_id, 0.0) + weight / (self.settings.rrf_k + rank + 1)
-                article_of[chunk_id] = int(ranking.articles[rank])
-                where[chunk_id] = (int(ranking.segments[rank]), int(ranking.positions[rank]))
-        if not fused:
+        # Reciprocal-rank fusion on in-memory columns; only the chosen passages are read from SQLite. A chunk's
+        # contributions add up in ranking order (dense first), as they always have.
+        ranks = [np.arange(len(ranking)) for ranking in (dense, bm25)]
+        weights = (self.settings.dense_weight, self.settings.bm25_weight)
+        every = np.concatenate([dense.ids, bm25.ids])
+        if not len(every):
             return []
-        # Everything up to the final k runs on in-memory columns; only the chosen passages are read from SQLite.
-        ids = np.fromiter(fused, dtype=np.int64, count=len(fused))
-        articles = np.fromiter((article_of[i] for i in fused), dtype=np.int64, count=len(fused))
+        contributions = np.concatenate([w / (self.settings.rrf_k + r + 1) for w, r in zip(weights, ranks, strict=True)])
+        ids, first, inverse = np.unique(every, return_index=True, return_inverse=True)
+        fused = np.bincount(inverse, weights=contributions, minlength=len(ids))
+        articles = np.concatenate([dense.articles, bm25.articles])[first]
+        places = np.concatenate([np.stack([r.segments, r.positions], axis=1) for r in (dense, bm25)])[first]
+        where = {int(i): (int(s), int(p)) for i, (s, p) in zip(ids.tolist(), places.tolist(), strict=True)}
         priors = self._recency(ids, as_of, self.settings.recency_half_life_days if recency else 0.0)
-        scores = np.fromiter(fused.values(), dtype=np.float64, count=len(fused)) * priors
+        scores = fused * priors
         order = np.lexsort((ids, -scores))
         # At most a few passages per article, so one long article cannot crowd out the others; when there are
         # no others left, the remaining slots go to the best of the held-back passages.
