@@ -50,22 +50,33 @@ def analyze(text: str) -> list[str]:
     return list(_analyzer().analyze(text))
 
 
-@lru_cache(maxsize=1 << 20)
+_HASHES: dict[str, int] = {}  # term -> hash, for the terms seen lately (an index's vocabulary repeats)
+
+
 def term_hash(term: str) -> int:
-    import xxhash
+    hashed = _HASHES.get(term)
+    if hashed is None:
+        import xxhash
 
-    return int(xxhash.xxh3_64_intdigest(term.encode("utf-8")))
+        if len(_HASHES) > 1 << 21:  # bounded: a few hundred MB at most, however many terms pass through
+            _HASHES.clear()
+        hashed = _HASHES[term] = int(xxhash.xxh3_64_intdigest(term.encode("utf-8")))
+    return hashed
 
 
-def document(title: str, text: str) -> tuple[np.ndarray, np.ndarray, int]:
-    """(term hashes, weighted frequencies, length in terms) of one passage with its article's title."""
+def title_counts(title: str) -> Counter[str]:
+    """A title's terms, each counted ``TITLE_WEIGHT`` times: computed once per article, added to each passage."""
+    return Counter({term: TITLE_WEIGHT * count for term, count in Counter(analyze(title)).items()})
+
+
+def document(title: Counter[str], text: str) -> tuple[np.ndarray, np.ndarray, int]:
+    """(term hashes, weighted frequencies, length in terms) of one passage, given its article's ``title_counts``."""
     counts: Counter[str] = Counter(analyze(text))
-    title_terms = analyze(title)
-    for term in title_terms:
-        counts[term] += TITLE_WEIGHT
-    hashes = np.fromiter((term_hash(term) for term in counts), dtype=np.uint64, count=len(counts))
-    freqs = np.fromiter((min(f, _MAX_FREQ) for f in counts.values()), dtype=np.uint16, count=len(counts))
-    return hashes, freqs, sum(counts.values()) - (TITLE_WEIGHT - 1) * len(title_terms)
+    length = counts.total() + title.total() // TITLE_WEIGHT
+    counts.update(title)
+    hashes = np.array([_HASHES.get(term) or term_hash(term) for term in counts], dtype=np.uint64)
+    freqs = np.minimum(np.fromiter(counts.values(), dtype=np.int64, count=len(counts)), _MAX_FREQ).astype(np.uint16)
+    return hashes, freqs, length
 
 
 def build_postings(docs: np.ndarray, hashes: np.ndarray, freqs: np.ndarray) -> tuple[np.ndarray, np.ndarray]:

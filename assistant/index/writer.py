@@ -47,7 +47,7 @@ from .layout import (
     store_name,
     store_number,
 )
-from .lexicon import ANALYZER, TITLE_WEIGHT, document
+from .lexicon import ANALYZER, TITLE_WEIGHT, document, title_counts
 from .segments import ANN, KINDS, Pending, check_sizes, file_name, row_hash, segment_name, segment_number
 
 if TYPE_CHECKING:
@@ -272,8 +272,9 @@ class IndexWriter:
             "INSERT INTO chunks (uid, id, article_uid, ordinal, start, end, text) VALUES (?,?,?,?,?,?,?)",
             [(u, c.id, article_uid, c.ordinal, c.start, c.end, c.text) for u, c in zip(uids, chunks, strict=True)],
         )
+        title = title_counts(article.title)
         for uid, chunk, vector in zip(uids, chunks, vectors, strict=True):
-            hashes, freqs, length = document(article.title, chunk.text)
+            hashes, freqs, length = document(title, chunk.text)
             digest = row_hash(
                 chunk.text, chunk.start, chunk.end, chunk.ordinal, article.id, article.title, article.date,
                 article.source, article.url,
