@@ -186,3 +186,23 @@ def faiss_cells(segment: Segment) -> np.ndarray:
 
     ivf = faiss.extract_index_ivf(segment.ann)
     return ivf.quantizer.reconstruct_n(0, ivf.nlist)
+
+
+def test_a_retriever_answers_again_from_a_kept_generation(base_index: tuple[Path, Path]) -> None:
+    corpus, index = base_index
+    retriever = Retriever.open(index, embedder=FakeEmbedder())
+    first = retriever.search("central bank interest rate", k=3, as_of=AS_OF)
+    (corpus / "rates.md").write_text("---\ntitle: Bank news\ndate: 2024-03-05\n---\n\nRates were cut sharply.\n")
+    update_index([corpus], index, embedder=FakeEmbedder())
+    assert retriever.refresh() and retriever.generation == 2
+    assert retriever.search("central bank interest rate", k=3, as_of=AS_OF) != first
+    # Asked again of generation 1 (a permalink to an answer, say): the same passages with the same scores.
+    pinned = retriever.reader_at(1)
+    assert retriever.search_pinned(pinned, "central bank interest rate", k=3, as_of=AS_OF) == first
+    pinned.close()
+    for n in range(2):
+        (corpus / f"extra{n}.txt").write_text(f"Extra {n}\n\nExtra story number {n}.\n")
+        update_index([corpus], index, embedder=FakeEmbedder())
+    with pytest.raises(IndexNotFoundError, match="generation 1 is not kept"):
+        retriever.reader_at(1)
+    retriever.close()
