@@ -23,6 +23,7 @@ import assistant.index.update
 from assistant import build_index, get_settings, update_index
 from assistant.cli import DISK_FULL_EXIT
 from assistant.index.integrity import check_index as verify
+from assistant.index.reader import IndexReader
 
 _NOSPACE = os.strerror(errno.ENOSPC)
 
@@ -235,3 +236,31 @@ def test_a_real_full_disk_fails_the_update_cleanly(tmp_path: Path, private_tmpfs
     # With room again, the next update goes through: the lock was released and nothing is left in the way.
     summary = update_index([corpus, extra], after, embedder=embedder(), settings=settings)
     assert summary.published and len(summary.added) == count and verify(after)[1] == []
+
+
+def test_a_full_disk_during_the_merge_after_an_update_leaves_the_update_published(
+    base_index: tuple[Path, Path], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import assistant.index.merging as merging
+
+    corpus, index = base_index
+    (corpus / "new.txt").write_text("Comet seen over the bay\n\nAstronomers saw a bright comet.\n")
+    real_merge = merging.merge
+
+    def merge(inputs: list[object], dead: object, writer: object) -> dict[str, object]:
+        record = real_merge(inputs, dead, writer)  # type: ignore[arg-type]
+        _enospc()  # the merged segment is written, then the disk fills up before its commit
+        return record
+
+    settings = get_settings(merge_factor=2, progress=False)
+    with monkeypatch.context() as patch:
+        patch.setattr(merging, "merge", merge)
+        summary = update_index([corpus], index, embedder=FakeEmbedder(), settings=settings)
+    assert summary.published and summary.generation == 2 and summary.merges == 0
+    assert unnamed(index) == set() and verify(index)[1] == []
+    reader = IndexReader.open(index)
+    assert len(reader.lives) == 2  # not merged, and nothing of the merge left behind
+    reader.close()
+    (corpus / "new2.txt").write_text("Second comet\n\nAstronomers saw another comet.\n")
+    assert update_index([corpus], index, embedder=FakeEmbedder(), settings=settings).merges >= 1
+    assert verify(index)[1] == []

@@ -311,12 +311,33 @@ class IndexWriter:
 
     # -- publishing ----------------------------------------------------------------------------------------
     def merge(self, *, full: bool = False) -> int:
-        """After publishing: merge segments as the tiered policy asks (all into one when ``full``)."""
+        """Merge segments as the tiered policy asks (all into one when ``full``); returns how many merges ran.
+
+        After an update has published, a merge that fails (a full disk, say) is logged and left to the next
+        writer: the update stands. Optimizing (``full``) reports the failure.
+        """
         from .merging import run
 
         if self.db.in_transaction:  # optimizing without an update: the transaction begun for one is empty
             self.db.execute("ROLLBACK")
-        return run(self, full=full)
+        if full:
+            return run(self, full=True)
+        try:
+            return run(self)
+        except Exception as exc:
+            logger.warning("merging segments failed, the next update will try again: %s", exc)
+            self.abort_merge()
+            return 0
+
+    def abort_merge(self) -> None:
+        """Undo a merge that failed: its open transaction and the files it wrote (no commit names them)."""
+        with contextlib.suppress(sqlite3.Error):
+            if self.db.in_transaction:
+                self.db.execute("ROLLBACK")
+        for path in self.written:
+            with contextlib.suppress(OSError):
+                path.unlink(missing_ok=True)
+        self.written = []
 
     def commit(self) -> dict[str, Any]:
         """Write the last segment, then publish everything in one commit; returns the commit."""

@@ -1,0 +1,218 @@
+"""Embedding backends for all-MiniLM-L6-v2 on this CPU: speed, agreement with PyTorch, and dense recall.
+
+    python bench/embedding_backends.py --work DIR [--data ../shared/bench/realtimeqa] [--sample 2000] [--full]
+                                       [--backends torch,onnx,onnx-int8,openvino,openvino-bf16]
+
+PyTorch is sentence-transformers as the index uses it. The others run the same weights exported to ONNX
+(``torch.onnx.export``) with the model's own tokenizer (``tokenizers``, 256 tokens), mean pooling and L2
+normalisation, as sentence-transformers does: ONNX Runtime in fp32 and with int8 dynamic quantisation of the
+weights (``onnxruntime.quantization.quantize_dynamic``), and OpenVINO in fp32 and with bf16 inference (this CPU has
+AVX512-BF16). They need ``onnxruntime``, ``onnx`` and ``openvino``, which the project does not install: the
+pip extras ``sentence-transformers[onnx]`` / ``[openvino]`` pin other versions of torch, transformers and
+sentence-transformers than the project's, so measure with them on ``PYTHONPATH`` from a separate folder
+(``pip install --target DIR --no-deps onnxruntime onnx openvino openvino-telemetry protobuf ml_dtypes
+flatbuffers coloredlogs humanfriendly``). Static int8 quantisation (NNCF / optimum-intel) is not measured: it
+needs those pinned stacks.
+
+Printed per backend: passages/s on ``--sample`` RealTime QA passages (batch 64, two threads), the cosine of its
+vectors to PyTorch's (mean and worst), and with ``--full`` the dense-only recall@1/@10 of the gold article on
+the 103 dev questions (every passage embedded by the backend, exact search among those published by the
+question date): a backend that changes the vectors changes retrieval by about this much.
+"""
+
+from __future__ import annotations
+
+import argparse
+import datetime as dt
+import json
+import statistics
+import sys
+import time
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+REPO = Path(__file__).resolve().parents[1]
+DEFAULT_DATA = REPO.parent / "shared" / "bench" / "realtimeqa"
+MAX_TOKENS = 256
+
+
+def load_jsonl(path: Path) -> list[dict[str, Any]]:
+    with path.open(encoding="utf-8") as handle:
+        return [json.loads(line) for line in handle if line.strip()]
+
+
+class Exported:
+    """The model's transformer as an ONNX graph or OpenVINO model, with sentence-transformers' pooling."""
+
+    def __init__(self, folder: Path, run: Any) -> None:
+        from tokenizers import Tokenizer
+
+        self.tokenizer = Tokenizer.from_file(str(folder / "tokenizer.json"))
+        self.tokenizer.enable_truncation(MAX_TOKENS)
+        self.tokenizer.enable_padding()
+        self.run = run
+
+    def embed(self, texts: list[str], batch: int = 64) -> np.ndarray:
+        order = np.argsort([-len(t) for t in texts], kind="stable")  # similar lengths together: less padding
+        out = np.empty((len(texts), 384), dtype=np.float32)
+        for start in range(0, len(texts), batch):
+            chosen = order[start : start + batch]
+            encoded = self.tokenizer.encode_batch([texts[i] for i in chosen])
+            ids = np.array([e.ids for e in encoded], dtype=np.int64)
+            mask = np.array([e.attention_mask for e in encoded], dtype=np.int64)
+            types = np.zeros_like(ids)
+            hidden = self.run(ids, mask, types)
+            pooled = (hidden * mask[..., None]).sum(1) / np.maximum(mask.sum(1, keepdims=True), 1)
+            out[chosen] = pooled / np.linalg.norm(pooled, axis=1, keepdims=True)
+        return out
+
+
+def export(folder: Path, path: Path) -> None:
+    if path.exists():
+        return
+    import torch
+    from transformers import AutoModel
+
+    class Hidden(torch.nn.Module):
+        """The transformer's last hidden states, from inputs given by position (as the exporter passes them)."""
+
+        def __init__(self) -> None:
+            super().__init__()
+            self.bert = AutoModel.from_pretrained(str(folder)).eval()
+
+        def forward(self, input_ids: Any, attention_mask: Any, token_type_ids: Any) -> Any:
+            out = self.bert(input_ids=input_ids, attention_mask=attention_mask, token_type_ids=token_type_ids)
+            return out.last_hidden_state
+
+    model = Hidden().eval()
+    example = (torch.ones(2, 16, dtype=torch.long),) * 2 + (torch.zeros(2, 16, dtype=torch.long),)
+    axes = {0: "batch", 1: "tokens"}
+    with torch.no_grad():
+        torch.onnx.export(
+            model,
+            example,
+            str(path),
+            input_names=["input_ids", "attention_mask", "token_type_ids"],
+            output_names=["hidden"],
+            dynamic_axes={"input_ids": axes, "attention_mask": axes, "token_type_ids": axes, "hidden": axes},
+            opset_version=17,
+            dynamo=False,
+        )
+
+
+def backend(name: str, folder: Path, work: Path) -> Any:
+    if name == "torch":
+        from assistant.index.embedding import load_embedder
+
+        return load_embedder(None, batch_size=64)
+    onnx_path = work / "minilm.onnx"
+    export(folder, onnx_path)
+    if name.startswith("onnx"):
+        import onnxruntime as ort
+
+        path = onnx_path
+        if name == "onnx-int8":
+            from onnxruntime.quantization import QuantType, quantize_dynamic
+
+            path = work / "minilm-int8.onnx"
+            if not path.exists():
+                quantize_dynamic(str(onnx_path), str(path), weight_type=QuantType.QInt8, per_channel=True)
+        options = ort.SessionOptions()
+        options.intra_op_num_threads = 2
+        session = ort.InferenceSession(str(path), options, providers=["CPUExecutionProvider"])
+
+        def run_ort(ids: np.ndarray, mask: np.ndarray, types: np.ndarray) -> np.ndarray:
+            feeds = {"input_ids": ids, "attention_mask": mask, "token_type_ids": types}
+            return np.asarray(session.run(["hidden"], feeds)[0])
+
+        return Exported(folder, run_ort)
+    import openvino as ov
+
+    config = {"INFERENCE_NUM_THREADS": "2"}
+    if name == "openvino-bf16":
+        config["INFERENCE_PRECISION_HINT"] = "bf16"
+    compiled = ov.Core().compile_model(str(onnx_path), "CPU", config)
+
+    def run_ov(ids: np.ndarray, mask: np.ndarray, types: np.ndarray) -> np.ndarray:
+        return np.asarray(compiled({"input_ids": ids, "attention_mask": mask, "token_type_ids": types})[0])
+
+    return Exported(folder, run_ov)
+
+
+def passages(data: Path) -> tuple[list[str], list[str], list[str | None]]:
+    """Every passage of the corpus as the index embeds it: (texts, article ids, publication days)."""
+    from assistant.index.chunking import chunk_article, embedding_text
+    from assistant.ingest.loading import load_file
+
+    articles, _ = load_file(data / "corpus.jsonl", data, max_bytes=1 << 30)
+    texts, ids, days = [], [], []
+    for article in articles:
+        for chunk in chunk_article(article):
+            texts.append(embedding_text(article.title, chunk.text))
+            ids.append(article.id)
+            days.append(article.day)
+    return texts, ids, days
+
+
+def dense_recall(vectors: np.ndarray, queries: np.ndarray, questions: list[dict[str, Any]], ids: list[str],
+                 days: list[str | None]) -> dict[str, float]:  # fmt: skip
+    ordinal = np.array([dt.date.fromisoformat(d).toordinal() if d else 0 for d in days])
+    found: dict[int, list[bool]] = {1: [], 10: []}
+    for q, v in zip(questions, queries, strict=True):
+        allowed = np.flatnonzero(ordinal <= dt.date.fromisoformat(q["question_date"]).toordinal())
+        best = allowed[np.argsort(-(vectors[allowed] @ v), kind="stable")[:200]]
+        ranked = list(dict.fromkeys(ids[i] for i in best))
+        for k in found:
+            found[k].append(bool(set(ranked[:k]) & set(q["evidence"])))
+    return {f"dense recall@{k}": statistics.fmean(v) for k, v in found.items()}
+
+
+def main(argv: list[str]) -> int:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--data", type=Path, default=DEFAULT_DATA)
+    parser.add_argument("--work", type=Path, required=True)
+    parser.add_argument("--sample", type=int, default=2000)
+    parser.add_argument("--full", action="store_true", help="Embed every passage and measure dense recall.")
+    parser.add_argument("--backends", default="torch,onnx,onnx-int8,openvino,openvino-bf16")
+    args = parser.parse_args(argv)
+    if not (args.data / "corpus.jsonl").exists():
+        print(f"skip: RealTime QA data not found under {args.data}")
+        return 0
+    from assistant.index.embedding import packaged_model_path
+
+    args.work.mkdir(parents=True, exist_ok=True)
+    folder = packaged_model_path()
+    texts, ids, days = passages(args.data)
+    questions = load_jsonl(args.data / "queries_dev.jsonl")
+    sample = texts[:: max(1, len(texts) // args.sample)][: args.sample]
+    reference: np.ndarray | None = None
+    print("| backend | passages/s | cosine to PyTorch mean / worst | dense recall@1 | dense recall@10 |")
+    print("|---|---|---|---|---|")
+    for name in args.backends.split(","):
+        model = backend(name, folder, args.work)
+        model.embed(sample[:64])  # warm up
+        started = time.perf_counter()
+        vectors = model.embed(sample)
+        rate = len(sample) / (time.perf_counter() - started)
+        if reference is None:
+            reference = vectors
+        cosine = (vectors * reference).sum(1)
+        recall = {"dense recall@1": float("nan"), "dense recall@10": float("nan")}
+        if args.full:
+            cache = args.work / f"passages-{name}.npy"
+            if not cache.exists():
+                np.save(cache, model.embed(texts))
+            queries = model.embed([q["question"] for q in questions])
+            recall = dense_recall(np.load(cache), queries, questions, ids, days)
+        print(
+            f"| {name} | {rate:.0f} | {cosine.mean():.4f} / {cosine.min():.4f} | {recall['dense recall@1']:.3f} | "
+            f"{recall['dense recall@10']:.3f} |",
+            flush=True,
+        )
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main(sys.argv[1:]))
