@@ -8,11 +8,13 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-from conftest import FakeEmbedder, news_corpus, write_jsonl
+from conftest import FakeEmbedder, article_ids, news_corpus, write_jsonl
 from durability import AS_OF, GOLDEN_QUERIES, current, golden_hits
 
 from assistant import IndexNotFoundError, Retriever, build_index, get_settings, remove_articles, update_index
 from assistant.index import search
+from assistant.index.chunking import day_range
+from assistant.index.lexicon import analyze, term_hash
 from assistant.index.merging import plan
 from assistant.index.reader import IndexReader, kept_generations
 from assistant.index.segments import Segment
@@ -206,3 +208,48 @@ def test_a_retriever_answers_again_from_a_kept_generation(base_index: tuple[Path
     with pytest.raises(IndexNotFoundError, match="generation 1 is not kept"):
         retriever.reader_at(1)
     retriever.close()
+
+
+def test_an_article_moved_to_another_file_is_kept_under_its_new_id(tmp_path: Path) -> None:
+    """Its old file still exists and is read cleanly without it: gone only once reading ends, so its copy met
+    earlier is decided then (not refused as a duplicate of an article that is going)."""
+    corpus = tmp_path / "feeds"
+    corpus.mkdir()
+    story = {
+        "title": "Harbour ledger",
+        "text": "The harbour ledger shows a balance of four crowns.",
+        "date": "2024-05-01",
+    }
+    other = {"id": "a1", "title": "Comet seen", "text": "Astronomers saw a comet over the bay.", "date": "2024-05-02"}
+    bridge = {"id": "b1", "title": "Bridge", "text": "The bridge reopened.", "date": "2024-05-03"}
+    write_jsonl(corpus / "a.jsonl", [other, {"id": "a2", **story}])
+    write_jsonl(corpus / "b.jsonl", [bridge])
+    index = tmp_path / "idx"
+    build_index([corpus], index, embedder=FakeEmbedder())
+    # The story moves to b.jsonl under another id; a.jsonl (read before b.jsonl) still exists without it.
+    write_jsonl(corpus / "a.jsonl", [other])
+    write_jsonl(corpus / "b.jsonl", [{"id": "b2", **story}, bridge])
+    summary = update_index([corpus], index, embedder=FakeEmbedder())
+    assert (summary.added, summary.removed, summary.skipped) == (["b2"], ["a2"], [])
+    assert article_ids(index) == {"a1", "b1", "b2"}
+
+
+def test_bm25_stops_early_without_changing_the_top(tmp_path: Path) -> None:
+    """MaxScore prunes rows that cannot reach the top n: the same rows, scores and order as scoring every row."""
+    _wire(tmp_path / "wire", 600)
+    index = tmp_path / "idx"
+    build_index([tmp_path / "wire"], index, embedder=FakeEmbedder(), settings=get_settings(segment_rows=150))
+    reader = IndexReader.open(index)
+    queries = ["harbour ledger comet", "tariff election drought wire", "bridge festival item reports", "volcano"]
+    for words in queries:
+        hashes = [term_hash(t) for t in analyze(words)]
+        for window in (search.Window(0, 1 << 62), search.Window(*day_range("2024-03-01", "2024-06-30"))):
+            for n in (5, 40):
+                pruned = search.lexical(reader.lives, hashes, n, window, reader.average_length)
+                every = search.lexical(reader.lives, hashes, 10**9, window, reader.average_length)
+                assert len(pruned) == min(n, len(every))
+                assert (
+                    pruned.ids.tolist() == every.ids[:n].tolist()
+                    and pruned.scores.tolist() == every.scores[:n].tolist()
+                )
+    reader.close()

@@ -94,13 +94,11 @@ def search(
         else:
             positions = np.flatnonzero(mask[first:stop]) + first
             scores = segment.vectors[positions] @ query
-        if len(positions) > n:
-            keep = np.argpartition(-scores, n - 1)[:n]
-            positions = positions[keep]
+        positions = positions[best(scores, segment.ids[positions], n)]
     else:
         positions = _ivf(segment.ann, query, min(count, 2 * n), first, stop, mask, count, probes)
     exact = (segment.vectors[positions].astype(np.float64) @ query.astype(np.float64)).astype(np.float32)
-    order = np.lexsort((positions, -exact))[:n]
+    order = np.lexsort((segment.ids[positions], -exact))[:n]
     return positions[order], exact[order]
 
 
@@ -127,3 +125,14 @@ def _ivf(
     del bitmap  # kept alive until the search is done: the selector points into it
     found: np.ndarray = ids[0]
     return found[found >= 0].astype(np.int64)
+
+
+def best(scores: np.ndarray, ids: np.ndarray, n: int) -> np.ndarray:
+    """Indexes of the ``n`` highest scores, ties broken by the lower chunk id: the same passages however a
+    generation is segmented (``argpartition`` alone would pick among equal scores at random)."""
+    if len(scores) <= n:
+        return np.arange(len(scores))
+    kth = np.partition(scores, len(scores) - n)[len(scores) - n]
+    above = np.flatnonzero(scores > kth)
+    tied = np.flatnonzero(scores == kth)
+    return np.concatenate([above, tied[np.argsort(ids[tied], kind="stable")][: n - len(above)]])

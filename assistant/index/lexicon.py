@@ -167,50 +167,105 @@ def document_frequencies(parts: Sequence[Part], hashes: Sequence[int]) -> dict[i
     return counts
 
 
-def _postings(parts: Sequence[Part], hashed: int) -> list[tuple[np.ndarray, np.ndarray]]:
+Allowed = tuple[int, int, "np.ndarray | None"]
+"""Rows of a segment a search may return: positions in [first, stop), where the mask (if any) is True."""
+
+
+def _slice(part: Part, hashed: int) -> tuple[np.ndarray, np.ndarray]:
+    """(rows, frequencies) of a term's live postings in one segment, rows ascending."""
+    postings, _, live = part
+    start, end = postings.lookup(hashed)
+    docs = np.asarray(postings.postings["doc"][start:end], dtype=np.int64)
+    freqs = np.asarray(postings.postings["freq"][start:end], dtype=np.float64)
+    if live is not None and len(docs):
+        alive = live[docs]
+        docs, freqs = docs[alive], freqs[alive]
+    return docs, freqs
+
+
+def _allowed(rows: np.ndarray, allowed: Allowed) -> np.ndarray:
+    first, stop, mask = allowed
+    keep = (rows >= first) & (rows < stop)
+    return keep & mask[rows] if mask is not None else keep
+
+
+def idfs(parts: Sequence[Part], hashes: Sequence[int], live_rows: int) -> list[float]:
+    """BM25's idf of each term with the generation's own statistics, floored as FTS5 floors it."""
+    frequency = document_frequencies(parts, hashes)
     found = []
-    for postings, _, live in parts:
-        start, end = postings.lookup(hashed)
-        docs = np.asarray(postings.postings["doc"][start:end], dtype=np.int64)
-        freqs = np.asarray(postings.postings["freq"][start:end], dtype=np.float64)
-        if live is not None:
-            alive = live[docs]
-            docs, freqs = docs[alive], freqs[alive]
-        found.append((docs, freqs))
+    for hashed in hashes:
+        df = frequency[hashed]
+        value = math.log((live_rows - df + 0.5) / (df + 0.5)) if df else 0.0
+        found.append(value if value > 0 else 1e-6)  # a very common term still counts a little
     return found
 
 
 def bm25(
-    parts: Sequence[Part], hashes: Sequence[int], live_rows: int, average_length: float
+    parts: Sequence[Part],
+    hashes: Sequence[int],
+    live_rows: int,
+    average_length: float,
+    n: int,
+    allowed: Sequence[Allowed],
 ) -> list[tuple[np.ndarray, np.ndarray]]:
-    """BM25 of every live row holding a term, per segment: (rows, scores) in row order.
+    """The ``n`` best allowed rows by BM25 over a generation's segments, per segment: (rows, scores).
 
-    Terms are summed in the order given, so a row's score is the same however its generation is split into segments.
+    MaxScore (Turtle and Flood): terms are taken rarest first, each over all its postings, until the terms left
+    could not lift a row that holds none of the ones taken above the n-th best score so far (a term adds at most
+    idf × (k1 + 1)); the terms left are then only looked up for the rows already found. The top ``n`` are exact,
+    and their scores are summed in the order the terms were given, so a row scores the same in any segmentation.
     """
-    found: list[list[tuple[int, np.ndarray, np.ndarray]]] = [[] for _ in parts]
-    frequency = dict.fromkeys(hashes, 0)
-    for term_at, hashed in enumerate(hashes):
-        for at, (docs, freqs) in enumerate(_postings(parts, hashed)):
-            if not len(docs):
-                continue
-            frequency[hashed] += len(docs)
-            found[at].append((term_at, docs, freqs))
-    idf = []
-    for hashed in hashes:
-        df = frequency[hashed]
-        value = math.log((live_rows - df + 0.5) / (df + 0.5)) if df else 0.0
-        idf.append(value if value > 0 else 1e-6)  # FTS5's floor: a very common term still counts a little
-    scored: list[tuple[np.ndarray, np.ndarray]] = []
-    for (_, lengths, _), terms in zip(parts, found, strict=True):
-        if not terms:
-            scored.append((np.zeros(0, np.int64), np.zeros(0)))
-            continue
-        rows = np.concatenate([docs for _, docs, _ in terms])
-        norm = K1 * (1 - B + B * lengths[rows] / max(average_length, 1e-9))
-        freqs = np.concatenate([f for _, _, f in terms])
-        weights = np.concatenate([np.full(len(d), idf[t]) for t, d, _ in terms])
-        contributions = weights * (freqs * (K1 + 1)) / (freqs + norm)
-        unique, inverse = np.unique(rows, return_inverse=True)
-        # bincount adds in input order, which is term order: the same sums for the same row in any segmentation.
-        scored.append((unique, np.bincount(inverse, weights=contributions, minlength=len(unique))))
-    return scored
+    hashes = list(dict.fromkeys(hashes))
+    idf = idfs(parts, hashes, live_rows)
+    norm = max(average_length, 1e-9)
+    order = sorted(range(len(hashes)), key=lambda t: -idf[t])
+    bound = [idf[t] * (K1 + 1) for t in order]
+    # Per segment, for selection only: the rows found so far, each once, and their scores so far (arrays over the
+    # segment, allocated lazily: pages never touched cost nothing).
+    found: list[list[np.ndarray]] = [[] for _ in parts]
+    sums: list[np.ndarray | None] = [None for _ in parts]
+    seen: list[np.ndarray | None] = [None for _ in parts]
+    threshold = 0.0
+    taken = len(order)
+    for at_term, term in enumerate(order):
+        if sum(len(r) for rows in found for r in rows) >= n and sum(bound[at_term:]) < threshold:
+            taken = at_term  # the terms left only add to rows already found
+            break
+        values = []
+        for at, part in enumerate(parts):
+            rows, freqs = _slice(part, hashes[term])
+            keep = _allowed(rows, allowed[at])
+            rows, freqs = rows[keep], freqs[keep]
+            if len(rows):
+                total, mark = sums[at], seen[at]
+                if total is None or mark is None:
+                    total = sums[at] = np.zeros(len(part[1]))
+                    mark = seen[at] = np.zeros(len(part[1]), dtype=bool)
+                total[rows] += idf[term] * freqs * (K1 + 1) / (freqs + K1 * (1 - B + B * part[1][rows] / norm))
+                fresh = rows[~mark[rows]]
+                mark[fresh] = True
+                found[at].append(fresh)
+            if found[at] and sums[at] is not None:
+                values.append(sums[at][np.concatenate(found[at])])  # type: ignore[index]
+        every = np.concatenate(values) if values else np.zeros(0)
+        threshold = float(np.partition(every, len(every) - n)[len(every) - n]) if len(every) >= n else 0.0
+    rest = sum(bound[taken:])
+    results = []
+    for at, part in enumerate(parts):
+        rows = np.concatenate(found[at]) if found[at] else np.zeros(0, np.int64)
+        total = sums[at]
+        if total is not None:
+            rows = rows[total[rows] + rest >= threshold]
+        # Each row scored exactly over every term, in the order given.
+        scores = np.zeros(len(rows))
+        if len(rows):
+            lengths = part[1][rows]
+            for term, hashed in enumerate(hashes):
+                docs, freqs = _slice(part, hashed)
+                if not len(docs):
+                    continue
+                where = np.minimum(np.searchsorted(docs, rows), len(docs) - 1)
+                f = np.where(docs[where] == rows, freqs[where], 0.0)
+                scores += idf[term] * f * (K1 + 1) / (f + K1 * (1 - B + B * lengths / norm))
+        results.append((rows, scores))
+    return results

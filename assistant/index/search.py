@@ -11,6 +11,7 @@ import threading
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
+from functools import lru_cache
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
@@ -29,6 +30,15 @@ _limited: list[Any] = []  # the limiter in force, while at least one search runs
 _searching = 0
 
 
+@lru_cache(maxsize=1)
+def _controller() -> Any:
+    """The thread pools of the libraries loaded (finding them takes milliseconds: once per process)."""
+    import faiss  # noqa: F401  loaded first, so its OpenMP runtime is among the ones limited
+    from threadpoolctl import ThreadpoolController
+
+    return ThreadpoolController()
+
+
 @contextmanager
 def one_thread() -> Iterator[None]:
     """Run BLAS and OpenMP (numpy's and FAISS's) on one thread while searches run.
@@ -40,10 +50,7 @@ def one_thread() -> Iterator[None]:
     global _searching
     with _THREADS:
         if not _searching:
-            import faiss  # noqa: F401  loaded first, so its OpenMP runtime is among the ones limited
-            from threadpoolctl import ThreadpoolController
-
-            _limited.append(ThreadpoolController().limit(limits=1))
+            _limited.append(_controller().limit(limits=1))
         _searching += 1
     try:
         yield
@@ -144,20 +151,13 @@ def lexical(lives: Sequence[Live], hashes: Sequence[int], n: int, window: Window
     live_rows = sum(live.count for live in lives)
     for live in lives:
         live.segment.verify()
-    scored = bm25([live.part for live in lives], list(dict.fromkeys(hashes)), live_rows, average_length)
+    limits = [allowed(live, window) for live in lives]
+    scored = bm25([live.part for live in lives], hashes, live_rows, average_length, n, limits)
     found = []
-    for at, (live, (rows, scores)) in enumerate(zip(lives, scored, strict=True)):
-        if not len(rows):
-            continue
-        first, stop, mask = allowed(live, window)
-        keep = (rows >= first) & (rows < stop)
-        if mask is not None:
-            keep &= mask[rows]
-        rows, scores = rows[keep], scores[keep]
-        if len(rows) > n:
-            top = np.argpartition(-scores, n - 1)[:n]
-            rows, scores = rows[top], scores[top]
-        found.append((at, rows, scores))
+    for at, (rows, scores) in enumerate(scored):
+        chosen = ann.best(scores, lives[at].segment.ids[rows], n)
+        if len(chosen):
+            found.append((at, rows[chosen], scores[chosen]))
     return _best(lives, found, n)
 
 

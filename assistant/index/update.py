@@ -14,7 +14,7 @@ from collections.abc import Callable, Iterator, Sequence
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from queue import Full, Queue
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, cast
 
 from ..documents import Article, Chunk, Skipped
 from ..errors import ConfigError, IndexNotFoundError, NothingIndexedError
@@ -31,6 +31,14 @@ if TYPE_CHECKING:
     from tqdm import tqdm
 
 logger = logging.getLogger(__name__)
+
+@dataclass(frozen=True)
+class _Admitted:
+    """What the duplicate filter reads of an article it admitted (its id and copy hash), kept to replay it."""
+
+    id: str
+    copy_hash: str
+
 
 _Item = tuple[Article, list[Chunk], str, str]
 """An article read from a file, with its chunks, its resolved file and the root it was found under."""
@@ -144,7 +152,7 @@ class _Run:
         # Built without the vanished, so a renamed file is re-indexed under its new id instead of skipped as a copy.
         initial = {row["copy_hash"]: i for i, row in existing.items() if i not in vanished}
         duplicates = DuplicateFilter(initial)
-        admitted: list[tuple[Article, str | None]] = []
+        admitted: list[tuple[_Admitted, str | None]] = []  # what the filter saw, to replay it (not the texts)
         deferred: list[_Item] = []
         waiting_ids: set[str] = set()
         waiting_copies: set[str] = set()
@@ -170,8 +178,8 @@ class _Run:
         gone = vanished | {i for i in in_scope - vanished if i not in loaded_ids and existing[i]["file"] in clean_files}
         if deferred:
             duplicates = DuplicateFilter({h: i for h, i in initial.items() if i not in gone})
-            for article, replaces in admitted:
-                duplicates.admit(article, replaces=replaces)
+            for seen, replaces in admitted:
+                duplicates.admit(cast(Article, seen), replaces=replaces)
             for item in deferred:
                 self._consider(item, existing, duplicates, admitted)
         self._embed()
@@ -186,7 +194,7 @@ class _Run:
         item: _Item,
         existing: dict[str, Any],
         duplicates: DuplicateFilter,
-        admitted: list[tuple[Article, str | None]],
+        admitted: list[tuple[_Admitted, str | None]],
     ) -> None:
         article = item[0]
         if (refusal := duplicates.refusal(article)) is not None:
@@ -195,7 +203,7 @@ class _Run:
         old = existing.get(article.id)
         replaces = old["copy_hash"] if old is not None else None
         duplicates.admit(article, replaces=replaces)
-        admitted.append((article, replaces))
+        admitted.append((_Admitted(article.id, article.copy_hash), replaces))
         if old is not None and old["content_hash"] == article.content_hash:
             self.summary.unchanged += 1
             return
