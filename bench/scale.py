@@ -63,15 +63,17 @@ def articles_of(path: Path) -> list[Any]:
     return articles
 
 
-def write_corpus(records: list[dict[str, Any]], copies: int, folder: Path) -> Path:
-    """``copies`` copies of the corpus as JSON Lines files, one per copy (copy 0 is the original)."""
+def write_corpus(records: list[dict[str, Any]], copies: int, folder: Path, last: int | None = None) -> Path:
+    """``copies`` copies of the corpus as JSON Lines files, one per copy (copy 0 is the original); the last one
+    holds only the first ``last`` articles when given (``copy-NNNN-M.jsonl``), to reach an exact size."""
     folder.mkdir(parents=True, exist_ok=True)
     for c in range(copies):
-        path = folder / f"copy-{c:04d}.jsonl"
+        part = last if last is not None and c == copies - 1 else None
+        path = folder / (f"copy-{c:04d}.jsonl" if part is None else f"copy-{c:04d}-{part}.jsonl")
         if path.exists():
             continue
         with path.open("w", encoding="utf-8") as out:
-            for r in records:
+            for r in records[:part]:
                 record = {k: r[k] for k in ("id", "title", "text", "source", "date", "url") if r.get(k)}
                 if c:
                     record["id"] = f"{r['id']}~{c}"
@@ -117,14 +119,16 @@ class Replay:
         return out
 
 
-def real_vectors(original: Path, work: Path) -> int:
+def real_vectors(original: Path, work: Path) -> list[int]:
     """Cache the real model's vector of every unique passage (title and text, as the index embeds them); returns
-    the number of passages in one copy of the corpus."""
+    the number of passages of each article of one copy of the corpus."""
     from assistant.index.chunking import chunk_article, embedding_text
 
-    passages = [embedding_text(a.title, c.text) for a in articles_of(original) for c in chunk_article(a)]
+    articles = [(a, chunk_article(a)) for a in articles_of(original)]
+    passages = [embedding_text(a.title, c.text) for a, chunks in articles for c in chunks]
+    counts = [len(chunks) for _, chunks in articles]
     if (work / "vectors.npy").exists():
-        return len(passages)
+        return counts
     from assistant.index.embedding import load_embedder
 
     texts = sorted(set(passages))
@@ -132,7 +136,7 @@ def real_vectors(original: Path, work: Path) -> int:
     vectors = load_embedder(None, batch_size=64).embed(texts)
     np.save(work / "vectors.keys.npy", np.array([key(t) for t in texts], dtype=np.uint64))
     np.save(work / "vectors.npy", vectors)
-    return len(passages)
+    return counts
 
 
 def query_vectors(questions: list[dict[str, Any]], work: Path) -> np.ndarray:
@@ -183,7 +187,9 @@ def worker(kind: str, args: argparse.Namespace) -> dict[str, Any]:
     result: dict[str, Any] = {"load_before": os.getloadavg()[0]}
     if kind == "build":
         started = time.perf_counter()
-        inputs = [args.corpus / f"copy-{c:04d}.jsonl" for c in range(args.copies)]
+        inputs = [args.corpus / f"copy-{c:04d}.jsonl" for c in range(args.copies - 1)]
+        inputs.append(args.corpus / (f"copy-{args.copies - 1:04d}-{args.last}.jsonl" if args.last else
+                                     f"copy-{args.copies - 1:04d}.jsonl"))  # fmt: skip
         summary = build_index(inputs, index, embedder=replay, settings=settings)
         seconds = time.perf_counter() - started
         result.update(
@@ -304,7 +310,7 @@ def run_worker(
                "--out", str(out), "--work", str(args.work), "--data", str(args.data),
                "--repeats", str(args.repeats)]  # fmt: skip
     if corpus is not None:
-        command += ["--corpus", str(corpus), "--copies", str(args.copies)]
+        command += ["--corpus", str(corpus), "--copies", str(args.copies), "--last", str(args.last or 0)]
     if not args.quality:
         command.append("--no-quality")
     env = dict(os.environ, PYTHONPATH=str(src), HF_HUB_OFFLINE="1", TOKENIZERS_PARALLELISM="false")
@@ -393,6 +399,7 @@ def main(argv: list[str]) -> int:
     parser.add_argument("--index", type=Path, help=argparse.SUPPRESS)
     parser.add_argument("--corpus", type=Path, help=argparse.SUPPRESS)
     parser.add_argument("--copies", type=int, default=1, help=argparse.SUPPRESS)
+    parser.add_argument("--last", type=int, default=0, help=argparse.SUPPRESS)
     parser.add_argument("--out", type=Path, help=argparse.SUPPRESS)
     args = parser.parse_args(argv)
     if args.worker:
@@ -406,12 +413,18 @@ def main(argv: list[str]) -> int:
     args.work.mkdir(parents=True, exist_ok=True)
     records = load_jsonl(args.data / "corpus.jsonl")
     corpus = write_corpus(records, 1, args.work / "corpus")
-    per_copy = real_vectors(corpus / "copy-0000.jsonl", args.work)
+    per_article = real_vectors(corpus / "copy-0000.jsonl", args.work)
+    per_copy = sum(per_article)
     query_vectors(load_jsonl(args.data / "queries_dev.jsonl"), args.work)
     results = []
     for size in (int(s) for s in args.sizes.split(",")):
-        args.copies = max(1, round(size / per_copy))
-        write_corpus(records, args.copies, corpus)
+        # Whole copies, then as many articles of one more copy as reach the size.
+        whole, rest = divmod(size, per_copy)
+        args.copies, args.last = whole, None
+        if rest:
+            args.copies += 1
+            args.last = int(np.searchsorted(np.cumsum(per_article), rest)) + 1
+        write_corpus(records, args.copies, corpus, args.last)
         results.append(measure_design("new", REPO, size, args, corpus))
         if args.old_src and size <= args.old_max:
             results.append(measure_design("previous", args.old_src, size, args, corpus))

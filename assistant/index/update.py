@@ -32,6 +32,7 @@ if TYPE_CHECKING:
 
 logger = logging.getLogger(__name__)
 
+
 @dataclass(frozen=True)
 class _Admitted:
     """What the duplicate filter reads of an article it admitted (its id and copy hash), kept to replay it."""
