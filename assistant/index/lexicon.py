@@ -151,7 +151,13 @@ def merged_postings(
 
 
 Part = tuple[Postings, np.ndarray, "np.ndarray | None"]
-"""A segment as BM25 sees it: its postings, its rows' lengths, and which rows are live (None: all)."""
+"""A segment as BM25 sees it: its postings, each row's length term ``k1 (1 - b + b length / average length)``
+(see :func:`length_norms`), and which rows are live (None: all)."""
+
+
+def length_norms(lengths: np.ndarray, average_length: float) -> np.ndarray:
+    """BM25's length normalisation of each row, for a generation's average length: computed once per reader."""
+    return K1 * (1 - B + B * lengths / max(average_length, 1e-9))
 
 
 def document_frequencies(parts: Sequence[Part], hashes: Sequence[int]) -> dict[int, int]:
@@ -183,8 +189,11 @@ def _slice(part: Part, hashed: int) -> tuple[np.ndarray, np.ndarray]:
     return docs, freqs
 
 
-def _allowed(rows: np.ndarray, allowed: Allowed) -> np.ndarray:
+def _allowed(rows: np.ndarray, allowed: Allowed, size: int) -> np.ndarray | None:
+    """Which of ``rows`` the window allows; None when it allows the whole segment."""
     first, stop, mask = allowed
+    if mask is None and first <= 0 and stop >= size:
+        return None
     keep = (rows >= first) & (rows < stop)
     return keep & mask[rows] if mask is not None else keep
 
@@ -201,12 +210,7 @@ def idfs(parts: Sequence[Part], hashes: Sequence[int], live_rows: int) -> list[f
 
 
 def bm25(
-    parts: Sequence[Part],
-    hashes: Sequence[int],
-    live_rows: int,
-    average_length: float,
-    n: int,
-    allowed: Sequence[Allowed],
+    parts: Sequence[Part], hashes: Sequence[int], live_rows: int, n: int, allowed: Sequence[Allowed]
 ) -> list[tuple[np.ndarray, np.ndarray]]:
     """The ``n`` best allowed rows by BM25 over a generation's segments, per segment: (rows, scores).
 
@@ -217,55 +221,86 @@ def bm25(
     """
     hashes = list(dict.fromkeys(hashes))
     idf = idfs(parts, hashes, live_rows)
-    norm = max(average_length, 1e-9)
     order = sorted(range(len(hashes)), key=lambda t: -idf[t])
     bound = [idf[t] * (K1 + 1) for t in order]
-    # Per segment, for selection only: the rows found so far, each once, and their scores so far (arrays over the
-    # segment, allocated lazily: pages never touched cost nothing).
+    # Per segment, for selection only: the rows found so far (each once), their scores so far, and a state per
+    # row (1: found, 2: among the best n so far); arrays over the segment, allocated lazily: untouched pages cost
+    # nothing.
     found: list[list[np.ndarray]] = [[] for _ in parts]
-    sums: list[np.ndarray | None] = [None for _ in parts]
-    seen: list[np.ndarray | None] = [None for _ in parts]
-    threshold = 0.0
-    taken = len(order)
+    sums: list[np.ndarray] = [np.zeros(0) for _ in parts]
+    state: list[np.ndarray] = [np.zeros(0, np.uint8) for _ in parts]
+    top = (np.zeros(0, np.int64), np.zeros(0, np.int64))  # (segment, row) of the best n so far
+    threshold, count, taken = 0.0, 0, len(order)
     for at_term, term in enumerate(order):
-        if sum(len(r) for rows in found for r in rows) >= n and sum(bound[at_term:]) < threshold:
+        if count >= n and sum(bound[at_term:]) < threshold:
             taken = at_term  # the terms left only add to rows already found
             break
-        values = []
+        segments, rows_at = [top[0]], [top[1]]
         for at, part in enumerate(parts):
             rows, freqs = _slice(part, hashes[term])
-            keep = _allowed(rows, allowed[at])
-            rows, freqs = rows[keep], freqs[keep]
-            if len(rows):
-                total, mark = sums[at], seen[at]
-                if total is None or mark is None:
-                    total = sums[at] = np.zeros(len(part[1]))
-                    mark = seen[at] = np.zeros(len(part[1]), dtype=bool)
-                total[rows] += idf[term] * freqs * (K1 + 1) / (freqs + K1 * (1 - B + B * part[1][rows] / norm))
-                fresh = rows[~mark[rows]]
-                mark[fresh] = True
-                found[at].append(fresh)
-            if found[at] and sums[at] is not None:
-                values.append(sums[at][np.concatenate(found[at])])  # type: ignore[index]
-        every = np.concatenate(values) if values else np.zeros(0)
-        threshold = float(np.partition(every, len(every) - n)[len(every) - n]) if len(every) >= n else 0.0
-    rest = sum(bound[taken:])
+            keep = _allowed(rows, allowed[at], len(part[1]))
+            if keep is not None:
+                rows, freqs = rows[keep], freqs[keep]
+            if not len(rows):
+                continue
+            if not len(sums[at]):
+                sums[at] = np.zeros(len(part[1]))
+                state[at] = np.zeros(len(part[1]), dtype=np.uint8)
+            sums[at][rows] += idf[term] * freqs * (K1 + 1) / (freqs + part[1][rows])
+            marks = state[at][rows]
+            fresh = rows[(marks & 1) == 0]
+            state[at][fresh] |= 1
+            found[at].append(fresh)
+            count += len(fresh)
+            # Scores only grow: the best n now are among the best n before and the rows this term touched.
+            rows = rows[(marks & 2) == 0]
+            segments.append(np.full(len(rows), at, dtype=np.int64))
+            rows_at.append(rows)
+        candidates = (np.concatenate(segments), np.concatenate(rows_at))
+        values = np.empty(len(candidates[0]))
+        for at in range(len(parts)):
+            mine = candidates[0] == at
+            if mine.any():
+                values[mine] = sums[at][candidates[1][mine]]
+        chosen = np.argpartition(-values, n - 1)[:n] if len(values) > n else np.arange(len(values))
+        for at in range(len(parts)):
+            state[at][top[1][top[0] == at]] &= 1
+        top = (candidates[0][chosen], candidates[1][chosen])
+        for at in range(len(parts)):
+            state[at][top[1][top[0] == at]] |= 2
+        threshold = float(values[chosen].min()) if len(chosen) >= n else 0.0
+    # The terms left, largest bound first, only for rows that can still reach the top: each one tightens the rest.
+    rows_of = [np.concatenate(f) if f else np.zeros(0, np.int64) for f in found]
+    for position in range(taken, len(order)):
+        rest = sum(bound[position:])
+        rows_of = [rows[sums[at][rows] + rest >= threshold] for at, rows in enumerate(rows_of)]
+        term = order[position]
+        for at, part in enumerate(parts):
+            rows = rows_of[at]
+            docs, freqs = _slice(part, hashes[term])
+            if not len(rows) or not len(docs):
+                continue
+            where = np.minimum(np.searchsorted(docs, rows), len(docs) - 1)
+            hit = docs[where] == rows
+            f, hit_rows = freqs[where][hit], rows[hit]
+            sums[at][hit_rows] += idf[term] * f * (K1 + 1) / (f + part[1][hit_rows])
+        values = np.concatenate([sums[at][rows] for at, rows in enumerate(rows_of)])
+        if len(values) >= n:
+            threshold = max(threshold, float(np.partition(values, len(values) - n)[len(values) - n]))
     results = []
     for at, part in enumerate(parts):
-        rows = np.concatenate(found[at]) if found[at] else np.zeros(0, np.int64)
-        total = sums[at]
-        if total is not None:
-            rows = rows[total[rows] + rest >= threshold]
-        # Each row scored exactly over every term, in the order given.
+        rows = rows_of[at]
+        rows = rows[sums[at][rows] >= threshold] if len(rows) else rows
+        # Each row scored again over every term, in the order given: the same sum in any segmentation.
         scores = np.zeros(len(rows))
         if len(rows):
-            lengths = part[1][rows]
+            norms = part[1][rows]
             for term, hashed in enumerate(hashes):
                 docs, freqs = _slice(part, hashed)
                 if not len(docs):
                     continue
                 where = np.minimum(np.searchsorted(docs, rows), len(docs) - 1)
                 f = np.where(docs[where] == rows, freqs[where], 0.0)
-                scores += idf[term] * f * (K1 + 1) / (f + K1 * (1 - B + B * lengths / norm))
+                scores += idf[term] * f * (K1 + 1) / (f + norms)
         results.append((rows, scores))
     return results

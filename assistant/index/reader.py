@@ -269,7 +269,9 @@ class IndexReader:
     def stem_frequencies(self, stems: Iterable[str]) -> dict[str, int]:
         """Passages of this generation containing each stem; stems found nowhere are left out."""
         wanted = sorted({stem for stem in stems if stem})
-        counts = document_frequencies([live.part for live in self.lives], [term_hash(s) for s in wanted])
+        counts = document_frequencies(
+            [live.part(self.average_length) for live in self.lives], [term_hash(s) for s in wanted]
+        )
         return {stem: counts[term_hash(stem)] for stem in wanted if counts[term_hash(stem)]}
 
     def selective_terms(self, terms: list[str], max_df: float, max_terms: int = 64) -> list[str]:

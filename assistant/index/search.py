@@ -18,7 +18,7 @@ import numpy as np
 
 from . import ann
 from .chunking import DAY_SHIFT
-from .lexicon import Part, bm25
+from .lexicon import Part, bm25, length_norms
 
 if TYPE_CHECKING:
     from .segments import Segment
@@ -78,14 +78,16 @@ class Live:
 
     segment: Segment
     live: np.ndarray | None
+    norms: np.ndarray | None = None  # BM25's length term of each row, for the generation's average length
 
     @property
     def count(self) -> int:
         return self.segment.count if self.live is None else int(np.count_nonzero(self.live))
 
-    @property
-    def part(self) -> Part:
-        return self.segment.postings, self.segment.lengths, self.live
+    def part(self, average_length: float) -> Part:
+        if self.norms is None:
+            self.norms = length_norms(self.segment.lengths, average_length)
+        return self.segment.postings, self.norms, self.live
 
 
 @dataclass(frozen=True)
@@ -152,7 +154,7 @@ def lexical(lives: Sequence[Live], hashes: Sequence[int], n: int, window: Window
     for live in lives:
         live.segment.verify()
     limits = [allowed(live, window) for live in lives]
-    scored = bm25([live.part for live in lives], hashes, live_rows, average_length, n, limits)
+    scored = bm25([live.part(average_length) for live in lives], hashes, live_rows, n, limits)
     found = []
     for at, (rows, scores) in enumerate(scored):
         chosen = ann.best(scores, lives[at].segment.ids[rows], n)
