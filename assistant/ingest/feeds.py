@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import io
-import re
 from typing import Any
 
 import feedparser
@@ -12,25 +11,7 @@ from ..errors import InputError
 from ..text.cleaning import clean_inline, clean_text, strip_unprintable
 from .dates import parse_date
 from .draft import Draft, Parsed, one_line
-from .webpage import html_to_text
-
-# A whole tag, as in "<b>" or "<script src=x>"; a bare "<" ("x < y") is not one.
-_TAG = re.compile(r"</?[A-Za-z][A-Za-z0-9-]*(?:\s[^<>]*)?/?>")
-_MARKUP_PASSES = 3
-
-
-def _feed_markup(value: str, is_html: bool) -> str:
-    """The text of a feed value, with markup taken as markup even where the feed says it is plain text.
-
-    Feeds escape HTML once too often (an escaped body inside CDATA, a broken CDATA section that leaves the rest of a
-    body typed as text), so text that still holds tags after one pass is HTML again: a "<script>" there must go
-    with its code, not stay as words. Three passes undo any escaping seen in practice.
-    """
-    for number in range(_MARKUP_PASSES):
-        if not (is_html and number == 0) and not _TAG.search(value):
-            break
-        value = html_to_text(value)
-    return value
+from .webpage import markup_text
 
 
 def _entry_text(entry: Any) -> str:
@@ -38,7 +19,7 @@ def _entry_text(entry: Any) -> str:
     parts = entry.get("content") or []
     detail = parts[0] if parts else entry.get("summary_detail") or {}
     value = detail.get("value") or entry.get("summary") or ""
-    return clean_text(_feed_markup(value, "html" in (detail.get("type") or "text/html")))
+    return clean_text(markup_text(value, is_html="html" in (detail.get("type") or "text/html")))
 
 
 def _feed_inline(node: Any, key: str) -> str | None:
@@ -49,7 +30,7 @@ def _feed_inline(node: Any, key: str) -> str | None:
     taken as markup.
     """
     detail = node.get(f"{key}_detail") or {}
-    return clean_inline(_feed_markup(node.get(key) or "", "html" in (detail.get("type") or ""))) or None
+    return clean_inline(markup_text(node.get(key) or "", is_html="html" in (detail.get("type") or ""))) or None
 
 
 def parse_feed(data: bytes) -> list[Parsed]:

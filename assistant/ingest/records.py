@@ -8,6 +8,7 @@ import re
 from ..errors import InputError
 from ..text.cleaning import clean_text
 from .draft import Draft, Parsed, metadata_fields
+from .webpage import markup_text
 
 
 def _json_error(error: json.JSONDecodeError, line: int | None = None) -> InputError:
@@ -27,7 +28,8 @@ def record_to_draft(record: object, line: int | None = None) -> Draft:
         fields = metadata_fields(record)
     except InputError as error:
         raise InputError(error.reason, line=line, field=error.field) from None
-    return Draft(text=clean_text(text), line=line, **fields)
+    # An export may hold the page's HTML as its text: it is read as HTML, never stored with its markup.
+    return Draft(text=clean_text(markup_text(text)), line=line, **fields)
 
 
 def _parse_record(record: object, line: int) -> Parsed:
