@@ -388,7 +388,9 @@ def test_oversized_file(tmp_path: Path) -> None:
     path = write(tmp_path, "big.txt", "Title\n" + "word " * 100)
     size = path.stat().st_size
     loaded = load([path], max_bytes=100)
-    assert reasons(loaded) == {"big.txt": f"file too large: {size} bytes > limit 100"}
+    assert reasons(loaded) == {
+        "big.txt": f"file too large: {size} bytes > limit 100 (raise ASSISTANT_MAX_FILE_MB to read it)"
+    }
     assert len(load([path], max_bytes=size).articles) == 1
 
 
@@ -556,9 +558,20 @@ def test_file_id_uses_given_root(tmp_path: Path) -> None:
 
 
 def test_supported_suffixes() -> None:
-    assert {".txt", ".md", ".markdown", ".html", ".htm", ".json", ".jsonl", ".xml", ".rss", ".atom"} == set(
-        SUPPORTED_SUFFIXES
-    )
+    assert {
+        ".txt",
+        ".md",
+        ".markdown",
+        ".html",
+        ".htm",
+        ".xhtml",
+        ".html.gz",
+        ".json",
+        ".jsonl",
+        ".xml",
+        ".rss",
+        ".atom",
+    } == set(SUPPORTED_SUFFIXES)
 
 
 # ---------------------------------------------------------------- dates

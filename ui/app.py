@@ -17,7 +17,7 @@ from typing import Any
 
 from assistant import Answer, Assistant, AssistantError, ConfigError, Settings
 from assistant.ingest.decoding import SNIFF_BYTES, is_binary
-from assistant.ingest.formats import FORMATS
+from assistant.ingest.formats import FORMATS, suffix_of
 
 from .render import answer_markdown, cards_html, escaped
 
@@ -181,11 +181,13 @@ class ChatService:
         Refused here rather than skipped by the indexer: a refused file never lands in corpus/uploads, where every
         later start would skip it again.
         """
-        suffix = source.suffix.lower()
+        suffix = suffix_of(source)
         if suffix not in FORMATS:
             return f"unsupported type {suffix or '(none)'}"
         if source.stat().st_size > self.max_bytes:
-            return f"larger than {self.settings.max_file_mb:g} MB"
+            return f"larger than {self.settings.max_file_mb:g} MB (ASSISTANT_MAX_FILE_MB)"
+        if FORMATS[suffix].gzip:
+            return None  # compressed bytes look binary; the indexer checks what they decompress to
         with source.open("rb") as handle:
             head = handle.read(SNIFF_BYTES)
         # The indexer's own test, so the page and the indexer cannot disagree about what is text.
