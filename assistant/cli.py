@@ -19,6 +19,7 @@ from typing import Any
 
 import click
 
+from .documents import Skipped
 from .errors import EXIT_CODES, AssistantError, ConfigError, InputError, exit_code
 from .settings import get_settings
 
@@ -103,8 +104,15 @@ def _print_summary(summary: Any, as_json: bool, index_dir: Path) -> None:
         f"({summary.embedded_chunks} chunks embedded in {summary.seconds:.1f}s)"
     )
     click.echo("  " + ", ".join(f"{name} {value}" for name, value in counts.items()))
-    for skipped in summary.skipped:
-        click.echo(f"  skipped {skipped.describe()}")
+    for line in Skipped.summarised(summary.skipped):
+        click.echo(f"  skipped {line}")
+    for line in Skipped.summarised(summary.warnings):
+        click.echo(f"  warning {line}")
+    if summary.kept_out:
+        click.echo(
+            f"  kept out {len(summary.kept_out)} article(s) removed with `assistant index remove` "
+            "(listed by `assistant index info`; name the file itself in an update to add it back)"
+        )
 
 
 def _run_update(paths: tuple[Path, ...], index_dir: Path | None, as_json: bool, **options: Any) -> None:
@@ -141,12 +149,15 @@ def index_update(paths: tuple[Path, ...], keep_missing: bool, index_dir: Path | 
 
 
 @index.command("remove")
-@click.argument("ids", nargs=-1, required=True)
+@click.argument("ids", nargs=-1, required=True, metavar="ID|URL|PATH...")
 @index_option
 @json_option
 @_errors
 def index_remove(ids: tuple[str, ...], index_dir: Path | None, as_json: bool) -> None:
-    """Remove articles by id (see `assistant index info --articles`)."""
+    """Remove articles by id, URL or file path (ids: `assistant index info --articles`).
+
+    The index remembers them: updating their folder does not bring them back (naming the file itself does).
+    """
     from .index.update import remove_articles
 
     settings = get_settings(index_dir=index_dir)
@@ -180,6 +191,10 @@ def index_info(list_articles: bool, index_dir: Path | None, as_json: bool) -> No
     chunker = info["chunker"]
     click.echo(f"chunker:     {chunker['chunk_size']} chars, overlap {chunker['chunk_overlap']}")
     click.echo(f"size:        {info['bytes'] / 1e6:.1f} MB on disk")
+    if info["removed"]:
+        click.echo(f"removed:     {len(info['removed'])} (kept out of updates until their file is named itself)")
+        for item in info["removed"]:
+            click.echo(f"  {item['id']}\tremoved {item['removed_at'][:10]}\t{item['title'] or '-'}")
     for article in info.get("article_list", []):
         click.echo(f"  {article['id']}\t{article['date'] or '-'}\t{article['source'] or '-'}\t{article['title']}")
 

@@ -224,10 +224,11 @@ def test_index_remove_then_info_articles(news_index: Path) -> None:
     assert result.exit_code == 0, result.stderr
     assert "generation 2 — 4 articles" in result.stdout and "removed 1" in result.stdout
     after = run("index", "info", "--articles", "--index", news_index).stdout
-    assert "news/rates.md\t" not in after and "news/rates-old.md\t" in after
+    listed, _, articles = after.partition("news/rates.md\tremoved ")  # the removal is remembered and listed
+    assert "removed:     1" in listed and "news/rates.md\t" not in articles and "news/rates-old.md\t" in articles
     assert "articles:    4" in after
     missing = run("index", "remove", "news/rates.md", "--index", news_index)
-    assert missing.exit_code == 3 and "no article with this id" in missing.stdout
+    assert missing.exit_code == 3 and "no article with this id in the index (removed " in missing.stdout
 
 
 # -- errors ----------------------------------------------------------------------------------------------------

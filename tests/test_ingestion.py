@@ -14,6 +14,7 @@ from assistant.documents import Article, Skipped
 from assistant.ingest import formats
 from assistant.ingest.dates import parse_date
 from assistant.ingest.discovery import discover
+from assistant.ingest.duplicates import SUPERSEDED
 from assistant.ingest.formats import SUPPORTED_SUFFIXES
 from assistant.ingest.loading import load_file
 
@@ -468,11 +469,12 @@ def test_duplicate_text_keeps_first(tmp_path: Path) -> None:
     ]
 
 
-def test_duplicate_id_keeps_first(tmp_path: Path) -> None:
+def test_duplicate_id_undated_keeps_the_later_record(tmp_path: Path) -> None:
+    # An export appends newer versions of a story: without dates, the later record is the newer one.
     path = write(tmp_path, "d.jsonl", '{"id": "x", "text": "One."}\n{"id": "x", "text": "Two."}\n')
     loaded = load([path])
-    assert [a.text for a in loaded.articles] == ["One."]
-    assert loaded.skipped == [Skipped(str(path), "duplicate id x", 2)]
+    assert [a.text for a in loaded.articles] == ["Two."]
+    assert loaded.skipped == [Skipped(str(path), SUPERSEDED, 1)]
 
 
 # ---------------------------------------------------------------- discovery and identity

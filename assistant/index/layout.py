@@ -65,6 +65,17 @@ CREATE TABLE chunks (
 CREATE INDEX chunks_article ON chunks(article_id);
 CREATE VIRTUAL TABLE chunks_fts USING fts5(text, title, tokenize = '{TOKENIZER}');
 """
+# Articles a user removed with `index remove`, so that an update of their folder does not bring them back. Created
+# when missing, so an index written before this table existed keeps working (schema version unchanged).
+REMOVED_SQL = """
+CREATE TABLE IF NOT EXISTS removed (
+    id TEXT PRIMARY KEY,
+    title TEXT,
+    file TEXT,            -- resolved file path it was read from
+    origin TEXT,
+    removed_at TEXT NOT NULL
+);
+"""
 
 
 def sha256_file(path: Path) -> str:

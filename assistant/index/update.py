@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import fnmatch
 import glob
 import logging
@@ -16,8 +17,8 @@ from typing import Any
 from ..documents import Article, Skipped
 from ..errors import ConfigError, IndexNotFoundError, NothingIndexedError
 from ..ingest.discovery import discover
-from ..ingest.duplicates import DuplicateFilter
-from ..ingest.loading import load_file
+from ..ingest.duplicates import DuplicateFilter, newest_versions
+from ..ingest.loading import load_file, path_id
 from ..settings import Settings, get_settings
 from .chunking import SPLITTER_NAME, chunk_article, embedding_text
 from .embedding import Embedder, embedder_from_settings
@@ -42,6 +43,8 @@ class IndexSummary:
     removed: list[str] = field(default_factory=list)
     unchanged: int = 0
     skipped: list[Skipped] = field(default_factory=list)
+    warnings: list[Skipped] = field(default_factory=list)  # indexed, but something in it was ignored
+    kept_out: list[str] = field(default_factory=list)  # found in the inputs, but removed with `index remove`
     embedded_chunks: int = 0
     articles: int = 0
     chunks: int = 0
@@ -61,7 +64,8 @@ class IndexSummary:
     def to_dict(self) -> dict[str, Any]:
         body = asdict(self)
         body["counts"] = self.counts()
-        body["skipped"] = [{"origin": s.origin, "line": s.line, "reason": s.reason} for s in self.skipped]
+        for name in ("skipped", "warnings"):
+            body[name] = [{"origin": s.origin, "line": s.line, "reason": s.reason} for s in getattr(self, name)]
         return body
 
 
@@ -76,6 +80,16 @@ def chunker_record(settings: Settings) -> dict[str, Any]:
         "chunk_overlap": settings.chunk_overlap,
         "embeds_title": True,
     }
+
+
+def _path_ids(rows: dict[str, Any]) -> dict[str, str]:
+    """The id of each indexed (or removed) file whose id is its path ("odd/enc/a.txt" for .../odd/enc/a.txt)."""
+    ids: dict[str, str] = {}
+    for article_id, row in rows.items():
+        file = row["file"]
+        if file and (Path(file).name == article_id or Path(file).as_posix().endswith("/" + article_id)):
+            ids[file] = article_id
+    return ids
 
 
 def _in_scope(file: str, inputs: Sequence[str | Path]) -> bool:
@@ -118,15 +132,30 @@ class _Run:
         self.summary.skipped.extend(skipped)
         loaded: list[tuple[Article, str, str]] = []
         clean_files: set[str] = set()
+        existing = self.writer.articles()
+        kept_ids = _path_ids({**self.writer.removed(), **existing})
         files = self._progress(pairs, "reading", "file")
         for root, path in files:
-            articles, problems = load_file(path, root, max_bytes=self.settings.max_file_bytes)
+            articles, problems = load_file(
+                path, root, max_bytes=self.settings.max_file_bytes, warnings=self.summary.warnings
+            )
             self.summary.skipped.extend(problems)
+            file = str(path.resolve())
             if not problems:
-                clean_files.add(str(path.resolve()))
-            loaded.extend((article, str(path.resolve()), str(root.resolve())) for article in articles)
+                clean_files.add(file)
+            anchor = path_id(path, root)
+            # A file indexed before keeps its id, whichever parent folder is named this time.
+            known = kept_ids.get(file)
+            loaded.extend(
+                (dataclasses.replace(a, id=known) if known and a.id == anchor else a, file, str(root.resolve()))
+                for a in articles
+            )
         files.close()
-        existing = self.writer.articles()
+        newest, superseded = newest_versions([article for article, _, _ in loaded])
+        self.summary.skipped.extend(superseded)
+        kept = {id(article) for article in newest}
+        loaded = [entry for entry in loaded if id(entry[0]) in kept]
+        loaded = self._without_removed(loaded, inputs)
         loaded_ids = {article.id for article, _, _ in loaded}
         gone: list[str] = []
         if prune:
@@ -159,7 +188,20 @@ class _Run:
         self.writer.remove(gone)
         self.summary.removed.extend(gone)
         self._embed(todo)
-        return bool(loaded)
+        return bool(loaded) or bool(self.summary.kept_out)
+
+    def _without_removed(
+        self, loaded: list[tuple[Article, str, str]], inputs: Sequence[str | Path]
+    ) -> list[tuple[Article, str, str]]:
+        """Articles removed with ``index remove`` stay out, unless their file is named itself (not its folder)."""
+        removed = self.writer.removed()
+        if not removed:
+            return loaded
+        named = {str(Path(raw).resolve()) for raw in inputs if Path(raw).is_file()}
+        back = [article.id for article, file, _ in loaded if article.id in removed and file in named]
+        self.writer.forget_removed(back)
+        self.summary.kept_out.extend(a.id for a, file, _ in loaded if a.id in removed and file not in named)
+        return [entry for entry in loaded if entry[0].id not in removed or entry[1] in named]
 
     def _progress(self, items: Sequence[Any], desc: str, unit: str) -> Any:
         from tqdm import tqdm
@@ -280,13 +322,28 @@ def build_index(inputs: Sequence[str | Path], index_dir: str | Path | None = Non
     return update_index(inputs, index_dir, rebuild=True, **options)
 
 
+def _targets(target: str, existing: dict[str, Any]) -> list[str]:
+    """The ids ``target`` names: an article id, an article's URL, or a file (every article read from it)."""
+    if target in existing:
+        return [target]
+    by_url = [article_id for article_id, row in existing.items() if row["url"] and row["url"] == target.strip()]
+    if by_url:
+        return by_url
+    file = str(Path(target).expanduser().resolve())
+    return [article_id for article_id, row in existing.items() if row["file"] == file]
+
+
 def remove_articles(
     article_ids: Sequence[str],
     index_dir: str | Path | None = None,
     *,
     settings: Settings | None = None,
 ) -> IndexSummary:
-    """Remove articles by id. Unknown ids are reported as skipped; nothing else changes."""
+    """Remove articles named by id, URL or file path; unknown ones are reported as skipped.
+
+    Removals are remembered in the index: an update of their folder keeps them out (listed in ``kept_out``)
+    until their file is named itself in an update. ``index info`` lists them.
+    """
     settings = settings or get_settings()
     index_dir = Path(index_dir) if index_dir is not None else settings.index_dir
     started = time.perf_counter()
@@ -301,12 +358,18 @@ def remove_articles(
         if writer.base_generation == 0:
             raise IndexNotFoundError(f"no index in {index_dir}")
         existing = writer.articles()
-        for article_id in article_ids:
-            if article_id in existing:
-                writer.remove([article_id])
-                summary.removed.append(article_id)
+        removed = writer.removed()
+        for target in article_ids:
+            ids = [article_id for article_id in _targets(target, existing) if article_id not in summary.removed]
+            if ids:
+                writer.remove(ids)
+                writer.remember_removed(existing[article_id] for article_id in ids)
+                summary.removed.extend(ids)
+            elif target in removed:
+                when = removed[target]["removed_at"][:10]
+                summary.skipped.append(Skipped(target, f"no article with this id in the index (removed {when})"))
             else:
-                summary.skipped.append(Skipped(article_id, "no article with this id in the index"))
+                summary.skipped.append(Skipped(target, "no article with this id, URL or file in the index"))
         if summary.removed:
             manifest = writer.commit()
             summary.published = True

@@ -22,6 +22,7 @@ from .layout import (
     CURRENT,
     LOCK,
     MANIFEST,
+    REMOVED_SQL,
     SCHEMA_SQL,
     SCHEMA_VERSION,
     SQLITE,
@@ -174,12 +175,34 @@ class IndexWriter:
             self._vectors = faiss.IndexIDMap2(faiss.IndexFlatIP(int(self.model["dimension"])))
         self._db.execute("PRAGMA journal_mode = DELETE")
         self._db.execute("PRAGMA synchronous = FULL")
+        self._db.executescript(REMOVED_SQL)
+        if base is not None and self.fresh:
+            self._carry_removals(base / SQLITE)
+
+    def _carry_removals(self, base_db: Path) -> None:
+        """A rebuild starts empty but keeps the list of removed articles: a removal lasts until it is undone."""
+        try:
+            source = sqlite3.connect(f"file:{base_db}?mode=ro&immutable=1", uri=True)
+            try:
+                rows = source.execute("SELECT id, title, file, origin, removed_at FROM removed").fetchall()
+            finally:
+                source.close()
+        except sqlite3.Error:  # no such table (an older index), or a damaged one being replaced
+            return
+        self.db.executemany("INSERT OR REPLACE INTO removed VALUES (?,?,?,?,?)", rows)
 
     # -- reading the state being changed -------------------------------------------------------------
     def articles(self) -> dict[str, sqlite3.Row]:
         self.db.row_factory = sqlite3.Row
-        rows = self.db.execute("SELECT id, content_hash, copy_hash, file, root, origin FROM articles").fetchall()
+        rows = self.db.execute(
+            "SELECT id, title, url, content_hash, copy_hash, file, root, origin FROM articles"
+        ).fetchall()
         return {row["id"]: row for row in rows}
+
+    def removed(self) -> dict[str, sqlite3.Row]:
+        """Articles removed with ``index remove``, by id: updates keep them out until they are added back."""
+        self.db.row_factory = sqlite3.Row
+        return {row["id"]: row for row in self.db.execute("SELECT id, title, file, origin, removed_at FROM removed")}
 
     # -- changes -------------------------------------------------------------------------------------
     def remove(self, article_ids: Iterable[str]) -> int:
@@ -192,6 +215,18 @@ class IndexWriter:
                 self.db.execute("DELETE FROM chunks WHERE article_id = ?", (article_id,))
             removed += self.db.execute("DELETE FROM articles WHERE id = ?", (article_id,)).rowcount
         return removed
+
+    def remember_removed(self, rows: Iterable[sqlite3.Row]) -> None:
+        """Record articles (rows of :meth:`articles` with their title) as removed by the user."""
+        stamp = time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())
+        self.db.executemany(
+            "INSERT OR REPLACE INTO removed (id, title, file, origin, removed_at) VALUES (?,?,?,?,?)",
+            [(row["id"], row["title"], row["file"], row["origin"], stamp) for row in rows],
+        )
+
+    def forget_removed(self, article_ids: Iterable[str]) -> None:
+        """Undo removals: these articles may be indexed again."""
+        self.db.executemany("DELETE FROM removed WHERE id = ?", [(article_id,) for article_id in article_ids])
 
     def add(
         self,

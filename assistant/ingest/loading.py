@@ -21,7 +21,7 @@ from .discovery import SIDECAR_SUFFIX, display_path
 from .draft import Draft, Parsed, metadata_fields
 from .formats import format_of
 
-__all__ = ["load_file"]
+__all__ = ["load_file", "path_id"]
 
 logger = logging.getLogger(__name__)
 
@@ -51,7 +51,8 @@ def _sidecar_fields(path: Path, max_bytes: int) -> dict[str, str]:
     raise InputError(f"bad sidecar {sidecar.name}: {reason}")
 
 
-def _path_id(path: Path, root: Path) -> str:
+def path_id(path: Path, root: Path) -> str:
+    """The id of a single-article file with no URL or id of its own: its path from the folder the user named."""
     # abspath, not resolve(): a symlinked file keeps the id of where it appears in the corpus.
     root_abs = Path(os.path.abspath(root))
     file_abs = Path(os.path.abspath(path))
@@ -117,7 +118,7 @@ def _closing(handle: BinaryIO, items: Iterator[Parsed]) -> Iterator[Parsed]:
         yield from items
 
 
-def _load(path: Path, root: Path, max_bytes: int) -> tuple[list[Article], list[Skipped]]:
+def _load(path: Path, root: Path, max_bytes: int, warnings: list[Skipped]) -> tuple[list[Article], list[Skipped]]:
     origin = display_path(path)
     try:
         if origin != str(path):
@@ -141,6 +142,7 @@ def _load(path: Path, root: Path, max_bytes: int) -> tuple[list[Article], list[S
         if not draft.text:
             skipped.append(Skipped(skip_origin, "empty: no article text", line))
             continue
+        warnings.extend(Skipped(skip_origin, warning, line) for warning in draft.warnings)
         article = Article(
             id="",
             title=draft.title or _fallback_title(draft.text),
@@ -156,7 +158,7 @@ def _load(path: Path, root: Path, max_bytes: int) -> tuple[list[Article], list[S
         elif draft.url:
             identity = draft.url
         elif single:
-            identity = _path_id(path, root)
+            identity = path_id(path, root)
         else:
             identity = "sha256:" + article.copy_hash[:16]
         articles.append(dataclasses.replace(article, id=identity))
@@ -173,15 +175,18 @@ def _until_error(items: Iterable[Parsed]) -> Iterator[Parsed]:
         yield error
 
 
-def load_file(path: Path, root: Path, *, max_bytes: int) -> tuple[list[Article], list[Skipped]]:
+def load_file(
+    path: Path, root: Path, *, max_bytes: int, warnings: list[Skipped] | None = None
+) -> tuple[list[Article], list[Skipped]]:
     """The articles in one file (several for JSON Lines, JSON arrays and feeds), and what was skipped.
 
     ``root`` is the folder the user named (it anchors a file's id); files over ``max_bytes`` are refused unread.
     Never raises for bad input. Duplicates across files are the update's to settle (:class:`DuplicateFilter`).
+    What was ignored in an article that is indexed anyway (an unreadable date) is added to ``warnings``.
     """
     path, root = Path(path), Path(root)
     try:
-        return _load(path, root, max_bytes)
+        return _load(path, root, max_bytes, warnings if warnings is not None else [])
     except Exception as error:  # a parser bug on one odd file must not abort a whole build
         logger.debug("unexpected error loading %s", display_path(path), exc_info=True)
         return [], [Skipped(display_path(path), f"unexpected error: {type(error).__name__}: {error}")]

@@ -28,12 +28,13 @@ def record_to_draft(record: object, line: int | None = None) -> Draft:
         raise InputError("missing field 'text'", line=line, field="text")
     if not isinstance(text, str):
         raise InputError("field 'text' must be a string", line=line, field="text")
+    warnings: list[str] = []
     try:
-        fields = metadata_fields(record)
+        fields = metadata_fields(record, warnings=warnings)
     except InputError as error:
         raise InputError(error.reason, line=line, field=error.field) from None
     # An export may hold the page's HTML as its text: it is read as HTML, never stored with its markup.
-    return Draft(text=clean_text(markup_text(text)), line=line, **fields)
+    return Draft(text=clean_text(markup_text(text)), line=line, warnings=tuple(warnings), **fields)
 
 
 def _parse_record(record: object, line: int) -> Parsed:
