@@ -46,6 +46,16 @@ class Settings(BaseSettings):
         description="Characters shared by consecutive chunks; small, as chunks already end on sentence boundaries.",
     )
     batch_size: int = Field(64, ge=1, le=4096, description="Chunks embedded per model call.")
+    query_threads: int = Field(
+        1,
+        ge=0,
+        le=512,
+        description=(
+            "Torch threads for embedding a question and its few candidate sentences (0: as many as for index "
+            "builds, which use every core). One thread is fastest for a short input, and does not stall when "
+            "another process holds a core."
+        ),
+    )
     max_file_mb: float = Field(20.0, gt=0, le=4096, description="Input files larger than this are skipped.")
     k: int = Field(8, ge=1, le=200, description="Passages returned by a search.")
     max_chunks_per_article: int = Field(
