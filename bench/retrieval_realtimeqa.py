@@ -60,7 +60,7 @@ def run_ours(data: Path, work: Path, reuse: Path | None) -> dict[str, Any]:
     from assistant.settings import get_settings
 
     settings = get_settings(progress=False)
-    embedder = load_embedder(settings.model, batch_size=settings.batch_size)
+    embedder = load_embedder(settings.model, batch_size=settings.batch_size, query_threads=settings.query_threads)
     index = reuse or work / "index"
     ingest_seconds = None
     if reuse is None or not (reuse / "CURRENT").exists():

@@ -23,6 +23,7 @@ from ..retrieve.timeframes import DateLike
 from ..settings import ANSWERERS, Settings, get_settings
 from ..text.citations import renumber
 from ..text.cleaning import clean_question
+from ..text.languages import language_name, question_language
 from .conversation import Turn, as_turns, condense
 from .evidence import Evidence, gather
 from .extractive import Composition, ExtractiveAnswerer
@@ -33,6 +34,8 @@ if TYPE_CHECKING:
 
 logger = logging.getLogger(__name__)
 
+# Opening passages of the best-ranked articles weighed beside the hits (see Retriever.leads and TITLE_CREDIT).
+LEADS = 2
 # Cleaning only shrinks a question, but padding can hide a short one in a long string: past this many times the
 # limit it is refused before any pass over its characters.
 _RAW_SLACK = 4
@@ -135,15 +138,26 @@ class Assistant:
         # One generation for the whole answer, even if an update is swapped in while it is being composed.
         reader = retriever.reader
         vector = retriever.embedder.embed([query])[0]  # once, for both retrieval and sentence scoring
+        # A question the model cannot read (not English, English-only model) is answered from its words.
+        lexical = retriever.leans_on_words(question)
         hits = retriever.search_pinned(
-            reader, query, k, as_of=as_of, since=since, until=until, sources=sources, vector=vector
+            reader, query, k, as_of=as_of, since=since, until=until, sources=sources, vector=vector, lexical=lexical
         )
+        hits = hits + retriever.leads(reader, hits, LEADS)
         timings["retrieve"] = _ms(mark)
         mark = time.perf_counter()
         evidence = gather(
-            query, hits, reader, retriever.embedder, candidates=self.settings.sentence_candidates, query_vector=vector
+            query,
+            hits,
+            reader,
+            retriever.embedder,
+            candidates=self.settings.sentence_candidates,
+            query_vector=vector,
+            lexical=lexical,
         )
         support = evidence.support
+        if lexical:
+            notice = _join(notice, _words_only(question, retriever.embedder.name))
         base = {"question": question, "query": query, "support": support, "generation": reader.generation}
 
         def finish(composition: Composition, abstained: bool, name: str, **extra: Any) -> Answer:
@@ -162,7 +176,8 @@ class Assistant:
             )
 
         if not evidence.candidates or support < self.settings.abstain_below:
-            composition = self.extractive.abstain(evidence)
+            why = _unreadable(question, retriever.embedder.name) if lexical else None
+            composition = self.extractive.abstain(evidence, why)
             return AnswerStream(iter(composition.pieces), lambda: finish(composition, True, "extractive"))
         if use == "llm":
             return self._generate(evidence, query, finish)
@@ -263,6 +278,27 @@ class Assistant:
             supported = all(old in claim.supported_by for claim in claims if not claim.abstains)
             citations.append(citation if supported else replace(citation, supported=False))
         return Composition((text,), tuple(citations)), tuple(checked.unsupported)
+
+
+def _words_only(question: str, model: str) -> str:
+    language = language_name(question_language(question))
+    return (
+        f"The question is in {language} and the embedding model ({model}) only understands English, so this "
+        "answer rests on the words the question shares with the articles. A multilingual model can be set with "
+        "ASSISTANT_MODEL."
+    )
+
+
+def _unreadable(question: str, model: str) -> str:
+    language = language_name(question_language(question))
+    return (
+        f"The question is in {language}, which the embedding model ({model}) does not understand, so only its "
+        "words were compared: asking in English may find the answer."
+    )
+
+
+def _join(first: str | None, second: str) -> str:
+    return f"{first} {second}" if first else second
 
 
 def _fallback_notice(error: object) -> str:

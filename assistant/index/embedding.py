@@ -7,6 +7,7 @@ import hashlib
 import importlib
 import logging
 import os
+import re
 import threading
 from collections.abc import Sequence
 from importlib import metadata
@@ -209,6 +210,24 @@ def load_embedder(
                     name, folder, device=device, batch_size=batch_size, query_threads=query_threads
                 )
         return _LOADED[key]
+
+
+# Names of sentence-transformers models trained on many languages.
+_MULTILINGUAL = re.compile(r"multilingual|labse|xlm|bge-m3|distiluse|mbert|muse", re.IGNORECASE)
+
+
+def is_multilingual(embedder: Embedder, settings: Settings) -> bool:
+    """Whether ``embedder`` understands questions in languages other than English.
+
+    ``ASSISTANT_MODEL_MULTILINGUAL`` decides when set; else an embedder's own ``multilingual`` attribute; else its
+    name. The packaged all-MiniLM-L6-v2 was trained on English only.
+    """
+    if settings.model_multilingual is not None:
+        return settings.model_multilingual
+    declared = getattr(embedder, "multilingual", None)
+    if isinstance(declared, bool):
+        return declared
+    return bool(_MULTILINGUAL.search(embedder.name))
 
 
 def embedder_from_settings(settings: Settings) -> Embedder:

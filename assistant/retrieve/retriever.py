@@ -15,17 +15,22 @@ import numpy as np
 from ..documents import Hit
 from ..errors import ConfigError
 from ..index.chunking import DAY_SHIFT, day_range
-from ..index.embedding import Embedder, embedder_from_settings
+from ..index.embedding import Embedder, embedder_from_settings, is_multilingual
 from ..index.layout import check_model, current_generation
 from ..index.reader import ChunkRow, IndexReader
 from ..settings import Settings, get_settings
 from ..text.cleaning import clean_question
+from ..text.languages import ENGLISH, content_terms, question_language
 from ..text.terms import query_terms
 from .timeframes import DateLike, parse_day, window_from_question
 
 logger = logging.getLogger(__name__)
 
-_UNDATED_RECENCY = 0.5  # an undated article ranks like one a half-life old: kept, neither boosted nor buried
+# An undated article ranks like one a half-life old, or like the dated candidates' middle one when that is lower (an
+# archive of old news is all at the floor): kept, neither boosted nor buried.
+_UNDATED_RECENCY = 0.5
+# The dense ranking's weight for a question an English-only model cannot read (see Retriever.leans_on_words).
+_FOREIGN_DENSE = 0.25
 
 
 @dataclass(frozen=True)
@@ -116,17 +121,36 @@ class Retriever:
         sources: Iterable[str] | None = None,
         as_of: DateLike = None,
         vector: np.ndarray | None = None,
+        lexical: bool | None = None,
     ) -> list[Hit]:
         """Top-k passages for ``query``.
 
         ``as_of`` (default today) is the day the question is asked: later articles are excluded and the
         recency prior counts age from it. ``since``/``until`` are an explicit window (which turns the prior off);
         ``sources`` keeps only those outlets. Undated articles are kept. ``vector`` is the query's embedding
-        when the caller already has it. Every hit of one search comes from the same index generation.
+        when the caller already has it. ``lexical`` ranks mostly by BM25 (default: when the question is not in
+        English and the model only understands English, see :meth:`leans_on_words`). Every hit of one search
+        comes from the same index generation.
         """
         return self.search_pinned(
-            self.reader, query, k, since=since, until=until, sources=sources, as_of=as_of, vector=vector
+            self.reader,
+            query,
+            k,
+            since=since,
+            until=until,
+            sources=sources,
+            as_of=as_of,
+            vector=vector,
+            lexical=lexical,
         )
+
+    def leans_on_words(self, question: str) -> bool:
+        """Whether to answer ``question`` mostly from word matches: it is not English and the model only knows English.
+
+        BM25 matches words in any language; an English-only model's vectors for another language are close to
+        noise, so they weigh little then.
+        """
+        return not is_multilingual(self.embedder, self.settings) and question_language(question) != ENGLISH
 
     def search_pinned(
         self,
@@ -139,6 +163,7 @@ class Retriever:
         sources: Iterable[str] | None = None,
         as_of: DateLike = None,
         vector: np.ndarray | None = None,
+        lexical: bool | None = None,
     ) -> list[Hit]:
         """:meth:`search` on the generation ``reader`` holds (``retriever.reader`` when it was taken).
 
@@ -157,6 +182,8 @@ class Retriever:
         until_day = parse_day(until, name="until", end=True)
         source_list = sorted({s for s in sources or () if s})
         explicit_window = since_day is not None or until_day is not None
+        lexical = self.leans_on_words(query) if lexical is None else lexical
+        dense_factor = _FOREIGN_DENSE if lexical else 1.0
         if vector is None:
             vector = self.embedder.embed([query])[0]
         hits: list[Hit] = []
@@ -164,13 +191,46 @@ class Retriever:
         if narrowed is not None:
             # "this week" asks for recent news, but an undated article cannot be shown to be old: it stays in.
             hits = self._search(
-                reader, query, vector, k, narrowed, until_day, source_list, as_of_day, True, keep_undated=True
+                reader, query, vector, k, narrowed, until_day, source_list, as_of_day, True, dense_factor, True
             )
         if all(hit.date is None for hit in hits):  # a phrase window with no dated news must not hide the answer
             hits = self._search(
-                reader, query, vector, k, since_day, until_day, source_list, as_of_day, not explicit_window
+                reader,
+                query,
+                vector,
+                k,
+                since_day,
+                until_day,
+                source_list,
+                as_of_day,
+                not explicit_window,
+                dense_factor,
             )
         return hits
+
+    def leads(self, reader: IndexReader, hits: list[Hit], articles: int = 2) -> list[Hit]:
+        """The opening passage of each of the ``articles`` best-ranked articles, where the hits lack it.
+
+        News states its main fact first ("…began shutting off power Wednesday to some 375,000 people…"), in a
+        passage that often shares fewer words with a question than the later ones that repeat the story's terms;
+        the answerer weighs these beside the hits. Each has its article's best score.
+        """
+        best: dict[str, Hit] = {}
+        has_lead: set[str] = set()
+        for hit in hits:
+            best.setdefault(hit.article_id, hit)
+            if hit.start == 0:
+                has_lead.add(hit.article_id)
+        wanted = [article for article in list(best)[:articles] if article not in has_lead]
+        leads: list[Hit] = []
+        for article in wanted:
+            ids = [
+                row[0] for row in reader.query("SELECT id FROM chunks WHERE article_id = ? AND ordinal = 0", (article,))
+            ]
+            for row in reader.chunk_rows(ids).values():
+                top = best[article]
+                leads.append(self._hit(row, top.score, top.recency, None, None, reader.generation))
+        return leads
 
     def _filters(
         self,
@@ -216,6 +276,7 @@ class Retriever:
         sources: list[str],
         as_of: dt.date,
         recency: bool,
+        dense_factor: float = 1.0,
         keep_undated: bool = False,
     ) -> list[Hit]:
         allowed = self._filters(reader, since, until, sources, as_of, keep_undated)
@@ -223,9 +284,10 @@ class Retriever:
             return []
         n = self.settings.candidates
         dense = self._dense(reader, vector, n, allowed)
-        bm25 = self._bm25(reader, query, n, allowed)
+        bm25 = self._bm25(reader, query, n, allowed, lexical=dense_factor < 1)
         fused: dict[int, float] = {}
-        for weight, ranking in ((self.settings.dense_weight, dense), (self.settings.bm25_weight, bm25)):
+        dense_weight = self.settings.dense_weight * dense_factor
+        for weight, ranking in ((dense_weight, dense), (self.settings.bm25_weight, bm25)):
             for rank, chunk_id in enumerate(ranking):
                 fused[chunk_id] = fused.get(chunk_id, 0.0) + weight / (self.settings.rrf_k + rank + 1)
         if not fused:
@@ -279,10 +341,12 @@ class Retriever:
         scores, ids = reader.vectors.search(vector.reshape(1, -1), min(n, allowed.count), params=search_params)
         return {int(i): float(s) for s, i in zip(scores[0], ids[0], strict=True) if i >= 0}
 
-    def _bm25(self, reader: IndexReader, query: str, n: int, allowed: _Filter) -> dict[int, float]:
-        match = fts_query(
-            query, reader.selective_terms(query_terms(query), self.settings.bm25_max_df, self.settings.bm25_max_terms)
-        )
+    def _bm25(
+        self, reader: IndexReader, query: str, n: int, allowed: _Filter, lexical: bool = False
+    ) -> dict[int, float]:
+        # A question in another language searches with its content words, not its language's function words.
+        terms = content_terms(query, question_language(query)) if lexical else query_terms(query)
+        match = fts_query(query, reader.selective_terms(terms, self.settings.bm25_max_df, self.settings.bm25_max_terms))
         if match is None:
             return {}
         # Chunk ids sort by publication day, so the date window is a rowid range FTS5 applies while matching.
@@ -314,13 +378,19 @@ class Retriever:
         return [row for row, ok in zip(rows, keep, strict=True) if ok]
 
     def _recency(self, ids: np.ndarray, as_of: dt.date, half_life: float) -> np.ndarray:
-        """Multipliers for chunk ids: ``0.5 ** (age / half_life)``, floored; undated articles get a fixed one."""
+        """Multipliers for chunk ids: ``0.5 ** (age / half_life)``, floored; undated articles get a middle one.
+
+        Middle, not fixed: asked today about news from years ago, every dated article is at the floor, and a fixed
+        0.5 put undated pages (an "about us" page, a shop) five times above every article.
+        """
         if half_life <= 0:
             return np.ones(len(ids))
         days = ids >> DAY_SHIFT  # chunk ids carry their article's publication day
         age = np.maximum(0, as_of.toordinal() - days)
         priors = np.maximum(self.settings.recency_floor, 0.5 ** (age / half_life))
-        return np.where(days == 0, _UNDATED_RECENCY, priors)
+        dated = priors[days != 0]
+        undated = min(_UNDATED_RECENCY, float(np.median(dated))) if len(dated) else _UNDATED_RECENCY
+        return np.where(days == 0, undated, priors)
 
     def _hit(
         self, row: ChunkRow, score: float, prior: float, dense: float | None, bm25: float | None, generation: int
