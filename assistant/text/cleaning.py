@@ -112,11 +112,12 @@ _TEASER = re.compile(
     re.IGNORECASE,
 )
 _TAGGED_TEASER = re.compile(r"\S\s*\[(?:[A-Z]{3,12}|Video|Pictures|Photos|Gallery|Poll|Watch)\]\s*\|?$")
-# Newsletter, app and subscription prompts.
+# Newsletter, app and subscription prompts: a call to action starts with the imperative or speaks to the reader
+# ("right in your inbox"); a sentence that reports on a newsletter ("two million people subscribed to it") is news.
 _PROMPT = re.compile(
     r"^(?:click\s+here\b|subscribe\s+(?:to|now|for|today)\b|sign\s+up\b|get\s+the\s+\S+(?:\s+\S+)?\s+app\b)"
-    r"|\bnewsletters?\b.*\b(?:subscrib|sign\s*up|inbox)|\b(?:subscrib|sign\s*up)\w*\b.*\bnewsletters?\b"
-    r"|\binbox\b.*\bnewsletters?\b",
+    r"|\bnewsletters?\b.*\byour\s+inbox\b|\byour\s+inbox\b.*\bnewsletters?\b"
+    r"|\b(?:subscribe|sign\s+up)\s+(?:to|for)\s+(?:our|the\s+\S+)\s+(?:\S+\s+){0,3}newsletters?\b",
     re.IGNORECASE,
 )
 # Labels of a list of links to other stories; the headlines listed under them go too.
