@@ -23,6 +23,9 @@ from ..llm.injection import instruction_start
 from ..retrieve.timeframes import parse_day, period_start
 from ..text.sentences import sentence_spans
 from ..text.terms import FIGURE, query_terms
+from ..text.values import DATE as _DATE
+from ..text.values import NAME as _NAME
+from ..text.values import NUMBER as _NUMBER
 
 # How the parts of a sentence's score weigh: meaning first, then the question's words, then the rank of the
 # passage it came from, then whether it states the kind of value asked for. Tuned on RealTime QA dev questions.
@@ -44,21 +47,6 @@ _TRAILING_TAG = re.compile(r"(?:\s*</?[A-Za-z][^<>]*>)+\s*$")  # markup left whe
 # Embedding costs time in proportion to length; a sentence's first 200 characters (~45 tokens) say what it is about.
 _EMBED_CHARS = 200
 
-_MONTHS = (
-    "january|february|march|april|may|june|july|august|september|october|november|december|"
-    "jan|feb|mar|apr|jun|jul|aug|sep|sept|oct|nov|dec"
-)
-_NUMBER = re.compile(
-    r"(?:[$€£¥]\s?)?\d[\d,]*(?:\.\d+)?(?:\s?(?:%|percent|per cent|million|billion|trillion|thousand|"
-    r"hundred|yuan|dollars|euros|pounds|people|years?|days?|km|miles|points?))*",
-    re.IGNORECASE,
-)
-_DATE = re.compile(
-    rf"\b(?:{_MONTHS})\.?(?:\s+\d{{1,2}}(?:st|nd|rd|th)?)?(?:,?\s+\d{{4}})?\b|\b(?:1[89]|20)\d\d\b", re.I
-)
-_NAME = re.compile(
-    r"(?<![\w.])(?:[A-Z][\w'’&.-]*[a-z0-9][\w'’&.-]*|[A-Z]{2,})(?:\s+(?:of\s+|de\s+|the\s+)?[A-Z][\w'’&.-]+)*"
-)
 _WANTS = (
     (
         "number",
