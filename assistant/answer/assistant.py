@@ -23,9 +23,11 @@ from ..retrieve.timeframes import DateLike
 from ..settings import ANSWERERS, Settings, get_settings
 from ..text.citations import renumber
 from ..text.cleaning import clean_question
+from .annotations import annotations, checked_short_answer
 from .conversation import Turn, as_turns, condense
 from .evidence import Evidence, gather
 from .extractive import Composition, ExtractiveAnswerer
+from .timeline import TimelineBuilder, is_story_question
 
 if TYPE_CHECKING:
     from ..llm.answerer import LLMAnswerer
@@ -36,6 +38,9 @@ logger = logging.getLogger(__name__)
 # Cleaning only shrinks a question, but padding can hide a short one in a long string: past this many times the
 # limit it is refused before any pass over its characters.
 _RAW_SLACK = 4
+# A timeline reads more of the story than an answer does: more passages, more of their sentences scored.
+_TIMELINE_PASSAGES = 24
+_TIMELINE_SENTENCES = 48
 
 
 class Assistant:
@@ -114,12 +119,17 @@ class Assistant:
         sources: Iterable[str] | None = None,
         k: int | None = None,
         answerer: str | None = None,
+        timeline: bool | None = None,
+        generation: int | None = None,
     ) -> AnswerStream:
         """Answer ``question`` as a stream of text; the stream's ``answer`` is the finished :class:`Answer`.
 
         ``history`` holds earlier turns (previous :class:`Answer` objects, or (question, answer) pairs), used to
         rewrite a follow-up into a standalone query. ``as_of``, ``since``, ``until`` and ``sources`` filter
         retrieval as in :meth:`Retriever.search`. ``answerer`` overrides the default for this question.
+        ``timeline`` True answers with a dated timeline of the story, False never does, None (default) does when
+        the question asks about a story ("What happened with ...?"). ``generation`` answers from that index
+        generation while it is kept (a permalink's), else GenerationGoneError; None is the live one.
         """
         started = time.perf_counter()
         question = self._clean(question)
@@ -133,23 +143,54 @@ class Assistant:
         mark = time.perf_counter()
         retriever = self.retriever
         # One generation for the whole answer, even if an update is swapped in while it is being composed.
-        reader = retriever.reader
+        reader = retriever.reader_for(generation)
+        story = is_story_question(query) if timeline is None else timeline
+        sources = sorted({s for s in sources or () if s}) or None
+        filters = {"as_of": _iso(as_of), "since": _iso(since), "until": _iso(until), "sources": sources, "k": k}
         vector = retriever.embedder.embed([query])[0]  # once, for both retrieval and sentence scoring
         hits = retriever.search_pinned(
-            reader, query, k, as_of=as_of, since=since, until=until, sources=sources, vector=vector
+            reader,
+            query,
+            max(k or self.settings.k, _TIMELINE_PASSAGES) if story else k,
+            as_of=as_of,
+            since=since,
+            until=until,
+            sources=sources,
+            vector=vector,
+            recency=not story,  # a story's first reports matter as much as its latest
         )
         timings["retrieve"] = _ms(mark)
         mark = time.perf_counter()
+        candidates = max(self.settings.sentence_candidates, _TIMELINE_SENTENCES) if story else None
         evidence = gather(
-            query, hits, reader, retriever.embedder, candidates=self.settings.sentence_candidates, query_vector=vector
+            query,
+            hits,
+            reader,
+            retriever.embedder,
+            candidates=candidates or self.settings.sentence_candidates,
+            query_vector=vector,
         )
         support = evidence.support
         base = {"question": question, "query": query, "support": support, "generation": reader.generation}
 
         def finish(composition: Composition, abstained: bool, name: str, **extra: Any) -> Answer:
             timings["answer"] = _ms(mark)
-            timings["total"] = _ms(started)
             extra.setdefault("notice", notice)
+            short = extra.pop("short_answer", None)
+            extra.update(
+                annotations(
+                    query,
+                    evidence,
+                    composition,
+                    self.settings,
+                    abstained=abstained,
+                    answerer=name,
+                    filters=filters,
+                    short=short,
+                    timeline=bool(extra.get("timeline")),
+                )
+            )
+            timings["total"] = _ms(started)
             return Answer(
                 text=composition.text,
                 citations=composition.citations,
@@ -164,6 +205,10 @@ class Assistant:
         if not evidence.candidates or support < self.settings.abstain_below:
             composition = self.extractive.abstain(evidence)
             return AnswerStream(iter(composition.pieces), lambda: finish(composition, True, "extractive"))
+        if story:
+            told, events = TimelineBuilder(relevance=self.settings.abstain_below).compose(evidence, self.extractive)
+            if events:
+                return AnswerStream(iter(told.pieces), lambda: finish(told, False, "extractive", timeline=events))
         if use == "llm":
             return self._generate(evidence, query, finish)
         composition = self.extractive.compose(evidence)
@@ -226,6 +271,7 @@ class Assistant:
                 result.append(finish(Composition((checked.text,), closest.citations), True, self.llm.name))
                 return
             composition, unsupported = self._cited(checked, hits, evidence)
+            short = self._short(query, passages, composition, checked)
             # The model states one value; when the sources disagree, the disagreement is shown beside it.
             note = self.extractive.disagreement(evidence, len(composition.citations) + 1)
             if note is not None:
@@ -236,12 +282,24 @@ class Assistant:
                     composition.citations + note.citations,
                     note.conflicts,
                 )
-            result.append(finish(composition, False, self.llm.name, unsupported=unsupported))
+            result.append(finish(composition, False, self.llm.name, unsupported=unsupported, short_answer=short))
 
         def done() -> Answer:
             return result[0]
 
         return AnswerStream(pieces(), done)
+
+    def _short(self, query: str, passages: list[Any], composition: Composition, checked: Verification) -> Any:
+        """The model's short answer, if a cited excerpt states it word for word; else the extractive one."""
+        assert self.llm is not None
+        try:
+            proposal = self.llm.short_answer(query, passages)
+        except EndpointError as exc:
+            logger.warning("the LLM gave no short answer: %s", exc)
+            return None
+        order = list(dict.fromkeys(number for claim in checked.claims for number in claim.cited))
+        preferred = order.index(proposal[1]) + 1 if proposal and proposal[1] in order else None
+        return checked_short_answer(proposal, composition.citations, preferred, self.llm.name, query)
 
     def _cited(self, checked: Verification, hits: list[Hit], evidence: Evidence) -> tuple[Composition, tuple[str, ...]]:
         """Renumber a verified LLM answer's markers 1..n by first use and build their citations."""
@@ -278,6 +336,10 @@ def _answerer(name: str) -> str:
     if name not in ANSWERERS:
         raise ConfigError(f"unknown answerer {name!r}: use {' or '.join(repr(a) for a in ANSWERERS)}")
     return name
+
+
+def _iso(value: DateLike) -> str | None:
+    return None if value in (None, "") else str(value.isoformat() if hasattr(value, "isoformat") else value)
 
 
 def _ms(since: float) -> float:

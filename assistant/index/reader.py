@@ -12,7 +12,7 @@ from typing import Any
 import numpy as np
 
 from ..errors import IndexCorruptError
-from .layout import SQLITE, TOKENIZER, VECTORS, check_files, current_generation, read_manifest
+from .layout import SQLITE, TOKENIZER, VECTORS, check_files, current_generation, generation_path, read_manifest
 
 __all__ = ["ChunkRow", "ChunkTable", "IndexReader"]
 
@@ -78,9 +78,10 @@ class IndexReader:
             )
 
     @classmethod
-    def open(cls, directory: str | Path, *, verify: bool = True) -> IndexReader:
+    def open(cls, directory: str | Path, *, verify: bool = True, number: int | None = None) -> IndexReader:
+        """The live generation of the index in ``directory``, or generation ``number`` while it is still kept."""
         directory = Path(directory)
-        generation = current_generation(directory)
+        generation = current_generation(directory) if number is None else generation_path(directory, number)
         manifest = read_manifest(generation)
         if verify and (problems := check_files(generation, manifest)):
             raise IndexCorruptError("index files do not match the manifest: " + "; ".join(problems))

@@ -26,6 +26,7 @@ from .timeframes import DateLike, parse_day, window_from_question
 logger = logging.getLogger(__name__)
 
 _UNDATED_RECENCY = 0.5  # an undated article ranks like one a half-life old: kept, neither boosted nor buried
+_PINNED_READERS = 2  # older generations kept open for permalinks
 
 
 @dataclass(frozen=True)
@@ -60,6 +61,7 @@ class Retriever:
         self.settings = settings
         self.directory = directory
         self._swap = threading.Lock()
+        self._older: dict[int, IndexReader] = {}  # generations a permalink pinned, while they are kept
 
     @classmethod
     def open(
@@ -92,8 +94,26 @@ class Retriever:
             self.reader = IndexReader.open(self.directory)
         return True
 
+    def reader_for(self, generation: int | None = None) -> IndexReader:
+        """The reader of index ``generation`` (the live one when None): a permalink re-asks on the generation it
+        was answered from. GenerationGoneError when that generation is no longer kept."""
+        reader = self.reader
+        if generation is None or generation == reader.generation:
+            return reader
+        with self._swap:
+            older = self._older.get(generation)
+            if older is None:
+                older = IndexReader.open(self.directory, number=generation)
+                check_model(older.manifest, self.embedder.identity, self.directory)
+                self._older[generation] = older
+                while len(self._older) > _PINNED_READERS:  # the oldest opened goes; searches holding it finish
+                    self._older.pop(next(iter(self._older)))
+        return older
+
     def close(self) -> None:
         self.reader.close()
+        for older in self._older.values():
+            older.close()
 
     def __enter__(self) -> Retriever:
         return self
@@ -139,12 +159,14 @@ class Retriever:
         sources: Iterable[str] | None = None,
         as_of: DateLike = None,
         vector: np.ndarray | None = None,
+        recency: bool = True,
     ) -> list[Hit]:
         """:meth:`search` on the generation ``reader`` holds (``retriever.reader`` when it was taken).
 
         A caller that reads more of the index after searching (the answerer scores sentences with its vocabulary)
         takes ``retriever.reader`` once and passes it here, so every part of its work sees one generation even if
-        an update is swapped in meanwhile.
+        an update is swapped in meanwhile. ``recency=False`` turns the recency prior off (a timeline wants a
+        story's old reports as much as its new ones).
         """
         query = clean_question(query or "")  # the same cleaning a question gets before it is answered
         if not query:
@@ -164,11 +186,11 @@ class Retriever:
         if narrowed is not None:
             # "this week" asks for recent news, but an undated article cannot be shown to be old: it stays in.
             hits = self._search(
-                reader, query, vector, k, narrowed, until_day, source_list, as_of_day, True, keep_undated=True
+                reader, query, vector, k, narrowed, until_day, source_list, as_of_day, recency, keep_undated=True
             )
         if all(hit.date is None for hit in hits):  # a phrase window with no dated news must not hide the answer
             hits = self._search(
-                reader, query, vector, k, since_day, until_day, source_list, as_of_day, not explicit_window
+                reader, query, vector, k, since_day, until_day, source_list, as_of_day, recency and not explicit_window
             )
         return hits
 
