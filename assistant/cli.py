@@ -259,6 +259,14 @@ def search(
     help="Earlier turns for a follow-up: JSON (a list, or lines) of `ask --json` outputs or {question, text}.",
 )
 @click.option("-k", "--k", "k", type=click.IntRange(1, 200), default=None, help="Passages to retrieve (default 8).")
+@click.option(
+    "--timeline/--no-timeline",
+    default=None,
+    help="Answer with a dated timeline of the story (default: when the question asks about a story).",
+)
+@click.option(
+    "--generation", type=click.IntRange(1), default=None, help="Answer from this index generation, while it is kept."
+)
 @filter_options
 @index_option
 @json_option
@@ -270,6 +278,8 @@ def ask(
     llm_model: str | None,
     history_file: Path | None,
     k: int | None,
+    timeline: bool | None,
+    generation: int | None,
     since: str | None,
     until: str | None,
     sources: tuple[str, ...],
@@ -277,7 +287,8 @@ def ask(
     index_dir: Path | None,
     as_json: bool,
 ) -> None:
-    """Answer QUESTION from the indexed articles, with numbered sources you can check."""
+    """Answer QUESTION from the indexed articles: the direct answer first, then the quoted evidence, the
+    coverage, and numbered sources you can check."""
     from .answer.assistant import Assistant
 
     settings = get_settings(index_dir=index_dir, llm_base_url=llm_url, llm_model=llm_model)
@@ -285,17 +296,38 @@ def ask(
     history = _read_history(history_file) if history_file else []
     with Assistant.open(settings.index_dir, settings=settings, answerer=answerer) as assistant:
         stream = assistant.stream(
-            question, history, as_of=as_of, since=since, until=until, sources=sources or None, k=k
+            question,
+            history,
+            as_of=as_of,
+            since=since,
+            until=until,
+            sources=sources or None,
+            k=k,
+            timeline=timeline,
+            generation=generation,
         )
         if as_json:
             _emit(stream.answer.to_dict())
             return
-        for piece in stream:
-            click.echo(piece, nl=False)
+        if answerer == "llm":  # a model's tokens are worth seeing as they come; its short answer follows them
+            for piece in stream:
+                click.echo(piece, nl=False)
+            click.echo()
         answer = stream.answer
+    if answer.short_answer is not None:
+        short = answer.short_answer
+        if answerer == "llm":
+            click.echo()
+        click.echo(click.style(short.text, bold=True) + f" [{short.citation}]")
+        click.echo()
+    if answerer != "llm":
+        click.echo(answer.text)
     if answer.notice:
-        click.echo(f"\nnote: {answer.notice}", err=True)
-    click.echo("\n")
+        click.echo(f"note: {answer.notice}", err=True)
+    click.echo()
+    if answer.coverage is not None:
+        click.echo(answer.coverage.line)
+        click.echo()
     click.echo("Closest passages:" if answer.abstained else "Sources:")
     for citation in answer.citations:
         meta = " · ".join(part for part in (citation.source, citation.date) if part)
@@ -306,6 +338,48 @@ def ask(
         click.echo(f"    “{citation.quote}”")
     for sentence in answer.unsupported:
         click.echo(f"unsupported by the excerpts: {sentence}", err=True)
+
+
+@cli.command("eval")
+@click.argument(
+    "questions_file", metavar="QUESTIONS.jsonl", type=click.Path(dir_okay=False, exists=True, path_type=Path)
+)
+@click.option("--llm-url", default=None, help="Answer with this OpenAI-compatible endpoint instead.")
+@index_option
+@json_option
+@_errors
+def evaluate(questions_file: Path, llm_url: str | None, index_dir: Path | None, as_json: bool) -> None:
+    """Ask every question of QUESTIONS.jsonl and score the answers: retrieval recall@k and MRR, gold answer in
+    the answer and in the cited excerpts, short-answer F1, abstentions.
+
+    One JSON object a line: question, and optionally answer (string or list), gold (article ids or URLs),
+    as_of (YYYY-MM-DD), absent (true: the articles do not answer it).
+    """
+    from tqdm import tqdm
+
+    from .answer.assistant import Assistant
+    from .answer.evaluation import evaluate as run
+    from .answer.evaluation import load_questions, summarise
+
+    questions = load_questions(questions_file)
+    settings = get_settings(index_dir=index_dir, llm_base_url=llm_url)
+    answerer = "llm" if llm_url else "extractive"
+    bar = tqdm(total=len(questions), desc="questions", unit="q", file=sys.stderr, disable=not settings.progress)
+    with Assistant.open(settings.index_dir, settings=settings, answerer=answerer) as assistant, bar:
+        rows = run(assistant, questions, progress=lambda done, _: bar.update(done - bar.n))
+        generation = assistant.retriever.generation
+    figures = {"index": str(settings.index_dir), "generation": generation, **summarise(rows)}
+    if as_json:
+        _emit({**figures, "rows": rows})
+        return
+    click.echo(f"{figures['questions']} questions on {settings.index_dir} (generation {generation})")
+    for section in ("retrieval", "answers", "abstentions"):
+        values = ", ".join(f"{key} {_figure(value)}" for key, value in figures[section].items())
+        click.echo(f"{section + ':':13}{values}")
+
+
+def _figure(value: Any) -> str:
+    return "-" if value is None else f"{value:.3f}" if isinstance(value, float) else str(value)
 
 
 def _read_history(path: Path) -> list[dict[str, Any]] | list[tuple[str, str]]:
