@@ -19,7 +19,8 @@ from assistant import Answer, Assistant, AssistantError, ConfigError, Settings
 from assistant.ingest.decoding import SNIFF_BYTES, is_binary
 from assistant.ingest.formats import FORMATS
 
-from .render import answer_markdown, cards_html, escaped
+from .permalinks import link_html, read_permalink, recheck
+from .render import answer_markdown, cards_html, escaped, recheck_html
 
 logger = logging.getLogger(__name__)
 
@@ -37,6 +38,10 @@ _CSS = """
 .card mark { background: #fff3a3; }
 .card-meta { color: #666; font-size: 0.9em; }
 .unsupported { color: #b00020; font-size: 0.9em; }
+.coverage { color: #555; font-size: 0.9em; }
+.recheck-columns { display: flex; gap: 12px; }
+.recheck-column { flex: 1; border: 1px solid #ddd; border-radius: 8px; padding: 8px 12px; }
+.recheck-note { font-weight: bold; }
 """
 
 
@@ -67,12 +72,49 @@ class ChatService:
         self, message: str, chat: list[dict[str, Any]], turns: list[Answer], *filters: Any
     ) -> Iterator[tuple[list[dict[str, Any]], str, list[Answer], str]]:
         """Stream one exchange: the question, the answer as it is produced, then the checked answer and cards."""
+        yield from self._exchange(message, message, chat, turns, filters, None)
+
+    def timeline(
+        self, chat: list[dict[str, Any]], turns: list[Answer], *filters: Any
+    ) -> Iterator[tuple[list[dict[str, Any]], str, list[Answer], str]]:
+        """The last question again, answered as a dated timeline of its story ("Show as timeline")."""
+        turns = list(turns or [])
+        if not turns:
+            yield list(chat or []), cards_html(None, ""), turns, ""
+            return
+        query = turns[-1].query  # already standalone: a follow-up was rewritten
+        yield from self._exchange(query, f"Show as timeline: {query}", chat, turns, filters, True, history=[])
+
+    def permalink(self, turns: list[Answer], *filters: Any) -> str:
+        """A link to the last answer: its standalone question, these filters and its index generation."""
+        return link_html(turns[-1], *filters[:5]) if turns else ""
+
+    def reopen(self, params: Any) -> dict[str, Any] | None:
+        """Re-ask a permalink's question (see :func:`assistant_ui.permalinks.recheck`); None without one."""
+        link = read_permalink(params)
+        if link is None:
+            return None
+        self._refresh()
+        return recheck(self.assistant, link, self.options(*link.filters(), None))
+
+    def _exchange(
+        self,
+        message: str,
+        shown: str,
+        chat: list[dict[str, Any]],
+        turns: list[Answer],
+        filters: tuple[Any, ...],
+        timeline: bool | None,
+        history: list[Answer] | None = None,
+    ) -> Iterator[tuple[list[dict[str, Any]], str, list[Answer], str]]:
         chat = list(chat or [])
         turns = list(turns or [])[-KEPT_TURNS:]
-        chat.append({"role": "user", "content": message})
+        chat.append({"role": "user", "content": shown})
         self._refresh()
         try:
-            stream = self.assistant.stream(message, turns, **self.options(*filters))
+            stream = self.assistant.stream(
+                message, turns if history is None else history, timeline=timeline, **self.options(*filters)
+            )
             text = ""
             for piece in stream:
                 text += piece
@@ -230,10 +272,13 @@ def build_app(service: ChatService) -> Any:
                     question = gr.Textbox(label="Question", placeholder="Ask about the articles…", max_length=2000)
                     with gr.Row():
                         send = gr.Button("Ask", variant="primary")
+                        as_timeline = gr.Button("Show as timeline")
                         new_chat = gr.Button("New chat")
+                    permalink = gr.HTML("", elem_id="permalink")
                     gr.Examples(EXAMPLES, inputs=question)
                 with gr.Column(scale=2):
                     cards = gr.HTML(cards_html(None, ""), elem_id="cards")
+            recheck = gr.HTML("", elem_id="recheck")
             with gr.Accordion("Filters", open=False):
                 with gr.Row():
                     as_of = gr.Textbox(label="As of (YYYY-MM-DD)")
@@ -264,9 +309,46 @@ def build_app(service: ChatService) -> Any:
 
         chat_inputs = [question, chatbot, turns, *filters]
         chat_outputs = [chatbot, cards, turns, question]
-        send.click(service.chat, chat_inputs, chat_outputs, api_name="chat")
-        question.submit(service.chat, chat_inputs, chat_outputs, api_visibility="private")
-        new_chat.click(lambda: ([], cards_html(None, ""), []), None, [chatbot, cards, turns], api_name="new_chat")
+        # After each answer, its permalink is shown and becomes the page's URL (without reloading the page).
+        show_link = {"fn": service.permalink, "inputs": [turns, *filters], "outputs": permalink}
+        set_url = "() => { const a = document.querySelector('#permalink a.permalink');"
+        set_url += " if (a) history.replaceState(null, '', a.getAttribute('href')); }"
+        for event in (
+            send.click(service.chat, chat_inputs, chat_outputs, api_name="chat"),
+            question.submit(service.chat, chat_inputs, chat_outputs, api_visibility="private"),
+            as_timeline.click(service.timeline, [chatbot, turns, *filters], chat_outputs, api_name="timeline"),
+        ):
+            event.then(**show_link, api_visibility="private").then(None, None, None, js=set_url)
+        new_chat.click(
+            lambda: ([], cards_html(None, ""), [], "", ""),
+            None,
+            [chatbot, cards, turns, permalink, recheck],
+            api_name="new_chat",
+        )
+
+        def reopen(request: gr.Request) -> Any:
+            """Opened from a permalink: re-ask its question and re-check it against the index as it is now."""
+            outputs = [chatbot, cards, turns, as_of, since, until, source_pick, k, recheck, permalink]
+            try:
+                found = service.reopen(request.query_params)
+            except AssistantError as exc:
+                return [gr.skip()] * 8 + [recheck_html("This link cannot be re-asked: " + str(exc), None, None), ""]
+            if found is None:
+                return [gr.skip()] * len(outputs)
+            link_as_of, link_since, link_until, link_sources, link_k = found["filters"]
+            return [
+                found["chat"],
+                found["cards"],
+                found["turns"],
+                link_as_of,
+                link_since,
+                link_until,
+                [s for s in link_sources if s in sources],
+                link_k or service.settings.k,
+                found["recheck"],
+                found["permalink"],
+            ]
+
         hidden_q = gr.Textbox(visible=False)
         hidden_out = gr.JSON(visible=False)
         hidden_q.submit(service.ask, [hidden_q, *filters], hidden_out, api_name="ask")
@@ -291,6 +373,12 @@ def build_app(service: ChatService) -> Any:
         )
         article_filter.change(service.library, article_filter, [stats, articles], api_visibility="private")
         demo.load(service.library, None, [stats, articles], api_visibility="private")
+        demo.load(
+            reopen,
+            None,
+            [chatbot, cards, turns, as_of, since, until, source_pick, k, recheck, permalink],
+            api_visibility="private",
+        )
     return demo
 
 
