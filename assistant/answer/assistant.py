@@ -206,7 +206,7 @@ class Assistant:
             composition = self.extractive.abstain(evidence)
             return AnswerStream(iter(composition.pieces), lambda: finish(composition, True, "extractive"))
         if story:
-            told, events = TimelineBuilder(relevance=self.settings.abstain_below).compose(evidence, self.extractive)
+            told, events = TimelineBuilder().compose(evidence, self.extractive)
             if events:
                 return AnswerStream(iter(told.pieces), lambda: finish(told, False, "extractive", timeline=events))
         if use == "llm":

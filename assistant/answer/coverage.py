@@ -60,11 +60,13 @@ def coverage_of(
 
 
 def date_range(first: str, last: str) -> str:
-    """'12 Feb – 3 Mar 2025' (the year once when both ends share it); a single day when they are the same."""
+    """'12 Feb – 3 Mar 2025' (the year once when both ends share it, '1–2 May 2024' within a month)."""
     if first == last:
         return f"{'on' if len(first) == 10 else 'in'} {short_date(first)}"
     a, b = _parse(first), _parse(last)
-    if a and b and a[0].year == b[0].year and a[1] and b[1]:
+    if a and b and a[1] == b[1] == 3 and (a[0].year, a[0].month) == (b[0].year, b[0].month):
+        return f"{a[0].day}–{_format(b)}"
+    if a and b and a[0].year == b[0].year and a[1] > 1 and b[1] > 1:
         return f"{_format(a, year=False)} – {_format(b)}"
     return f"{short_date(first)} – {short_date(last)}"
 

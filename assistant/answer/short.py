@@ -19,7 +19,7 @@ from dataclasses import dataclass
 from ..answers import Citation, Conflict, ShortAnswer
 from ..text.places import is_place
 from ..text.terms import STOPWORDS, query_terms
-from ..text.values import COUNT, MONEY, NAME, PERCENT, TITLE, WHEN
+from ..text.values import COUNT, MONEY, MONTHS, NAME, PERCENT, TITLE, WHEN
 from .expectation import expected_kind
 from .metrics import normalize
 
@@ -43,6 +43,8 @@ _ORG_CUES = re.compile(
     r"network|news|times|post|holdings|technologies|labs?|systems|partners|brands|foods|pharmaceuticals)\b",
     re.I,
 )
+# Capitalised, but never a name: days and months (dates are asked with "when").
+_CALENDAR = re.compile(rf"^(?:{MONTHS}|monday|tuesday|wednesday|thursday|friday|saturday|sunday)\.?$", re.I)
 _NEGATION = re.compile(r"\b(?:not|no|never|n't|neither|nor|none|cannot|refused|denied|rejected)\b", re.I)
 _YEAR = re.compile(r"^(?:1[89]|20)\d\d$")
 
@@ -55,6 +57,7 @@ class SpanWeights:
     proximity: float = 0.4  # a span beside the question's own words in its sentence
     votes: float = 0.15  # each other retrieved passage that states the same span (at most three)
     fit: float = 0.6  # a span that looks like the kind asked for (a place for "where")
+    title: float = 0.3  # a span the article's headline names too: what the story is about
     minimum: float = 0.35  # below this the best span is a guess, and no short answer is given
 
 
@@ -111,16 +114,23 @@ def ranked_spans(
         sentence = citation.quote
         offset = citation.span[0]
         anchors = [m.start() for m in re.finditer(r"\w+", sentence) if m.group().lower() in terms]
+        headline = f" {normalize(citation.title)} "
         for start, end, fit in span_candidates(sentence, kind):
             text = sentence[start:end]
             words = normalize(text).split()
             if not words or set(words) <= asked:
                 continue  # the question already says it: not an answer
+            if citation.source and normalize(text) == normalize(citation.source):
+                continue  # the outlet that reports it ("CNN") is not what it reports
             closeness = _closeness(sentence, start, end, anchors)
             key = f" {' '.join(words)} "
             votes = min(3, sum(key in passage for passage in corpus) - 1) if corpus else 0
+            titled = key in headline
             score = (1 - weights.rank_decay) ** rank * (
-                weights.proximity * closeness + weights.votes * max(0, votes) + weights.fit * fit
+                weights.proximity * closeness
+                + weights.votes * max(0, votes)
+                + weights.fit * fit
+                + weights.title * titled
             )
             scored.append((score, _Span(citation.number, offset + start, offset + end, text, fit)))
     scored.sort(key=lambda item: (-item[0], item[1].citation, item[1].start))
@@ -144,7 +154,11 @@ def span_candidates(sentence: str, kind: str) -> list[tuple[int, int, float]]:
     elif kind == "date":
         found = [(m.start(), m.end(), 1.0) for m in WHEN.finditer(sentence)]
     else:
-        found = [(s, e, _fit(sentence[s:e], kind)) for s, e in _names(sentence)]
+        # A lone capitalised word opening the sentence is as likely an ordinary word ("Legendary ...").
+        found = [
+            (s, e, _fit(sentence[s:e], kind) * (0.5 if s == 0 and " " not in sentence[s:e] else 1.0))
+            for s, e in _names(sentence)
+        ]
         found += [(m.start(1), m.end(1), 1.0 if kind == "thing" else 0.3) for m in TITLE.finditer(sentence)]
     return _outermost(found)
 
@@ -160,28 +174,37 @@ def _counts(sentence: str) -> list[tuple[int, int, float]]:
 
 
 def _names(sentence: str) -> list[tuple[int, int]]:
-    """Capitalised runs of words, without a sentence-opening word or a trailing possessive."""
+    """Capitalised runs of words, without a sentence-opening word, a day or month, or a trailing possessive."""
     spans = []
     for match in NAME.finditer(sentence):
-        start, end = match.start(), match.end()
-        words = list(re.finditer(r"\S+", sentence[start:end]))
-        while words and words[0].group().lower().strip(",.") in _OPENERS:
-            words.pop(0)
-        if not words:
-            continue
-        start, end = start + words[0].start(), start + words[-1].end()
-        text = sentence[start:end]
-        for tail in ("’s", "'s", ",", ".", ":", ";"):
-            if text.endswith(tail) and not text.endswith(("Inc.", "Co.", "Corp.", "Jr.", "Sr.", "Lt.")):
-                end -= len(tail)
-                text = text[: -len(tail)]
-        # "Bed Bath & Beyond": a name may continue over an ampersand.
-        rest = re.match(r"\s+&\s+[A-Z][\w'’.-]+(?:\s+[A-Z][\w'’.-]+)*", sentence[end:])
-        if rest:
-            end += rest.end()
-        if end > start:
-            spans.append((start, end))
+        base = match.start()
+        words = list(re.finditer(r"\S+", match.group()))
+        runs: list[list[re.Match[str]]] = [[]]
+        for word in words:  # "Covid-19 Thursday", "Monday Ford": a day or month splits a run
+            if _CALENDAR.match(word.group().strip(",.;:")):
+                runs.append([])
+            else:
+                runs[-1].append(word)
+        for run in runs:
+            while run and run[0].group().lower().strip(",.") in _OPENERS:
+                run.pop(0)
+            if run:
+                spans.extend(_trimmed(sentence, base + run[0].start(), base + run[-1].end()))
     return spans
+
+
+def _trimmed(sentence: str, start: int, end: int) -> list[tuple[int, int]]:
+    """The name without a trailing possessive or punctuation, continued over an ampersand."""
+    text = sentence[start:end]
+    for tail in ("’s", "'s", ",", ".", ":", ";"):
+        if text.endswith(tail) and not text.endswith(("Inc.", "Co.", "Corp.", "Jr.", "Sr.", "Lt.")):
+            end -= len(tail)
+            text = text[: -len(tail)]
+    # "Bed Bath & Beyond": a name may continue over an ampersand.
+    rest = re.match(r"\s+&\s+[A-Z][\w'’.-]+(?:\s+[A-Z][\w'’.-]+)*", sentence[end:])
+    if rest:
+        end += rest.end()
+    return [(start, end)] if end > start else []
 
 
 def _fit(name: str, kind: str) -> float:

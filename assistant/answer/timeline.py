@@ -43,9 +43,10 @@ class TimelineBuilder:
     """Builds the timeline answer from evidence gathered over many passages."""
 
     events: int = 8  # lines shown at most
-    relevance: float = 0.35  # an article's best sentence must support the story at least this much
-    same_event: float = 0.8  # sentences this alike are the same event, whatever their dates
-    same_event_near: float = 0.62  # ... and these alike too, when reported within ``near_days`` of each other
+    relevance: float = 0.3  # an article's best sentence must support the story at least this much
+    relative: float = 0.65  # ... and at least this share of the best sentence's support
+    same_event: float = 0.92  # sentences this alike are the same event, whatever their dates
+    same_event_near: float = 0.75  # ... and these alike too, when reported within ``near_days`` of each other
     near_days: int = 3
 
     def compose(self, evidence: Evidence, citer: ExtractiveAnswerer) -> tuple[Composition, tuple[TimelineEvent, ...]]:
@@ -81,9 +82,10 @@ class TimelineBuilder:
         """Candidate indices: each dated article's best sentence, if it is relevant enough."""
         seen: set[str] = set()
         chosen: list[int] = []
+        floor = max(self.relevance, self.relative * evidence.support)
         for index, cand in enumerate(evidence.candidates):  # best first
             hit = evidence.hits[cand.hit]
-            if hit.article_id in seen or not hit.date or cand.support < self.relevance:
+            if hit.article_id in seen or not hit.date or cand.support < floor:
                 continue
             seen.add(hit.article_id)
             chosen.append(index)

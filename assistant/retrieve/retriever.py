@@ -16,7 +16,7 @@ from ..documents import Hit
 from ..errors import ConfigError
 from ..index.chunking import DAY_SHIFT, day_range
 from ..index.embedding import Embedder, embedder_from_settings
-from ..index.layout import check_model, current_generation
+from ..index.layout import MANIFEST, check_model, current_generation
 from ..index.reader import ChunkRow, IndexReader
 from ..settings import Settings, get_settings
 from ..text.cleaning import clean_question
@@ -102,6 +102,9 @@ class Retriever:
             return reader
         with self._swap:
             older = self._older.get(generation)
+            if older is not None and not (older.path / MANIFEST).is_file():
+                self._older.pop(generation)  # pruned since it was opened: say so rather than answer from a ghost
+                older = None
             if older is None:
                 older = IndexReader.open(self.directory, number=generation)
                 check_model(older.manifest, self.embedder.identity, self.directory)

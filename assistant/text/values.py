@@ -25,20 +25,20 @@ NAME = re.compile(
     r"(?<![\w.])(?:[A-Z][\w'’&.-]*[a-z0-9][\w'’&.-]*|[A-Z]{2,})(?:\s+(?:of\s+|de\s+|the\s+)?[A-Z][\w'’&.-]+)*"
 )
 
-_FIGURE = r"\d[\d,]*(?:\.\d+)?"
+_FIGURE = r"\d{1,3}(?:,\d{3})+(?:\.\d+)?|\d+(?:\.\d+)?"
 _SCALE = r"(?:\s?(?:million|billion|trillion|thousand|bn|m)\b)?"
 _WORD_NUMBER = (
     r"one|two|three|four|five|six|seven|eight|nine|ten|eleven|twelve|thirteen|fourteen|fifteen|sixteen|"
     r"seventeen|eighteen|nineteen|twenty|thirty|forty|fifty|sixty|seventy|eighty|ninety|hundred|dozens?|a dozen"
 )
 MONEY = re.compile(
-    rf"(?:\b(?:US|C|A|HK|NZ)?[$€£¥]|\bUSD\s?|\bEUR\s?){_FIGURE}{_SCALE}"
-    rf"|\b{_FIGURE}{_SCALE}\s?(?:yuan|dollars|euros|pounds|yen|rupees|won|rubles|roubles|francs|pesos|reais)\b",
+    rf"(?:(?<![\w$€£¥])(?:US|C|A|HK|NZ)?[$€£¥]\s?|\bUSD\s?|\bEUR\s?)(?:{_FIGURE}){_SCALE}"
+    rf"|\b(?:{_FIGURE}){_SCALE}\s?(?:yuan|dollars|euros|pounds|yen|rupees|won|rubles|roubles|francs|pesos|reais)\b",
     re.IGNORECASE,
 )
-PERCENT = re.compile(rf"\b{_FIGURE}\s?(?:%|percent\b|per cent\b|percentage points?\b)", re.IGNORECASE)
+PERCENT = re.compile(rf"(?<![\w.,])(?:{_FIGURE})\s?(?:%|percent\b|per cent\b|percentage points?\b)", re.IGNORECASE)
 COUNT = re.compile(
-    rf"(?<![\w.$€£¥-]){_FIGURE}{_SCALE}(?![\w%-]|\.\d)|\b(?:{_WORD_NUMBER})(?:[ -](?:{_WORD_NUMBER}))*\b",
+    rf"(?<![\w.,$€£¥-])(?:{_FIGURE}){_SCALE}(?![\w%]|[.,]\d)|\b(?:{_WORD_NUMBER})(?:[ -](?:{_WORD_NUMBER}))*\b",
     re.IGNORECASE,
 )
 _WEEKDAYS = "monday|tuesday|wednesday|thursday|friday|saturday|sunday"
