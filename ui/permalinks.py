@@ -50,7 +50,8 @@ def read_permalink(params: Mapping[str, Any]) -> Permalink | None:
     if not question:
         return None
     getlist = getattr(params, "getlist", None)
-    sources = tuple(getlist("source")) if getlist else tuple(filter(None, [_one(params, "source")]))
+    listed = getlist("source") if getlist else params.get("source")
+    sources = tuple(listed) if isinstance(listed, list | tuple) else (listed,) if listed else ()
     return Permalink(
         question=question[:_MAX_QUESTION],
         as_of=str(_one(params, "as_of") or ""),
