@@ -29,6 +29,9 @@ EXAMPLES = [
     "What about Baidu?",
     "What did Xi Jinping say about the private sector?",
 ]
+# Gradio's page has <base href="./">: a citation link "#a1-cite-1" would resolve to "/#a1-cite-1" and reload the page
+# once its URL carries a permalink's query. The base follows the URL, so such links stay on the page.
+_KEEP_QUERY = "const b = document.querySelector('base'); if (b) b.setAttribute('href', location.href.split('#')[0]);"
 # Follow-ups use only the last few turns; a long chat must not grow a session's state without bound.
 KEPT_TURNS = 10
 _CSS = """
@@ -311,8 +314,10 @@ def build_app(service: ChatService) -> Any:
         chat_outputs = [chatbot, cards, turns, question]
         # After each answer, its permalink is shown and becomes the page's URL (without reloading the page).
         show_link = {"fn": service.permalink, "inputs": [turns, *filters], "outputs": permalink}
-        set_url = "() => { const a = document.querySelector('#permalink a.permalink');"
-        set_url += " if (a) history.replaceState(null, '', a.getAttribute('href')); }"
+        set_url = (
+            "() => { const a = document.querySelector('#permalink a.permalink');"
+            f" if (a) history.replaceState(null, '', a.getAttribute('href')); {_KEEP_QUERY} }}"
+        )
         for event in (
             send.click(service.chat, chat_inputs, chat_outputs, api_name="chat"),
             question.submit(service.chat, chat_inputs, chat_outputs, api_visibility="private"),
@@ -373,6 +378,10 @@ def build_app(service: ChatService) -> Any:
         )
         article_filter.change(service.library, article_filter, [stats, articles], api_visibility="private")
         demo.load(service.library, None, [stats, articles], api_visibility="private")
+        # Gradio finds the request parameter by its type; this module's annotations are strings (gradio is imported
+        # lazily), so the type is given as an object.
+        reopen.__annotations__["request"] = gr.Request
+        demo.load(None, None, None, js=f"() => {{ {_KEEP_QUERY} }}")
         demo.load(
             reopen,
             None,

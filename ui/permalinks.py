@@ -92,7 +92,7 @@ def link_html(
         answer.generation,
         bool(answer.timeline),
     )
-    return f'<a class="permalink" href="{link.query_string()}">🔗 Permalink to this answer</a>'
+    return f'<a class="permalink" href="{link.query_string()}">Permalink to this answer</a>'
 
 
 def recheck(assistant: Assistant, link: Permalink, options: dict[str, Any]) -> dict[str, Any]:
