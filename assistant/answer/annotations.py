@@ -11,7 +11,9 @@ from collections.abc import Sequence
 from typing import Any
 
 from ..answers import Citation, ShortAnswer
+from ..llm.injection import instruction_start
 from ..settings import Settings
+from ..text.sentences import sentence_spans
 from .coverage import coverage_of, related_hits
 from .evidence import Evidence
 from .expectation import expected_kind
@@ -20,6 +22,14 @@ from .short import short_answer
 from .trace import build_trace
 
 __all__ = ["annotations", "checked_short_answer"]
+
+
+def _in_instruction(text: str, position: int) -> bool:
+    """Whether ``position`` lies in a sentence that addresses a model: an injected order is no answer."""
+    for start, end in sentence_spans(text):
+        if start <= position < end:
+            return instruction_start(text[start:end]) is not None
+    return False
 
 
 def annotations(
@@ -75,7 +85,7 @@ def checked_short_answer(
     ordered = sorted(citations, key=lambda c: c.number != preferred)
     for citation in ordered:
         match = pattern.search(citation.excerpt)
-        if match:
+        if match and not _in_instruction(citation.excerpt, match.start()):
             kind = expected_kind(query) or "thing"
             return ShortAnswer(match.group(), kind, citation.number, (match.start(), match.end()), method)
     return None
