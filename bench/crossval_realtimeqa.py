@@ -38,6 +38,7 @@ SPAN_GRID = {
     "proximity": [0.2, 0.4, 0.6],
     "votes": [0.1, 0.2],
     "fit": [0.4, 0.6, 0.8],
+    "title": [0.15, 0.3, 0.45],
     "minimum": [0.2, 0.3, 0.4, 0.5],
 }
 TARGETS = {
@@ -146,13 +147,13 @@ def main() -> int:
     from retrieval_realtimeqa import gold_sets
 
     from assistant.answer.short import SpanWeights
-    from assistant.index.embedding import load_embedder
+    from assistant.index.embedding import embedder_from_settings
     from assistant.index.reader import IndexReader
     from assistant.settings import Settings
 
     started = time.perf_counter()
     defaults = Settings()
-    embedder = load_embedder(defaults.model, batch_size=defaults.batch_size)
+    embedder = embedder_from_settings(defaults)  # the packaged model unless ASSISTANT_EMBEDDER says otherwise
     reader = IndexReader.open(args.rtqa_index)
     questions = load_jsonl(rtqa / "queries_dev.jsonl")
     weeks = sorted({q["question_date"] for q in questions})
