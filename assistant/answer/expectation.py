@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import re
 
-__all__ = ["KINDS", "coarse_kind", "expected_kind"]
+__all__ = ["KINDS", "coarse_kind", "expected_kind", "head_noun"]
 
 KINDS = ("amount", "number", "date", "person", "organisation", "place", "yes/no", "thing")
 
@@ -75,9 +75,7 @@ _NOT_NOUNS = frozenset(
 
 def expected_kind(question: str) -> str | None:
     """The kind of short answer ``question`` asks for (one of :data:`KINDS`), or None when no span can answer it."""
-    sentences = _SENTENCE_END.split(" ".join(question.split()))
-    asking = [s for s in sentences if _WH.search(s)] or [s for s in sentences if s.endswith("?")] or sentences
-    text = asking[-1]
+    text = _asking(question)
     if _DATE.search(text):
         return "date"
     if _AMOUNT.search(text) or _VALUE.search(text):
@@ -100,8 +98,27 @@ def expected_kind(question: str) -> str | None:
     return None
 
 
+def _asking(question: str) -> str:
+    """The sentence of a question that asks (the others set the scene)."""
+    sentences = _SENTENCE_END.split(" ".join(question.split()))
+    asking = [s for s in sentences if _WH.search(s)] or [s for s in sentences if s.endswith("?")] or sentences
+    return asking[-1]
+
+
 def _head_kind(text: str) -> str | None:
     """The kind of name asked for by "which"/"what" and the noun after it; "thing" for other nouns."""
+    found = _head(text)
+    return None if found is None else _HEAD_KIND.get(found[1], "thing") if found[1] else "thing"
+
+
+def head_noun(question: str) -> str | None:
+    """The noun a "which"/"what" question asks about ("which national park" → "park"), singular, or None."""
+    found = _head(_asking(question))
+    return found[1] if found else None
+
+
+def _head(text: str) -> tuple[str, str | None] | None:
+    """("which"/"what" phrase, its head noun when a known one) for the first such phrase that names a noun."""
     for match in _WHICH.finditer(text):
         words = [w.lower().strip("’'") for w in _WORDS.findall(match.group(1))]
         if not words or words[0] in _VERBS or words[0] in _NOT_NOUNS:
@@ -110,10 +127,10 @@ def _head_kind(text: str) -> str | None:
             if word in _VERBS:
                 break
             base = word.removesuffix("s") if word.endswith("s") and word[:-1] in _HEAD_KIND else word
-            base = "city" if word == "cities" else base
+            base = "city" if word == "cities" else "country" if word == "countries" else base
             if base in _HEAD_KIND:
-                return _HEAD_KIND[base]
-        return "thing"
+                return match.group(), base
+        return match.group(), None
     return None
 
 

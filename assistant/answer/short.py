@@ -17,10 +17,11 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 
 from ..answers import Citation, Conflict, ShortAnswer
-from ..text.places import is_place
+from ..retrieve.timeframes import parse_day
+from ..text.places import place_kind
 from ..text.terms import STOPWORDS, query_terms
 from ..text.values import COUNT, MONEY, MONTHS, NAME, PERCENT, TITLE, WHEN
-from .expectation import expected_kind
+from .expectation import expected_kind, head_noun
 from .metrics import normalize
 
 __all__ = ["SpanWeights", "short_answer", "span_candidates"]
@@ -46,6 +47,22 @@ _ORG_CUES = re.compile(
 # Capitalised, but never a name: days and months (dates are asked with "when").
 _CALENDAR = re.compile(rf"^(?:{MONTHS}|monday|tuesday|wednesday|thursday|friday|saturday|sunday)\.?$", re.I)
 _NEGATION = re.compile(r"\b(?:not|no|never|n't|neither|nor|none|cannot|refused|denied|rejected)\b", re.I)
+# "which country" wants a country, "which state" a state...; other place nouns take any place.
+_PLACE_HEADS = {
+    "country": ("country",),
+    "nation": ("country",),
+    "state": ("state",),
+    "city": ("city", "state"),  # GeoNames files New York under its state
+    "town": ("city",),
+    "continent": ("continent", "region"),
+}
+# The question asks for a share or a change: a percentage answers it better than an amount.
+_SHARE = re.compile(
+    r"\b(?:percent(?:age)?|share|proportion|increase[ds]?|rise|rose|risen|fall|fell|fallen|drop(?:ped)?|grow|grew|"
+    r"grown|jump(?:ed)?|decline[ds]?|climb(?:ed)?|gone up|gone down)\b",
+    re.I,
+)
+_SUPERSEDED_DAYS = 7  # a report this much older than the latest may state a figure since updated
 _YEAR = re.compile(r"^(?:1[89]|20)\d\d$")
 
 
@@ -96,10 +113,32 @@ def short_answer(
     score, best = ranked[0]
     if score < weights.minimum:
         return None
-    disputed = {normalize(v) for conflict in conflicts for value in conflict.values for v in value.split(", ")}
-    if normalize(best.text) in disputed or (conflicts and best.citation in conflicts[0].citations):
-        return None  # the sources disagree on exactly this: the reader must see both, not one picked for them
+    if _disputed(best, citations, conflicts):
+        return None  # the reader must see both sides, not one picked for them
     return ShortAnswer(best.text, kind, best.citation, (best.start, best.end))
+
+
+def _disputed(span: _Span, citations: Sequence[Citation], conflicts: Sequence[Conflict]) -> bool:
+    """Whether another report states a different value than ``span`` and is not clearly older than its source.
+
+    A later report that gives a new figure supersedes an older one only in the reader's judgement: the short answer
+    steps aside unless the disagreeing report is at least a week older (a figure since updated), so two reports of
+    the same days that disagree, or undated ones, are left for the reader to weigh.
+    """
+    dates = {c.number: c.date for c in citations}
+    said = normalize(span.text)
+    for conflict in conflicts:
+        for side, values in zip(conflict.citations, conflict.values, strict=False):
+            if said not in {normalize(v) for v in values.split(", ")}:
+                continue
+            for other in conflict.citations:
+                if other == side:
+                    continue
+                mine = parse_day(dates.get(side), name="date") if dates.get(side) else None
+                theirs = parse_day(dates.get(other), name="date") if dates.get(other) else None
+                if not mine or not theirs or (mine - theirs).days < _SUPERSEDED_DAYS:
+                    return True
+    return False
 
 
 def ranked_spans(
@@ -115,7 +154,7 @@ def ranked_spans(
         offset = citation.span[0]
         anchors = [m.start() for m in re.finditer(r"\w+", sentence) if m.group().lower() in terms]
         headline = f" {normalize(citation.title)} "
-        for start, end, fit in span_candidates(sentence, kind):
+        for start, end, fit in span_candidates(sentence, kind, question):
             text = sentence[start:end]
             words = normalize(text).split()
             if not words or set(words) <= asked:
@@ -137,26 +176,29 @@ def ranked_spans(
     return scored
 
 
-def span_candidates(sentence: str, kind: str) -> list[tuple[int, int, float]]:
-    """(start, end, fit) of the spans of ``sentence`` that could answer a question of ``kind``.
+def span_candidates(sentence: str, kind: str, question: str = "") -> list[tuple[int, int, float]]:
+    """(start, end, fit) of the spans of ``sentence`` that could answer ``question``, of ``kind``.
 
-    ``fit`` (0 to 1) is how much the span looks like that kind beyond matching its pattern.
+    ``fit`` (0 to 1) is how much the span looks like that kind beyond matching its pattern: a share asked for
+    ("what percentage", "how much did prices rise") wants a percentage; "which country" a country, not a city.
     """
     found: list[tuple[int, int, float]] = []
+    share = bool(_SHARE.search(question))
     if kind == "amount":
-        found = [(m.start(), m.end(), 1.0) for m in MONEY.finditer(sentence)]
-        found += [(m.start(), m.end(), 0.6) for m in PERCENT.finditer(sentence)]
+        found = [(m.start(), m.end(), 0.6 if share else 1.0) for m in MONEY.finditer(sentence)]
+        found += [(m.start(), m.end(), 1.0 if share else 0.6) for m in PERCENT.finditer(sentence)]
         found += [(s, e, 0.2) for s, e, _ in _counts(sentence)]
     elif kind == "number":
-        found = [(m.start(), m.end(), 0.8) for m in PERCENT.finditer(sentence)]
-        found += _counts(sentence)
+        found = [(m.start(), m.end(), 1.0 if share else 0.8) for m in PERCENT.finditer(sentence)]
+        found += [(s, e, fit * (0.3 if share else 1.0)) for s, e, fit in _counts(sentence)]
         found += [(m.start(), m.end(), 0.5) for m in MONEY.finditer(sentence)]
     elif kind == "date":
         found = [(m.start(), m.end(), 1.0) for m in WHEN.finditer(sentence)]
     else:
         # A lone capitalised word opening the sentence is as likely an ordinary word ("Legendary ...").
+        head = head_noun(question) if question else None
         found = [
-            (s, e, _fit(sentence[s:e], kind) * (0.5 if s == 0 and " " not in sentence[s:e] else 1.0))
+            (s, e, _fit(sentence[s:e], kind, head) * (0.5 if s == 0 and " " not in sentence[s:e] else 1.0))
             for s, e in _names(sentence)
         ]
         found += [(m.start(1), m.end(1), 1.0 if kind == "thing" else 0.3) for m in TITLE.finditer(sentence)]
@@ -189,7 +231,11 @@ def _names(sentence: str) -> list[tuple[int, int]]:
             while run and run[0].group().lower().strip(",.") in _OPENERS:
                 run.pop(0)
             if run:
-                spans.extend(_trimmed(sentence, base + run[0].start(), base + run[-1].end()))
+                start = base + run[0].start()
+                # "al Qaeda", "bin Salman", "van Gogh": a lower-case particle belongs to the name after it.
+                particle = re.search(r"(?<![\w-])(?:al|el|bin|ibn|van|von|de|da|di|du|le|la)[ -]$", sentence[:start])
+                start = particle.start() if particle and not (start - particle.start() > 4) else start
+                spans.extend(_trimmed(sentence, start, base + run[-1].end()))
     return spans
 
 
@@ -207,13 +253,18 @@ def _trimmed(sentence: str, start: int, end: int) -> list[tuple[int, int]]:
     return [(start, end)] if end > start else []
 
 
-def _fit(name: str, kind: str) -> float:
-    place = is_place(name)
+def _fit(name: str, kind: str, head: str | None = None) -> float:
+    place = place_kind(name)
     titled = bool(_TITLES.match(name))
     org = bool(_ORG_CUES.search(name))
     several = " " in name.strip()
+    if head and re.search(rf"\b{re.escape(head)}s?\b", name, re.I):
+        return 1.0  # "Yellowstone National Park" for "which national park", "Dartmouth College" for "which college"
     if kind == "place":
-        return 1.0 if place else 0.0 if (titled or org) else 0.3
+        wanted = _PLACE_HEADS.get(head or "")
+        if place and (wanted is None or place in wanted):
+            return 1.0
+        return 0.4 if place else 0.0 if (titled or org) else 0.3
     if kind == "person":
         return 0.0 if (place or org) else 1.0 if titled else 0.7 if several else 0.3
     if kind == "organisation":

