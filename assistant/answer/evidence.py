@@ -26,6 +26,7 @@ from ..text.terms import FIGURE, query_terms
 from ..text.values import DATE as _DATE
 from ..text.values import NAME as _NAME
 from ..text.values import NUMBER as _NUMBER
+from .expectation import coarse_kind, expected_kind
 
 # How the parts of a sentence's score weigh: meaning first, then the question's words, then the rank of the
 # passage it came from, then whether it states the kind of value asked for. Tuned on RealTime QA dev questions.
@@ -46,26 +47,6 @@ _MAX_CHARS = 600  # a "sentence" longer than this is a list or a table flattened
 _TRAILING_TAG = re.compile(r"(?:\s*</?[A-Za-z][^<>]*>)+\s*$")  # markup left where an injected order was cut off
 # Embedding costs time in proportion to length; a sentence's first 200 characters (~45 tokens) say what it is about.
 _EMBED_CHARS = 200
-
-_WANTS = (
-    (
-        "number",
-        re.compile(
-            r"\bhow (?:much|many|long|old|far|big|large|high|tall)\b|\bwhat (?:percentage|share|number"
-            r"|amount|price|rate|age)\b|\bby how\b",
-            re.I,
-        ),
-    ),
-    ("date", re.compile(r"\bwhen\b|\bwhat (?:year|date|day|month|time)\b|\bwhich (?:year|date|day|month)\b", re.I)),
-    (
-        "name",
-        re.compile(
-            r"\bwho(?:m|se)?\b|\bwhere\b|\bwhich\b|\bwhat (?:is the name|company|country|city|team|"
-            r"state|group|organization|organisation|show|film|movie|book|brand|party|agency|app)\b",
-            re.I,
-        ),
-    ),
-)
 
 
 @dataclass(frozen=True)
@@ -102,10 +83,7 @@ class Evidence:
 
 def wanted_value(question: str) -> str | None:
     """The kind of value a question asks for: "number", "date", "name", or None when it cannot tell."""
-    for kind, pattern in _WANTS:
-        if pattern.search(question):
-            return kind
-    return None
+    return coarse_kind(expected_kind(question))
 
 
 def values_in(text: str, kind: str | None, exclude: str = "") -> tuple[str, ...]:
