@@ -41,6 +41,7 @@ _RAW_SLACK = 4
 # A timeline reads more of the story than an answer does: more passages, more of their sentences scored.
 _TIMELINE_PASSAGES = 24
 _TIMELINE_SENTENCES = 48
+_TIMELINE_RECENCY = 3.0  # the recency prior's half-life, times this: a story reaches back months, not weeks
 
 
 class Assistant:
@@ -157,7 +158,7 @@ class Assistant:
             until=until,
             sources=sources,
             vector=vector,
-            recency=not story,  # a story's first reports matter as much as its latest
+            recency=_TIMELINE_RECENCY if story else 1.0,  # a story's earlier reports matter too
         )
         timings["retrieve"] = _ms(mark)
         mark = time.perf_counter()

@@ -162,14 +162,14 @@ class Retriever:
         sources: Iterable[str] | None = None,
         as_of: DateLike = None,
         vector: np.ndarray | None = None,
-        recency: bool = True,
+        recency: float = 1.0,
     ) -> list[Hit]:
         """:meth:`search` on the generation ``reader`` holds (``retriever.reader`` when it was taken).
 
         A caller that reads more of the index after searching (the answerer scores sentences with its vocabulary)
         takes ``retriever.reader`` once and passes it here, so every part of its work sees one generation even if
-        an update is swapped in meanwhile. ``recency=False`` turns the recency prior off (a timeline wants a
-        story's old reports as much as its new ones).
+        an update is swapped in meanwhile. ``recency`` scales the recency prior's half-life (a timeline wants a
+        story's older reports too: 3 triples it); 0 turns the prior off.
         """
         query = clean_question(query or "")  # the same cleaning a question gets before it is answered
         if not query:
@@ -189,11 +189,30 @@ class Retriever:
         if narrowed is not None:
             # "this week" asks for recent news, but an undated article cannot be shown to be old: it stays in.
             hits = self._search(
-                reader, query, vector, k, narrowed, until_day, source_list, as_of_day, recency, keep_undated=True
+                reader,
+                query,
+                vector,
+                k,
+                narrowed,
+                until_day,
+                source_list,
+                as_of_day,
+                recency > 0,
+                keep_undated=True,
+                half_life=self.settings.recency_half_life_days * recency,
             )
         if all(hit.date is None for hit in hits):  # a phrase window with no dated news must not hide the answer
             hits = self._search(
-                reader, query, vector, k, since_day, until_day, source_list, as_of_day, recency and not explicit_window
+                reader,
+                query,
+                vector,
+                k,
+                since_day,
+                until_day,
+                source_list,
+                as_of_day,
+                recency > 0 and not explicit_window,
+                half_life=self.settings.recency_half_life_days * recency,
             )
         return hits
 
@@ -242,6 +261,7 @@ class Retriever:
         as_of: dt.date,
         recency: bool,
         keep_undated: bool = False,
+        half_life: float | None = None,
     ) -> list[Hit]:
         allowed = self._filters(reader, since, until, sources, as_of, keep_undated)
         if allowed.count == 0:
@@ -258,7 +278,8 @@ class Retriever:
         # Everything up to the final k runs on in-memory columns; only the chosen passages are read from SQLite.
         ids = np.fromiter(fused, dtype=np.int64, count=len(fused))
         articles = reader.table.articles[np.searchsorted(reader.table.ids, ids)]
-        priors = self._recency(ids, as_of, self.settings.recency_half_life_days if recency else 0.0)
+        half_life = self.settings.recency_half_life_days if half_life is None else half_life
+        priors = self._recency(ids, as_of, half_life if recency else 0.0)
         scores = np.fromiter(fused.values(), dtype=np.float64, count=len(fused)) * priors
         order = np.lexsort((ids, -scores))
         # At most a few passages per article, so one long article cannot crowd out the others; when there are
