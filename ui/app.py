@@ -19,7 +19,7 @@ from assistant import Answer, Assistant, AssistantError, ConfigError, Settings
 from assistant.ingest.decoding import SNIFF_BYTES, is_binary
 from assistant.ingest.formats import FORMATS
 
-from .permalinks import link_html, read_permalink, recheck
+from .permalinks import KEEP_QUERY_JS, SET_URL_JS, link_html, read_permalink, recheck
 from .render import answer_markdown, cards_html, escaped, recheck_html
 
 logger = logging.getLogger(__name__)
@@ -29,9 +29,6 @@ EXAMPLES = [
     "What about Baidu?",
     "What did Xi Jinping say about the private sector?",
 ]
-# Gradio's page has <base href="./">: a citation link "#a1-cite-1" would resolve to "/#a1-cite-1" and reload the page
-# once its URL carries a permalink's query. The base follows the URL, so such links stay on the page.
-_KEEP_QUERY = "const b = document.querySelector('base'); if (b) b.setAttribute('href', location.href.split('#')[0]);"
 # Follow-ups use only the last few turns; a long chat must not grow a session's state without bound.
 KEPT_TURNS = 10
 _CSS = """
@@ -314,16 +311,12 @@ def build_app(service: ChatService) -> Any:
         chat_outputs = [chatbot, cards, turns, question]
         # After each answer, its permalink is shown and becomes the page's URL (without reloading the page).
         show_link = {"fn": service.permalink, "inputs": [turns, *filters], "outputs": permalink}
-        set_url = (
-            "() => { const a = document.querySelector('#permalink a.permalink');"
-            f" if (a) history.replaceState(null, '', a.getAttribute('href')); {_KEEP_QUERY} }}"
-        )
         for event in (
             send.click(service.chat, chat_inputs, chat_outputs, api_name="chat"),
             question.submit(service.chat, chat_inputs, chat_outputs, api_visibility="private"),
             as_timeline.click(service.timeline, [chatbot, turns, *filters], chat_outputs, api_name="timeline"),
         ):
-            event.then(**show_link, api_visibility="private").then(None, None, None, js=set_url)
+            event.then(**show_link, api_visibility="private").then(None, None, None, js=SET_URL_JS)
         new_chat.click(
             lambda: ([], cards_html(None, ""), [], "", ""),
             None,
@@ -381,7 +374,7 @@ def build_app(service: ChatService) -> Any:
         # Gradio finds the request parameter by its type; this module's annotations are strings (gradio is imported
         # lazily), so the type is given as an object.
         reopen.__annotations__["request"] = gr.Request
-        demo.load(None, None, None, js=f"() => {{ {_KEEP_QUERY} }}")
+        demo.load(None, None, None, js=KEEP_QUERY_JS)
         demo.load(
             reopen,
             None,

@@ -16,7 +16,17 @@ from assistant.errors import GenerationGoneError
 
 from .render import answer_markdown, cards_html, recheck_html
 
-__all__ = ["Permalink", "link_html", "read_permalink", "recheck"]
+__all__ = ["KEEP_QUERY_JS", "SET_URL_JS", "Permalink", "link_html", "read_permalink", "recheck"]
+
+# Gradio's page has <base href="./">: a citation link "#a1-cite-1" would resolve to "/#a1-cite-1" and reload the page
+# once its URL carries a permalink's query. The base follows the URL, so such links stay on the page.
+_KEEP_QUERY = "const b = document.querySelector('base'); if (b) b.setAttribute('href', location.href.split('#')[0]);"
+KEEP_QUERY_JS = f"() => {{ {_KEEP_QUERY} }}"
+# After an answer: its permalink becomes the page's URL, without a reload.
+SET_URL_JS = (
+    "() => { const a = document.querySelector('#permalink a.permalink');"
+    f" if (a) history.replaceState(null, '', a.getAttribute('href')); {_KEEP_QUERY} }}"
+)
 
 _MAX_QUESTION = 2000  # the question box's own limit
 
