@@ -228,6 +228,22 @@ def test_a_story_question_gets_a_dated_deduplicated_timeline(story_assistant) ->
     assert answer.short_answer is None and answer.coverage is not None
 
 
+@pytest.mark.parametrize(
+    ("question", "story"),
+    [
+        ("What happened with the Twitter acquisition?", True),
+        ("How has the Ukraine grain deal developed?", True),
+        ("What's the latest on the Harbor strike?", True),
+        ("Give me a timeline of the strike.", True),
+        ("NASA made history this week with a launch from Australia. Where did the launch occur?", False),
+        ("What could be one of the biggest breaches in history?", False),
+        ("How much did the strike cost?", False),
+    ],
+)
+def test_story_questions_are_told_from_fact_questions(question: str, story: bool) -> None:
+    assert is_story_question(question) is story
+
+
 def test_timelines_on_demand_and_never(story_assistant) -> None:
     fact = "When did the Harbor port strike end?"
     assert not is_story_question(fact)

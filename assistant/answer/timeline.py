@@ -18,6 +18,7 @@ from ..answers import Citation, TimelineEvent
 from ..retrieve.timeframes import parse_day
 from .coverage import short_date
 from .evidence import Evidence
+from .expectation import expected_kind
 from .extractive import Composition, ExtractiveAnswerer
 
 __all__ = ["TimelineBuilder", "events_in_order", "is_story_question"]
@@ -27,15 +28,20 @@ _STORY = re.compile(
     r"|\bwhat(?:'s| is|’s) (?:the latest|new) (?:on|with|in|about)\b|\bthe latest on\b"
     r"|\bhow (?:has|have|did|is|are) .{3,80}? (?:develop|developed|evolve|evolved|unfold|unfolded|progress|"
     r"progressed|change|changed|play(?:ed)? out|go(?:ne)?|going|turn(?:ed)? out)\b"
-    r"|\b(?:timeline|chronology|history|sequence of events|developments?|saga|story so far)\b"
+    r"|\b(?:timeline|chronology|history|sequence of events) (?:of|for|on)\b|\bdevelopments? (?:in|on|with|around)\b"
+    r"|\bsaga\b|\bstory so far\b"
     r"|\bwhat(?:'s| is|’s) going on (?:with|in|at)\b|\bcatch me up on\b|\bwalk me through\b",
     re.IGNORECASE,
 )
 
 
 def is_story_question(question: str) -> bool:
-    """Whether ``question`` asks about a story as it developed rather than a single fact."""
-    return _STORY.search(question) is not None
+    """Whether ``question`` asks about a story as it developed rather than a single fact.
+
+    A question that expects a particular kind of answer ("Where did the launch occur?", even after "NASA made
+    history") asks for a fact.
+    """
+    return _STORY.search(question) is not None and expected_kind(question) in (None, "thing")
 
 
 @dataclass(frozen=True)
