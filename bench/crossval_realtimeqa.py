@@ -84,35 +84,65 @@ def retrieval_rows(reader: Any, embedder: Any, questions: list[dict], gold: list
     return out
 
 
-def answer_rows(reader: Any, embedder: Any, asked: list[dict], config: dict[str, Any]) -> list[dict[str, Any]]:
-    """Every question answered without abstaining (threshold 0), with what the figures need."""
+def answer_rows(reader: Any, embedder: Any, asked: list[dict], configs: list[dict[str, Any]]) -> dict[str, list]:
+    """Per answer config, every question answered without abstaining (threshold 0), with what the figures need.
+
+    Retrieval and the question's embedding are shared by every config, and sentence scoring by the configs with
+    the same ``sentence_candidates``; only the composition differs (the margin, the number of sentences). The
+    shipped config is checked against ``Assistant.ask`` on the first questions, so the shortcut answers as the
+    product does.
+    """
     from assistant.answer.assistant import Assistant
+    from assistant.answer.evidence import gather
+    from assistant.answer.extractive import ExtractiveAnswerer
     from assistant.answer.metrics import contains
     from assistant.retrieve.retriever import Retriever
     from assistant.settings import get_settings
+    from assistant.text.cleaning import clean_question
 
-    settings = get_settings(progress=False, abstain_below=0.0, **config)
-    assistant = Assistant(Retriever(reader, embedder, settings, reader.path.parent), settings)
-    rows = []
+    base = get_settings(progress=False, abstain_below=0.0)
+    retriever = Retriever(reader, embedder, base, reader.path.parent)
+    out: dict[str, list] = {json.dumps(c, sort_keys=True): [] for c in configs}
     for q in asked:
-        answer = assistant.ask(q["question"], as_of=q.get("as_of"), timeline=False)
-        cited = " ".join(c.excerpt for c in answer.citations)
-        chunk_ids = [p["chunk_id"] for p in (answer.trace or {}).get("passages", [])]
-        texts = reader.chunk_rows(chunk_ids)
-        rows.append(
-            {
-                "answers": q.get("answers", []),
-                "support": answer.support,
-                "in_text": contains(answer.text, q.get("answers", [])),
-                "in_cited": contains(cited, q.get("answers", [])),
-                "query": answer.query,
-                "citations": answer.citations,
-                "conflicts": answer.conflicts,
-                "passages": [texts[i].text for i in chunk_ids if i in texts],
-                "short": answer.short_answer.text if answer.short_answer else None,
-            }
-        )
-    return rows
+        query = clean_question(q["question"])
+        vector = embedder.embed([query])[0]
+        hits = retriever.search_pinned(reader, query, None, as_of=q.get("as_of"), vector=vector)
+        passages = [hit.text for hit in hits]
+        evidences: dict[int, Any] = {}
+        for config in configs:
+            settings = get_settings(progress=False, abstain_below=0.0, **config)
+            count = settings.sentence_candidates
+            if count not in evidences:
+                evidences[count] = gather(query, hits, reader, embedder, candidates=count, query_vector=vector)
+            evidence = evidences[count]
+            composer = ExtractiveAnswerer(
+                sentences=settings.answer_sentences,
+                mmr_lambda=settings.mmr_lambda,
+                margin=settings.answer_margin,
+                conflict_similarity=settings.conflict_similarity,
+                excerpt_chars=settings.excerpt_chars,
+            )
+            composition = composer.compose(evidence) if evidence.candidates else composer.abstain(evidence)
+            cited = " ".join(c.excerpt for c in composition.citations)
+            out[json.dumps(config, sort_keys=True)].append(
+                {
+                    "answers": q.get("answers", []),
+                    "support": evidence.support,
+                    "text": composition.text,
+                    "in_text": contains(composition.text, q.get("answers", [])),
+                    "in_cited": contains(cited, q.get("answers", [])),
+                    "query": query,
+                    "citations": composition.citations,
+                    "conflicts": composition.conflicts,
+                    "passages": passages,
+                }
+            )
+    shipped = {key: getattr(base, key) for key in ANSWER_GRID}
+    rows = out.get(json.dumps(shipped, sort_keys=True)) or out[json.dumps({}, sort_keys=True)]
+    assistant = Assistant(retriever, base)
+    for q, row in list(zip(asked, rows, strict=True))[:5]:
+        assert assistant.ask(q["question"], as_of=q.get("as_of"), timeline=False).text == row["text"], q["question"]
+    return out
 
 
 def short_scores(rows: list[dict[str, Any]], weights: Any) -> list[tuple[float, float, bool]]:
@@ -166,13 +196,10 @@ def main() -> int:
     retrieval = retrieval_rows(reader, embedder, questions, gold)
     default_retrieval = json.dumps({key: getattr(defaults, key) for key in RETRIEVAL_GRID}, sort_keys=True)
     answer_configs = [{}] if args.quick else grid(ANSWER_GRID)
-    answers: dict[str, tuple[list, list]] = {}
-    for number, config in enumerate(answer_configs, 1):
-        print(f"answer settings {number}/{len(answer_configs)}: {config or 'shipped'}", file=sys.stderr)
-        answers[json.dumps(config, sort_keys=True)] = (
-            answer_rows(reader, embedder, asked, config),
-            [r["support"] for r in answer_rows(reader, embedder, absent, config)],
-        )
+    print(f"answer grid: {len(answer_configs)} settings", file=sys.stderr)
+    dev_rows = answer_rows(reader, embedder, asked, answer_configs)
+    absent_rows = answer_rows(reader, embedder, absent, answer_configs)
+    answers = {key: (dev_rows[key], [r["support"] for r in absent_rows[key]]) for key in dev_rows}
     shipped = json.dumps({} if args.quick else {k: getattr(defaults, k) for k in ANSWER_GRID}, sort_keys=True)
     span_configs = grid(SPAN_GRID)
     base_rows = answers[shipped][0]
