@@ -1,4 +1,4 @@
-"""The ``assistant`` command: build, update and inspect an index, and search it.
+"""The ``assistant`` command: build, update and inspect an index, search it, ask it, and evaluate it on your questions.
 
 Data goes to stdout (``--json`` for machines), progress and logs to stderr. Errors from the library become a
 one-line message and the exit code listed in :mod:`assistant.errors`; a disk that fills up while the index is
