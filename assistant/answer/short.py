@@ -68,14 +68,15 @@ _YEAR = re.compile(r"^(?:1[89]|20)\d\d$")
 
 @dataclass(frozen=True)
 class SpanWeights:
-    """How a candidate span scores: tuned on the RealTime QA dev questions by week-wise cross-validation."""
+    """How a candidate span scores. The values are the ones leave-one-week-out cross-validation on the RealTime QA
+    dev questions chose most often (7 folds of 11; bench/crossval_realtimeqa.py)."""
 
-    rank_decay: float = 0.3  # each later quoted sentence counts this much less than the one before
+    rank_decay: float = 0.2  # each later quoted sentence counts this much less than the one before
     proximity: float = 0.4  # a span beside the question's own words in its sentence
-    votes: float = 0.15  # each other retrieved passage that states the same span (at most three)
+    votes: float = 0.2  # each other retrieved passage that states the same span (at most three)
     fit: float = 0.6  # a span that looks like the kind asked for (a place for "where")
-    title: float = 0.3  # a span the article's headline names too: what the story is about
-    minimum: float = 0.35  # below this the best span is a guess, and no short answer is given
+    title: float = 0.45  # a span the article's headline names too: what the story is about
+    minimum: float = 0.5  # below this the best span is a guess, and no short answer is given
 
 
 @dataclass(frozen=True)
