@@ -15,12 +15,15 @@ import sys
 from collections.abc import Callable
 from functools import wraps
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import click
 
 from .errors import EXIT_CODES, AssistantError, ConfigError, InputError, exit_code
 from .settings import get_settings
+
+if TYPE_CHECKING:
+    from .index.update import IndexSummary
 
 # Not an AssistantError: the library reports a full disk as the OSError it is (the index writer names the index
 # folder in it), so callers can match on errno.
@@ -92,7 +95,7 @@ def index() -> None:
     """Build, update, inspect and check the index."""
 
 
-def _print_summary(summary: Any, as_json: bool, index_dir: Path) -> None:
+def _print_summary(summary: IndexSummary, as_json: bool, index_dir: Path) -> None:
     if as_json:
         _emit(summary.to_dict())
         return
@@ -365,8 +368,12 @@ def evaluate(questions_file: Path, llm_url: str | None, index_dir: Path | None, 
     settings = get_settings(index_dir=index_dir, llm_base_url=llm_url)
     answerer = "llm" if llm_url else "extractive"
     bar = tqdm(total=len(questions), desc="questions", unit="q", file=sys.stderr, disable=not settings.progress)
+
+    def advance(done: int, total: int) -> None:
+        bar.update(done - bar.n)
+
     with Assistant.open(settings.index_dir, settings=settings, answerer=answerer) as assistant, bar:
-        rows = run(assistant, questions, progress=lambda done, _: bar.update(done - bar.n))
+        rows = run(assistant, questions, progress=advance)
         generation = assistant.retriever.generation
     figures = {"index": str(settings.index_dir), "generation": generation, **summarise(rows)}
     if as_json:

@@ -23,6 +23,7 @@ pytest.importorskip("gradio", reason="gradio is not installed: pip install -e ."
 pytest.importorskip("playwright.sync_api", reason="playwright is not installed: pip install -e '.[test]'")
 
 import assistant_ui.app as ui_app
+import assistant_ui.page as ui_page
 from test_browser import ANSWER_TIMEOUT, WIDE, Tab, expect
 from test_browser import browser as browser  # fixtures shared with test_browser.py
 from test_browser import screenshot as screenshot
@@ -43,10 +44,10 @@ def news_server(tmp_path_factory: pytest.TempPathFactory, real_embedder) -> Iter
     settings = Settings(progress=False, index_dir=root / "index", corpus_dir=corpus)
     build_index([corpus], settings.index_dir, embedder=real_embedder, settings=settings)
     service = ui_app.ChatService(settings, settings.index_dir, corpus / "uploads", embedder=real_embedder)
-    demo = ui_app.build_app(service)
+    demo = ui_page.build_app(service)
     demo.queue(default_concurrency_limit=2, max_size=16)
     port = free_port()
-    demo.launch(server_name="127.0.0.1", server_port=port, prevent_thread_lock=True, quiet=True, css=ui_app._CSS)
+    demo.launch(server_name="127.0.0.1", server_port=port, prevent_thread_lock=True, quiet=True, css=ui_page.CSS)
     try:
         yield f"http://127.0.0.1:{port}/", service
     finally:

@@ -8,9 +8,10 @@ from __future__ import annotations
 
 import re
 from collections.abc import Sequence
+from dataclasses import dataclass
 from typing import Any
 
-from ..answers import Citation, ShortAnswer
+from ..answers import Citation, Coverage, ShortAnswer
 from ..llm.injection import instruction_start
 from ..settings import Settings
 from ..text.sentences import sentence_spans
@@ -21,7 +22,7 @@ from .extractive import Composition
 from .short import short_answer
 from .trace import build_trace
 
-__all__ = ["annotations", "checked_short_answer"]
+__all__ = ["Annotations", "annotate", "checked_short_answer"]
 
 
 def _in_instruction(text: str, position: int) -> bool:
@@ -32,7 +33,16 @@ def _in_instruction(text: str, position: int) -> bool:
     return False
 
 
-def annotations(
+@dataclass(frozen=True)
+class Annotations:
+    """The fields of an :class:`~assistant.answers.Answer` that every answerer's composition gets alike."""
+
+    trace: dict[str, Any]
+    short_answer: ShortAnswer | None = None
+    coverage: Coverage | None = None
+
+
+def annotate(
     query: str,
     evidence: Evidence,
     composition: Composition,
@@ -43,29 +53,25 @@ def annotations(
     filters: dict[str, Any],
     short: ShortAnswer | None = None,
     timeline: bool = False,
-) -> dict[str, Any]:
+) -> Annotations:
     """``short_answer``, ``coverage`` and ``trace`` for an :class:`~assistant.answers.Answer` of ``composition``."""
     citations = composition.citations
-    extra: dict[str, Any] = {
-        "trace": build_trace(
-            query,
-            evidence,
-            citations,
-            composition.conflicts,
-            abstained=abstained,
-            answerer=answerer,
-            filters=filters,
-        )
-    }
+    trace = build_trace(
+        query,
+        evidence,
+        citations,
+        composition.conflicts,
+        abstained=abstained,
+        answerer=answerer,
+        filters=filters,
+    )
     if abstained:
-        return extra
+        return Annotations(trace)
     if short is None and not timeline:
         passages = [hit.text for hit in evidence.hits]
         short = short_answer(query, citations, passages, composition.conflicts)
-    extra["short_answer"] = short
     related = [] if timeline else related_hits(evidence, settings.answer_margin, settings.abstain_below)
-    extra["coverage"] = coverage_of(citations, related, composition.conflicts)
-    return extra
+    return Annotations(trace, short, coverage_of(citations, related, composition.conflicts))
 
 
 def checked_short_answer(

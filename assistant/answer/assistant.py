@@ -12,9 +12,9 @@ import time
 from collections.abc import Iterable, Iterator
 from dataclasses import replace
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Protocol
 
-from ..answers import Answer, AnswerStream, Citation
+from ..answers import Answer, AnswerStream, Citation, ShortAnswer, TimelineEvent
 from ..documents import Hit
 from ..errors import ConfigError, EndpointError
 from ..index.embedding import Embedder
@@ -23,7 +23,7 @@ from ..retrieve.timeframes import DateLike
 from ..settings import ANSWERERS, Settings, get_settings
 from ..text.citations import renumber
 from ..text.cleaning import clean_question
-from .annotations import annotations, checked_short_answer
+from .annotations import annotate, checked_short_answer
 from .conversation import Turn, as_turns, condense
 from .evidence import Evidence, gather
 from .extractive import Composition, ExtractiveAnswerer
@@ -42,6 +42,22 @@ _RAW_SLACK = 4
 _TIMELINE_PASSAGES = 24
 _TIMELINE_SENTENCES = 48
 _TIMELINE_RECENCY = 3.0  # the recency prior's half-life, times this: a story reaches back months, not weeks
+
+
+class _Finish(Protocol):
+    """How :meth:`Assistant.stream` turns a composition into the finished :class:`Answer`."""
+
+    def __call__(
+        self,
+        composition: Composition,
+        abstained: bool,
+        name: str,
+        *,
+        notice: str | None = ...,
+        unsupported: tuple[str, ...] = ...,
+        short_answer: ShortAnswer | None = ...,
+        timeline: tuple[TimelineEvent, ...] = ...,
+    ) -> Answer: ...
 
 
 class Assistant:
@@ -139,7 +155,7 @@ class Assistant:
             raise ConfigError("no LLM endpoint is configured (set ASSISTANT_LLM_BASE_URL)")
         turns = as_turns(history)
         timings: dict[str, float] = {}
-        query, notice = self._condense(question, turns, use)
+        query, condensed_notice = self._condense(question, turns, use)
         timings["condense"] = _ms(started)
         mark = time.perf_counter()
         retriever = self.retriever
@@ -172,35 +188,47 @@ class Assistant:
             query_vector=vector,
         )
         support = evidence.support
-        base = {"question": question, "query": query, "support": support, "generation": reader.generation}
 
-        def finish(composition: Composition, abstained: bool, name: str, **extra: Any) -> Answer:
+        def finish(
+            composition: Composition,
+            abstained: bool,
+            name: str,
+            *,
+            notice: str | None = condensed_notice,
+            unsupported: tuple[str, ...] = (),
+            short_answer: ShortAnswer | None = None,
+            timeline: tuple[TimelineEvent, ...] = (),
+        ) -> Answer:
             timings["answer"] = _ms(mark)
-            extra.setdefault("notice", notice)
-            short = extra.pop("short_answer", None)
-            extra.update(
-                annotations(
-                    query,
-                    evidence,
-                    composition,
-                    self.settings,
-                    abstained=abstained,
-                    answerer=name,
-                    filters=filters,
-                    short=short,
-                    timeline=bool(extra.get("timeline")),
-                )
+            notes = annotate(
+                query,
+                evidence,
+                composition,
+                self.settings,
+                abstained=abstained,
+                answerer=name,
+                filters=filters,
+                short=short_answer,
+                timeline=bool(timeline),
             )
             timings["total"] = _ms(started)
             return Answer(
+                question=question,
+                query=query,
                 text=composition.text,
                 citations=composition.citations,
                 abstained=abstained,
                 answerer=name,
+                support=support,
                 conflicts=composition.conflicts,
+                unsupported=unsupported,
+                notice=notice,
                 timings=timings,
-                **base,
-                **extra,
+                generation=reader.generation,
+                short_answer=notes.short_answer,
+                coverage=notes.coverage,
+                timeline=timeline,
+                trace=notes.trace,
             )
 
         if not evidence.candidates or support < self.settings.abstain_below:
@@ -242,11 +270,12 @@ class Assistant:
                 return condense(question, turns), notice
         return condense(question, turns), None
 
-    def _generate(self, evidence: Evidence, query: str, finish: Any) -> AnswerStream:
+    def _generate(self, evidence: Evidence, query: str, finish: _Finish) -> AnswerStream:
         from ..llm.answerer import Passage
         from ..llm.checking import check_answer
 
         assert self.llm is not None
+        llm = self.llm  # the narrowing above does not reach into pieces()
         hits = list(evidence.hits[: self.settings.llm_excerpts])
         passages = [Passage(i + 1, h.title, h.source, h.date, h.text) for i, h in enumerate(hits)]
         produced: list[str] = []
@@ -254,7 +283,7 @@ class Assistant:
 
         def pieces() -> Iterator[str]:
             try:
-                for piece in self.llm.generate(query, passages):
+                for piece in llm.generate(query, passages):
                     produced.append(piece)
                     yield piece
                 if not "".join(produced).strip():
@@ -269,7 +298,7 @@ class Assistant:
             checked = check_answer("".join(produced), [p.text for p in passages], self.retriever.embedder)
             if checked.abstained:  # the model found no answer in the excerpts: show them as the closest ones
                 closest = self.extractive.abstain(evidence)
-                result.append(finish(Composition((checked.text,), closest.citations), True, self.llm.name))
+                result.append(finish(Composition((checked.text,), closest.citations), True, llm.name))
                 return
             composition, unsupported = self._cited(checked, hits, evidence)
             short = self._short(query, passages, composition, checked)
@@ -283,14 +312,16 @@ class Assistant:
                     composition.citations + note.citations,
                     note.conflicts,
                 )
-            result.append(finish(composition, False, self.llm.name, unsupported=unsupported, short_answer=short))
+            result.append(finish(composition, False, llm.name, unsupported=unsupported, short_answer=short))
 
         def done() -> Answer:
             return result[0]
 
         return AnswerStream(pieces(), done)
 
-    def _short(self, query: str, passages: list[Any], composition: Composition, checked: Verification) -> Any:
+    def _short(
+        self, query: str, passages: list[Any], composition: Composition, checked: Verification
+    ) -> ShortAnswer | None:
         """The model's short answer, if a cited excerpt states it word for word; else the extractive one."""
         assert self.llm is not None
         try:

@@ -30,7 +30,8 @@ def coverage_of(
 ) -> Coverage | None:
     """Coverage of the articles ``citations`` quote and the ``related`` passages that report the same thing."""
     articles: dict[str, tuple[str | None, str | None]] = {}
-    for item in (*citations, *related):
+    reports: list[Citation | Hit] = [*citations, *related]
+    for item in reports:
         articles.setdefault(item.article_id, (item.source, item.date))
     if not articles:
         return None

@@ -145,7 +145,7 @@ def gather(
     if not pool:
         return Evidence(hits, (), np.zeros((0, 0), dtype=np.float32), wants, spans)
     lexical = _lexical(question, [c.text for c in pool], reader)
-    pool = [_with(c, lexical=lex) for c, lex in zip(pool, lexical, strict=True)]
+    pool = [replace(c, lexical=lex) for c, lex in zip(pool, lexical, strict=True)]
     pool.sort(key=lambda c: -(LEXICAL_WEIGHT * c.lexical + PASSAGE_WEIGHT * c.passage + VALUE_WEIGHT * c.value))
     pool = pool[:candidates]
     if query_vector is None:
@@ -158,14 +158,16 @@ def gather(
         score = DENSE_WEIGHT * cosine + LEXICAL_WEIGHT * c.lexical + PASSAGE_WEIGHT * c.passage + VALUE_WEIGHT * c.value
         support = SUPPORT_DENSE * max(0.0, cosine) + SUPPORT_LEXICAL * c.lexical
         support *= NUMBER_MISS if misses[c.hit] else 1.0
-        scored.append(_with(c, dense=cosine, score=score, support=support))
-    order = sorted(range(len(scored)), key=lambda i: -scored[i].score)
-    return Evidence(hits, tuple(scored[i] for i in order), vectors[1:][order], wants, spans)
+        scored.append(replace(c, dense=cosine, score=score, support=support))
+    ranking = sorted(range(len(scored)), key=lambda i: -scored[i].score)
+    return Evidence(hits, tuple(scored[i] for i in ranking), vectors[1:][ranking], wants, spans)
 
 
 def _predates(hit: Hit, period: dt.date | None) -> bool:
-    day = parse_day(hit.date, name="date") if period and hit.date else None
-    return day is not None and day < period  # type: ignore[operator]
+    if period is None or not hit.date:
+        return False
+    day = parse_day(hit.date, name="date")
+    return day is not None and day < period
 
 
 def _states(hit: Hit, figures: set[str]) -> bool:
@@ -188,7 +190,3 @@ def _lexical(question: str, sentences: list[str], reader: IndexReader) -> list[f
     idf = {stem: math.log(1 + (total - df.get(stem, 0) + 0.5) / (df.get(stem, 0) + 0.5)) for stem in wanted}
     norm = sum(idf.values()) or 1.0
     return [sum(idf[stem] for stem in wanted if stem in found) / norm for found in stemmed[1:]]
-
-
-def _with(candidate: Candidate, **changes: object) -> Candidate:
-    return replace(candidate, **changes)  # type: ignore[arg-type]

@@ -8,6 +8,7 @@ from collections.abc import Iterable, Sequence
 from typing import Any
 
 from ..answers import Citation, Conflict
+from ..documents import Hit
 from ..retrieve.timeframes import DateLike, parse_day, window_from_question
 from .evidence import DENSE_WEIGHT, LEXICAL_WEIGHT, PASSAGE_WEIGHT, VALUE_WEIGHT, Candidate, Evidence
 
@@ -94,7 +95,7 @@ def _reason(number: int, rank: int | None, abstained: bool, answerer: str, rival
     return "within the margin of the lead's score and not a near-duplicate of a chosen sentence (MMR)"
 
 
-def _hit_start(hits: Iterable[Any], citation: Citation) -> int | None:
+def _hit_start(hits: Iterable[Hit], citation: Citation) -> int | None:
     """Where the quoted sentence starts in its passage (the evidence's coordinates)."""
     for hit in hits:
         if hit.chunk_id == citation.chunk_id:

@@ -11,7 +11,7 @@ import time
 from collections.abc import Callable, Sequence
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any, TypeVar
 
 from ..documents import Article, Skipped
 from ..errors import ConfigError, IndexNotFoundError, NothingIndexedError
@@ -24,7 +24,12 @@ from .embedding import Embedder, embedder_from_settings
 from .layout import check_model, current_generation, read_manifest
 from .writer import IndexWriter
 
+if TYPE_CHECKING:
+    from tqdm import tqdm
+
 logger = logging.getLogger(__name__)
+
+_T = TypeVar("_T")
 
 # Articles embedded per group: bounds memory on big corpora while keeping model batches full.
 _GROUP = 256
@@ -119,12 +124,12 @@ class _Run:
         loaded: list[tuple[Article, str, str]] = []
         clean_files: set[str] = set()
         files = self._progress(pairs, "reading", "file")
-        for root, path in files:
-            articles, problems = load_file(path, root, max_bytes=self.settings.max_file_bytes)
+        for folder, path in files:
+            articles, problems = load_file(path, folder, max_bytes=self.settings.max_file_bytes)
             self.summary.skipped.extend(problems)
             if not problems:
                 clean_files.add(str(path.resolve()))
-            loaded.extend((article, str(path.resolve()), str(root.resolve())) for article in articles)
+            loaded.extend((article, str(path.resolve()), str(folder.resolve())) for article in articles)
         files.close()
         existing = self.writer.articles()
         loaded_ids = {article.id for article, _, _ in loaded}
@@ -161,7 +166,7 @@ class _Run:
         self._embed(todo)
         return bool(loaded)
 
-    def _progress(self, items: Sequence[Any], desc: str, unit: str) -> Any:
+    def _progress(self, items: Sequence[_T], desc: str, unit: str) -> tqdm[_T]:
         from tqdm import tqdm
 
         return tqdm(
@@ -262,7 +267,8 @@ def update_index(
                 + ("; ".join(s.describe() for s in summary.skipped[:20]) or "no input files")
             )
         writer.roots |= {str(Path(p).resolve()) for p in inputs if Path(p).is_dir()}
-        if starting_empty or summary.added or summary.changed or summary.removed:
+        # base_manifest is None only when starting empty; naming it lets mypy see the else branch has one.
+        if writer.base_manifest is None or starting_empty or summary.added or summary.changed or summary.removed:
             manifest = writer.commit()
             summary.published = True
         else:

@@ -16,7 +16,7 @@ from ..documents import Article, Skipped, web_url
 from ..errors import InputError
 from .decoding import binary_reason, decode_text, is_binary, read_file
 from .discovery import SIDECAR_SUFFIX, display_path
-from .draft import Draft, metadata_fields
+from .draft import Draft, Metadata, metadata_fields
 from .formats import parse
 
 __all__ = ["load_file"]
@@ -30,7 +30,7 @@ def _sidecar_path(path: Path) -> Path:
     return path.with_name(path.stem + SIDECAR_SUFFIX)
 
 
-def _sidecar_fields(path: Path, max_bytes: int) -> dict[str, str]:
+def _sidecar_fields(path: Path, max_bytes: int) -> Metadata:
     """Metadata from ``<stem>.meta.json`` beside ``path``; a broken sidecar is an error, never ignored."""
     sidecar = _sidecar_path(path)
     if not sidecar.is_file():

@@ -4,11 +4,11 @@ from __future__ import annotations
 
 import datetime as dt
 import logging
+import sqlite3
 import threading
 from collections.abc import Iterable
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
 
 import numpy as np
 
@@ -317,11 +317,13 @@ class Retriever:
         search_params = None
         if not allowed.everything:
             # Filtering inside FAISS ranks only allowed chunks, instead of truncating first and filtering after.
+            selector: faiss.IDSelector
             if allowed.mask is not None:
                 selector = faiss.IDSelectorBatch(reader.table.ids[allowed.mask])
             else:
                 selector = faiss.IDSelectorRange(allowed.low, allowed.high)
-            search_params = faiss.SearchParameters(sel=selector)
+            # faiss's wrapper sets fields given as keywords; its stub declares an __init__ without arguments.
+            search_params = faiss.SearchParameters(sel=selector)  # type: ignore[call-arg]
         scores, ids = reader.vectors.search(vector.reshape(1, -1), min(n, allowed.count), params=search_params)
         return {int(i): float(s) for s, i in zip(scores[0], ids[0], strict=True) if i >= 0}
 
@@ -352,7 +354,7 @@ class Retriever:
         return {int(row[0]): float(row[1]) for row in rows[:n]}
 
     @staticmethod
-    def _keep(reader: IndexReader, rows: list[Any], mask: np.ndarray) -> list[Any]:
+    def _keep(reader: IndexReader, rows: list[sqlite3.Row], mask: np.ndarray) -> list[sqlite3.Row]:
         if not rows:
             return rows
         ids = np.fromiter((row[0] for row in rows), dtype=np.int64, count=len(rows))
