@@ -7,7 +7,7 @@ defaults below. Nothing is read at import time: call :func:`get_settings` (or bu
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Literal, get_args
+from typing import Any, Literal, get_args
 
 from pydantic import Field, SecretStr
 from pydantic_settings import BaseSettings, SettingsConfigDict
@@ -171,7 +171,8 @@ class Settings(BaseSettings):
         return int(self.max_file_mb * 1024 * 1024)
 
 
-def get_settings(**overrides: object) -> Settings:
+def get_settings(**overrides: Any) -> Settings:
     """Settings as of now: environment and ``.env`` are read at each call, overrides win."""
+    # Any, not object: these are forwarded to fields of every type, and pydantic validates each one.
     clean = {key: value for key, value in overrides.items() if value is not None}
-    return Settings(**clean)  # type: ignore[arg-type]
+    return Settings(**clean)

@@ -28,9 +28,7 @@ from __future__ import annotations
 
 import argparse
 import json
-import re
 import statistics
-import string
 import subprocess
 import sys
 import tempfile
@@ -38,19 +36,10 @@ import time
 from pathlib import Path
 from typing import Any
 
+from assistant.answer.metrics import contains, exact_match, token_f1
+
 REPO = Path(__file__).resolve().parents[1]
 DEFAULT_DATA = REPO.parent / "shared" / "bench"
-_ARTICLES = re.compile(r"\b(a|an|the)\b")
-_PUNCT = str.maketrans({c: " " for c in string.punctuation + "“”‘’—–…"})
-
-
-def normalize(text: str) -> str:
-    return " ".join(_ARTICLES.sub(" ", text.lower().translate(_PUNCT)).split())
-
-
-def contains(haystack: str, answers: list[str]) -> bool:
-    hay = f" {normalize(haystack)} "
-    return any(f" {normalize(a)} " in hay for a in answers if normalize(a))
 
 
 def load_jsonl(path: Path) -> list[dict[str, Any]]:
@@ -79,6 +68,7 @@ def ask_all(
     for q in questions[:limit]:
         answer = assistant.ask(q["question"], as_of=q.get("as_of"), answerer=answerer)
         cited = " ".join(c.excerpt for c in answer.citations) if not answer.abstained else ""
+        short = answer.short_answer.text if answer.short_answer else None
         rows.append(
             {
                 "id": q["id"],
@@ -95,6 +85,9 @@ def ask_all(
                 "ms": answer.timings["total"],
                 "in_text": contains(answer.text, q.get("answers", [])) if not answer.abstained else False,
                 "in_cited": contains(cited, q.get("answers", [])),
+                "short_answer": short,
+                "short_f1": token_f1(short, q.get("answers", [])),
+                "short_em": exact_match(short, q.get("answers", [])),
                 "split": q.get("split"),
             }
         )
@@ -108,6 +101,9 @@ def summary(rows: list[dict[str, Any]]) -> dict[str, float]:
         "in_text": sum(r["in_text"] for r in rows) / n,
         "in_cited": sum(r["in_cited"] for r in rows) / n,
         "abstained": sum(r["abstained"] for r in rows) / n,
+        "short_answer_f1": sum(r["short_f1"] for r in rows) / n,
+        "short_answer_em": sum(r["short_em"] for r in rows) / n,
+        "short_answer_given": sum(r["short_answer"] is not None for r in rows) / n,
         "llm_fell_back": sum(r["fell_back"] for r in rows) / n,
         "with_unsupported_sentences": sum(r["unsupported"] > 0 for r in rows) / n,
     }

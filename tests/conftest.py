@@ -1,4 +1,5 @@
-"""Shared fixtures: an isolated environment, a deterministic fake embedder, and the real packaged model."""
+"""Shared fixtures: an isolated environment, a deterministic fake embedder, the real packaged model, a small built
+index, and what the CLI costs in memory."""
 
 from __future__ import annotations
 
@@ -6,10 +7,11 @@ import json
 from pathlib import Path
 
 import pytest
+from processes import REPO, measured_cli
 
+from assistant.index.reader import IndexReader
 from assistant.testing import HashingEmbedder
 
-REPO = Path(__file__).resolve().parents[1]
 SEED = REPO / "corpus" / "chinese-tech-giants-ai.txt"
 SEED_QUESTION = "How much did Alibaba invest in AI in the first half of last year?"
 
@@ -57,6 +59,27 @@ def seed_index(tmp_path_factory: pytest.TempPathFactory, real_embedder) -> Path:
     index = tmp_path_factory.mktemp("seed") / "idx"
     build_index([SEED], index, embedder=real_embedder, settings=Settings(progress=False))
     return index
+
+
+@pytest.fixture
+def base_index(tmp_path: Path) -> tuple[Path, Path]:
+    """The news corpus and an index of it built with the fake embedder: (corpus folder, index folder)."""
+    from assistant import build_index
+
+    corpus = news_corpus(tmp_path / "news")
+    index = tmp_path / "idx"
+    build_index([corpus], index, embedder=FakeEmbedder())
+    return corpus, index
+
+
+@pytest.fixture(scope="session")
+def baseline_rss(tmp_path_factory: pytest.TempPathFactory) -> float:
+    """Peak RSS of the CLI building a five-article corpus (``processes.measured_cli``): the cost of the code, not
+    of the input."""
+    tmp = tmp_path_factory.mktemp("baseline")
+    run = measured_cli(tmp, "index", "build", news_corpus(tmp / "news"), "--index", tmp / "idx", "--json")
+    assert run.code == 0, run.stderr
+    return run.peak_mb
 
 
 # Two outlets giving different costs for the same repairs, in near-identical sentences: a conflict to surface.
@@ -121,3 +144,12 @@ def news_corpus(folder: Path) -> Path:
         encoding="utf-8",
     )
     return folder
+
+
+def article_ids(index: Path) -> set[str]:
+    """The ids of the articles the live generation of ``index`` holds."""
+    reader = IndexReader.open(index)
+    try:
+        return {row[0] for row in reader.query("SELECT id FROM articles")}
+    finally:
+        reader.close()

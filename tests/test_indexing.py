@@ -6,7 +6,7 @@ import shutil
 from pathlib import Path
 
 import pytest
-from conftest import FakeEmbedder, news_corpus, write_jsonl
+from conftest import FakeEmbedder, article_ids, news_corpus, write_jsonl
 
 from assistant import (
     ConfigError,
@@ -22,14 +22,6 @@ from assistant.index.integrity import check_index as verify
 from assistant.index.reader import IndexReader
 from assistant.index.writer import IndexWriter
 from assistant.settings import get_settings
-
-
-def _ids(index: Path) -> set[str]:
-    reader = IndexReader.open(index)
-    try:
-        return {row[0] for row in reader.query("SELECT id FROM articles")}
-    finally:
-        reader.close()
 
 
 def test_build_indexes_every_article_and_verifies(tmp_path: Path, fake_embedder: FakeEmbedder) -> None:
@@ -75,7 +67,7 @@ def test_changed_and_deleted_files(tmp_path: Path) -> None:
     summary = update_index([corpus], tmp_path / "idx", embedder=counting)
     assert summary.changed == ["news/football.md"] and summary.removed == ["news/volcano.md"]
     assert counting.embedded == 1
-    assert "news/volcano.md" not in _ids(tmp_path / "idx")
+    assert "news/volcano.md" not in article_ids(tmp_path / "idx")
     assert verify(tmp_path / "idx")[1] == []
 
 
@@ -83,7 +75,7 @@ def test_update_of_one_file_does_not_prune_its_siblings(tmp_path: Path) -> None:
     corpus = news_corpus(tmp_path / "news")
     build_index([corpus], tmp_path / "idx", embedder=FakeEmbedder())
     summary = update_index([corpus / "rates.md"], tmp_path / "idx", embedder=FakeEmbedder())
-    assert summary.removed == [] and len(_ids(tmp_path / "idx")) == 5
+    assert summary.removed == [] and len(article_ids(tmp_path / "idx")) == 5
 
 
 def test_renamed_file_is_reindexed_not_lost(tmp_path: Path) -> None:
@@ -113,7 +105,7 @@ def test_file_that_turns_bad_keeps_its_articles(tmp_path: Path) -> None:
         '{"id": "a1", "title": "Story 1", "text": "Body of story number 1.", "date": "2024-01-01"}\n{not json\n'
     )
     summary = update_index([corpus], tmp_path / "idx", embedder=FakeEmbedder())
-    assert summary.removed == [] and _ids(tmp_path / "idx") == {"a1", "a2", "a3"}
+    assert summary.removed == [] and article_ids(tmp_path / "idx") == {"a1", "a2", "a3"}
     assert [(s.line, "malformed JSON" in s.reason) for s in summary.skipped] == [(2, True)]
 
 
@@ -122,7 +114,7 @@ def test_remove_by_id(tmp_path: Path) -> None:
     build_index([corpus], tmp_path / "idx", embedder=FakeEmbedder())
     summary = remove_articles(["news/rates.md", "nope"], tmp_path / "idx")
     assert summary.removed == ["news/rates.md"] and [s.origin for s in summary.skipped] == ["nope"]
-    assert "news/rates.md" not in _ids(tmp_path / "idx") and verify(tmp_path / "idx")[1] == []
+    assert "news/rates.md" not in article_ids(tmp_path / "idx") and verify(tmp_path / "idx")[1] == []
 
 
 def test_exact_duplicates_are_stored_once(tmp_path: Path) -> None:
@@ -171,7 +163,7 @@ def test_build_where_every_input_fails_raises_and_keeps_old_index(tmp_path: Path
     (bad / "empty.txt").write_text("   \n")
     with pytest.raises(NothingIndexedError, match="empty"):
         build_index([bad], tmp_path / "idx", embedder=FakeEmbedder())
-    assert len(_ids(tmp_path / "idx")) == 5
+    assert len(article_ids(tmp_path / "idx")) == 5
     with pytest.raises(NothingIndexedError):
         build_index([bad], tmp_path / "fresh", embedder=FakeEmbedder())
     assert not (tmp_path / "fresh" / "CURRENT").exists()
@@ -246,7 +238,7 @@ def test_same_body_under_different_titles_is_kept(tmp_path: Path) -> None:
         ],
     )
     summary = build_index([corpus], tmp_path / "idx", embedder=FakeEmbedder())
-    assert summary.skipped == [] and _ids(tmp_path / "idx") == {"ford", "taco"}
+    assert summary.skipped == [] and article_ids(tmp_path / "idx") == {"ford", "taco"}
 
 
 def test_update_from_a_glob_prunes_only_what_the_glob_covers(tmp_path: Path) -> None:
@@ -258,4 +250,4 @@ def test_update_from_a_glob_prunes_only_what_the_glob_covers(tmp_path: Path) -> 
     summary = update_index([str(corpus / "*.md")], index, embedder=FakeEmbedder())
     # The .md pattern covers rates.md, so its absence removes it; undated.txt was outside the pattern and stays.
     assert summary.removed == ["news/rates.md"]
-    assert "news/undated.txt" in _ids(index)
+    assert "news/undated.txt" in article_ids(index)

@@ -13,37 +13,32 @@ import shutil
 import threading
 from collections.abc import Iterator
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from assistant import Answer, Assistant, AssistantError, ConfigError, Settings
+from assistant import Answer, Assistant, AssistantError, ConfigError, Embedder, Settings
 from assistant.ingest.decoding import SNIFF_BYTES, is_binary
 from assistant.ingest.formats import FORMATS, suffix_of
 
+from .page import CSS, build_app
+from .permalinks import link_html, read_permalink, recheck
 from .render import answer_markdown, cards_html, escaped
+
+if TYPE_CHECKING:
+    # For annotations only: gradio takes seconds to import, so build_app imports it, not this module.
+    import gradio as gr
+
+    from assistant.index.update import ProgressCallback
 
 logger = logging.getLogger(__name__)
 
-EXAMPLES = [
-    "How much did Alibaba invest in AI in the first half of last year?",
-    "What about Baidu?",
-    "What did Xi Jinping say about the private sector?",
-]
 # Follow-ups use only the last few turns; a long chat must not grow a session's state without bound.
 KEPT_TURNS = 10
-_CSS = """
-.cards .card { border: 1px solid #ddd; border-radius: 8px; padding: 8px 12px; margin: 8px 0; }
-.cards.abstained .card { border-style: dashed; opacity: 0.85; }
-.card:target { outline: 3px solid #f5a623; }
-.card mark { background: #fff3a3; }
-.card-meta { color: #666; font-size: 0.9em; }
-.unsupported { color: #b00020; font-size: 0.9em; }
-"""
 
 
 class ChatService:
     """What the page does, without the page: one assistant shared by every session, and index updates."""
 
-    def __init__(self, settings: Settings, index_dir: Path, upload_dir: Path, embedder: Any = None) -> None:
+    def __init__(self, settings: Settings, index_dir: Path, upload_dir: Path, embedder: Embedder | None = None) -> None:
         self.settings = settings
         self.index_dir = index_dir
         self.upload_dir = upload_dir
@@ -67,12 +62,49 @@ class ChatService:
         self, message: str, chat: list[dict[str, Any]], turns: list[Answer], *filters: Any
     ) -> Iterator[tuple[list[dict[str, Any]], str, list[Answer], str]]:
         """Stream one exchange: the question, the answer as it is produced, then the checked answer and cards."""
+        yield from self._exchange(message, message, chat, turns, filters, None)
+
+    def timeline(
+        self, chat: list[dict[str, Any]], turns: list[Answer], *filters: Any
+    ) -> Iterator[tuple[list[dict[str, Any]], str, list[Answer], str]]:
+        """The last question again, answered as a dated timeline of its story ("Show as timeline")."""
+        turns = list(turns or [])
+        if not turns:
+            yield list(chat or []), cards_html(None, ""), turns, ""
+            return
+        query = turns[-1].query  # already standalone: a follow-up was rewritten
+        yield from self._exchange(query, f"Show as timeline: {query}", chat, turns, filters, True, history=[])
+
+    def permalink(self, turns: list[Answer], *filters: Any) -> str:
+        """A link to the last answer: its standalone question, these filters and its index generation."""
+        return link_html(turns[-1], *filters[:5]) if turns else ""
+
+    def reopen(self, params: Any) -> dict[str, Any] | None:
+        """Re-ask a permalink's question (see :func:`assistant_ui.permalinks.recheck`); None without one."""
+        link = read_permalink(params)
+        if link is None:
+            return None
+        self._refresh()
+        return recheck(self.assistant, link, self.options(*link.filters(), None))
+
+    def _exchange(
+        self,
+        message: str,
+        shown: str,
+        chat: list[dict[str, Any]],
+        turns: list[Answer],
+        filters: tuple[Any, ...],
+        timeline: bool | None,
+        history: list[Answer] | None = None,
+    ) -> Iterator[tuple[list[dict[str, Any]], str, list[Answer], str]]:
         chat = list(chat or [])
         turns = list(turns or [])[-KEPT_TURNS:]
-        chat.append({"role": "user", "content": message})
+        chat.append({"role": "user", "content": shown})
         self._refresh()
         try:
-            stream = self.assistant.stream(message, turns, **self.options(*filters))
+            stream = self.assistant.stream(
+                message, turns if history is None else history, timeline=timeline, **self.options(*filters)
+            )
             text = ""
             for piece in stream:
                 text += piece
@@ -127,7 +159,12 @@ class ChatService:
         return stats, rows
 
     def add_articles(
-        self, files: list[str] | None, url: str, text: str, title: str, progress: Any = None
+        self,
+        files: list[str] | None,
+        url: str,
+        text: str,
+        title: str,
+        progress: ProgressCallback | None = None,
     ) -> dict[str, Any]:
         """Copy uploads (and a pasted text or fetched URL) into the upload folder and update the index.
 
@@ -217,85 +254,6 @@ def _safe_name(name: str) -> str:
     return keep or "upload"
 
 
-def build_app(service: ChatService) -> Any:
-    import gradio as gr
-
-    sources = list(service.assistant.retriever.sources())
-    llm_configured = service.assistant.llm is not None
-    filters: list[Any] = []
-    with gr.Blocks(title="News QA assistant") as demo:
-        turns = gr.State([])
-        with gr.Tab("Chat"):
-            with gr.Row():
-                with gr.Column(scale=3):
-                    chatbot = gr.Chatbot(label="Answers", height=480, elem_id="chat")
-                    question = gr.Textbox(label="Question", placeholder="Ask about the articles…", max_length=2000)
-                    with gr.Row():
-                        send = gr.Button("Ask", variant="primary")
-                        new_chat = gr.Button("New chat")
-                    gr.Examples(EXAMPLES, inputs=question)
-                with gr.Column(scale=2):
-                    cards = gr.HTML(cards_html(None, ""), elem_id="cards")
-            with gr.Accordion("Filters", open=False):
-                with gr.Row():
-                    as_of = gr.Textbox(label="As of (YYYY-MM-DD)")
-                    since = gr.Textbox(label="Since")
-                    until = gr.Textbox(label="Until")
-                with gr.Row():
-                    source_pick = gr.Dropdown(sources, multiselect=True, label="Sources")
-                    k = gr.Slider(1, 20, value=service.settings.k, step=1, label="Passages")
-                    answerer = gr.Radio(
-                        ["extractive", "llm"],
-                        value=service.assistant.answerer,
-                        label="Answerer",
-                        visible=llm_configured,
-                    )
-            filters = [as_of, since, until, source_pick, k, answerer]
-        with gr.Tab("Library"):
-            stats = gr.Markdown()
-            article_filter = gr.Textbox(label="Find an article")
-            articles = gr.Dataframe(headers=["title", "source", "date", "id"], interactive=False)
-            # Types are checked per file in add_articles (not by Gradio, which would refuse the whole upload), so
-            # each refused file gets its own reason while the others are added.
-            uploads = gr.File(label=f"Add files ({' '.join(FORMATS)})", file_count="multiple")
-            url = gr.Textbox(label="…or an article URL")
-            pasted_title = gr.Textbox(label="…or paste a title")
-            pasted = gr.Textbox(label="…and its text", lines=6)
-            add = gr.Button("Add to the index", variant="primary")
-            result = gr.JSON(label="Update")
-
-        chat_inputs = [question, chatbot, turns, *filters]
-        chat_outputs = [chatbot, cards, turns, question]
-        send.click(service.chat, chat_inputs, chat_outputs, api_name="chat")
-        question.submit(service.chat, chat_inputs, chat_outputs, api_visibility="private")
-        new_chat.click(lambda: ([], cards_html(None, ""), []), None, [chatbot, cards, turns], api_name="new_chat")
-        hidden_q = gr.Textbox(visible=False)
-        hidden_out = gr.JSON(visible=False)
-        hidden_q.submit(service.ask, [hidden_q, *filters], hidden_out, api_name="ask")
-        hidden_s = gr.Textbox(visible=False)
-        hidden_s.submit(service.search, [hidden_s, *filters], hidden_out, api_name="search")
-
-        def add_articles(
-            files: list[str] | None,
-            link: str,
-            text: str,
-            title: str,
-            progress: Any = gr.Progress(),  # noqa: B008 - Gradio injects progress through this default
-        ) -> tuple[dict[str, Any], str, list[list[str]]]:
-            def report(done: int, total: int, *_: Any) -> None:
-                progress((done, max(total, 1)), desc="embedding new articles")
-
-            outcome = service.add_articles(files, link, text, title, report)
-            return (outcome, *service.library(""))
-
-        add.click(
-            add_articles, [uploads, url, pasted, pasted_title], [result, stats, articles], api_name="add_articles"
-        )
-        article_filter.change(service.library, article_filter, [stats, articles], api_visibility="private")
-        demo.load(service.library, None, [stats, articles], api_visibility="private")
-    return demo
-
-
 def is_loopback(host: str) -> bool:
     if host == "localhost":
         return True
@@ -322,7 +280,7 @@ def bind_credentials(host: str, settings: Settings) -> tuple[str, str] | None:
     return user, password
 
 
-def start(service: ChatService, *, host: str = "127.0.0.1", port: int = 7860, block: bool = True) -> Any:
+def start(service: ChatService, *, host: str = "127.0.0.1", port: int = 7860, block: bool = True) -> gr.Blocks:
     """Launch the page with the settings' queue, upload limit and login; ``block=False`` returns the running page
     (call ``.close()`` on it) instead of waiting until it is stopped."""
     settings = service.settings
@@ -332,13 +290,13 @@ def start(service: ChatService, *, host: str = "127.0.0.1", port: int = 7860, bl
     demo.launch(
         server_name=host,
         server_port=port,
-        auth=credentials,  # type: ignore[arg-type]
+        auth=credentials,
         # Bytes, not "20mb": Gradio reads only a whole number before the unit, so "0.5mb" would not start.
         max_file_size=service.max_bytes,
         # Gradio serves neither today (they are not uploads or allowed paths); blocked, no later allowed_paths can.
         blocked_paths=[str(settings.index_dir.resolve()), str(settings.corpus_dir.resolve())],
         show_error=True,
-        css=_CSS,
+        css=CSS,
         footer_links=["api"],
         prevent_thread_lock=not block,
         quiet=not block,
@@ -346,7 +304,7 @@ def start(service: ChatService, *, host: str = "127.0.0.1", port: int = 7860, bl
     return demo
 
 
-def serve(settings: Settings, *, host: str = "127.0.0.1", port: int = 7860, embedder: Any = None) -> None:
+def serve(settings: Settings, *, host: str = "127.0.0.1", port: int = 7860, embedder: Embedder | None = None) -> None:
     """Start the page (building the index from the corpus first when there is none); blocks until stopped."""
     bind_credentials(host, settings)  # refuse before spending minutes on the index
     index_dir = settings.index_dir

@@ -12,9 +12,9 @@ import time
 from collections.abc import Iterable, Iterator
 from dataclasses import replace
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Protocol
 
-from ..answers import Answer, AnswerStream, Citation
+from ..answers import Answer, AnswerStream, Citation, ShortAnswer, TimelineEvent
 from ..documents import Hit
 from ..errors import ConfigError, EndpointError
 from ..index.embedding import Embedder
@@ -24,9 +24,11 @@ from ..settings import ANSWERERS, Settings, get_settings
 from ..text.citations import renumber
 from ..text.cleaning import clean_question
 from ..text.languages import language_name, question_language
+from .annotations import annotate, checked_short_answer
 from .conversation import Turn, as_turns, condense
 from .evidence import Evidence, gather
 from .extractive import Composition, ExtractiveAnswerer
+from .timeline import TimelineBuilder, is_story_question
 
 if TYPE_CHECKING:
     from ..llm.answerer import LLMAnswerer
@@ -39,6 +41,26 @@ LEADS = 2
 # Cleaning only shrinks a question, but padding can hide a short one in a long string: past this many times the
 # limit it is refused before any pass over its characters.
 _RAW_SLACK = 4
+# A timeline reads more of the story than an answer does: more passages, more of their sentences scored.
+_TIMELINE_PASSAGES = 24
+_TIMELINE_SENTENCES = 48
+_TIMELINE_RECENCY = 3.0  # the recency prior's half-life, times this: a story reaches back months, not weeks
+
+
+class _Finish(Protocol):
+    """How :meth:`Assistant.stream` turns a composition into the finished :class:`Answer`."""
+
+    def __call__(
+        self,
+        composition: Composition,
+        abstained: bool,
+        name: str,
+        *,
+        notice: str | None = ...,
+        unsupported: tuple[str, ...] = ...,
+        short_answer: ShortAnswer | None = ...,
+        timeline: tuple[TimelineEvent, ...] = ...,
+    ) -> Answer: ...
 
 
 class Assistant:
@@ -117,12 +139,17 @@ class Assistant:
         sources: Iterable[str] | None = None,
         k: int | None = None,
         answerer: str | None = None,
+        timeline: bool | None = None,
+        generation: int | None = None,
     ) -> AnswerStream:
         """Answer ``question`` as a stream of text; the stream's ``answer`` is the finished :class:`Answer`.
 
         ``history`` holds earlier turns (previous :class:`Answer` objects, or (question, answer) pairs), used to
         rewrite a follow-up into a standalone query. ``as_of``, ``since``, ``until`` and ``sources`` filter
         retrieval as in :meth:`Retriever.search`. ``answerer`` overrides the default for this question.
+        ``timeline`` True answers with a dated timeline of the story, False never does, None (default) does when
+        the question asks about a story ("What happened with ...?"). ``generation`` answers from that index
+        generation while it is kept (a permalink's), else GenerationGoneError; None is the live one.
         """
         started = time.perf_counter()
         question = self._clean(question)
@@ -131,54 +158,97 @@ class Assistant:
             raise ConfigError("no LLM endpoint is configured (set ASSISTANT_LLM_BASE_URL)")
         turns = as_turns(history)
         timings: dict[str, float] = {}
-        query, notice = self._condense(question, turns, use)
+        query, default_notice = self._condense(question, turns, use)
         timings["condense"] = _ms(started)
         mark = time.perf_counter()
         retriever = self.retriever
         # One generation for the whole answer, even if an update is swapped in while it is being composed.
-        reader = retriever.reader
+        reader = retriever.reader_for(generation)
+        story = is_story_question(query) if timeline is None else timeline
+        sources = sorted({s for s in sources or () if s}) or None
+        filters = {"as_of": _iso(as_of), "since": _iso(since), "until": _iso(until), "sources": sources, "k": k}
         vector = retriever.embedder.embed([query])[0]  # once, for both retrieval and sentence scoring
         # A question the model cannot read (not English, English-only model) is answered from its words.
         lexical = retriever.leans_on_words(question)
         hits = retriever.search_pinned(
-            reader, query, k, as_of=as_of, since=since, until=until, sources=sources, vector=vector, lexical=lexical
+            reader,
+            query,
+            max(k or self.settings.k, _TIMELINE_PASSAGES) if story else k,
+            as_of=as_of,
+            since=since,
+            until=until,
+            sources=sources,
+            vector=vector,
+            lexical=lexical,
+            recency=_TIMELINE_RECENCY if story else 1.0,  # a story's earlier reports matter too
         )
         hits = hits + retriever.leads(reader, hits, LEADS)
         timings["retrieve"] = _ms(mark)
         mark = time.perf_counter()
+        candidates = max(self.settings.sentence_candidates, _TIMELINE_SENTENCES) if story else None
         evidence = gather(
             query,
             hits,
             reader,
             retriever.embedder,
-            candidates=self.settings.sentence_candidates,
+            candidates=candidates or self.settings.sentence_candidates,
             query_vector=vector,
             lexical=lexical,
         )
         support = evidence.support
         if lexical:
-            notice = _join(notice, _words_only(question, retriever.embedder.name))
-        base = {"question": question, "query": query, "support": support, "generation": reader.generation}
+            default_notice = _join(default_notice, _words_only(question, retriever.embedder.name))
 
-        def finish(composition: Composition, abstained: bool, name: str, **extra: Any) -> Answer:
+        def finish(
+            composition: Composition,
+            abstained: bool,
+            name: str,
+            *,
+            notice: str | None = default_notice,
+            unsupported: tuple[str, ...] = (),
+            short_answer: ShortAnswer | None = None,
+            timeline: tuple[TimelineEvent, ...] = (),
+        ) -> Answer:
             timings["answer"] = _ms(mark)
+            notes = annotate(
+                query,
+                evidence,
+                composition,
+                self.settings,
+                abstained=abstained,
+                answerer=name,
+                filters=filters,
+                short=short_answer,
+                timeline=bool(timeline),
+            )
             timings["total"] = _ms(started)
-            extra.setdefault("notice", notice)
             return Answer(
+                question=question,
+                query=query,
                 text=composition.text,
                 citations=composition.citations,
                 abstained=abstained,
                 answerer=name,
+                support=support,
                 conflicts=composition.conflicts,
+                unsupported=unsupported,
+                notice=notice,
                 timings=timings,
-                **base,
-                **extra,
+                generation=reader.generation,
+                short_answer=notes.short_answer,
+                coverage=notes.coverage,
+                timeline=timeline,
+                trace=notes.trace,
             )
 
         if not evidence.candidates or support < self.settings.abstain_below:
             why = _unreadable(question, retriever.embedder.name) if lexical else None
             composition = self.extractive.abstain(evidence, why)
             return AnswerStream(iter(composition.pieces), lambda: finish(composition, True, "extractive"))
+        if story:
+            told, events = TimelineBuilder().compose(evidence, self.extractive)
+            if events:
+                return AnswerStream(iter(told.pieces), lambda: finish(told, False, "extractive", timeline=events))
         if use == "llm":
             return self._generate(evidence, query, finish)
         composition = self.extractive.compose(evidence)
@@ -211,11 +281,12 @@ class Assistant:
                 return condense(question, turns), notice
         return condense(question, turns), None
 
-    def _generate(self, evidence: Evidence, query: str, finish: Any) -> AnswerStream:
+    def _generate(self, evidence: Evidence, query: str, finish: _Finish) -> AnswerStream:
         from ..llm.answerer import Passage
         from ..llm.checking import check_answer
 
         assert self.llm is not None
+        llm = self.llm  # the narrowing above does not reach into pieces()
         hits = list(evidence.hits[: self.settings.llm_excerpts])
         passages = [Passage(i + 1, h.title, h.source, h.date, h.text) for i, h in enumerate(hits)]
         produced: list[str] = []
@@ -223,7 +294,7 @@ class Assistant:
 
         def pieces() -> Iterator[str]:
             try:
-                for piece in self.llm.generate(query, passages):
+                for piece in llm.generate(query, passages):
                     produced.append(piece)
                     yield piece
                 if not "".join(produced).strip():
@@ -238,9 +309,10 @@ class Assistant:
             checked = check_answer("".join(produced), [p.text for p in passages], self.retriever.embedder)
             if checked.abstained:  # the model found no answer in the excerpts: show them as the closest ones
                 closest = self.extractive.abstain(evidence)
-                result.append(finish(Composition((checked.text,), closest.citations), True, self.llm.name))
+                result.append(finish(Composition((checked.text,), closest.citations), True, llm.name))
                 return
             composition, unsupported = self._cited(checked, hits, evidence)
+            short = self._short(query, passages, composition, checked)
             # The model states one value; when the sources disagree, the disagreement is shown beside it.
             note = self.extractive.disagreement(evidence, len(composition.citations) + 1)
             if note is not None:
@@ -251,12 +323,26 @@ class Assistant:
                     composition.citations + note.citations,
                     note.conflicts,
                 )
-            result.append(finish(composition, False, self.llm.name, unsupported=unsupported))
+            result.append(finish(composition, False, llm.name, unsupported=unsupported, short_answer=short))
 
         def done() -> Answer:
             return result[0]
 
         return AnswerStream(pieces(), done)
+
+    def _short(
+        self, query: str, passages: list[Any], composition: Composition, checked: Verification
+    ) -> ShortAnswer | None:
+        """The model's short answer, if a cited excerpt states it word for word; else the extractive one."""
+        assert self.llm is not None
+        try:
+            proposal = self.llm.short_answer(query, passages)
+        except EndpointError as exc:
+            logger.warning("the LLM gave no short answer: %s", exc)
+            return None
+        order = list(dict.fromkeys(number for claim in checked.claims for number in claim.cited))
+        preferred = order.index(proposal[1]) + 1 if proposal and proposal[1] in order else None
+        return checked_short_answer(proposal, composition.citations, preferred, self.llm.name, query)
 
     def _cited(self, checked: Verification, hits: list[Hit], evidence: Evidence) -> tuple[Composition, tuple[str, ...]]:
         """Renumber a verified LLM answer's markers 1..n by first use and build their citations."""
@@ -314,6 +400,10 @@ def _answerer(name: str) -> str:
     if name not in ANSWERERS:
         raise ConfigError(f"unknown answerer {name!r}: use {' or '.join(repr(a) for a in ANSWERERS)}")
     return name
+
+
+def _iso(value: DateLike) -> str | None:
+    return None if value in (None, "") else str(value.isoformat() if hasattr(value, "isoformat") else value)
 
 
 def _ms(since: float) -> float:

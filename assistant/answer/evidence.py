@@ -24,6 +24,10 @@ from ..retrieve.timeframes import parse_day, period_start
 from ..text.languages import content_terms, question_language
 from ..text.sentences import sentence_spans
 from ..text.terms import FIGURE, query_terms
+from ..text.values import DATE as _DATE
+from ..text.values import NAME as _NAME
+from ..text.values import NUMBER as _NUMBER
+from .expectation import coarse_kind, expected_kind
 
 # How the parts of a sentence's score weigh: meaning first, then the question's words, then the rank of the
 # passage it came from, then whether it states the kind of value asked for. Tuned on RealTime QA dev questions.
@@ -56,41 +60,6 @@ WORDS_DENSE_WEIGHT = 0.1
 # story, a caption's title), which states no fact of this one.
 _HEADLINE_CAPITALS = 0.6
 _CLOSING = tuple(".!?\"”’')…:;")
-
-_MONTHS = (
-    "january|february|march|april|may|june|july|august|september|october|november|december|"
-    "jan|feb|mar|apr|jun|jul|aug|sep|sept|oct|nov|dec"
-)
-_NUMBER = re.compile(
-    r"(?:[$€£¥]\s?)?\d[\d,]*(?:\.\d+)?(?:\s?(?:%|percent|per cent|million|billion|trillion|thousand|"
-    r"hundred|yuan|dollars|euros|pounds|people|years?|days?|km|miles|points?))*",
-    re.IGNORECASE,
-)
-_DATE = re.compile(
-    rf"\b(?:{_MONTHS})\.?(?:\s+\d{{1,2}}(?:st|nd|rd|th)?)?(?:,?\s+\d{{4}})?\b|\b(?:1[89]|20)\d\d\b", re.I
-)
-_NAME = re.compile(
-    r"(?<![\w.])(?:[A-Z][\w'’&.-]*[a-z0-9][\w'’&.-]*|[A-Z]{2,})(?:\s+(?:of\s+|de\s+|the\s+)?[A-Z][\w'’&.-]+)*"
-)
-_WANTS = (
-    (
-        "number",
-        re.compile(
-            r"\bhow (?:much|many|long|old|far|big|large|high|tall)\b|\bwhat (?:percentage|share|number"
-            r"|amount|price|rate|age)\b|\bby how\b",
-            re.I,
-        ),
-    ),
-    ("date", re.compile(r"\bwhen\b|\bwhat (?:year|date|day|month|time)\b|\bwhich (?:year|date|day|month)\b", re.I)),
-    (
-        "name",
-        re.compile(
-            r"\bwho(?:m|se)?\b|\bwhere\b|\bwhich\b|\bwhat (?:is the name|company|country|city|team|"
-            r"state|group|organization|organisation|show|film|movie|book|brand|party|agency|app)\b",
-            re.I,
-        ),
-    ),
-)
 
 
 @dataclass(frozen=True)
@@ -127,10 +96,7 @@ class Evidence:
 
 def wanted_value(question: str) -> str | None:
     """The kind of value a question asks for: "number", "date", "name", or None when it cannot tell."""
-    for kind, pattern in _WANTS:
-        if pattern.search(question):
-            return kind
-    return None
+    return coarse_kind(expected_kind(question))
 
 
 def values_in(text: str, kind: str | None, exclude: str = "") -> tuple[str, ...]:
@@ -199,7 +165,7 @@ def gather(
     titles = [hits[c.hit].title for c in pool]
     terms = content_terms(question, question_language(question)) if lexical else query_terms(question)
     scores = _lexical(terms, [c.text for c in pool], reader, known_only=lexical, titles=titles)
-    pool = [_with(c, lexical=lex) for c, lex in zip(pool, scores, strict=True)]
+    pool = [replace(c, lexical=lex) for c, lex in zip(pool, scores, strict=True)]
     dense_weight, lexical_weight = (
         (WORDS_DENSE_WEIGHT, WORDS_LEXICAL_WEIGHT) if lexical else (DENSE_WEIGHT, LEXICAL_WEIGHT)
     )
@@ -215,9 +181,9 @@ def gather(
         score = dense_weight * cosine + lexical_weight * c.lexical + PASSAGE_WEIGHT * c.passage + VALUE_WEIGHT * c.value
         support = c.lexical if lexical else SUPPORT_DENSE * max(0.0, cosine) + SUPPORT_LEXICAL * c.lexical
         support *= NUMBER_MISS if misses[c.hit] else 1.0
-        scored.append(_with(c, dense=cosine, score=score, support=support))
-    order = sorted(range(len(scored)), key=lambda i: -scored[i].score)
-    return Evidence(hits, tuple(scored[i] for i in order), vectors[1:][order], wants, spans)
+        scored.append(replace(c, dense=cosine, score=score, support=support))
+    ranking = sorted(range(len(scored)), key=lambda i: -scored[i].score)
+    return Evidence(hits, tuple(scored[i] for i in ranking), vectors[1:][ranking], wants, spans)
 
 
 def _with_fragments(text: str, spans: Sequence[tuple[int, int]]) -> list[tuple[int, int]]:
@@ -252,8 +218,10 @@ def _headline(text: str, start: int, end: int) -> bool:
 
 
 def _predates(hit: Hit, period: dt.date | None) -> bool:
-    day = parse_day(hit.date, name="date") if period and hit.date else None
-    return day is not None and day < period  # type: ignore[operator]
+    if period is None or not hit.date:
+        return False
+    day = parse_day(hit.date, name="date")
+    return day is not None and day < period
 
 
 def _states(hit: Hit, figures: set[str]) -> bool:
@@ -300,7 +268,3 @@ def _lexical(
         credit = sum(idf[s] if s in found else TITLE_CREDIT * idf[s] if s in title else 0.0 for s in wanted)
         scores.append(credit / norm)
     return scores
-
-
-def _with(candidate: Candidate, **changes: object) -> Candidate:
-    return replace(candidate, **changes)  # type: ignore[arg-type]

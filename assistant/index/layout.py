@@ -23,7 +23,7 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
-from ..errors import IndexCorruptError, IndexNotFoundError, ModelMismatchError
+from ..errors import GenerationGoneError, IndexCorruptError, IndexNotFoundError, ModelMismatchError
 
 SCHEMA_VERSION = 1
 CURRENT = "CURRENT"
@@ -112,6 +112,23 @@ def current_generation(directory: Path) -> Path:
     if not name.startswith("gen-") or "/" in name or not (directory / name).is_dir():
         raise IndexCorruptError(f"{pointer} names {name!r}, which is not a generation in {directory}")
     return directory / name
+
+
+def generation_path(directory: Path, number: int) -> Path:
+    """The folder of generation ``number``, or GenerationGoneError when it is no longer kept (or never was)."""
+    path = directory / f"gen-{number:06d}"
+    if number < 1 or not (path / MANIFEST).is_file():
+        kept = ", ".join(str(n) for n in generation_numbers(directory)) or "none"
+        raise GenerationGoneError(
+            f"index generation {number} is no longer kept in {directory} (kept: {kept})", generation=number
+        )
+    return path
+
+
+def generation_numbers(directory: Path) -> list[int]:
+    """The published generations on disk, oldest first."""
+    numbers = (generation_number(p.name) for p in directory.glob("gen-*") if (p / MANIFEST).is_file())
+    return sorted(n for n in numbers if n > 0)
 
 
 def read_manifest(generation: Path) -> dict[str, Any]:

@@ -7,12 +7,15 @@ import threading
 from collections.abc import Iterable
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any, cast
 
 import numpy as np
 
 from ..errors import IndexCorruptError
-from .layout import SQLITE, TOKENIZER, VECTORS, check_files, current_generation, read_manifest
+from .layout import SQLITE, TOKENIZER, VECTORS, check_files, current_generation, generation_path, read_manifest
+
+if TYPE_CHECKING:
+    import faiss
 
 __all__ = ["ChunkRow", "ChunkTable", "IndexReader"]
 
@@ -67,7 +70,8 @@ class IndexReader:
             self._db.row_factory = sqlite3.Row
             # A temp table: the published file stays untouched, and older generations need no migration.
             self._db.execute("CREATE VIRTUAL TABLE temp.chunks_vocab USING fts5vocab(main, chunks_fts, 'row')")
-            self.vectors = faiss.read_index(str(generation / VECTORS))
+            # Typed as the base class, but faiss hands back the class written: writer.py writes an IndexIDMap2.
+            self.vectors = cast("faiss.IndexIDMap2", faiss.read_index(str(generation / VECTORS)))
         except (sqlite3.Error, RuntimeError) as exc:
             raise IndexCorruptError(f"cannot open {generation}: {exc}") from exc
         chunks = self.scalar("SELECT count(*) FROM chunks")
@@ -78,9 +82,10 @@ class IndexReader:
             )
 
     @classmethod
-    def open(cls, directory: str | Path, *, verify: bool = True) -> IndexReader:
+    def open(cls, directory: str | Path, *, verify: bool = True, number: int | None = None) -> IndexReader:
+        """The live generation of the index in ``directory``, or generation ``number`` while it is still kept."""
         directory = Path(directory)
-        generation = current_generation(directory)
+        generation = current_generation(directory) if number is None else generation_path(directory, number)
         manifest = read_manifest(generation)
         if verify and (problems := check_files(generation, manifest)):
             raise IndexCorruptError("index files do not match the manifest: " + "; ".join(problems))
@@ -175,7 +180,8 @@ class IndexReader:
         if not wanted:
             return {}
         marks = ",".join("?" * len(wanted))
-        return dict(self.query(f"SELECT term, doc FROM temp.chunks_vocab WHERE term IN ({marks})", wanted))
+        rows = self.query(f"SELECT term, doc FROM temp.chunks_vocab WHERE term IN ({marks})", wanted)
+        return {row["term"]: row["doc"] for row in rows}
 
     def article(self, article_id: str) -> sqlite3.Row | None:
         rows = self.query("SELECT * FROM articles WHERE id = ?", (article_id,))

@@ -12,7 +12,7 @@ import time
 from collections.abc import Callable, Sequence
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any, TypeVar
 
 from ..documents import Article, Skipped
 from ..errors import ConfigError, IndexNotFoundError, NothingIndexedError
@@ -25,7 +25,12 @@ from .embedding import Embedder, embedder_from_settings
 from .layout import check_model, current_generation, read_manifest
 from .writer import IndexWriter
 
+if TYPE_CHECKING:
+    from tqdm import tqdm
+
 logger = logging.getLogger(__name__)
+
+_T = TypeVar("_T")
 
 # Articles embedded per group: bounds memory on big corpora while keeping model batches full.
 _GROUP = 256
@@ -135,19 +140,19 @@ class _Run:
         existing = self.writer.articles()
         kept_ids = _path_ids({**self.writer.removed(), **existing})
         files = self._progress(pairs, "reading", "file")
-        for root, path in files:
+        for folder, path in files:
             articles, problems = load_file(
-                path, root, max_bytes=self.settings.max_file_bytes, warnings=self.summary.warnings
+                path, folder, max_bytes=self.settings.max_file_bytes, warnings=self.summary.warnings
             )
             self.summary.skipped.extend(problems)
             file = str(path.resolve())
             if not problems:
                 clean_files.add(file)
-            anchor = path_id(path, root)
+            anchor = path_id(path, folder)
             # A file indexed before keeps its id, whichever parent folder is named this time.
             known = kept_ids.get(file)
             loaded.extend(
-                (dataclasses.replace(a, id=known) if known and a.id == anchor else a, file, str(root.resolve()))
+                (dataclasses.replace(a, id=known) if known and a.id == anchor else a, file, str(folder.resolve()))
                 for a in articles
             )
         files.close()
@@ -203,7 +208,7 @@ class _Run:
         self.summary.kept_out.extend(a.id for a, file, _ in loaded if a.id in removed and file not in named)
         return [entry for entry in loaded if entry[0].id not in removed or entry[1] in named]
 
-    def _progress(self, items: Sequence[Any], desc: str, unit: str) -> Any:
+    def _progress(self, items: Sequence[_T], desc: str, unit: str) -> tqdm[_T]:
         from tqdm import tqdm
 
         return tqdm(
@@ -304,7 +309,8 @@ def update_index(
                 + ("; ".join(s.describe() for s in summary.skipped[:20]) or "no input files")
             )
         writer.roots |= {str(Path(p).resolve()) for p in inputs if Path(p).is_dir()}
-        if starting_empty or summary.added or summary.changed or summary.removed:
+        # base_manifest is None only when starting empty; naming it lets mypy see the else branch has one.
+        if writer.base_manifest is None or starting_empty or summary.added or summary.changed or summary.removed:
             manifest = writer.commit()
             summary.published = True
         else:

@@ -12,7 +12,7 @@ import sqlite3
 import time
 from collections.abc import Iterable
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any, cast
 
 import numpy as np
 
@@ -35,6 +35,10 @@ from .layout import (
     read_manifest,
     sha256_file,
 )
+
+if TYPE_CHECKING:
+    import faiss
+    from filelock import BaseFileLock
 
 logger = logging.getLogger(__name__)
 
@@ -82,11 +86,11 @@ class IndexWriter:
         self.chunker = chunker
         self.fresh = fresh
         self.keep_generations = keep_generations
-        self._lock: Any = None
+        self._lock: BaseFileLock | None = None
         self._tmp: Path | None = None
         self._unpublished: Path | None = None  # renamed into place, but CURRENT does not name it yet
         self._db: sqlite3.Connection | None = None
-        self._vectors: Any = None
+        self._vectors: faiss.IndexIDMap2 | None = None
         self.base_generation = 0
         self.base_manifest: dict[str, Any] | None = None  # the live manifest this update starts from
         self.roots: set[str] = set()
@@ -109,6 +113,11 @@ class IndexWriter:
     def db(self) -> sqlite3.Connection:
         assert self._db is not None, "writer not started"
         return self._db
+
+    @property
+    def vectors(self) -> faiss.IndexIDMap2:
+        assert self._vectors is not None, "writer not started"
+        return self._vectors
 
     def begin(self) -> None:
         from filelock import FileLock, Timeout
@@ -165,7 +174,8 @@ class IndexWriter:
             self._db = sqlite3.connect(db_path)
             source.backup(self._db)
             source.close()
-            self._vectors = faiss.read_index(str(base / VECTORS))
+            # Typed as the base class, but faiss hands back the class written: an IndexIDMap2, as below.
+            self._vectors = cast("faiss.IndexIDMap2", faiss.read_index(str(base / VECTORS)))
         else:
             if base is not None:
                 with contextlib.suppress(StoreError):
@@ -210,7 +220,8 @@ class IndexWriter:
         for article_id in article_ids:
             ids = [row[0] for row in self.db.execute("SELECT id FROM chunks WHERE article_id = ?", (article_id,))]
             if ids:
-                self._vectors.remove_ids(np.asarray(ids, dtype=np.int64))
+                # faiss's wrapper takes an array of ids too (wrapping it in a selector); its stub lists only selectors.
+                self.vectors.remove_ids(np.asarray(ids, dtype=np.int64))  # type: ignore[arg-type]
                 self.db.executemany("DELETE FROM chunks_fts WHERE rowid = ?", [(i,) for i in ids])
                 self.db.execute("DELETE FROM chunks WHERE article_id = ?", (article_id,))
             removed += self.db.execute("DELETE FROM articles WHERE id = ?", (article_id,)).rowcount
@@ -268,7 +279,7 @@ class IndexWriter:
             [(c.id, c.text, article.title) for c in chunks],
         )
         if chunks:
-            self._vectors.add_with_ids(
+            self.vectors.add_with_ids(
                 np.ascontiguousarray(vectors, dtype=np.float32),
                 np.asarray([c.id for c in chunks], dtype=np.int64),
             )
@@ -288,7 +299,7 @@ class IndexWriter:
         self._db.commit()
         self._db.close()
         self._db = None
-        faiss.write_index(self._vectors, str(self._tmp / VECTORS))
+        faiss.write_index(self.vectors, str(self._tmp / VECTORS))
         files = {}
         for name in (SQLITE, VECTORS):
             path = self._tmp / name

@@ -5,7 +5,7 @@ from __future__ import annotations
 import logging
 from collections.abc import Mapping
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, Literal, TypedDict
 
 from ..errors import InputError
 from ..text.cleaning import clean_inline, strip_unprintable
@@ -30,8 +30,20 @@ class Draft:
     warnings: tuple[str, ...] = ()  # what was ignored: the article is indexed without it
 
 
-_INLINE_FIELDS = ("title", "source", "author")
-_RAW_FIELDS = ("url", "id")
+class Metadata(TypedDict, total=False):
+    """The :class:`Draft` fields that :func:`metadata_fields` fills, so that ``Draft(**fields)`` is checked."""
+
+    title: str
+    date: str
+    source: str
+    url: str
+    author: str
+    id: str
+
+
+# Literal keys let mypy check each ``fields[key]`` against :class:`Metadata`.
+_INLINE_FIELDS: tuple[Literal["title", "source", "author"], ...] = ("title", "source", "author")
+_RAW_FIELDS: tuple[Literal["url", "id"], ...] = ("url", "id")
 
 
 def _meta_str(value: object, field: str) -> str | None:
@@ -48,20 +60,20 @@ def _meta_str(value: object, field: str) -> str | None:
 
 def metadata_fields(
     record: Mapping[str, Any], *, strict_date: bool = False, warnings: list[str] | None = None
-) -> dict[str, str]:
+) -> Metadata:
     """The known metadata keys of ``record``, cleaned; absent or empty values are left out.
 
     An unreadable date is an error with ``strict_date``; otherwise it is left out and said in ``warnings``.
     """
-    fields: dict[str, str] = {}
+    fields: Metadata = {}
     for key in _INLINE_FIELDS:
         value = _meta_str(record.get(key), key)
         if value and (value := clean_inline(value)):
             fields[key] = value
-    for key in _RAW_FIELDS:
-        value = _meta_str(record.get(key), key)
+    for raw_key in _RAW_FIELDS:
+        value = _meta_str(record.get(raw_key), raw_key)
         if value and (value := strip_unprintable(value).strip()):
-            fields[key] = value
+            fields[raw_key] = value
     raw_date = record.get("date")
     date = parse_date(raw_date)
     if date is not None:

@@ -184,7 +184,12 @@ def stream_feed(handle: BinaryIO, max_bytes: int) -> Iterator[Parsed]:
                 yield InputError(f"entry {number}: {error.reason}")
                 continue
             for draft in drafts:
-                yield dataclasses.replace(draft, source=source or draft.source, entry=number)  # type: ignore[arg-type]
+                # parse_feed reports a bad entry as an InputError item; it keeps its own message.
+                yield (
+                    draft
+                    if isinstance(draft, InputError)
+                    else dataclasses.replace(draft, source=source or draft.source, entry=number)
+                )
     except etree.XMLSyntaxError as error:
         yield InputError(
             f"feed over the size limit is read entry by entry, which needs well-formed XML: {one_line(error)}; "

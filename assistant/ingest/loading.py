@@ -18,7 +18,7 @@ from ..documents import Article, Skipped, web_url
 from ..errors import InputError
 from .decoding import SNIFF_BYTES, binary_reason, bom_encoding, decode_text, gunzip, is_binary, read_file
 from .discovery import SIDECAR_SUFFIX, display_path
-from .draft import Draft, Parsed, metadata_fields
+from .draft import Draft, Metadata, Parsed, metadata_fields
 from .formats import format_of
 
 __all__ = ["load_file", "path_id"]
@@ -32,7 +32,7 @@ def _sidecar_path(path: Path) -> Path:
     return path.with_name(path.stem + SIDECAR_SUFFIX)
 
 
-def _sidecar_fields(path: Path, max_bytes: int) -> dict[str, str]:
+def _sidecar_fields(path: Path, max_bytes: int) -> Metadata:
     """Metadata from ``<stem>.meta.json`` beside ``path``; a broken sidecar is an error, never ignored."""
     sidecar = _sidecar_path(path)
     if not sidecar.is_file():

@@ -3,20 +3,24 @@
 from __future__ import annotations
 
 import re
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import yaml
 from frontmatter.default_handlers import YAMLHandler
 
 from ..errors import InputError
 from ..text.cleaning import clean_inline, clean_text
-from .draft import Draft, metadata_fields, one_line, same_title, without_title
+from .draft import Draft, Metadata, metadata_fields, one_line, same_title, without_title
 
 _YAML = YAMLHandler()
 
 
-# libyaml's safe loader when installed, as python-frontmatter itself uses.
-_SafeLoader: Any = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
+if TYPE_CHECKING:
+    # Checked as the pure-Python loader: libyaml's has the same interface but does not inherit from it.
+    _SafeLoader = yaml.SafeLoader
+else:
+    # libyaml's safe loader when installed, as python-frontmatter itself uses.
+    _SafeLoader = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
 
 
 class _FrontMatterLoader(_SafeLoader):
@@ -58,7 +62,7 @@ def split_front_matter(text: str, *, strict: bool) -> tuple[dict[str, Any], str]
     return data, body
 
 
-def _front_fields(data: dict[str, Any]) -> dict[str, str]:
+def _front_fields(data: dict[str, Any]) -> Metadata:
     try:
         return metadata_fields(data)
     except InputError as error:
@@ -88,22 +92,22 @@ def parse_txt(text: str) -> Draft:
     data, body = split_front_matter(text, strict=False)
     fields = _front_fields(data)
     text = clean_text(body)
-    title = fields.pop("title", None)
+    title = fields.get("title")
     if title is None and text:
         first, separator, rest = text.partition("\n\n")
-        title = clean_inline(first)
+        fields["title"] = clean_inline(first)
         # A one-line file keeps its line as the text too, rather than being dropped as empty.
         text = rest if separator else text
     elif title is not None:
         text = without_title(text, title)
-    return Draft(text=text, title=title, **fields)
+    return Draft(text=text, **fields)
 
 
 def parse_markdown(text: str) -> Draft:
     """Front matter for metadata; a leading `# heading` is the title when front matter has none."""
     data, body = split_front_matter(text, strict=True)
     fields = _front_fields(data)
-    title = fields.pop("title", None)
+    title = fields.get("title")
     # The first line that is not blank is the one holding the first non-space character.
     if (content := len(body) - len(body.lstrip())) < len(body):
         start = body.rfind("\n", 0, content) + 1
@@ -112,7 +116,7 @@ def parse_markdown(text: str) -> Draft:
         if (heading := _md_heading(body[start:end].strip())) is not None:
             heading_text = clean_inline(heading)
             if title is None or same_title(title, heading_text):
-                title = title or heading_text
+                fields["title"] = title or heading_text
                 body = body[:start] + body[end + 1 :]
     # Without a title the first line stays in the body: in markdown it is prose, unlike a .txt's first line.
-    return Draft(text=clean_text(body), title=title, **fields)
+    return Draft(text=clean_text(body), **fields)

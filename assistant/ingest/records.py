@@ -47,18 +47,24 @@ def _parse_record(record: object, line: int) -> Parsed:
 _WHITESPACE = re.compile(r"[ \t\n\r]*")
 
 
+def _past_whitespace(text: str, pos: int) -> int:
+    match = _WHITESPACE.match(text, pos)
+    assert match is not None  # the pattern matches the empty string, so never fails
+    return match.end()
+
+
 def _array_items(text: str) -> list[tuple[int, object]]:
     """Items of an already-validated JSON array with the line each starts on, for precise messages."""
     decoder = json.JSONDecoder()
     items: list[tuple[int, object]] = []
-    pos = _WHITESPACE.match(text).end() + 1  # type: ignore[union-attr]  # past "["
+    pos = _past_whitespace(text, 0) + 1  # past "["
     line, counted = 1, 0
     while True:
-        pos = _WHITESPACE.match(text, pos).end()  # type: ignore[union-attr]
+        pos = _past_whitespace(text, pos)
         if text[pos] == "]":
             return items
         if text[pos] == ",":
-            pos = _WHITESPACE.match(text, pos + 1).end()  # type: ignore[union-attr]
+            pos = _past_whitespace(text, pos + 1)
         line += text.count("\n", counted, pos)
         counted = pos
         value, pos = decoder.raw_decode(text, pos)

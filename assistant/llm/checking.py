@@ -201,8 +201,8 @@ def _judge(
         number = top.number
         return Claim(sentence, (number,), True, round(top.value, 4), {number: span}, (number,))
 
-    best = {n: _best(terms, n, excerpts, cosine_row) for n in cited}
-    found = {n: s for n, s in best.items() if s is not None}
+    scored = {n: _best(terms, n, excerpts, cosine_row) for n in cited}
+    found = {n: s for n, s in scored.items() if s is not None}
     spans = {n: excerpts[n - 1].spans[s.sentence] for n, s in found.items()}
     # Together: words may come from any cited excerpt's best sentence, figures from anywhere in a cited excerpt.
     joined: set[str] = set().union(*(s.terms for s in found.values())) if found else set()

@@ -4,24 +4,24 @@ from __future__ import annotations
 
 import datetime as dt
 import logging
+import sqlite3
 import threading
 from collections.abc import Iterable
-from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
 
 import numpy as np
 
 from ..documents import Hit
 from ..errors import ConfigError
-from ..index.chunking import DAY_SHIFT, day_range
+from ..index.chunking import DAY_SHIFT
 from ..index.embedding import Embedder, embedder_from_settings, is_multilingual
-from ..index.layout import check_model, current_generation
+from ..index.layout import MANIFEST, check_model, current_generation
 from ..index.reader import ChunkRow, IndexReader
 from ..settings import Settings, get_settings
 from ..text.cleaning import clean_question
 from ..text.languages import ENGLISH, content_terms, question_language
 from ..text.terms import query_terms
+from .filters import Allowed, allowed_chunks
 from .timeframes import DateLike, parse_day, window_from_question
 
 logger = logging.getLogger(__name__)
@@ -31,17 +31,7 @@ logger = logging.getLogger(__name__)
 _UNDATED_RECENCY = 0.5
 # The dense ranking's weight for a question an English-only model cannot read (see Retriever.leans_on_words).
 _FOREIGN_DENSE = 0.25
-
-
-@dataclass(frozen=True)
-class _Filter:
-    """Which chunks a search may return: ids in [low, high) (a date window), and the mask when sources filter."""
-
-    low: int
-    high: int
-    mask: np.ndarray | None
-    count: int
-    everything: bool
+_PINNED_READERS = 2  # older generations kept open for permalinks
 
 
 def fts_query(question: str, terms: list[str] | None = None) -> str | None:
@@ -65,6 +55,7 @@ class Retriever:
         self.settings = settings
         self.directory = directory
         self._swap = threading.Lock()
+        self._older: dict[int, IndexReader] = {}  # generations a permalink pinned, while they are kept
 
     @classmethod
     def open(
@@ -97,8 +88,29 @@ class Retriever:
             self.reader = IndexReader.open(self.directory)
         return True
 
+    def reader_for(self, generation: int | None = None) -> IndexReader:
+        """The reader of index ``generation`` (the live one when None): a permalink re-asks on the generation it
+        was answered from. GenerationGoneError when that generation is no longer kept."""
+        reader = self.reader
+        if generation is None or generation == reader.generation:
+            return reader
+        with self._swap:
+            older = self._older.get(generation)
+            if older is not None and not (older.path / MANIFEST).is_file():
+                self._older.pop(generation)  # pruned since it was opened: say so rather than answer from a ghost
+                older = None
+            if older is None:
+                older = IndexReader.open(self.directory, number=generation)
+                check_model(older.manifest, self.embedder.identity, self.directory)
+                self._older[generation] = older
+                while len(self._older) > _PINNED_READERS:  # the oldest opened goes; searches holding it finish
+                    self._older.pop(next(iter(self._older)))
+        return older
+
     def close(self) -> None:
         self.reader.close()
+        for older in self._older.values():
+            older.close()
 
     def __enter__(self) -> Retriever:
         return self
@@ -164,12 +176,15 @@ class Retriever:
         as_of: DateLike = None,
         vector: np.ndarray | None = None,
         lexical: bool | None = None,
+        recency: float = 1.0,
     ) -> list[Hit]:
         """:meth:`search` on the generation ``reader`` holds (``retriever.reader`` when it was taken).
 
         A caller that reads more of the index after searching (the answerer scores sentences with its vocabulary)
         takes ``retriever.reader`` once and passes it here, so every part of its work sees one generation even if
-        an update is swapped in meanwhile.
+        an update is swapped in meanwhile. ``recency`` scales the recency prior's half-life (a timeline wants a
+        story's older reports too: 3 triples it); 0 turns the prior off. ``lexical`` leans on the question's words
+        rather than the dense ranking (None: when the question is in a language the model cannot read).
         """
         query = clean_question(query or "")  # the same cleaning a question gets before it is answered
         if not query:
@@ -191,7 +206,18 @@ class Retriever:
         if narrowed is not None:
             # "this week" asks for recent news, but an undated article cannot be shown to be old: it stays in.
             hits = self._search(
-                reader, query, vector, k, narrowed, until_day, source_list, as_of_day, True, dense_factor, True
+                reader,
+                query,
+                vector,
+                k,
+                narrowed,
+                until_day,
+                source_list,
+                as_of_day,
+                recency > 0,
+                dense_factor,
+                keep_undated=True,
+                half_life=self.settings.recency_half_life_days * recency,
             )
         if all(hit.date is None for hit in hits):  # a phrase window with no dated news must not hide the answer
             hits = self._search(
@@ -203,8 +229,9 @@ class Retriever:
                 until_day,
                 source_list,
                 as_of_day,
-                not explicit_window,
+                recency > 0 and not explicit_window,
                 dense_factor,
+                half_life=self.settings.recency_half_life_days * recency,
             )
         return hits
 
@@ -232,39 +259,6 @@ class Retriever:
                 leads.append(self._hit(row, top.score, top.recency, None, None, reader.generation))
         return leads
 
-    def _filters(
-        self,
-        reader: IndexReader,
-        since: dt.date | None,
-        until: dt.date | None,
-        sources: list[str],
-        as_of: dt.date,
-        keep_undated: bool = False,
-    ) -> _Filter:
-        last = min(as_of, until) if until else as_of
-        if since or until:
-            # An explicit window asks for dated articles; an undated one cannot be shown to be inside it.
-            low, high = day_range(since.isoformat() if since else "0001-01-01", last.isoformat())
-        else:
-            low, high = 0, day_range(None, last.isoformat())[1]  # undated ids sort first, so they stay in
-        table = reader.table
-        first, stop = np.searchsorted(table.ids, [low, high])
-        undated = int(np.searchsorted(table.ids, 1 << DAY_SHIFT)) if keep_undated and low > 0 else 0
-        mask = None
-        if sources or undated:
-            # Two id ranges (undated, and the window) or a source filter: a mask over the in-memory ids.
-            mask = np.zeros(len(table.ids), dtype=bool)
-            mask[first:stop] = True
-            mask[:undated] = True
-            if sources:
-                codes = [table.source_names.index(s) for s in sources if s in table.source_names]
-                mask &= np.isin(table.sources, codes)
-            low = 0 if undated else low
-            count = int(mask.sum())
-        else:
-            count = int(stop - first)
-        return _Filter(low, high, mask, count, everything=count == len(table.ids))
-
     def _search(
         self,
         reader: IndexReader,
@@ -278,8 +272,9 @@ class Retriever:
         recency: bool,
         dense_factor: float = 1.0,
         keep_undated: bool = False,
+        half_life: float | None = None,
     ) -> list[Hit]:
-        allowed = self._filters(reader, since, until, sources, as_of, keep_undated)
+        allowed = allowed_chunks(reader.table, since, until, sources, as_of, keep_undated)
         if allowed.count == 0:
             return []
         n = self.settings.candidates
@@ -295,7 +290,8 @@ class Retriever:
         # Everything up to the final k runs on in-memory columns; only the chosen passages are read from SQLite.
         ids = np.fromiter(fused, dtype=np.int64, count=len(fused))
         articles = reader.table.articles[np.searchsorted(reader.table.ids, ids)]
-        priors = self._recency(ids, as_of, self.settings.recency_half_life_days if recency else 0.0)
+        half_life = self.settings.recency_half_life_days if half_life is None else half_life
+        priors = self._recency(ids, as_of, half_life if recency else 0.0)
         scores = np.fromiter(fused.values(), dtype=np.float64, count=len(fused)) * priors
         order = np.lexsort((ids, -scores))
         # At most a few passages per article, so one long article cannot crowd out the others; when there are
@@ -327,22 +323,24 @@ class Retriever:
             for p in chosen
         ]
 
-    def _dense(self, reader: IndexReader, vector: np.ndarray, n: int, allowed: _Filter) -> dict[int, float]:
+    def _dense(self, reader: IndexReader, vector: np.ndarray, n: int, allowed: Allowed) -> dict[int, float]:
         import faiss
 
         search_params = None
         if not allowed.everything:
             # Filtering inside FAISS ranks only allowed chunks, instead of truncating first and filtering after.
+            selector: faiss.IDSelector
             if allowed.mask is not None:
                 selector = faiss.IDSelectorBatch(reader.table.ids[allowed.mask])
             else:
                 selector = faiss.IDSelectorRange(allowed.low, allowed.high)
-            search_params = faiss.SearchParameters(sel=selector)
+            # faiss's wrapper sets fields given as keywords; its stub declares an __init__ without arguments.
+            search_params = faiss.SearchParameters(sel=selector)  # type: ignore[call-arg]
         scores, ids = reader.vectors.search(vector.reshape(1, -1), min(n, allowed.count), params=search_params)
         return {int(i): float(s) for s, i in zip(scores[0], ids[0], strict=True) if i >= 0}
 
     def _bm25(
-        self, reader: IndexReader, query: str, n: int, allowed: _Filter, lexical: bool = False
+        self, reader: IndexReader, query: str, n: int, allowed: Allowed, lexical: bool = False
     ) -> dict[int, float]:
         # A question in another language searches with its content words, not its language's function words.
         terms = content_terms(query, question_language(query)) if lexical else query_terms(query)
@@ -370,7 +368,7 @@ class Retriever:
         return {int(row[0]): float(row[1]) for row in rows[:n]}
 
     @staticmethod
-    def _keep(reader: IndexReader, rows: list[Any], mask: np.ndarray) -> list[Any]:
+    def _keep(reader: IndexReader, rows: list[sqlite3.Row], mask: np.ndarray) -> list[sqlite3.Row]:
         if not rows:
             return rows
         ids = np.fromiter((row[0] for row in rows), dtype=np.int64, count=len(rows))

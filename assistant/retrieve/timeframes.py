@@ -53,18 +53,20 @@ def parse_day(value: DateLike, *, name: str = "date", end: bool = False) -> dt.d
             return dt.datetime.fromisoformat(text).date()
         except ValueError:
             raise ConfigError(f"{name}: {text!r} is not a date (use YYYY, YYYY-MM or YYYY-MM-DD)") from None
-    year, month, day = (int(g) if g else None for g in match.groups())
+    # The year is never optional in the pattern; month and day are.
+    year = int(match[1])
+    month, day = (int(g) if g else None for g in match.groups()[1:])
     if month is not None and not 1 <= month <= 12:
         raise ConfigError(f"{name}: {text!r} has no month {month}")
     try:
         if month is None:
-            return dt.date(year, 12, 31) if end else dt.date(year, 1, 1)  # type: ignore[arg-type]
+            return dt.date(year, 12, 31) if end else dt.date(year, 1, 1)
         if day is None:
             if end:
-                following = dt.date(year + (month == 12), month % 12 + 1, 1)  # type: ignore[operator]
+                following = dt.date(year + (month == 12), month % 12 + 1, 1)
                 return following - dt.timedelta(days=1)
-            return dt.date(year, month, 1)  # type: ignore[arg-type]
-        return dt.date(year, month, day)  # type: ignore[arg-type]
+            return dt.date(year, month, 1)
+        return dt.date(year, month, day)
     except ValueError as exc:
         raise ConfigError(f"{name}: {text!r} is not a valid date ({exc})") from None
 
