@@ -52,6 +52,69 @@ class Conflict:
 
 
 @dataclass(frozen=True)
+class ShortAnswer:
+    """The direct answer to a question, a span of one cited excerpt: ``citation``'s ``excerpt[span[0]:span[1]]``.
+
+    ``kind`` is the type of answer the question expects (amount, number, date, person, organisation, place, yes/no,
+    thing). For yes/no questions ``text`` is "Yes" or "No" and ``span`` is the sentence that says so. ``method`` is
+    "extractive" or the LLM that proposed it (always checked against the excerpt).
+    """
+
+    text: str
+    kind: str
+    citation: int
+    span: tuple[int, int]
+    method: str = "extractive"
+
+    def to_dict(self) -> dict[str, Any]:
+        data = asdict(self)
+        data["span"] = list(self.span)
+        return data
+
+
+@dataclass(frozen=True)
+class Coverage:
+    """Which reporting an answer rests on: how many articles and outlets, over which days, and who disagrees.
+
+    ``line`` is the one-line summary shown under an answer. ``disagreements`` pairs citation numbers whose
+    excerpts state different values (the answer's conflicts).
+    """
+
+    articles: int
+    outlets: tuple[str, ...]
+    first: str | None
+    last: str | None
+    latest_source: str | None
+    latest_date: str | None
+    line: str
+    disagreements: tuple[tuple[int, int], ...] = ()
+
+    def to_dict(self) -> dict[str, Any]:
+        data = asdict(self)
+        data["outlets"] = list(self.outlets)
+        data["disagreements"] = [list(pair) for pair in self.disagreements]
+        return data
+
+
+@dataclass(frozen=True)
+class TimelineEvent:
+    """One dated event of a story, quoted from ``citation``; ``outlets`` are every outlet that reported it."""
+
+    date: str | None
+    text: str
+    citation: int
+    source: str | None
+    outlets: tuple[str, ...] = ()
+    also: tuple[int, ...] = ()  # citations of the same event in other articles
+
+    def to_dict(self) -> dict[str, Any]:
+        data = asdict(self)
+        data["outlets"] = list(self.outlets)
+        data["also"] = list(self.also)
+        return data
+
+
+@dataclass(frozen=True)
 class Answer:
     """The reply to one question.
 
@@ -59,7 +122,10 @@ class Answer:
     the articles do not answer the question and the citations are the closest excerpts found, not support.
     ``query`` is the standalone question actually searched (a follow-up is rewritten using the history).
     ``timings`` are milliseconds: ``retrieve``, ``answer``, ``total``. ``generation`` is the index generation
-    every excerpt came from.
+    every excerpt came from. ``short_answer`` is the direct answer (a span of a cited excerpt, or None when none
+    can be found without guessing); ``coverage`` summarises the reporting behind it; ``timeline`` holds the dated
+    events when the question is about a story; ``trace`` says how the answer was reached (query, filters, the
+    passages considered with their scores, why each quoted sentence was chosen).
     """
 
     question: str
@@ -74,6 +140,10 @@ class Answer:
     notice: str | None = None
     timings: dict[str, float] = field(default_factory=dict)
     generation: int = 0
+    short_answer: ShortAnswer | None = None
+    coverage: Coverage | None = None
+    timeline: tuple[TimelineEvent, ...] = ()
+    trace: dict[str, Any] | None = None
 
     def to_dict(self) -> dict[str, Any]:
         return {
@@ -89,6 +159,10 @@ class Answer:
             "notice": self.notice,
             "timings": dict(self.timings),
             "generation": self.generation,
+            "short_answer": self.short_answer.to_dict() if self.short_answer else None,
+            "coverage": self.coverage.to_dict() if self.coverage else None,
+            "timeline": [event.to_dict() for event in self.timeline],
+            "trace": self.trace,
         }
 
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import hashlib
+from collections.abc import Sequence
 from dataclasses import asdict, dataclass, field
 from typing import Any
 from urllib.parse import urlsplit
@@ -91,6 +92,27 @@ class Skipped:
     def describe(self) -> str:
         where = self.origin if self.line is None else f"{self.origin}:{self.line}"
         return f"{where}: {self.reason}"
+
+    @staticmethod
+    def summarised(items: Sequence[Skipped], *, repeats: int = 3, shown: int = 8) -> list[str]:
+        """One line per item, except that a reason repeated for ``repeats`` or more lines of one file is one line.
+
+        "export.jsonl: 120 records: older version: … (lines 2, 4, 6, 8, 10, 12, 14, 16, …)": an export of
+        versions does not print 120 lines saying the same thing.
+        """
+        groups: dict[tuple[str, str], list[Skipped]] = {}
+        for item in items:
+            groups.setdefault((item.origin, item.reason), []).append(item)
+        lines: list[str] = []
+        for (origin, reason), members in groups.items():
+            if len(members) < repeats:
+                lines.extend(member.describe() for member in members)
+                continue
+            numbers = [str(m.line) for m in members if m.line is not None][:shown]
+            more = ", …" if len(members) > len(numbers) and numbers else ""
+            where = f" (lines {', '.join(numbers)}{more})" if numbers else ""
+            lines.append(f"{origin}: {len(members)} records: {reason}{where}")
+        return lines
 
     @classmethod
     def article(cls, article: Article, reason: str) -> Skipped:

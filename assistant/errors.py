@@ -7,6 +7,7 @@
     ├── EndpointError              an LLM endpoint failed (unreachable, timed out, bad reply)
     └── StoreError                 base of problems with an index on disk
         ├── IndexNotFoundError     no index at the given location
+        │   └── GenerationGoneError  an index generation asked for is no longer kept
         ├── IndexCorruptError      files do not match the manifest
         ├── IndexLockedError       another writer holds the lock
         ├── ModelMismatchError     the index was built with another model
@@ -71,6 +72,14 @@ class StoreError(AssistantError):
 
 class IndexNotFoundError(StoreError):
     """There is no index at the given location."""
+
+
+class GenerationGoneError(IndexNotFoundError):
+    """The index generation asked for (a permalink's) is no longer on disk: only a few are kept."""
+
+    def __init__(self, message: str, generation: int) -> None:
+        super().__init__(message)
+        self.generation = generation
 
 
 class IndexCorruptError(StoreError):

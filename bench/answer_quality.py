@@ -12,6 +12,12 @@ Answers are matched after lower-casing and removing punctuation and articles. "c
 one of the answer's cited excerpts (abstentions cite nothing). Abstention precision/recall treat "abstain" as the
 positive class, with the absent questions as positives and the RealTime QA and RGB questions as negatives.
 
+Two more sets, beside those: ``real`` asks the questions of ``bench/real_pages_questions.jsonl`` over saved news
+pages and feeds read from the fetched repositories' mirrors (see ``bench/real_pages.py``; skipped when absent) and
+grades each answer right / partly / wrong; ``latency`` times search and ask on RealTime QA questions, idle and with
+a busy loop holding one core, for questions embedded with one torch thread (``ASSISTANT_QUERY_THREADS=1``, the
+default) and with every core (``0``, as before).
+
 ``--calibrate`` prints the abstention threshold calibrated on the RealTime QA dev questions (the highest that still
 answers 92% of them), with the abstention rate it gives on the calibration split of the absent questions; RGB and
 the test split of the absent questions are never used to set it.
@@ -22,27 +28,18 @@ from __future__ import annotations
 
 import argparse
 import json
-import re
 import statistics
-import string
+import subprocess
 import sys
 import tempfile
+import time
 from pathlib import Path
 from typing import Any
 
+from assistant.answer.metrics import contains, exact_match, token_f1
+
 REPO = Path(__file__).resolve().parents[1]
 DEFAULT_DATA = REPO.parent / "shared" / "bench"
-_ARTICLES = re.compile(r"\b(a|an|the)\b")
-_PUNCT = str.maketrans({c: " " for c in string.punctuation + "“”‘’—–…"})
-
-
-def normalize(text: str) -> str:
-    return " ".join(_ARTICLES.sub(" ", text.lower().translate(_PUNCT)).split())
-
-
-def contains(haystack: str, answers: list[str]) -> bool:
-    hay = f" {normalize(haystack)} "
-    return any(f" {normalize(a)} " in hay for a in answers if normalize(a))
 
 
 def load_jsonl(path: Path) -> list[dict[str, Any]]:
@@ -71,6 +68,7 @@ def ask_all(
     for q in questions[:limit]:
         answer = assistant.ask(q["question"], as_of=q.get("as_of"), answerer=answerer)
         cited = " ".join(c.excerpt for c in answer.citations) if not answer.abstained else ""
+        short = answer.short_answer.text if answer.short_answer else None
         rows.append(
             {
                 "id": q["id"],
@@ -87,6 +85,9 @@ def ask_all(
                 "ms": answer.timings["total"],
                 "in_text": contains(answer.text, q.get("answers", [])) if not answer.abstained else False,
                 "in_cited": contains(cited, q.get("answers", [])),
+                "short_answer": short,
+                "short_f1": token_f1(short, q.get("answers", [])),
+                "short_em": exact_match(short, q.get("answers", [])),
                 "split": q.get("split"),
             }
         )
@@ -100,6 +101,9 @@ def summary(rows: list[dict[str, Any]]) -> dict[str, float]:
         "in_text": sum(r["in_text"] for r in rows) / n,
         "in_cited": sum(r["in_cited"] for r in rows) / n,
         "abstained": sum(r["abstained"] for r in rows) / n,
+        "short_answer_f1": sum(r["short_f1"] for r in rows) / n,
+        "short_answer_em": sum(r["short_em"] for r in rows) / n,
+        "short_answer_given": sum(r["short_answer"] is not None for r in rows) / n,
         "llm_fell_back": sum(r["fell_back"] for r in rows) / n,
         "with_unsupported_sentences": sum(r["unsupported"] > 0 for r in rows) / n,
     }
@@ -134,6 +138,70 @@ def calibrate(answerable: list[float], absent: list[float], keep: float = 0.92) 
     return threshold, answered, sum(s < threshold for s in absent) / len(absent)
 
 
+# A busy loop on one core: another process holding a CPU, as on a laptop running anything else.
+HOG = "while True: pass"
+
+
+def timed(call: Any) -> float:
+    started = time.perf_counter()
+    call()
+    return (time.perf_counter() - started) * 1000
+
+
+def latency(index: Path, questions: list[dict[str, Any]], settings: Any) -> dict[str, Any]:
+    """Search and ask p50/p95 (ms), idle and with a hog, with questions embedded on 1 thread and on every core."""
+    from assistant.answer.assistant import Assistant
+    from assistant.index.embedding import load_embedder
+
+    out: dict[str, Any] = {}
+    for load in ("idle", "one core busy"):
+        hog = subprocess.Popen([sys.executable, "-c", HOG]) if load != "idle" else None
+        try:
+            for label, threads in (("1 thread", 1), ("every core", 0)):
+                embedder = load_embedder(settings.model, batch_size=settings.batch_size, query_threads=threads)
+                with Assistant.open(index, embedder=embedder, settings=settings) as assistant:
+                    for q in questions[:3]:  # warm-up
+                        assistant.ask(q["question"], as_of=q["as_of"])
+                    search = [
+                        timed(lambda q=q: assistant.retriever.search(q["question"], as_of=q["as_of"]))
+                        for q in questions
+                    ]
+                    ask = [timed(lambda q=q: assistant.ask(q["question"], as_of=q["as_of"])) for q in questions]
+                out[f"{load}, {label}"] = {
+                    "search_p50": statistics.median(search),
+                    "search_p95": percentile(search, 0.95),
+                    "ask_p50": statistics.median(ask),
+                    "ask_p95": percentile(ask, 0.95),
+                }
+        finally:
+            if hog is not None:
+                hog.kill()
+                hog.wait()
+    return out
+
+
+def table(figures: dict[str, Any]) -> str:
+    """The answer figures as one table: right / partly / wrong beside gold in text / cited / abstained."""
+    lines = [
+        "| set | questions | right | partly | wrong | gold in text | gold in cited | abstained |",
+        "|---|---|---|---|---|---|---|---|",
+    ]
+    for key, name in (("realtimeqa_dev", "RealTime QA dev"), ("rgb", "RGB en_fact")):
+        if key in figures:
+            f = figures[key]
+            rates = f"{f['in_text']:.3f} | {f['in_cited']:.3f} | {f['abstained']:.3f}"
+            lines.append(f"| {name} | {f['questions']} | - | - | - | {rates} |")
+    if "real_pages" in figures:
+        f = figures["real_pages"]
+        lines.append(f"| real pages | {f['questions']} | {f['right']} | {f['partly']} | {f['wrong']} | - | - | - |")
+    for label, values in figures.get("latency_ms_by_load", {}).items():
+        lines.append(
+            f"| latency, {label} | search p50 {values['search_p50']:.0f} / p95 {values['search_p95']:.0f} ms | "
+            f"ask p50 {values['ask_p50']:.0f} / p95 {values['ask_p95']:.0f} ms | | | | | |"
+        )
+    return "\n".join(lines)
+
+
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--data", type=Path, default=DEFAULT_DATA)
@@ -141,7 +209,9 @@ def main() -> int:
     parser.add_argument("--rtqa-index", type=Path, help="An existing RealTime QA index to reuse.")
     parser.add_argument("--answerer", choices=["extractive", "llm"], default="extractive")
     parser.add_argument("--calibrate", action="store_true", help="Print the calibrated abstention threshold.")
-    parser.add_argument("--only", choices=["rtqa", "rgb", "absent"], action="append")
+    parser.add_argument("--only", choices=["rtqa", "rgb", "absent", "real", "latency"], action="append")
+    parser.add_argument("--mirror", type=Path, help="Where the fetched repositories are (default: ../.mirror).")
+    parser.add_argument("--latency-questions", type=int, default=40, help="RealTime QA questions timed per setting.")
     parser.add_argument("--limit", type=int, help="Ask only the first N questions of each set (for slow LLMs).")
     parser.add_argument("--save", type=Path, help="Write figures as JSON here.")
     parser.add_argument("--dump", type=Path, help="Write every answer as JSON lines here.")
@@ -156,9 +226,9 @@ def main() -> int:
     from assistant.settings import get_settings
 
     settings = get_settings(progress=False)
-    embedder = load_embedder(settings.model, batch_size=settings.batch_size)
+    embedder = load_embedder(settings.model, batch_size=settings.batch_size, query_threads=settings.query_threads)
     work = args.work or Path(tempfile.mkdtemp(prefix="answer-bench-"))
-    only = set(args.only or ["rtqa", "rgb", "absent"])
+    only = set(args.only or ["rtqa", "rgb", "absent", "real", "latency"])
     figures: dict[str, Any] = {}
     dumped: list[dict[str, Any]] = []
 
@@ -166,7 +236,7 @@ def main() -> int:
         directory = reuse or ensure_index(paths, work / name, embedder, settings)
         return Assistant.open(directory, embedder=embedder, settings=settings)
 
-    need_rtqa = only & {"rtqa", "absent"}
+    need_rtqa = only & {"rtqa", "absent", "latency"}
     rtqa_assistant = open_index("rtqa", [rtqa / "corpus.jsonl"], args.rtqa_index) if need_rtqa else None
     latencies: list[float] = []
     if "rtqa" in only:
@@ -210,12 +280,26 @@ def main() -> int:
             if dev and calibration_absent:
                 threshold, answered, abstained = calibrate(dev, calibration_absent)
                 figures["calibration"] = {"threshold": threshold, "answered": answered, "abstained": abstained}
+    if "real" in only:
+        import real_pages  # bench/real_pages.py, beside this script
+
+        rows_real = real_pages.run(
+            args.mirror or real_pages.DEFAULT_MIRROR, work, real_pages.QUESTIONS, embedder, settings
+        )
+        if rows_real is not None:
+            figures["real_pages"] = real_pages.summary(rows_real)
+            dumped += [dict(r, set="real_pages") for r in rows_real]
+    if "latency" in only:
+        questions = [dict(q, as_of=q["question_date"]) for q in load_jsonl(rtqa / "queries_dev.jsonl")]
+        index = args.rtqa_index or work / "rtqa"
+        figures["latency_ms_by_load"] = latency(index, questions[: args.latency_questions], settings)
     if latencies:
         figures["latency_ms"] = {"p50": statistics.median(latencies), "p95": percentile(latencies, 0.95)}
     figures["answerer"] = args.answerer
     if args.limit:
         figures["limit"] = args.limit
     print(json.dumps(figures, indent=2))
+    print(table(figures))
     if args.save:
         args.save.write_text(json.dumps(figures, indent=2) + "\n", encoding="utf-8")
     if args.dump:

@@ -34,14 +34,12 @@ def load_jsonl(path: Path) -> list[dict[str, Any]]:
 
 def article_metrics(ranked: list[list[str]], gold: list[set[str]]) -> dict[str, float]:
     """Recall@k: share of questions with a gold article among the first k distinct articles; MRR@10."""
+    from assistant.answer.metrics import recall_at, reciprocal_rank
+
     out: dict[str, float] = {}
     for k in (1, 5, 10):
-        out[f"recall@{k}"] = sum(bool(set(r[:k]) & g) for r, g in zip(ranked, gold, strict=True)) / len(gold)
-    reciprocal = []
-    for r, g in zip(ranked, gold, strict=True):
-        rank = next((i + 1 for i, a in enumerate(r[:TOP]) if a in g), None)
-        reciprocal.append(1 / rank if rank else 0.0)
-    out["mrr@10"] = sum(reciprocal) / len(reciprocal)
+        out[f"recall@{k}"] = sum(recall_at(r, g, k) for r, g in zip(ranked, gold, strict=True)) / len(gold)
+    out["mrr@10"] = sum(reciprocal_rank(r, g, TOP) for r, g in zip(ranked, gold, strict=True)) / len(gold)
     return out
 
 
@@ -60,7 +58,7 @@ def run_ours(data: Path, work: Path, reuse: Path | None) -> dict[str, Any]:
     from assistant.settings import get_settings
 
     settings = get_settings(progress=False)
-    embedder = load_embedder(settings.model, batch_size=settings.batch_size)
+    embedder = load_embedder(settings.model, batch_size=settings.batch_size, query_threads=settings.query_threads)
     index = reuse or work / "index"
     ingest_seconds = None
     if reuse is None or not (reuse / "CURRENT").exists():

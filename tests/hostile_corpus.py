@@ -415,7 +415,7 @@ def _huge(corpus: Corpus, rng: random.Random) -> None:
     corpus.add("huge-inputs", "no-spaces.txt", unspaced, INDEXED)
     records = [json.dumps({"id": f"bulk-{i}", "text": f"Bulk record {i}: {rng.choice(WORDS)}."}) for i in range(3000)]
     corpus.add("huge-inputs", "many-records.jsonl", "\n".join(records), INDEXED)
-    too_large = f"file too large: {50 * MB} bytes > limit {20 * MB}"
+    too_large = f"file too large: {50 * MB} bytes > limit {20 * MB} (raise ASSISTANT_MAX_FILE_MB to read it)"
     sparse = corpus.add("huge-inputs", "fifty-megabytes.txt", b"", SKIPPED, reason=too_large)
     with sparse.open("r+b") as handle:  # 50 MB on paper, no disk or time spent: it is refused by its size alone
         handle.truncate(50 * MB)

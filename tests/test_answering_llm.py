@@ -24,6 +24,7 @@ from fake_llm_server import (
     hostile_articles,
     injection_leftovers,
     serve,
+    sse_events,
 )
 
 from assistant.answer.assistant import Assistant
@@ -237,7 +238,9 @@ def ask_hostile(server: FakeServer, index: Path, embedder, question: str) -> tup
         stream = assistant.stream(question)
         streamed = "".join(stream)
         answer = stream.answer
-    (request,) = server.chat_requests()
+    # The answer's request, then (when the answer is kept) the request for its short answer.
+    request, *short = server.chat_requests()
+    assert len(short) <= 1 and not request.body.get("max_tokens", 400) < 100
     return answer, streamed, request.body["messages"][1]["content"], retrieved
 
 
@@ -359,3 +362,26 @@ def test_the_extractive_answer_never_quotes_an_injected_instruction(tmp_path: Pa
     quoted = [c.quote for c in answer.citations]
     assert quoted and not any(is_instruction(q) for q in quoted), quoted
     assert "5 homes" not in answer.text
+
+
+def test_the_llm_short_answer_is_kept_only_when_a_cited_excerpt_states_it(server, seed_index, real_embedder):
+    with open_llm(seed_index, real_embedder, server.url) as assistant:
+        n = excerpt_number(assistant, SEED_QUESTION, "23 billion yuan")
+        long = f"Alibaba invested 23 billion yuan in AI in the first half of last year [{n}]."
+        server.script(
+            "/v1/chat/completions", Reply(events=sse_events(long)), Reply(json=completion(f"23 billion yuan [{n}]"))
+        )
+        answer = assistant.ask(SEED_QUESTION)
+        short = answer.short_answer
+        assert short is not None and short.method == "llm:fake-model" and short.text == "23 billion yuan"
+        cited = answer.citations[short.citation - 1]
+        assert cited.excerpt[short.span[0] : short.span[1]] == "23 billion yuan"
+        request = server.chat_requests()[-1].body
+        assert not request.get("stream") and "short answer" in request["messages"][0]["content"]
+        # A figure no excerpt states is not shown: the extractive short answer takes its place.
+        server.script(
+            "/v1/chat/completions", Reply(events=sse_events(long)), Reply(json=completion(f"99 billion yuan [{n}]"))
+        )
+        checked = assistant.ask(SEED_QUESTION)
+        assert checked.short_answer is not None and checked.short_answer.method == "extractive"
+        assert checked.short_answer.text == "23 billion yuan"

@@ -27,6 +27,7 @@ pytest.importorskip("gradio", reason="gradio is not installed: pip install -e ."
 sync_api = pytest.importorskip("playwright.sync_api", reason="playwright is not installed: pip install -e '.[test]'")
 
 import assistant_ui.app as ui_app  # noqa: E402
+import assistant_ui.page as ui_page  # noqa: E402
 
 expect = sync_api.expect
 
@@ -91,7 +92,7 @@ def server(tmp_path_factory: pytest.TempPathFactory, real_embedder) -> Iterator[
     settings = Settings(progress=False, index_dir=root / "index", corpus_dir=corpus)
     build_index([corpus], settings.index_dir, embedder=real_embedder, settings=settings)
     service = ui_app.ChatService(settings, settings.index_dir, corpus / "uploads", embedder=real_embedder)
-    demo = ui_app.build_app(service)
+    demo = ui_page.build_app(service)
     demo.queue(default_concurrency_limit=2, max_size=16)
     port = free_port()
     # The page's own stylesheet, as `serve` passes it, so screenshots show what users see.
@@ -100,7 +101,7 @@ def server(tmp_path_factory: pytest.TempPathFactory, real_embedder) -> Iterator[
         server_port=port,
         prevent_thread_lock=True,
         quiet=True,
-        css=getattr(ui_app, "_CSS", None),
+        css=ui_page.CSS,
     )
     try:
         yield f"http://127.0.0.1:{port}/"
@@ -137,7 +138,8 @@ class Tab:
         else:
             self.page.get_by_role("button", name="Ask", exact=True).click()
         expect(self.page.locator("#cards .card#a1-cite-1")).to_be_attached(timeout=ANSWER_TIMEOUT)
-        expect(self.page.locator('#chat a[href="#a1-cite-1"]')).to_be_attached(timeout=10_000)
+        # The short answer and the quote both link to card 1.
+        expect(self.page.locator('#chat a[href="#a1-cite-1"]').first).to_be_attached(timeout=10_000)
 
     def add_file(self, path: Path) -> str:
         """Upload through the Library tab, click "Add to the index" and return the Update panel's text."""
@@ -219,7 +221,7 @@ def test_ask_the_seed_question_and_follow_its_citation(tab: Tab, screenshot, cap
     # In one column the cards are below the chat; following [1] must bring card 1 into view.
     page.set_viewport_size(NARROW)
     page.evaluate("window.scrollTo(0, 0)")
-    link = chat.locator('a[href="#a1-cite-1"]')
+    link = chat.locator('a[href="#a1-cite-1"]').first  # the short answer's marker; the quote's follows it
     link.scroll_into_view_if_needed()
     assert not card_in_view(tab, "a1-cite-1"), "card 1 is already in view: the click would prove nothing"
     link.click()
@@ -252,7 +254,7 @@ def test_add_an_article_in_the_library_then_ask_about_it(tab: Tab, tmp_path: Pat
     cited = page.locator("#cards .card", has_text="Coastal Gazette")
     expect(cited.first).to_be_attached()
     card_id = cited.first.get_attribute("id")
-    expect(page.locator(f'#chat a[href="#{card_id}"]')).to_be_attached()  # the answer links to that card
+    expect(page.locator(f'#chat a[href="#{card_id}"]').first).to_be_attached()  # the answer links to that card
     expect(cited.first.locator("mark")).to_contain_text("412 fishing boats")
     assert not tab.dialogs and not tab.errors, (tab.dialogs, tab.errors)
 

@@ -186,3 +186,17 @@ def test_clean_inline_invariants(raw: str) -> None:
     assert not INVISIBLE & set(out)
     assert all(unicodedata.category(c) != "Cc" for c in out)
     assert clean_inline(out) == out
+
+
+@pytest.mark.parametrize(
+    "sentence",
+    [
+        "Two million people subscribed to the newsletter last year, the company said.",
+        "The newsletter, which lands in 40,000 inboxes, was sold to a rival publisher.",
+        "Readers who sign up for alerts get the verdict first, the court's press office said.",
+    ],
+)
+def test_sentences_about_newsletters_are_news_not_prompts(sentence: str) -> None:
+    assert clean_text(f"Intro line of the story.\n{sentence}\nClosing line.") == (
+        f"Intro line of the story.\n\n{sentence}\n\nClosing line."
+    )

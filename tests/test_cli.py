@@ -225,10 +225,25 @@ def test_index_remove_then_info_articles(news_index: Path) -> None:
     assert result.exit_code == 0, result.stderr
     assert "generation 2 — 4 articles" in result.stdout and "removed 1" in result.stdout
     after = run("index", "info", "--articles", "--index", news_index).stdout
-    assert "news/rates.md\t" not in after and "news/rates-old.md\t" in after
+    listed, _, articles = after.partition("news/rates.md\tremoved ")  # the removal is remembered and listed
+    assert "removed:     1" in listed and "news/rates.md\t" not in articles and "news/rates-old.md\t" in articles
     assert "articles:    4" in after
     missing = run("index", "remove", "news/rates.md", "--index", news_index)
-    assert missing.exit_code == 3 and "no article with this id" in missing.stdout
+    assert missing.exit_code == 3 and "no article with this id in the index (removed " in missing.stdout
+
+
+def test_index_optimize_merges_into_one_segment_with_the_same_answers(news_index: Path) -> None:
+    assert run("index", "remove", "news/rates.md", "--index", news_index).exit_code == 0
+    before = search_json(news_index, "central bank interest rate", "--as-of", "2024-06-01")
+    info = json.loads(run("index", "info", "--index", news_index, "--json").stdout)
+    assert (info["generation"], info["segments"]) == (2, 1)
+    result = run("index", "optimize", "--index", news_index)
+    assert result.exit_code == 0, result.stderr
+    assert result.stdout.startswith(f"{news_index}: generation 2 — 4 articles, 4 chunks in one segment (1 merge")
+    assert search_json(news_index, "central bank interest rate", "--as-of", "2024-06-01") == before
+    summary = json.loads(run("index", "optimize", "--index", news_index, "--json").stdout)
+    assert summary["merges"] == 0 and summary["generation"] == 2  # one segment, nothing tombstoned: nothing to do
+    assert run("index", "verify", "--index", news_index).exit_code == 0
 
 
 # -- errors ----------------------------------------------------------------------------------------------------

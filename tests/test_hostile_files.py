@@ -53,7 +53,11 @@ def test_fifty_megabyte_file_is_refused_by_default(tmp_path: Path, baseline_rss:
     print(f"50 MB file, default limit: peak RSS {run.peak_mb:.0f} MB (baseline {baseline_rss:.0f} MB)")
     assert summary["articles"] == 1
     assert summary["skipped"] == [
-        {"origin": str(big), "line": None, "reason": f"file too large: {size} bytes > limit {20 * MB}"}
+        {
+            "origin": str(big),
+            "line": None,
+            "reason": f"file too large: {size} bytes > limit {20 * MB} (raise ASSISTANT_MAX_FILE_MB to read it)",
+        }
     ]
     assert run.peak_mb < baseline_rss + 40  # refused by its size: never read
 

@@ -12,6 +12,7 @@ from conftest import FakeEmbedder, article_ids, news_corpus, write_jsonl
 from durability import AS_OF, GOLDEN_QUERIES, current, golden_hits
 
 from assistant import IndexNotFoundError, Retriever, build_index, get_settings, remove_articles, update_index
+from assistant.errors import GenerationGoneError
 from assistant.index import search
 from assistant.index.chunking import day_range
 from assistant.index.lexicon import analyze, term_hash
@@ -199,14 +200,13 @@ def test_a_retriever_answers_again_from_a_kept_generation(base_index: tuple[Path
     assert retriever.refresh() and retriever.generation == 2
     assert retriever.search("central bank interest rate", k=3, as_of=AS_OF) != first
     # Asked again of generation 1 (a permalink to an answer, say): the same passages with the same scores.
-    pinned = retriever.reader_at(1)
+    pinned = retriever.reader_for(1)
     assert retriever.search_pinned(pinned, "central bank interest rate", k=3, as_of=AS_OF) == first
-    pinned.close()
     for n in range(2):
         (corpus / f"extra{n}.txt").write_text(f"Extra {n}\n\nExtra story number {n}.\n")
         update_index([corpus], index, embedder=FakeEmbedder())
-    with pytest.raises(IndexNotFoundError, match="generation 1 is not kept"):
-        retriever.reader_at(1)
+    with pytest.raises(GenerationGoneError, match="generation 1 is no longer kept"):
+        retriever.reader_for(1)
     retriever.close()
 
 

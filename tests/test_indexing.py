@@ -230,7 +230,7 @@ def test_old_generations_are_pruned_but_previous_kept(tmp_path: Path) -> None:
         *article_ids(index) - {"news/extra2.txt"}
     }
     pinned.close()
-    with pytest.raises(IndexNotFoundError, match="generation 2 is not kept"):
+    with pytest.raises(IndexNotFoundError, match="generation 2 is no longer kept"):
         IndexReader.open(index, generation=2)
 
 

@@ -14,6 +14,7 @@ from assistant.documents import Article, Skipped
 from assistant.ingest import formats
 from assistant.ingest.dates import parse_date
 from assistant.ingest.discovery import discover
+from assistant.ingest.duplicates import SUPERSEDED
 from assistant.ingest.formats import SUPPORTED_SUFFIXES
 from assistant.ingest.loading import load_file
 
@@ -388,7 +389,9 @@ def test_oversized_file(tmp_path: Path) -> None:
     path = write(tmp_path, "big.txt", "Title\n" + "word " * 100)
     size = path.stat().st_size
     loaded = load([path], max_bytes=100)
-    assert reasons(loaded) == {"big.txt": f"file too large: {size} bytes > limit 100"}
+    assert reasons(loaded) == {
+        "big.txt": f"file too large: {size} bytes > limit 100 (raise ASSISTANT_MAX_FILE_MB to read it)"
+    }
     assert len(load([path], max_bytes=size).articles) == 1
 
 
@@ -466,11 +469,12 @@ def test_duplicate_text_keeps_first(tmp_path: Path) -> None:
     ]
 
 
-def test_duplicate_id_keeps_first(tmp_path: Path) -> None:
+def test_duplicate_id_undated_keeps_the_later_record(tmp_path: Path) -> None:
+    # An export appends newer versions of a story: without dates, the later record is the newer one.
     path = write(tmp_path, "d.jsonl", '{"id": "x", "text": "One."}\n{"id": "x", "text": "Two."}\n')
     loaded = load([path])
-    assert [a.text for a in loaded.articles] == ["One."]
-    assert loaded.skipped == [Skipped(str(path), "duplicate id x", 2)]
+    assert [a.text for a in loaded.articles] == ["Two."]
+    assert loaded.skipped == [Skipped(str(path), SUPERSEDED, 1)]
 
 
 # ---------------------------------------------------------------- discovery and identity
@@ -556,9 +560,20 @@ def test_file_id_uses_given_root(tmp_path: Path) -> None:
 
 
 def test_supported_suffixes() -> None:
-    assert {".txt", ".md", ".markdown", ".html", ".htm", ".json", ".jsonl", ".xml", ".rss", ".atom"} == set(
-        SUPPORTED_SUFFIXES
-    )
+    assert {
+        ".txt",
+        ".md",
+        ".markdown",
+        ".html",
+        ".htm",
+        ".xhtml",
+        ".html.gz",
+        ".json",
+        ".jsonl",
+        ".xml",
+        ".rss",
+        ".atom",
+    } == set(SUPPORTED_SUFFIXES)
 
 
 # ---------------------------------------------------------------- dates

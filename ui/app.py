@@ -17,34 +17,22 @@ from typing import TYPE_CHECKING, Any
 
 from assistant import Answer, Assistant, AssistantError, ConfigError, Embedder, Settings
 from assistant.ingest.decoding import SNIFF_BYTES, is_binary
-from assistant.ingest.formats import FORMATS
+from assistant.ingest.formats import FORMATS, suffix_of
 
+from .page import CSS, build_app
+from .permalinks import link_html, read_permalink, recheck
 from .render import answer_markdown, cards_html, escaped
 
 if TYPE_CHECKING:
     # For annotations only: gradio takes seconds to import, so build_app imports it, not this module.
     import gradio as gr
-    from gradio.components import Component
 
     from assistant.index.update import ProgressCallback
 
 logger = logging.getLogger(__name__)
 
-EXAMPLES = [
-    "How much did Alibaba invest in AI in the first half of last year?",
-    "What about Baidu?",
-    "What did Xi Jinping say about the private sector?",
-]
 # Follow-ups use only the last few turns; a long chat must not grow a session's state without bound.
 KEPT_TURNS = 10
-_CSS = """
-.cards .card { border: 1px solid #ddd; border-radius: 8px; padding: 8px 12px; margin: 8px 0; }
-.cards.abstained .card { border-style: dashed; opacity: 0.85; }
-.card:target { outline: 3px solid #f5a623; }
-.card mark { background: #fff3a3; }
-.card-meta { color: #666; font-size: 0.9em; }
-.unsupported { color: #b00020; font-size: 0.9em; }
-"""
 
 
 class ChatService:
@@ -74,12 +62,49 @@ class ChatService:
         self, message: str, chat: list[dict[str, Any]], turns: list[Answer], *filters: Any
     ) -> Iterator[tuple[list[dict[str, Any]], str, list[Answer], str]]:
         """Stream one exchange: the question, the answer as it is produced, then the checked answer and cards."""
+        yield from self._exchange(message, message, chat, turns, filters, None)
+
+    def timeline(
+        self, chat: list[dict[str, Any]], turns: list[Answer], *filters: Any
+    ) -> Iterator[tuple[list[dict[str, Any]], str, list[Answer], str]]:
+        """The last question again, answered as a dated timeline of its story ("Show as timeline")."""
+        turns = list(turns or [])
+        if not turns:
+            yield list(chat or []), cards_html(None, ""), turns, ""
+            return
+        query = turns[-1].query  # already standalone: a follow-up was rewritten
+        yield from self._exchange(query, f"Show as timeline: {query}", chat, turns, filters, True, history=[])
+
+    def permalink(self, turns: list[Answer], *filters: Any) -> str:
+        """A link to the last answer: its standalone question, these filters and its index generation."""
+        return link_html(turns[-1], *filters[:5]) if turns else ""
+
+    def reopen(self, params: Any) -> dict[str, Any] | None:
+        """Re-ask a permalink's question (see :func:`assistant_ui.permalinks.recheck`); None without one."""
+        link = read_permalink(params)
+        if link is None:
+            return None
+        self._refresh()
+        return recheck(self.assistant, link, self.options(*link.filters(), None))
+
+    def _exchange(
+        self,
+        message: str,
+        shown: str,
+        chat: list[dict[str, Any]],
+        turns: list[Answer],
+        filters: tuple[Any, ...],
+        timeline: bool | None,
+        history: list[Answer] | None = None,
+    ) -> Iterator[tuple[list[dict[str, Any]], str, list[Answer], str]]:
         chat = list(chat or [])
         turns = list(turns or [])[-KEPT_TURNS:]
-        chat.append({"role": "user", "content": message})
+        chat.append({"role": "user", "content": shown})
         self._refresh()
         try:
-            stream = self.assistant.stream(message, turns, **self.options(*filters))
+            stream = self.assistant.stream(
+                message, turns if history is None else history, timeline=timeline, **self.options(*filters)
+            )
             text = ""
             for piece in stream:
                 text += piece
@@ -193,11 +218,13 @@ class ChatService:
         Refused here rather than skipped by the indexer: a refused file never lands in corpus/uploads, where every
         later start would skip it again.
         """
-        suffix = source.suffix.lower()
+        suffix = suffix_of(source)
         if suffix not in FORMATS:
             return f"unsupported type {suffix or '(none)'}"
         if source.stat().st_size > self.max_bytes:
-            return f"larger than {self.settings.max_file_mb:g} MB"
+            return f"larger than {self.settings.max_file_mb:g} MB (ASSISTANT_MAX_FILE_MB)"
+        if FORMATS[suffix].gzip:
+            return None  # compressed bytes look binary; the indexer checks what they decompress to
         with source.open("rb") as handle:
             head = handle.read(SNIFF_BYTES)
         # The indexer's own test, so the page and the indexer cannot disagree about what is text.
@@ -225,87 +252,6 @@ class ChatService:
 def _safe_name(name: str) -> str:
     keep = "".join(c if c.isalnum() or c in "-_." else "_" for c in Path(name).name).lstrip(".")
     return keep or "upload"
-
-
-def build_app(service: ChatService) -> gr.Blocks:
-    import gradio as gr
-
-    sources = list(service.assistant.retriever.sources())
-    llm_configured = service.assistant.llm is not None
-    filters: list[Component] = []
-    # Bound apart from the with: Blocks.__enter__ returns self but is unannotated, so `as demo` would be Any.
-    demo = gr.Blocks(title="News QA assistant")
-    with demo:
-        turns = gr.State([])
-        with gr.Tab("Chat"):
-            with gr.Row():
-                with gr.Column(scale=3):
-                    chatbot = gr.Chatbot(label="Answers", height=480, elem_id="chat")
-                    question = gr.Textbox(label="Question", placeholder="Ask about the articles…", max_length=2000)
-                    with gr.Row():
-                        send = gr.Button("Ask", variant="primary")
-                        new_chat = gr.Button("New chat")
-                    gr.Examples(EXAMPLES, inputs=question)
-                with gr.Column(scale=2):
-                    cards = gr.HTML(cards_html(None, ""), elem_id="cards")
-            with gr.Accordion("Filters", open=False):
-                with gr.Row():
-                    as_of = gr.Textbox(label="As of (YYYY-MM-DD)")
-                    since = gr.Textbox(label="Since")
-                    until = gr.Textbox(label="Until")
-                with gr.Row():
-                    source_pick = gr.Dropdown(sources, multiselect=True, label="Sources")
-                    k = gr.Slider(1, 20, value=service.settings.k, step=1, label="Passages")
-                    answerer = gr.Radio(
-                        ["extractive", "llm"],
-                        value=service.assistant.answerer,
-                        label="Answerer",
-                        visible=llm_configured,
-                    )
-            filters = [as_of, since, until, source_pick, k, answerer]
-        with gr.Tab("Library"):
-            stats = gr.Markdown()
-            article_filter = gr.Textbox(label="Find an article")
-            articles = gr.Dataframe(headers=["title", "source", "date", "id"], interactive=False)
-            # Types are checked per file in add_articles (not by Gradio, which would refuse the whole upload), so
-            # each refused file gets its own reason while the others are added.
-            uploads = gr.File(label=f"Add files ({' '.join(FORMATS)})", file_count="multiple")
-            url = gr.Textbox(label="…or an article URL")
-            pasted_title = gr.Textbox(label="…or paste a title")
-            pasted = gr.Textbox(label="…and its text", lines=6)
-            add = gr.Button("Add to the index", variant="primary")
-            result = gr.JSON(label="Update")
-
-        chat_inputs = [question, chatbot, turns, *filters]
-        chat_outputs = [chatbot, cards, turns, question]
-        send.click(service.chat, chat_inputs, chat_outputs, api_name="chat")
-        question.submit(service.chat, chat_inputs, chat_outputs, api_visibility="private")
-        new_chat.click(lambda: ([], cards_html(None, ""), []), None, [chatbot, cards, turns], api_name="new_chat")
-        hidden_q = gr.Textbox(visible=False)
-        hidden_out = gr.JSON(visible=False)
-        hidden_q.submit(service.ask, [hidden_q, *filters], hidden_out, api_name="ask")
-        hidden_s = gr.Textbox(visible=False)
-        hidden_s.submit(service.search, [hidden_s, *filters], hidden_out, api_name="search")
-
-        def add_articles(
-            files: list[str] | None,
-            link: str,
-            text: str,
-            title: str,
-            progress: gr.Progress = gr.Progress(),  # noqa: B008 - Gradio injects progress through this default
-        ) -> tuple[dict[str, Any], str, list[list[str]]]:
-            def report(done: int, total: int, *_: int) -> None:
-                progress((done, max(total, 1)), desc="embedding new articles")
-
-            outcome = service.add_articles(files, link, text, title, report)
-            return (outcome, *service.library(""))
-
-        add.click(
-            add_articles, [uploads, url, pasted, pasted_title], [result, stats, articles], api_name="add_articles"
-        )
-        article_filter.change(service.library, article_filter, [stats, articles], api_visibility="private")
-        demo.load(service.library, None, [stats, articles], api_visibility="private")
-    return demo
 
 
 def is_loopback(host: str) -> bool:
@@ -350,7 +296,7 @@ def start(service: ChatService, *, host: str = "127.0.0.1", port: int = 7860, bl
         # Gradio serves neither today (they are not uploads or allowed paths); blocked, no later allowed_paths can.
         blocked_paths=[str(settings.index_dir.resolve()), str(settings.corpus_dir.resolve())],
         show_error=True,
-        css=_CSS,
+        css=CSS,
         footer_links=["api"],
         prevent_thread_lock=not block,
         quiet=not block,

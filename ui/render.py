@@ -22,7 +22,8 @@ def escaped(text: str) -> str:
 
 
 def answer_markdown(answer: Answer, prefix: str) -> str:
-    """The answer text for the chat, escaped, with ``[n]`` markers linking to their cards.
+    """The answer for the chat, escaped: the direct answer first, the quoted evidence (or the timeline) with ``[n]``
+    markers linking to their cards, then the coverage line.
 
     ``prefix`` makes card ids unique per answer in one chat (``a3-cite-1``).
     """
@@ -31,12 +32,56 @@ def answer_markdown(answer: Answer, prefix: str) -> str:
     def link(number: int, marker: str) -> str:
         return f'<a href="#{prefix}-cite-{number}">{marker}</a>' if number in known else escaped(marker)
 
-    linked = split_markers(answer.text, escaped, link)
+    if answer.timeline:
+        lines = [split_markers(line, escaped, link) for line in answer.text.splitlines() if line.strip()]
+        linked = "**Timeline** (oldest first)\n\n" + "\n".join(f"- {line}" for line in lines)
+    else:
+        linked = split_markers(answer.text, escaped, link)
+    if answer.short_answer is not None:
+        short = answer.short_answer
+        linked = f"**{escaped(short.text)}** {link(short.citation, f'[{short.citation}]')}\n\n{linked}"
     if answer.abstained:
         linked = "⚠️ " + linked
+    if answer.coverage is not None:
+        linked += "\n\n" + coverage_markdown(answer, prefix)
     if answer.notice:
         linked += "\n\n*" + escaped(answer.notice) + "*"
     return linked
+
+
+def coverage_markdown(answer: Answer, prefix: str) -> str:
+    """The coverage line, its disagreement sides linked to their cards."""
+    assert answer.coverage is not None
+    known = {c.number for c in answer.citations}
+
+    def link(number: int, marker: str) -> str:
+        return f'<a href="#{prefix}-cite-{number}">{marker}</a>' if number in known else escaped(marker)
+
+    return f'<span class="coverage">{split_markers(answer.coverage.line, escaped, link)}</span>'
+
+
+def recheck_html(note: str, then: Answer | None, now: Answer | None) -> str:
+    """A permalink's re-check: what changed, and the answer then beside the answer now."""
+    if not note:
+        return ""
+    columns = ""
+    if then is not None and now is not None:
+        columns = (
+            '<div class="recheck-columns">'
+            f"{_column(f'Then (generation {then.generation})', then)}"
+            f"{_column(f'Now (generation {now.generation})', now)}</div>"
+        )
+    return f'<div class="recheck"><p class="recheck-note">{html.escape(note)}</p>{columns}</div>'
+
+
+def _column(heading: str, answer: Answer) -> str:
+    e = html.escape
+    short = f"<p><b>{e(answer.short_answer.text)}</b></p>" if answer.short_answer else ""
+    sources = "".join(
+        f"<li>[{c.number}] {e(c.title or 'Untitled')} ({e(' · '.join(p for p in (c.source, c.date) if p))})</li>"
+        for c in answer.citations
+    )
+    return f'<div class="recheck-column"><h4>{e(heading)}</h4>{short}<p>{e(answer.text)}</p><ul>{sources}</ul></div>'
 
 
 def cards_html(answer: Answer | None, prefix: str) -> str:

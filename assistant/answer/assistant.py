@@ -14,7 +14,7 @@ from dataclasses import replace
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Protocol
 
-from ..answers import Answer, AnswerStream, Citation
+from ..answers import Answer, AnswerStream, Citation, ShortAnswer, TimelineEvent
 from ..documents import Hit
 from ..errors import ConfigError, EndpointError
 from ..index.embedding import Embedder
@@ -23,9 +23,12 @@ from ..retrieve.timeframes import DateLike
 from ..settings import ANSWERERS, Settings, get_settings
 from ..text.citations import renumber
 from ..text.cleaning import clean_question
+from ..text.languages import language_name, question_language
+from .annotations import annotate, checked_short_answer
 from .conversation import Turn, as_turns, condense
 from .evidence import Evidence, gather
 from .extractive import Composition, ExtractiveAnswerer
+from .timeline import TimelineBuilder, is_story_question
 
 if TYPE_CHECKING:
     from ..llm.answerer import LLMAnswerer
@@ -33,9 +36,15 @@ if TYPE_CHECKING:
 
 logger = logging.getLogger(__name__)
 
+# Opening passages of the best-ranked articles weighed beside the hits (see Retriever.leads and TITLE_CREDIT).
+LEADS = 2
 # Cleaning only shrinks a question, but padding can hide a short one in a long string: past this many times the
 # limit it is refused before any pass over its characters.
 _RAW_SLACK = 4
+# A timeline reads more of the story than an answer does: more passages, more of their sentences scored.
+_TIMELINE_PASSAGES = 24
+_TIMELINE_SENTENCES = 48
+_TIMELINE_RECENCY = 3.0  # the recency prior's half-life, times this: a story reaches back months, not weeks
 
 
 class _Finish(Protocol):
@@ -49,6 +58,8 @@ class _Finish(Protocol):
         *,
         notice: str | None = ...,
         unsupported: tuple[str, ...] = ...,
+        short_answer: ShortAnswer | None = ...,
+        timeline: tuple[TimelineEvent, ...] = ...,
     ) -> Answer: ...
 
 
@@ -128,12 +139,17 @@ class Assistant:
         sources: Iterable[str] | None = None,
         k: int | None = None,
         answerer: str | None = None,
+        timeline: bool | None = None,
+        generation: int | None = None,
     ) -> AnswerStream:
         """Answer ``question`` as a stream of text; the stream's ``answer`` is the finished :class:`Answer`.
 
         ``history`` holds earlier turns (previous :class:`Answer` objects, or (question, answer) pairs), used to
         rewrite a follow-up into a standalone query. ``as_of``, ``since``, ``until`` and ``sources`` filter
         retrieval as in :meth:`Retriever.search`. ``answerer`` overrides the default for this question.
+        ``timeline`` True answers with a dated timeline of the story, False never does, None (default) does when
+        the question asks about a story ("What happened with ...?"). ``generation`` answers from that index
+        generation while it is kept (a permalink's), else GenerationGoneError; None is the live one.
         """
         started = time.perf_counter()
         question = self._clean(question)
@@ -142,32 +158,69 @@ class Assistant:
             raise ConfigError("no LLM endpoint is configured (set ASSISTANT_LLM_BASE_URL)")
         turns = as_turns(history)
         timings: dict[str, float] = {}
-        query, condensed_notice = self._condense(question, turns, use)
+        query, default_notice = self._condense(question, turns, use)
         timings["condense"] = _ms(started)
         mark = time.perf_counter()
         retriever = self.retriever
         # One generation for the whole answer, even if an update is swapped in while it is being composed.
-        reader = retriever.reader
+        reader = retriever.reader_for(generation)
+        story = is_story_question(query) if timeline is None else timeline
+        sources = sorted({s for s in sources or () if s}) or None
+        filters = {"as_of": _iso(as_of), "since": _iso(since), "until": _iso(until), "sources": sources, "k": k}
         vector = retriever.embedder.embed([query])[0]  # once, for both retrieval and sentence scoring
+        # A question the model cannot read (not English, English-only model) is answered from its words.
+        lexical = retriever.leans_on_words(question)
         hits = retriever.search_pinned(
-            reader, query, k, as_of=as_of, since=since, until=until, sources=sources, vector=vector
+            reader,
+            query,
+            max(k or self.settings.k, _TIMELINE_PASSAGES) if story else k,
+            as_of=as_of,
+            since=since,
+            until=until,
+            sources=sources,
+            vector=vector,
+            lexical=lexical,
+            recency=_TIMELINE_RECENCY if story else 1.0,  # a story's earlier reports matter too
         )
+        hits = hits + retriever.leads(reader, hits, LEADS)
         timings["retrieve"] = _ms(mark)
         mark = time.perf_counter()
+        candidates = max(self.settings.sentence_candidates, _TIMELINE_SENTENCES) if story else None
         evidence = gather(
-            query, hits, reader, retriever.embedder, candidates=self.settings.sentence_candidates, query_vector=vector
+            query,
+            hits,
+            reader,
+            retriever.embedder,
+            candidates=candidates or self.settings.sentence_candidates,
+            query_vector=vector,
+            lexical=lexical,
         )
         support = evidence.support
+        if lexical:
+            default_notice = _join(default_notice, _words_only(question, retriever.embedder.name))
 
         def finish(
             composition: Composition,
             abstained: bool,
             name: str,
             *,
-            notice: str | None = condensed_notice,
+            notice: str | None = default_notice,
             unsupported: tuple[str, ...] = (),
+            short_answer: ShortAnswer | None = None,
+            timeline: tuple[TimelineEvent, ...] = (),
         ) -> Answer:
             timings["answer"] = _ms(mark)
+            notes = annotate(
+                query,
+                evidence,
+                composition,
+                self.settings,
+                abstained=abstained,
+                answerer=name,
+                filters=filters,
+                short=short_answer,
+                timeline=bool(timeline),
+            )
             timings["total"] = _ms(started)
             return Answer(
                 question=question,
@@ -182,11 +235,20 @@ class Assistant:
                 notice=notice,
                 timings=timings,
                 generation=reader.generation,
+                short_answer=notes.short_answer,
+                coverage=notes.coverage,
+                timeline=timeline,
+                trace=notes.trace,
             )
 
         if not evidence.candidates or support < self.settings.abstain_below:
-            composition = self.extractive.abstain(evidence)
+            why = _unreadable(question, retriever.embedder.name) if lexical else None
+            composition = self.extractive.abstain(evidence, why)
             return AnswerStream(iter(composition.pieces), lambda: finish(composition, True, "extractive"))
+        if story:
+            told, events = TimelineBuilder().compose(evidence, self.extractive)
+            if events:
+                return AnswerStream(iter(told.pieces), lambda: finish(told, False, "extractive", timeline=events))
         if use == "llm":
             return self._generate(evidence, query, finish)
         composition = self.extractive.compose(evidence)
@@ -250,6 +312,7 @@ class Assistant:
                 result.append(finish(Composition((checked.text,), closest.citations), True, llm.name))
                 return
             composition, unsupported = self._cited(checked, hits, evidence)
+            short = self._short(query, passages, composition, checked)
             # The model states one value; when the sources disagree, the disagreement is shown beside it.
             note = self.extractive.disagreement(evidence, len(composition.citations) + 1)
             if note is not None:
@@ -260,12 +323,26 @@ class Assistant:
                     composition.citations + note.citations,
                     note.conflicts,
                 )
-            result.append(finish(composition, False, llm.name, unsupported=unsupported))
+            result.append(finish(composition, False, llm.name, unsupported=unsupported, short_answer=short))
 
         def done() -> Answer:
             return result[0]
 
         return AnswerStream(pieces(), done)
+
+    def _short(
+        self, query: str, passages: list[Any], composition: Composition, checked: Verification
+    ) -> ShortAnswer | None:
+        """The model's short answer, if a cited excerpt states it word for word; else the extractive one."""
+        assert self.llm is not None
+        try:
+            proposal = self.llm.short_answer(query, passages)
+        except EndpointError as exc:
+            logger.warning("the LLM gave no short answer: %s", exc)
+            return None
+        order = list(dict.fromkeys(number for claim in checked.claims for number in claim.cited))
+        preferred = order.index(proposal[1]) + 1 if proposal and proposal[1] in order else None
+        return checked_short_answer(proposal, composition.citations, preferred, self.llm.name, query)
 
     def _cited(self, checked: Verification, hits: list[Hit], evidence: Evidence) -> tuple[Composition, tuple[str, ...]]:
         """Renumber a verified LLM answer's markers 1..n by first use and build their citations."""
@@ -289,6 +366,27 @@ class Assistant:
         return Composition((text,), tuple(citations)), tuple(checked.unsupported)
 
 
+def _words_only(question: str, model: str) -> str:
+    language = language_name(question_language(question))
+    return (
+        f"The question is in {language} and the embedding model ({model}) only understands English, so this "
+        "answer rests on the words the question shares with the articles. A multilingual model can be set with "
+        "ASSISTANT_MODEL."
+    )
+
+
+def _unreadable(question: str, model: str) -> str:
+    language = language_name(question_language(question))
+    return (
+        f"The question is in {language}, which the embedding model ({model}) does not understand, so only its "
+        "words were compared: asking in English may find the answer."
+    )
+
+
+def _join(first: str | None, second: str) -> str:
+    return f"{first} {second}" if first else second
+
+
 def _fallback_notice(error: object) -> str:
     from ..llm.answerer import RejectedAnswer
 
@@ -302,6 +400,10 @@ def _answerer(name: str) -> str:
     if name not in ANSWERERS:
         raise ConfigError(f"unknown answerer {name!r}: use {' or '.join(repr(a) for a in ANSWERERS)}")
     return name
+
+
+def _iso(value: DateLike) -> str | None:
+    return None if value in (None, "") else str(value.isoformat() if hasattr(value, "isoformat") else value)
 
 
 def _ms(since: float) -> float:

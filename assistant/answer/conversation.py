@@ -12,7 +12,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from ..errors import ConfigError
-from ..text.terms import query_terms
+from ..text.terms import STOPWORDS, query_terms
 from .evidence import values_in
 
 _ELLIPSIS = re.compile(
@@ -23,7 +23,12 @@ _ELLIPSIS = re.compile(
 )
 _PERSONAL = re.compile(r"\b(he|she|him|his|her|hers)\b", re.IGNORECASE)
 _IMPERSONAL = re.compile(r"\b(it|its|they|them|their|theirs|the company|the firm|this company)\b", re.IGNORECASE)
-_POSSESSIVE = {"his", "her", "hers", "its", "their", "theirs"}
+_PRONOUNS = re.compile(f"{_PERSONAL.pattern}|{_IMPERSONAL.pattern}", re.IGNORECASE)
+_POSSESSIVE = {"his", "hers", "its", "their", "theirs"}
+_PERSON_WORDS = {"he", "she", "him", "his", "her", "hers"}
+_GROUP_WORDS = {"they", "them", "their", "theirs"}
+# Words after "her" that show it is an object ("asked her about", "told her that"), not a possessive.
+_NOT_NOUNS = frozenset("about to that for with from in on at by and or if when what how why".split())  # noqa: SIM905
 # Capitalised words that are not what a pronoun stands for.
 _NOT_REFERENTS = frozenset(
     "AI U.S. US UK EU I Monday Tuesday Wednesday Thursday Friday Saturday Sunday President CEO".split()  # noqa: SIM905
@@ -62,7 +67,12 @@ def as_turns(history: Iterable[Any]) -> list[Turn]:
 
 
 def condense(question: str, history: Sequence[Turn]) -> str:
-    """``question`` rewritten to stand alone, using the last turn; unchanged when it already does."""
+    """``question`` rewritten to stand alone, using the last turn; unchanged when it already does.
+
+    A rewrite replaces a pronoun with a name or the previous question's subject with a new one, only where the
+    result reads as a question; where it would not ("Which telescope did Jupiter's use?"), the follow-up is
+    searched together with the previous question instead, which finds the same story.
+    """
     question = " ".join(question.split())
     if not history:
         return question
@@ -72,13 +82,14 @@ def condense(question: str, history: Sequence[Turn]) -> str:
     if ellipsis:
         subject = next(g for g in ellipsis.groups() if g)
         names = _names(base)
-        if names:
+        if parallel := _parallel(base, subject):
+            return parallel
+        if names and any(word[:1].isupper() for word in subject.split()):
             return base.replace(names[0], subject, 1)
-        return f"{base.rstrip('?. ')} {subject}?"
+        return _both(question, base)
     own = _names(question)
-    replaced = _resolve_pronouns(question, last, base) if not own else question
-    if replaced != question:
-        return replaced
+    if not own and (_PERSONAL.search(question) or _IMPERSONAL.search(question)):
+        return _resolve_pronouns(question, last, base) or _both(question, base)
     if not own and len(query_terms(question)) <= 1 and len(question.split()) <= 6:
         # A question with no subject of its own ("How much?", "Why?") continues the last one.
         context = " ".join(_names(base)) or base
@@ -86,22 +97,101 @@ def condense(question: str, history: Sequence[Turn]) -> str:
     return question
 
 
-def _resolve_pronouns(question: str, last: Turn, base: str) -> str:
-    people = [n for n in _names(base) + _names(" ".join(last.quotes)) if _is_person(n)]
-    things = [n for n in _names(base) if not _is_person(n)] or _names(" ".join(last.quotes))
+def _both(question: str, base: str) -> str:
+    """The follow-up searched with the question it follows, when no rewrite of it would read right."""
+    return f"{question} {base}"
 
-    def swap(match: re.Match[str], referents: list[str]) -> str:
-        if not referents:
-            return match.group()
+
+def _parallel(base: str, subject: str) -> str | None:
+    """``base`` with the words that play ``subject``'s part replaced: "best actor" for "best actress".
+
+    The run of words in ``base`` most like ``subject`` word by word is its counterpart: the same word counts 2
+    (1 for a function word), a name for a name or the same first three letters (actor, actress) 1. Below 2, or
+    with nothing but function words alike, there is none: None.
+    """
+    new = subject.split()
+    words = base.rstrip("?. ").split()
+    best, best_score = None, 1
+    for start in range(len(words) - len(new) + 1):
+        window = words[start : start + len(new)]
+        scores = [_akin(a, b) for a, b in zip(window, new, strict=True)]
+        if sum(scores) > best_score and any(
+            score and not _function(a) for a, score in zip(window, scores, strict=True)
+        ):
+            best, best_score = start, sum(scores)
+    if best is None or words[best : best + len(new)] == new:
+        return None
+    return " ".join([*words[:best], *new, *words[best + len(new) :]]) + "?"
+
+
+def _function(word: str) -> bool:
+    return word.lower().strip(",.'’") in STOPWORDS
+
+
+def _akin(a: str, b: str) -> int:
+    x, y = a.lower().strip(",.'’"), b.lower().strip(",.'’")
+    if x == y:
+        return 1 if x in STOPWORDS else 2
+    if a[:1].isupper() and b[:1].isupper():
+        return 1
+    return 1 if len(x) >= 3 and len(y) >= 3 and x[:3] == y[:3] else 0
+
+
+def _resolve_pronouns(question: str, last: Turn, base: str) -> str | None:
+    """Pronouns replaced by the names they stand for, or None when a replacement would not read right.
+
+    "he", "his", "her" stand for a person, first one the last answer named (it answered the question), then one
+    the question named; "it", "its" for a company or thing the question named; "they", "them", "their" only for an
+    organisation (a company word or an acronym): a plural more often means people the question did not name
+    ("scientists"), so those fall back to searching both turns.
+    """
+    quoted, asked = _names(" ".join(last.quotes)), _names(base)
+    people = _unique([n for n in quoted + asked if _is_person(n)])
+    things = [n for n in asked if not _is_person(n)] or [n for n in quoted if not _is_person(n)]
+    groups = [n for n in things if _is_organisation(n)]
+    unresolved = False
+
+    def swap(match: re.Match[str]) -> str:
+        nonlocal unresolved
         word = match.group().lower()
-        return referents[0] + ("’s" if word in _POSSESSIVE else "")
+        referents = people if word in _PERSON_WORDS else groups if word in _GROUP_WORDS else things
+        if word in _PERSON_WORDS and not referents:
+            referents = [n for n in things if _is_organisation(n)]
+        if not referents:
+            unresolved = True
+            return match.group()
+        name = _plain(referents[0])
+        if word in _POSSESSIVE or (word == "her" and _before_noun(question, match.end())):
+            return name + "’s"
+        return name
 
-    out = _PERSONAL.sub(lambda m: swap(m, people or things), question)
-    return _IMPERSONAL.sub(lambda m: swap(m, things or people), out)
+    out = _PRONOUNS.sub(swap, question)
+    return None if unresolved or out == question else out
+
+
+def _plain(name: str) -> str:
+    """A name without a possessive ending: "Jupiter's" stands for Jupiter."""
+    return re.sub(r"['’]s$", "", name)
+
+
+def _before_noun(text: str, end: int) -> bool:
+    """Whether the word after ``end`` makes "her" possessive ("her contract") rather than an object ("told her")."""
+    following = re.match(r"\s+([A-Za-z]+)", text[end:])
+    return bool(following) and following[1].lower() not in _NOT_NOUNS  # type: ignore[index]
+
+
+def _unique(names: list[str]) -> list[str]:
+    return list(dict.fromkeys(names))
 
 
 def _names(text: str) -> list[str]:
-    return [n for n in values_in(text, "name") if n not in _NOT_REFERENTS and not n.isupper()]
+    """Names in ``text`` that a pronoun may stand for; acronyms count ("NASA"), two-letter ones ("AI", "US") not."""
+    return [n for n in values_in(text, "name") if n not in _NOT_REFERENTS and not (n.isupper() and len(n) < 3)]
+
+
+def _is_organisation(name: str) -> bool:
+    """A company word ("Alibaba Group", "Bank of China") or an acronym ("NASA", "PG&E")."""
+    return bool(_ORG_WORDS.search(name)) or bool(re.fullmatch(r"[A-Z][A-Z&.]{2,}", _plain(name)))
 
 
 def _is_person(name: str) -> bool:

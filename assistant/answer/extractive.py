@@ -103,9 +103,9 @@ class ExtractiveAnswerer:
             )
         return Composition(tuple(pieces), tuple(citations), conflicts)
 
-    def abstain(self, evidence: Evidence) -> Composition:
-        """Say the articles don't answer, and point to the closest passages for the reader to judge."""
-        pieces = [ABSTENTION]
+    def abstain(self, evidence: Evidence, why: str | None = None) -> Composition:
+        """Say the articles don't answer (and ``why``, when known), and point to the closest passages to judge."""
+        pieces = [ABSTENTION + (f" {why}" if why else "")]
         citations: list[Citation] = []
         used: set[str] = set()
         for cand in evidence.candidates:

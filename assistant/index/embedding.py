@@ -7,6 +7,7 @@ import hashlib
 import importlib
 import logging
 import os
+import re
 import threading
 from collections.abc import Sequence
 from importlib import metadata
@@ -89,10 +90,27 @@ def weights_hash(folder: Path) -> str:
     raise ModelError(f"no weights file ({', '.join(_WEIGHT_FILES)}) in model folder {folder}")
 
 
-class SentenceTransformerEmbedder:
-    """A sentence-transformers model loaded from a local folder, on CPU by default."""
+# Calls embedding at most this many texts are a question and its candidate sentences, not a batch of passages.
+_QUERY_TEXTS = 16
 
-    def __init__(self, name: str, folder: Path, *, device: str = "cpu", batch_size: int = 64) -> None:
+
+class SentenceTransformerEmbedder:
+    """A sentence-transformers model loaded from a local folder, on CPU by default.
+
+    Threads: torch's intra-op thread count is process-wide (and, with OpenMP, read by each calling thread), while a
+    short input and a batch want different ones. A question (a few dozen tokens) gains nothing from a second core,
+    and with every core in use each op waits at OpenMP's barrier for the slowest thread: when another process holds
+    a core, a 20 ms query took 150-700 ms. A batch of passages (an index build) does gain from every core. So each
+    call sets the count it needs, ``query_threads`` for a call of a few texts and the process's default (every
+    core) for a batch, and puts it back afterwards, all inside the model lock every call already takes: no two
+    calls run the model at once, so one never sees the other's setting, and a build running in the chat page's
+    process keeps all cores for its batches while the questions asked meanwhile use one. Setting the count costs
+    microseconds.
+    """
+
+    def __init__(
+        self, name: str, folder: Path, *, device: str = "cpu", batch_size: int = 64, query_threads: int = 1
+    ) -> None:
         os.environ.setdefault("HF_HUB_OFFLINE", "1")
         os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")
         try:
@@ -102,6 +120,7 @@ class SentenceTransformerEmbedder:
         self.name = name
         self.folder = folder
         self.batch_size = batch_size
+        self.query_threads = query_threads
         self.identity = f"{name}@sha256:{weights_hash(folder)}"
         try:
             from transformers.utils import logging as transformers_logging
@@ -123,52 +142,92 @@ class SentenceTransformerEmbedder:
         self.max_tokens = int(getattr(self._model, "max_seq_length", 0) or 0)
         # Torch modules are not safe to call from several threads at once (the UI serves concurrent chats).
         self._lock = threading.Lock()
+        import torch
 
-    def with_batch_size(self, batch_size: int) -> SentenceTransformerEmbedder:
-        """The same loaded model (and lock) embedding ``batch_size`` texts per call: no second copy in memory."""
+        self._batch_threads = torch.get_num_threads()
+
+    def with_options(self, batch_size: int, query_threads: int) -> SentenceTransformerEmbedder:
+        """The same loaded model (and lock) with another batch size and query threads: no second copy in memory."""
         twin = copy.copy(self)
         twin.batch_size = batch_size
+        twin.query_threads = query_threads
         return twin
+
+    def threads_for(self, count: int) -> int:
+        """Torch threads for a call embedding ``count`` texts (see the class docstring)."""
+        return self.query_threads if 0 < count <= _QUERY_TEXTS and self.query_threads else self._batch_threads
 
     def embed(self, texts: Sequence[str]) -> np.ndarray:
         if not texts:
             return np.zeros((0, self.dimension), dtype=np.float32)
+        import torch
+
         with self._lock:
-            vectors = self._model.encode(
-                list(texts),
-                batch_size=self.batch_size,
-                normalize_embeddings=True,
-                convert_to_numpy=True,
-                show_progress_bar=False,
-            )
+            threads = self.threads_for(len(texts))
+            before = torch.get_num_threads()
+            if threads != before:
+                torch.set_num_threads(threads)
+            try:
+                vectors = self._model.encode(
+                    list(texts),
+                    batch_size=self.batch_size,
+                    normalize_embeddings=True,
+                    convert_to_numpy=True,
+                    show_progress_bar=False,
+                )
+            finally:
+                if threads != before:
+                    torch.set_num_threads(before)
         return np.ascontiguousarray(vectors, dtype=np.float32)
 
     def __repr__(self) -> str:
         return f"SentenceTransformerEmbedder({self.identity!r})"
 
 
-_LOADED: dict[tuple[str, str, int], SentenceTransformerEmbedder] = {}
+_LOADED: dict[tuple[str, str, int, int], SentenceTransformerEmbedder] = {}
 _CUSTOM: dict[str, Embedder] = {}
 _LOAD_LOCK = threading.Lock()
 
 
-def load_embedder(model: str | None = None, *, device: str = "cpu", batch_size: int = 64) -> Embedder:
+def load_embedder(
+    model: str | None = None, *, device: str = "cpu", batch_size: int = 64, query_threads: int = 1
+) -> Embedder:
     """Load (once per process) the configured model, or the packaged all-MiniLM-L6-v2 when none is named.
 
-    Callers asking for another batch size share the loaded weights; each gets an embedder of its own, so one
-    caller's batch size never changes another's.
+    Callers asking for another batch size or query threads share the loaded weights; each gets an embedder of its
+    own, so one caller's options never change another's.
     """
     name, folder = resolve_model(model)
-    key = (str(folder), device, batch_size)
+    key = (str(folder), device, batch_size, query_threads)
     with _LOAD_LOCK:
         if key not in _LOADED:
-            loaded = next((e for (f, d, _), e in _LOADED.items() if (f, d) == key[:2]), None)
+            loaded = next((e for (f, d, *_), e in _LOADED.items() if (f, d) == key[:2]), None)
             if loaded is not None:
-                _LOADED[key] = loaded.with_batch_size(batch_size)
+                _LOADED[key] = loaded.with_options(batch_size, query_threads)
             else:
                 logger.info("loading embedding model %s from %s", name, folder)
-                _LOADED[key] = SentenceTransformerEmbedder(name, folder, device=device, batch_size=batch_size)
+                _LOADED[key] = SentenceTransformerEmbedder(
+                    name, folder, device=device, batch_size=batch_size, query_threads=query_threads
+                )
         return _LOADED[key]
+
+
+# Names of sentence-transformers models trained on many languages.
+_MULTILINGUAL = re.compile(r"multilingual|labse|xlm|bge-m3|distiluse|mbert|muse", re.IGNORECASE)
+
+
+def is_multilingual(embedder: Embedder, settings: Settings) -> bool:
+    """Whether ``embedder`` understands questions in languages other than English.
+
+    ``ASSISTANT_MODEL_MULTILINGUAL`` decides when set; else an embedder's own ``multilingual`` attribute; else its
+    name. The packaged all-MiniLM-L6-v2 was trained on English only.
+    """
+    if settings.model_multilingual is not None:
+        return settings.model_multilingual
+    declared = getattr(embedder, "multilingual", None)
+    if isinstance(declared, bool):
+        return declared
+    return bool(_MULTILINGUAL.search(embedder.name))
 
 
 def embedder_from_settings(settings: Settings) -> Embedder:
@@ -179,7 +238,12 @@ def embedder_from_settings(settings: Settings) -> Embedder:
     """
     spec = settings.embedder
     if not spec:
-        return load_embedder(settings.model, device=settings.device, batch_size=settings.batch_size)
+        return load_embedder(
+            settings.model,
+            device=settings.device,
+            batch_size=settings.batch_size,
+            query_threads=settings.query_threads,
+        )
     with _LOAD_LOCK:
         if spec not in _CUSTOM:
             _CUSTOM[spec] = _custom_embedder(spec)

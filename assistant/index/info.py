@@ -35,6 +35,7 @@ def describe_index(index_dir: str | Path, *, with_articles: bool = False) -> dic
             "chunker": manifest["chunker"],
             "roots": manifest.get("roots", []),
             "bytes": disk_usage(reader.path),
+            "removed": _removed(reader),
         }
         if with_articles:
             info["article_list"] = [
@@ -46,3 +47,12 @@ def describe_index(index_dir: str | Path, *, with_articles: bool = False) -> dic
         return info
     finally:
         reader.close()
+
+
+def _removed(reader: IndexReader) -> list[dict[str, Any]]:
+    """Articles removed with ``index remove``, which updates keep out (an index from before the list has none)."""
+    if not reader.scalar("SELECT count(*) FROM sqlite_master WHERE type = 'table' AND name = 'removed'"):
+        return []
+    return [
+        dict(row) for row in reader.query("SELECT id, title, file, removed_at FROM removed ORDER BY removed_at, id")
+    ]

@@ -23,6 +23,7 @@ while later ones are written; a removal is a tombstone until no kept generation 
 
 from __future__ import annotations
 
+import errno
 import json
 import os
 import sqlite3
@@ -30,7 +31,7 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
-from ..errors import IndexCorruptError, IndexNotFoundError, ModelMismatchError
+from ..errors import GenerationGoneError, IndexCorruptError, IndexNotFoundError, ModelMismatchError
 
 SCHEMA_VERSION = 2
 CURRENT = "CURRENT"
@@ -81,6 +82,14 @@ CREATE INDEX chunks_article ON chunks(article_uid);
 CREATE INDEX chunks_id ON chunks(id);
 CREATE TABLE commits (number INTEGER PRIMARY KEY, generation INTEGER NOT NULL, body TEXT NOT NULL);
 CREATE INDEX commits_generation ON commits(generation);
+-- Articles a user removed with `index remove`, so that an update of their folder does not bring them back.
+CREATE TABLE removed (
+    id TEXT PRIMARY KEY,
+    title TEXT,
+    file TEXT,            -- resolved file path it was read from
+    origin TEXT,
+    removed_at TEXT NOT NULL
+);
 """
 
 
@@ -115,6 +124,16 @@ def current_store(directory: Path) -> Path:
     if store_number(name) < 0 or not (directory / name).is_dir():
         raise IndexCorruptError(f"{pointer} names {name!r}, which is not a store in {directory}")
     return directory / name
+
+
+def disk_full(exc: BaseException) -> bool:
+    """Whether ``exc`` says the disk is full, in whichever words the layer that hit it uses."""
+    if isinstance(exc, OSError):
+        return exc.errno in (errno.ENOSPC, errno.EDQUOT)
+    if isinstance(exc, sqlite3.Error):
+        return getattr(exc, "sqlite_errorcode", None) == sqlite3.SQLITE_FULL
+    # faiss reports a failed fwrite as a RuntimeError that quotes strerror.
+    return isinstance(exc, RuntimeError) and os.strerror(errno.ENOSPC) in str(exc)
 
 
 def fsync_file(path: Path) -> None:
@@ -184,7 +203,8 @@ def load_commit(db: sqlite3.Connection, path: Path, generation: int | None = Non
     if row is None:
         if generation is None:
             raise IndexCorruptError(f"{path / DATABASE} holds no commit")
-        raise IndexNotFoundError(f"generation {generation} is not kept in {path.parent}")
+        kept = [r[0] for r in db.execute("SELECT DISTINCT generation FROM commits ORDER BY generation")]
+        raise generation_gone(path.parent, generation, kept)
     try:
         body = json.loads(row[1])
     except ValueError as exc:
@@ -195,6 +215,14 @@ def load_commit(db: sqlite3.Connection, path: Path, generation: int | None = Non
         raise IndexCorruptError(f"{path / DATABASE}: commit {row[0]} has schema {body.get('schema_version')}")
     body["commit"] = int(row[0])
     return body
+
+
+def generation_gone(directory: Path, generation: int, kept: list[int]) -> GenerationGoneError:
+    """The error for a generation a permalink or ``--generation`` asks for once it is no longer kept."""
+    listed = ", ".join(str(n) for n in kept) or "none"
+    return GenerationGoneError(
+        f"index generation {generation} is no longer kept in {directory} (kept: {listed})", generation=generation
+    )
 
 
 def check_model(manifest: dict[str, Any], identity: str, directory: Path) -> None:

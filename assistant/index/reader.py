@@ -20,9 +20,9 @@ from typing import Any
 
 import numpy as np
 
-from ..errors import IndexCorruptError, IndexNotFoundError
+from ..errors import IndexCorruptError
 from . import search
-from .layout import SEGMENTS, connect, current_store, load_commit, store_number
+from .layout import SEGMENTS, connect, current_store, generation_gone, load_commit, store_number
 from .lexicon import analyze, document_frequencies, term_hash
 from .segments import Segment, file_name, live_rows, row_hash
 
@@ -79,25 +79,28 @@ def _store_of(directory: Path, generation: int | None) -> Path:
     store = current_store(directory)
     if generation is None or generation >= store_number(store.name):
         return store
+    kept = kept_generations(directory)
     older = sorted(
         (p for p in directory.iterdir() if 0 <= store_number(p.name) <= generation and p.is_dir()),
         key=lambda p: store_number(p.name),
     )
-    if not older:
-        raise IndexNotFoundError(f"generation {generation} is not kept in {directory}")
+    if generation not in kept or not older:
+        raise generation_gone(directory, generation, kept)
     return older[-1]
 
 
 def kept_generations(directory: str | Path) -> list[int]:
-    """The generations of the live store that a reader can still be pinned to (``IndexReader.open(generation=)``)."""
+    """The generations a reader can still be pinned to (``IndexReader.open(generation=)``), oldest first: the live
+    one and the ``ASSISTANT_KEEP_GENERATIONS`` - 1 before it, as its commit records, whether they are in the live
+    store or (after a rebuild) in the one before it."""
     store = current_store(Path(directory))
     db = connect(store, readonly=True)
     try:
-        return [row[0] for row in db.execute("SELECT DISTINCT generation FROM commits ORDER BY generation")]
-    except sqlite3.DatabaseError as exc:
-        raise IndexCorruptError(f"{store}: {exc}") from exc
+        commit = load_commit(db, store)
     finally:
         db.close()
+    live = int(commit["generation"])
+    return list(range(max(1, int(commit.get("oldest_kept", live))), live + 1))
 
 
 class IndexReader:

@@ -2,28 +2,26 @@
 
 from __future__ import annotations
 
-import contextlib
 import fnmatch
 import glob
 import logging
 import os
 import sys
-import threading
 import time
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
-from queue import Full, Queue
 from typing import TYPE_CHECKING, Any, cast
 
-from ..documents import Article, Chunk, Skipped
+from ..documents import Article, Skipped
 from ..errors import ConfigError, IndexNotFoundError, NothingIndexedError
 from ..ingest.discovery import discover
 from ..ingest.duplicates import DuplicateFilter
-from ..ingest.loading import load_file
 from ..settings import Settings, get_settings
-from .chunking import SPLITTER_NAME, chunk_article, embedding_text
+from . import removals
+from .chunking import SPLITTER_NAME, embedding_text
 from .embedding import Embedder, embedder_from_settings
+from .intake import FileRead, Item, chunked_articles
 from .layout import check_model, current_store
 from .writer import IndexWriter
 
@@ -41,9 +39,6 @@ class _Admitted:
     copy_hash: str
 
 
-_Item = tuple[Article, list[Chunk], str, str]
-"""An article read from a file, with its chunks, its resolved file and the root it was found under."""
-
 # Articles embedded per group: bounds memory on big corpora while keeping model batches full.
 _GROUP = 256
 
@@ -60,6 +55,8 @@ class IndexSummary:
     removed: list[str] = field(default_factory=list)
     unchanged: int = 0
     skipped: list[Skipped] = field(default_factory=list)
+    warnings: list[Skipped] = field(default_factory=list)  # indexed, but something in it was ignored
+    kept_out: list[str] = field(default_factory=list)  # found in the inputs, but removed with `index remove`
     embedded_chunks: int = 0
     articles: int = 0
     chunks: int = 0
@@ -80,7 +77,8 @@ class IndexSummary:
     def to_dict(self) -> dict[str, Any]:
         body = asdict(self)
         body["counts"] = self.counts()
-        body["skipped"] = [{"origin": s.origin, "line": s.line, "reason": s.reason} for s in self.skipped]
+        for name in ("skipped", "warnings"):
+            body[name] = [{"origin": s.origin, "line": s.line, "reason": s.reason} for s in getattr(self, name)]
         return body
 
 
@@ -95,6 +93,16 @@ def chunker_record(settings: Settings) -> dict[str, Any]:
         "chunk_overlap": settings.chunk_overlap,
         "embeds_title": True,
     }
+
+
+def _path_ids(rows: dict[str, Any]) -> dict[str, str]:
+    """The id of each indexed (or removed) file whose id is its path ("odd/enc/a.txt" for .../odd/enc/a.txt)."""
+    ids: dict[str, str] = {}
+    for article_id, row in rows.items():
+        file = row["file"]
+        if file and (Path(file).name == article_id or Path(file).as_posix().endswith("/" + article_id)):
+            ids[file] = article_id
+    return ids
 
 
 def _in_scope(file: str, inputs: Sequence[str | Path]) -> bool:
@@ -134,7 +142,7 @@ class _Run:
         self.settings = settings
         self.summary = summary
         self.on_progress = on_progress
-        self._batch: list[_Item] = []
+        self._batch: list[Item] = []
         self._todo = [0, 0]  # articles and chunks to embed, as far as known
         self._done = [0, 0]
         self._embedding: tqdm[Any] | None = None
@@ -154,15 +162,24 @@ class _Run:
         initial = {row["copy_hash"]: i for i, row in existing.items() if i not in vanished}
         duplicates = DuplicateFilter(initial)
         admitted: list[tuple[_Admitted, str | None]] = []  # what the filter saw, to replay it (not the texts)
-        deferred: list[_Item] = []
+        deferred: list[Item] = []
+        removed = removals.removed(self.writer.db)
+        # Articles removed with `index remove` stay out, unless their file is named itself (not its folder).
+        named = {str(Path(raw).resolve()) for raw in inputs if Path(raw).is_file()}
+        kept_ids = _path_ids({**removed, **existing})
         waiting_ids: set[str] = set()
         waiting_copies: set[str] = set()
         loaded_ids: set[str] = set()
         clean_files: set[str] = set()
         any_read = False
-        for item in self._read(pairs, clean_files):
+        for item in self._read(pairs, clean_files, kept_ids):
             article = item[0]
             any_read = True
+            if article.id in removed:
+                if item[2] not in named:
+                    self.summary.kept_out.append(article.id)
+                    continue
+                removals.forget(self.writer.db, [article.id])
             loaded_ids.add(article.id)
             twin = maybe_gone.get(article.copy_hash)
             if (
@@ -188,11 +205,11 @@ class _Run:
             self._embedding.close()
         self.writer.remove(sorted(gone))
         self.summary.removed.extend(sorted(gone))
-        return any_read
+        return any_read or bool(self.summary.kept_out)
 
     def _consider(
         self,
-        item: _Item,
+        item: Item,
         existing: dict[str, Any],
         duplicates: DuplicateFilter,
         admitted: list[tuple[_Admitted, str | None]],
@@ -215,57 +232,22 @@ class _Run:
         if len(self._batch) >= _GROUP:
             self._embed()
 
-    def _read(self, pairs: Sequence[tuple[Path, Path]], clean_files: set[str]) -> Iterator[_Item]:
-        """Articles with their chunks, file and root, read and chunked in a thread of their own, in input order."""
-        queue: Queue[tuple[str, Any]] = Queue(maxsize=4 * _GROUP)
-        stop = threading.Event()
-
-        def put(message: tuple[str, Any]) -> bool:
-            while not stop.is_set():
-                with contextlib.suppress(Full):
-                    queue.put(message, timeout=0.1)
-                    return True
-            return False
-
-        def produce() -> None:
-            try:
-                for folder, path in pairs:
-                    articles, problems = load_file(path, folder, max_bytes=self.settings.max_file_bytes)
-                    file, root = str(path.resolve()), str(folder.resolve())
-                    for article in articles:
-                        chunks = chunk_article(
-                            article, size=self.settings.chunk_size, overlap=self.settings.chunk_overlap
-                        )
-                        if not put(("article", (article, chunks, file, root))):
-                            return
-                    if not put(("file", (file, problems))):
-                        return
-                put(("done", None))
-            except BaseException as exc:  # handed to the consumer, which raises it as its own
-                put(("error", exc))
-
-        thread = threading.Thread(target=produce, name="read-articles", daemon=True)
-        thread.start()
+    def _read(
+        self, pairs: Sequence[tuple[Path, Path]], clean_files: set[str], kept_ids: dict[str, str]
+    ) -> Iterator[Item]:
+        """Articles with their chunks, file and root (see :func:`chunked_articles`), with a progress bar by file."""
         bar = self._bar(len(pairs), "reading", "file")
         try:
-            while True:
-                kind, payload = queue.get()
-                if kind == "article":
-                    yield payload
-                elif kind == "file":
-                    file, problems = payload
-                    self.summary.skipped.extend(problems)
-                    if not problems:
-                        clean_files.add(file)
-                    bar.update(1)
-                elif kind == "error":
-                    raise payload
-                else:
-                    return
+            for event in chunked_articles(pairs, self.settings, kept_ids, self.summary.warnings, 4 * _GROUP):
+                if not isinstance(event, FileRead):
+                    yield event
+                    continue
+                self.summary.skipped.extend([*event.problems, *event.superseded])
+                if not event.problems:
+                    clean_files.add(event.file)
+                bar.update(1)
         finally:
-            stop.set()
             bar.close()
-            thread.join(timeout=5)
 
     def _bar(self, total: int, desc: str, unit: str) -> tqdm[Any]:
         from tqdm import tqdm
@@ -364,14 +346,28 @@ def build_index(inputs: Sequence[str | Path], index_dir: str | Path | None = Non
     return update_index(inputs, index_dir, rebuild=True, **options)
 
 
+def _targets(target: str, existing: dict[str, Any]) -> list[str]:
+    """The ids ``target`` names: an article id, an article's URL, or a file (every article read from it)."""
+    if target in existing:
+        return [target]
+    by_url = [article_id for article_id, row in existing.items() if row["url"] and row["url"] == target.strip()]
+    if by_url:
+        return by_url
+    file = str(Path(target).expanduser().resolve())
+    return [article_id for article_id, row in existing.items() if row["file"] == file]
+
+
 def remove_articles(
     article_ids: Sequence[str],
     index_dir: str | Path | None = None,
     *,
     settings: Settings | None = None,
 ) -> IndexSummary:
-    """Remove articles by id (a tombstone: readers of earlier generations still see them). Unknown ids are reported
-    as skipped; nothing else changes."""
+    """Remove articles named by id, URL or file path; unknown ones are reported as skipped.
+
+    Removals are remembered in the index: an update of their folder keeps them out (listed in ``kept_out``)
+    until their file is named itself in an update. ``index info`` lists them.
+    """
     settings = settings or get_settings()
     index_dir = Path(index_dir) if index_dir is not None else settings.index_dir
     started = time.perf_counter()
@@ -382,12 +378,18 @@ def remove_articles(
         if manifest is None:
             raise IndexNotFoundError(f"no index in {index_dir}")
         existing = writer.articles()
-        for article_id in article_ids:
-            if article_id in existing:
-                writer.remove([article_id])
-                summary.removed.append(article_id)
+        removed = removals.removed(writer.db)
+        for target in article_ids:
+            ids = [article_id for article_id in _targets(target, existing) if article_id not in summary.removed]
+            if ids:
+                writer.remove(ids)
+                removals.remember(writer.db, (existing[article_id] for article_id in ids))
+                summary.removed.extend(ids)
+            elif target in removed:
+                when = removed[target]["removed_at"][:10]
+                summary.skipped.append(Skipped(target, f"no article with this id in the index (removed {when})"))
             else:
-                summary.skipped.append(Skipped(article_id, "no article with this id in the index"))
+                summary.skipped.append(Skipped(target, "no article with this id, URL or file in the index"))
         if summary.removed:
             manifest = writer.commit()
             summary.published = True

@@ -27,7 +27,7 @@ import numpy as np
 from ..documents import Article, Chunk
 from ..errors import IndexCorruptError, IndexLockedError, IndexNotFoundError, StoreError
 from ..settings import Settings, get_settings
-from . import ann
+from . import ann, removals
 from .layout import (
     CURRENT,
     DATABASE,
@@ -41,6 +41,7 @@ from .layout import (
     body_checksum,
     connect,
     current_store,
+    disk_full,
     fsync_dir,
     fsync_file,
     load_commit,
@@ -54,16 +55,6 @@ if TYPE_CHECKING:
     from filelock import BaseFileLock
 
 logger = logging.getLogger(__name__)
-
-
-def disk_full(exc: BaseException) -> bool:
-    """Whether ``exc`` says the disk is full, in whichever words the layer that hit it uses."""
-    if isinstance(exc, OSError):
-        return exc.errno in (errno.ENOSPC, errno.EDQUOT)
-    if isinstance(exc, sqlite3.Error):
-        return getattr(exc, "sqlite_errorcode", None) == sqlite3.SQLITE_FULL
-    # faiss reports a failed fwrite as a RuntimeError that quotes strerror.
-    return isinstance(exc, RuntimeError) and os.strerror(errno.ENOSPC) in str(exc)
 
 
 class IndexWriter:
@@ -157,6 +148,8 @@ class IndexWriter:
             self._open_live(live)
         else:
             self._create(live)
+            if live is not None:
+                removals.carry_over(self.db, live)
         if self.base_manifest is not None and not self.model:  # removing, or holding the lock: the index's own
             self.model, self.chunker = self.base_manifest["model"], self.base_manifest["chunker"]
         self.db.execute("BEGIN IMMEDIATE")
@@ -229,7 +222,8 @@ class IndexWriter:
     # -- reading the state being changed -------------------------------------------------------------------
     def articles(self) -> dict[str, sqlite3.Row]:
         cursor = self.db.execute(
-            "SELECT uid, id, content_hash, copy_hash, file, root, origin FROM articles WHERE removed_gen IS NULL"
+            "SELECT uid, id, title, url, content_hash, copy_hash, file, root, origin FROM articles "
+            "WHERE removed_gen IS NULL"
         )
         cursor.row_factory = sqlite3.Row
         return {row["id"]: row for row in cursor}
@@ -365,6 +359,7 @@ class IndexWriter:
             "chunker": self.chunker,
             "lexicon": {"analyzer": ANALYZER, "title_weight": TITLE_WEIGHT},
             "counts": dict(self.counts),
+            "oldest_kept": max(1, generation - self.keep_generations + 1),
             "roots": sorted(self.roots),
             "segments": segments,
         }

@@ -3,10 +3,13 @@
 from __future__ import annotations
 
 import codecs
+import gzip
+import io
 import logging
 import os
 import re
 import unicodedata
+import zlib
 from pathlib import Path
 
 from ..errors import InputError
@@ -18,8 +21,11 @@ __all__ = [
     "decode_article_text",
     "decode_html",
     "decode_text",
+    "detect_encoding",
+    "gunzip",
     "is_binary",
     "read_file",
+    "too_large",
 ]
 
 logger = logging.getLogger(__name__)
@@ -34,6 +40,10 @@ _BOMS = (
 )
 SNIFF_BYTES = 8192
 _MAX_CONTROL_RATIO = 0.1
+# Enough text for charset-normalizer to be sure, without scanning a whole export.
+_DETECT_BYTES = 1 << 20
+# charset-normalizer's "chaos" is the share of the text that looks like mojibake; above this it is a guess.
+_MAX_CHAOS = 0.2
 
 
 def bom_encoding(data: bytes) -> str | None:
@@ -125,19 +135,54 @@ def decode_html(data: bytes) -> str | bytes:
     return data
 
 
+# Every message about a size limit names the setting that changes it.
+LIMIT_SETTING = "ASSISTANT_MAX_FILE_MB"
+
+
+def too_large(what: str, max_bytes: int) -> InputError:
+    """The one message for an input over the size limit: what is too large, the limit, and how to raise it."""
+    return InputError(f"{what} > limit {max_bytes} (raise {LIMIT_SETTING} to read it)")
+
+
 def read_file(path: Path, max_bytes: int) -> bytes:
     """The bytes of ``path``; refused unread when it is larger than ``max_bytes``."""
     try:
         with path.open("rb") as handle:
             size = os.fstat(handle.fileno()).st_size
             if size > max_bytes:
-                raise InputError(f"file too large: {size} bytes > limit {max_bytes}")
+                raise too_large(f"file too large: {size} bytes", max_bytes)
             data = handle.read(max_bytes + 1)  # the file may grow after the size check
     except OSError as error:
         raise InputError(error.strerror or str(error)) from None
     if len(data) > max_bytes:
-        raise InputError(f"file too large: grew past the limit of {max_bytes} bytes while read")
+        raise too_large("file too large: grew while read", max_bytes)
     return data
+
+
+def gunzip(data: bytes, max_bytes: int) -> bytes:
+    """The decompressed bytes of a gzip file, at most ``max_bytes`` of them (a small file can inflate a lot)."""
+    try:
+        with gzip.GzipFile(fileobj=io.BytesIO(data)) as handle:
+            out = handle.read(max_bytes + 1)
+    except (OSError, EOFError, zlib.error) as error:
+        raise InputError(f"not a readable gzip file: {error}") from None
+    if len(out) > max_bytes:
+        raise too_large("file too large once decompressed", max_bytes)
+    return out
+
+
+def detect_encoding(data: bytes) -> str | None:
+    """The encoding of text that declares none and is not UTF-8, as charset-normalizer finds it; None if unsure.
+
+    For feeds saved without an encoding declaration (KOI8-R, EUC-JP, TIS-620, windows-1255…): XML says such a
+    file is UTF-8, and feedparser then falls back to windows-1252, which turns every letter into mojibake.
+    """
+    from charset_normalizer import from_bytes
+
+    best = from_bytes(data[:_DETECT_BYTES]).best()
+    if best is None or best.chaos > _MAX_CHAOS:
+        return None
+    return codecs.lookup(best.encoding).name
 
 
 def decode_article_text(data: bytes) -> str:

@@ -8,7 +8,7 @@ from collections.abc import Sequence
 from pathlib import Path
 
 from ..documents import Skipped
-from .formats import SUPPORTED_SUFFIXES
+from .formats import SUPPORTED_SUFFIXES, suffix_of
 
 __all__ = ["SIDECAR_SUFFIX", "discover", "display_path", "is_sidecar"]
 
@@ -33,7 +33,7 @@ def display_path(path: str | Path) -> str:
 
 
 def _unsupported(path: Path) -> Skipped:
-    suffix = display_path(path.suffix.lower()) or "(no extension)"
+    suffix = display_path(suffix_of(path)) or "(no extension)"
     return Skipped(display_path(path), f"unsupported file type {suffix}")
 
 
@@ -74,7 +74,7 @@ def discover(paths: Sequence[str | Path]) -> tuple[list[tuple[Path, Path]], list
         """Add a file found by a scan or glob; whether it is an article file."""
         if is_sidecar(file):
             return False
-        if file.suffix.lower() not in SUPPORTED_SUFFIXES:
+        if suffix_of(file) not in SUPPORTED_SUFFIXES:
             skipped.append(_unsupported(file))
             return False
         add(root, file)
@@ -91,7 +91,7 @@ def discover(paths: Sequence[str | Path]) -> tuple[list[tuple[Path, Path]], list
         elif path.is_file():
             if is_sidecar(path):
                 skipped.append(Skipped(display_path(raw), "sidecar metadata, loaded with its article, not on its own"))
-            elif path.suffix.lower() not in SUPPORTED_SUFFIXES:
+            elif suffix_of(path) not in SUPPORTED_SUFFIXES:
                 skipped.append(_unsupported(path))
             else:
                 add(path.parent, path)

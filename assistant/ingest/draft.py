@@ -27,6 +27,7 @@ class Draft:
     id: str | None = None
     line: int | None = None  # line of a JSON Lines record or JSON array item
     entry: int | None = None  # 1-based position of a feed entry
+    warnings: tuple[str, ...] = ()  # what was ignored: the article is indexed without it
 
 
 class Metadata(TypedDict, total=False):
@@ -57,8 +58,13 @@ def _meta_str(value: object, field: str) -> str | None:
     raise InputError(f"field {field!r} must be a string", field=field)
 
 
-def metadata_fields(record: Mapping[str, Any], *, strict_date: bool = False) -> Metadata:
-    """The known metadata keys of ``record``, cleaned; absent or empty values are left out."""
+def metadata_fields(
+    record: Mapping[str, Any], *, strict_date: bool = False, warnings: list[str] | None = None
+) -> Metadata:
+    """The known metadata keys of ``record``, cleaned; absent or empty values are left out.
+
+    An unreadable date is an error with ``strict_date``; otherwise it is left out and said in ``warnings``.
+    """
     fields: Metadata = {}
     for key in _INLINE_FIELDS:
         value = _meta_str(record.get(key), key)
@@ -76,6 +82,9 @@ def metadata_fields(record: Mapping[str, Any], *, strict_date: bool = False) -> 
         if strict_date:
             raise InputError(f"unparseable date {raw_date!r}", field="date")
         logger.debug("ignoring unparseable date %r", raw_date)
+        if warnings is not None:
+            shown = repr(raw_date) if len(repr(raw_date)) <= 60 else repr(raw_date)[:59] + "…"
+            warnings.append(f"unparseable date {shown} ignored: indexed without a date")
     return fields
 
 

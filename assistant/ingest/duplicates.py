@@ -2,11 +2,11 @@
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 
 from ..documents import Article, Skipped
 
-__all__ = ["DuplicateFilter"]
+__all__ = ["SUPERSEDED", "DuplicateFilter", "newest_versions"]
 
 
 class DuplicateFilter:
@@ -36,3 +36,30 @@ class DuplicateFilter:
         if replaces is not None and self._by_copy.get(replaces) == article.id:
             del self._by_copy[replaces]
         self._by_copy[article.copy_hash] = article.id
+
+
+SUPERSEDED = "older version: a later record with the same id and a newer or equal date is indexed"
+
+
+def newest_versions(articles: Sequence[Article]) -> tuple[list[Article], list[Skipped]]:
+    """One article per id: the newest version, in the order the kept ones came; the others are skipped.
+
+    A news export is a stream of versions of stories (corrections, updates), so a record repeating an earlier one's
+    id replaces it when its date is the same or later, or when either has no date (an export appends newer versions
+    after older ones); a record dated earlier than the one before it is the older version.
+    """
+    chosen: dict[str, int] = {}
+    superseded: list[int] = []
+    for position, article in enumerate(articles):
+        earlier = chosen.get(article.id)
+        if earlier is None:
+            chosen[article.id] = position
+            continue
+        previous = articles[earlier]
+        if article.day and previous.day and article.day < previous.day:
+            superseded.append(position)
+        else:
+            superseded.append(earlier)
+            chosen[article.id] = position
+    kept = sorted(chosen.values())
+    return [articles[p] for p in kept], [Skipped.article(articles[p], SUPERSEDED) for p in sorted(superseded)]

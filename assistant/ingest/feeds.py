@@ -2,35 +2,23 @@
 
 from __future__ import annotations
 
+import dataclasses
 import io
 import re
-from typing import Any
+from collections.abc import Iterator
+from typing import Any, BinaryIO
 
 import feedparser
 
 from ..errors import InputError
 from ..text.cleaning import clean_inline, clean_text, strip_unprintable
 from .dates import parse_date
+from .decoding import LIMIT_SETTING, bom_encoding, detect_encoding, too_large
 from .draft import Draft, Parsed, one_line
-from .webpage import html_to_text
+from .webpage import markup_text
 
-# A whole tag, as in "<b>" or "<script src=x>"; a bare "<" ("x < y") is not one.
-_TAG = re.compile(r"</?[A-Za-z][A-Za-z0-9-]*(?:\s[^<>]*)?/?>")
-_MARKUP_PASSES = 3
-
-
-def _feed_markup(value: str, is_html: bool) -> str:
-    """The text of a feed value, with markup taken as markup even where the feed says it is plain text.
-
-    Feeds escape HTML once too often (an escaped body inside CDATA, a broken CDATA section that leaves the rest of a
-    body typed as text), so text that still holds tags after one pass is HTML again: a "<script>" there must go
-    with its code, not stay as words. Three passes undo any escaping seen in practice.
-    """
-    for number in range(_MARKUP_PASSES):
-        if not (is_html and number == 0) and not _TAG.search(value):
-            break
-        value = html_to_text(value)
-    return value
+# The start of a big feed read to find its encoding.
+_SAMPLE = 1 << 20
 
 
 def _entry_text(entry: Any) -> str:
@@ -38,7 +26,7 @@ def _entry_text(entry: Any) -> str:
     parts = entry.get("content") or []
     detail = parts[0] if parts else entry.get("summary_detail") or {}
     value = detail.get("value") or entry.get("summary") or ""
-    return clean_text(_feed_markup(value, "html" in (detail.get("type") or "text/html")))
+    return clean_text(markup_text(value, is_html="html" in (detail.get("type") or "text/html")))
 
 
 def _feed_inline(node: Any, key: str) -> str | None:
@@ -49,11 +37,57 @@ def _feed_inline(node: Any, key: str) -> str | None:
     taken as markup.
     """
     detail = node.get(f"{key}_detail") or {}
-    return clean_inline(_feed_markup(node.get(key) or "", "html" in (detail.get("type") or ""))) or None
+    return clean_inline(markup_text(node.get(key) or "", is_html="html" in (detail.get("type") or ""))) or None
+
+
+_DECLARATION = re.compile(rb"""^\s*<\?xml[^>]*?\bencoding\s*=\s*["']([A-Za-z0-9_.:-]+)["'][^>]*\?>""")
+_ANY_DECLARATION = re.compile(rb"^\s*<\?xml[^>]*\?>")
+_UNDETECTED = (
+    'encoding not declared, not UTF-8, and not recognised: add encoding="…" to the <?xml ?> line or save the '
+    "feed as UTF-8"
+)
+
+
+def _declared_or_detected(data: bytes, *, whole: bool = True) -> str | None:
+    """The encoding to read a feed with when it is not what the file says: None when the file says it right.
+
+    XML without a declaration is UTF-8; a feed that is not, or that declares an encoding it is not in, is read
+    in the encoding charset-normalizer recognises. ``whole`` is False for the first part of a bigger file, whose
+    last character may be cut.
+    """
+    if bom_encoding(data):
+        return None
+    declared = _DECLARATION.match(data)
+    try:
+        data.decode(declared[1].decode("ascii") if declared else "utf-8")
+        return None
+    except UnicodeDecodeError as error:
+        if not whole and error.start >= len(data) - 3:
+            return None  # a multi-byte character cut by the end of the sample
+    except LookupError:
+        pass
+    detected = detect_encoding(data)
+    if detected is None:
+        raise InputError(_UNDETECTED)
+    return detected
+
+
+def _as_utf8(data: bytes) -> bytes:
+    """The feed's bytes, transcoded to declared UTF-8 when they are in another encoding than the file says."""
+    encoding = _declared_or_detected(data)
+    if encoding is None:
+        return data
+    try:
+        text = data.decode(encoding)
+    except UnicodeDecodeError:
+        raise InputError(_UNDETECTED) from None
+    body = _ANY_DECLARATION.sub(b"", text.encode("utf-8"), count=1)
+    return b'<?xml version="1.0" encoding="utf-8"?>\n' + body
 
 
 def parse_feed(data: bytes) -> list[Parsed]:
     """Each RSS/Atom entry is an article; a file that is not a feed is an error."""
+    data = _as_utf8(data)
     # A file object, never bytes or str: feedparser would treat those as a path or URL to open.
     try:
         feed: Any = feedparser.parse(io.BytesIO(data), sanitize_html=True, resolve_relative_uris=True)
@@ -87,3 +121,77 @@ def parse_feed(data: bytes) -> list[Parsed]:
             )
         )
     return drafts
+
+
+# An entry alone, in the root its feed had, for feedparser to read as a one-entry feed.
+_WRAPPERS = {
+    "feed": (b'<feed xmlns="http://www.w3.org/2005/Atom">', b"</feed>"),
+    "rdf": (
+        b'<rdf:RDF xmlns:rdf="http://www.w3.org/1999/02/22-rdf-syntax-ns#" xmlns="http://purl.org/rss/1.0/"><channel/>',
+        b"</rdf:RDF>",
+    ),
+}
+_RSS_WRAPPER = (b'<rss version="2.0"><channel>', b"</channel></rss>")
+
+
+def _local(element: Any) -> str:
+    from lxml import etree
+
+    return etree.QName(element).localname.lower() if isinstance(element.tag, str) else ""
+
+
+def stream_feed(handle: BinaryIO, max_bytes: int) -> Iterator[Parsed]:
+    """The entries of a feed too big to read whole, one at a time: the size limit and memory are per entry.
+
+    feedparser needs a whole document, so each ``<item>``/``<entry>`` is cut out by lxml's incremental parser and
+    given to it alone. That parser needs well-formed XML (feedparser's own is forgiving): a syntax error ends the
+    file there, with a reason; the entries before it are kept.
+    """
+    from lxml import etree
+
+    encoding = _declared_or_detected(handle.read(_SAMPLE), whole=False)
+    handle.seek(0)
+    events = etree.iterparse(
+        handle, events=("start", "end"), encoding=encoding, huge_tree=True, resolve_entities=False, no_network=True
+    )
+    root: str | None = None
+    source: str | None = None
+    number = 0
+    try:
+        for event, element in events:
+            name = _local(element)
+            if event == "start":
+                root = root or name
+                continue
+            parent = element.getparent()
+            # The feed's own title (under the channel or the Atom feed), not an entry's.
+            if name == "title" and source is None and parent is not None and _local(parent) in ("channel", "feed"):
+                source = clean_inline(element.text or "") or None
+            if name not in ("item", "entry"):
+                continue
+            number += 1
+            xml = etree.tostring(element, encoding="utf-8")
+            element.clear(keep_tail=True)
+            while element.getprevious() is not None:
+                del parent[0]
+            if len(xml) > max_bytes:
+                yield too_large(f"entry {number} too large: {len(xml)} bytes", max_bytes)
+                continue
+            start, end = _WRAPPERS.get(root or "", _RSS_WRAPPER)
+            try:
+                drafts = parse_feed(start + xml + end)
+            except InputError as error:
+                yield InputError(f"entry {number}: {error.reason}")
+                continue
+            for draft in drafts:
+                # parse_feed reports a bad entry as an InputError item; it keeps its own message.
+                yield (
+                    draft
+                    if isinstance(draft, InputError)
+                    else dataclasses.replace(draft, source=source or draft.source, entry=number)
+                )
+    except etree.XMLSyntaxError as error:
+        yield InputError(
+            f"feed over the size limit is read entry by entry, which needs well-formed XML: {one_line(error)}; "
+            f"the {number} entries before it were read (raise {LIMIT_SETTING} to read it whole)"
+        )

@@ -10,16 +10,18 @@ import dataclasses
 import json
 import logging
 import os
+from collections.abc import Iterable, Iterator
 from pathlib import Path
+from typing import BinaryIO
 
 from ..documents import Article, Skipped, web_url
 from ..errors import InputError
-from .decoding import binary_reason, decode_text, is_binary, read_file
+from .decoding import SNIFF_BYTES, binary_reason, bom_encoding, decode_text, gunzip, is_binary, read_file
 from .discovery import SIDECAR_SUFFIX, display_path
-from .draft import Draft, Metadata, metadata_fields
-from .formats import parse
+from .draft import Draft, Metadata, Parsed, metadata_fields
+from .formats import format_of
 
-__all__ = ["load_file"]
+__all__ = ["load_file", "path_id"]
 
 logger = logging.getLogger(__name__)
 
@@ -49,7 +51,8 @@ def _sidecar_fields(path: Path, max_bytes: int) -> Metadata:
     raise InputError(f"bad sidecar {sidecar.name}: {reason}")
 
 
-def _path_id(path: Path, root: Path) -> str:
+def path_id(path: Path, root: Path) -> str:
+    """The id of a single-article file with no URL or id of its own: its path from the folder the user named."""
     # abspath, not resolve(): a symlinked file keeps the id of where it appears in the corpus.
     root_abs = Path(os.path.abspath(root))
     file_abs = Path(os.path.abspath(path))
@@ -78,18 +81,50 @@ def _locate(path: Path, draft: Draft) -> tuple[str, str, int | None]:
     return str(path), str(path), None
 
 
-def _load(path: Path, root: Path, max_bytes: int) -> tuple[list[Article], list[Skipped]]:
+def _items(path: Path, max_bytes: int) -> tuple[Iterable[Parsed], bool]:
+    """The parsed items of one file and whether it is a single article; InputError when the file cannot be read.
+
+    A container (JSON Lines; a feed over the limit) is streamed record by record, so the limit bounds one record;
+    any other file is read whole, and refused unread when it is over the limit.
+    """
+    kind = format_of(path)
+    if kind.stream is not None:
+        try:
+            size = path.stat().st_size
+            handle = path.open("rb")
+        except OSError as error:
+            raise InputError(error.strerror or str(error)) from None
+        head = handle.read(SNIFF_BYTES)
+        handle.seek(0)
+        # A UTF-16/32 file (byte-order mark) has no byte lines to stream: it is read whole, within the limit.
+        if (kind.always_stream or size > max_bytes) and bom_encoding(head) in (None, "utf-8-sig"):
+            if is_binary(head):
+                handle.close()
+                raise InputError(binary_reason(head))
+            return _closing(handle, kind.stream(handle, max_bytes)), False
+        handle.close()
+    data = read_file(path, max_bytes)
+    if kind.gzip:
+        data = gunzip(data, max_bytes)
+    if not data.strip():
+        raise InputError("empty: no article text")
+    if is_binary(data):
+        raise InputError(binary_reason(data))
+    return kind.read(data)
+
+
+def _closing(handle: BinaryIO, items: Iterator[Parsed]) -> Iterator[Parsed]:
+    with handle:
+        yield from items
+
+
+def _load(path: Path, root: Path, max_bytes: int, warnings: list[Skipped]) -> tuple[list[Article], list[Skipped]]:
     origin = display_path(path)
     try:
         if origin != str(path):
             # Its id and origin could not be stored or printed; renaming is the only fix that keeps it findable.
             raise InputError("file name is not valid UTF-8: rename the file")
-        data = read_file(path, max_bytes)
-        if not data.strip():
-            raise InputError("empty: no article text")
-        if is_binary(data):
-            raise InputError(binary_reason(data))
-        items, single = parse(path.suffix, data)
+        items, single = _items(path, max_bytes)
         overrides = _sidecar_fields(path, max_bytes) if single else {}
     except InputError as error:
         logger.debug("skipping %s: %s", origin, error.reason)
@@ -97,7 +132,7 @@ def _load(path: Path, root: Path, max_bytes: int) -> tuple[list[Article], list[S
 
     articles: list[Article] = []
     skipped: list[Skipped] = []
-    for item in items:
+    for item in _until_error(items):
         if isinstance(item, InputError):
             skipped.append(Skipped(origin, item.reason, item.line))
             continue
@@ -107,6 +142,7 @@ def _load(path: Path, root: Path, max_bytes: int) -> tuple[list[Article], list[S
         if not draft.text:
             skipped.append(Skipped(skip_origin, "empty: no article text", line))
             continue
+        warnings.extend(Skipped(skip_origin, warning, line) for warning in draft.warnings)
         article = Article(
             id="",
             title=draft.title or _fallback_title(draft.text),
@@ -122,7 +158,7 @@ def _load(path: Path, root: Path, max_bytes: int) -> tuple[list[Article], list[S
         elif draft.url:
             identity = draft.url
         elif single:
-            identity = _path_id(path, root)
+            identity = path_id(path, root)
         else:
             identity = "sha256:" + article.copy_hash[:16]
         articles.append(dataclasses.replace(article, id=identity))
@@ -131,15 +167,26 @@ def _load(path: Path, root: Path, max_bytes: int) -> tuple[list[Article], list[S
     return articles, skipped
 
 
-def load_file(path: Path, root: Path, *, max_bytes: int) -> tuple[list[Article], list[Skipped]]:
+def _until_error(items: Iterable[Parsed]) -> Iterator[Parsed]:
+    """``items``, with an InputError raised while streaming them turned into a last item: what came before stays."""
+    try:
+        yield from items
+    except InputError as error:
+        yield error
+
+
+def load_file(
+    path: Path, root: Path, *, max_bytes: int, warnings: list[Skipped] | None = None
+) -> tuple[list[Article], list[Skipped]]:
     """The articles in one file (several for JSON Lines, JSON arrays and feeds), and what was skipped.
 
     ``root`` is the folder the user named (it anchors a file's id); files over ``max_bytes`` are refused unread.
     Never raises for bad input. Duplicates across files are the update's to settle (:class:`DuplicateFilter`).
+    What was ignored in an article that is indexed anyway (an unreadable date) is added to ``warnings``.
     """
     path, root = Path(path), Path(root)
     try:
-        return _load(path, root, max_bytes)
+        return _load(path, root, max_bytes, warnings if warnings is not None else [])
     except Exception as error:  # a parser bug on one odd file must not abort a whole build
         logger.debug("unexpected error loading %s", display_path(path), exc_info=True)
         return [], [Skipped(display_path(path), f"unexpected error: {type(error).__name__}: {error}")]

@@ -2,12 +2,17 @@
 
 from __future__ import annotations
 
+import codecs
 import json
 import re
+from collections.abc import Iterator
+from typing import BinaryIO
 
 from ..errors import InputError
 from ..text.cleaning import clean_text
+from .decoding import too_large
 from .draft import Draft, Parsed, metadata_fields
+from .webpage import markup_text
 
 
 def _json_error(error: json.JSONDecodeError, line: int | None = None) -> InputError:
@@ -23,11 +28,13 @@ def record_to_draft(record: object, line: int | None = None) -> Draft:
         raise InputError("missing field 'text'", line=line, field="text")
     if not isinstance(text, str):
         raise InputError("field 'text' must be a string", line=line, field="text")
+    warnings: list[str] = []
     try:
-        fields = metadata_fields(record)
+        fields = metadata_fields(record, warnings=warnings)
     except InputError as error:
         raise InputError(error.reason, line=line, field=error.field) from None
-    return Draft(text=clean_text(text), line=line, **fields)
+    # An export may hold the page's HTML as its text: it is read as HTML, never stored with its markup.
+    return Draft(text=clean_text(markup_text(text)), line=line, warnings=tuple(warnings), **fields)
 
 
 def _parse_record(record: object, line: int) -> Parsed:
@@ -83,20 +90,51 @@ def parse_json(text: str) -> Draft | list[Parsed]:
     raise InputError("JSON must be an object or an array of objects")
 
 
+def _jsonl_record(line: str, number: int) -> Parsed:
+    try:
+        record = json.loads(line)
+    except json.JSONDecodeError as error:
+        return _json_error(error, number)
+    except RecursionError:
+        return InputError(_TOO_DEEP, line=number)
+    return _parse_record(record, number)
+
+
 def parse_jsonl(text: str) -> list[Parsed]:
     """One record per line; a bad line is reported and the others still load."""
-    results: list[Parsed] = []
     # split("\n"), not splitlines(): U+2028 inside a JSON string is not a record boundary.
-    for number, line in enumerate(text.split("\n"), start=1):
+    return [_jsonl_record(line, number) for number, line in enumerate(text.split("\n"), start=1) if line.strip()]
+
+
+_CHUNK = 1 << 20
+
+
+def stream_jsonl(handle: BinaryIO, max_bytes: int) -> Iterator[Parsed]:
+    """The records of a JSON Lines file read a line at a time: memory and the size limit are per record.
+
+    A line longer than ``max_bytes`` is skipped (and read past, not held) with a reason naming the setting.
+    """
+    number = 0
+    found = False
+    while line := handle.readline(max_bytes + 1):
+        number += 1
+        if len(line) > max_bytes and not line.endswith(b"\n"):
+            while (rest := handle.readline(_CHUNK)) and not rest.endswith(b"\n"):
+                pass
+            error = too_large(f"record too large: more than {max_bytes} bytes on one line", max_bytes)
+            yield InputError(error.reason, line=number)
+            found = True
+            continue
+        if number == 1 and line.startswith(codecs.BOM_UTF8):
+            line = line[len(codecs.BOM_UTF8) :]
         if not line.strip():
             continue
+        found = True
         try:
-            record = json.loads(line)
-        except json.JSONDecodeError as error:
-            results.append(_json_error(error, number))
+            text = line.decode("utf-8")
+        except UnicodeDecodeError as error:
+            yield InputError(f"not valid UTF-8 at byte {error.start} of the line", line=number)
             continue
-        except RecursionError:
-            results.append(InputError(_TOO_DEEP, line=number))
-            continue
-        results.append(_parse_record(record, number))
-    return results
+        yield _jsonl_record(text, number)
+    if not found:
+        raise InputError("empty: no article text")

@@ -13,19 +13,26 @@ import numpy as np
 from ..documents import Hit
 from ..errors import ConfigError
 from ..index import search as candidates
-from ..index.chunking import DAY_SHIFT, day_range
-from ..index.embedding import Embedder, embedder_from_settings
+from ..index.chunking import DAY_SHIFT
+from ..index.embedding import Embedder, embedder_from_settings, is_multilingual
 from ..index.layout import check_model
 from ..index.lexicon import analyze, term_hash
-from ..index.reader import ChunkRow, IndexReader
+from ..index.reader import ChunkRow, IndexReader, kept_generations
 from ..settings import Settings, get_settings
 from ..text.cleaning import clean_question
+from ..text.languages import ENGLISH, content_terms, question_language
 from ..text.terms import query_terms
+from .filters import window_of
 from .timeframes import DateLike, parse_day, window_from_question
 
 logger = logging.getLogger(__name__)
 
-_UNDATED_RECENCY = 0.5  # an undated article ranks like one a half-life old: kept, neither boosted nor buried
+# An undated article ranks like one a half-life old, or like the dated candidates' middle one when that is lower (an
+# archive of old news is all at the floor): kept, neither boosted nor buried.
+_UNDATED_RECENCY = 0.5
+# The dense ranking's weight for a question an English-only model cannot read (see Retriever.leans_on_words).
+_FOREIGN_DENSE = 0.25
+_PINNED_READERS = 2  # older generations kept open for permalinks
 
 
 class Retriever:
@@ -43,6 +50,7 @@ class Retriever:
         self.settings = settings
         self.directory = directory
         self._swap = threading.Lock()
+        self._older: dict[int, IndexReader] = {}  # generations a permalink pinned, while they are kept
 
     @classmethod
     def open(
@@ -79,11 +87,23 @@ class Retriever:
             self.reader = self._checked(IndexReader.open(self.directory))
         return True
 
-    def reader_at(self, generation: int) -> IndexReader:
-        """A reader pinned to ``generation`` while the index still keeps it (``ASSISTANT_KEEP_GENERATIONS``), for
-        :meth:`search_pinned`: an answer can be asked again of the articles it was first answered from. Raises
-        IndexNotFoundError once the generation is no longer kept. Close it when done."""
-        return self._checked(IndexReader.open(self.directory, generation=generation))
+    def reader_for(self, generation: int | None = None) -> IndexReader:
+        """The reader of index ``generation`` (the live one when None): a permalink re-asks on the generation it
+        was answered from. GenerationGoneError when that generation is no longer kept."""
+        reader = self.reader
+        if generation is None or generation == reader.generation:
+            return reader
+        with self._swap:
+            older = self._older.get(generation)
+            if older is not None and generation not in kept_generations(self.directory):
+                self._older.pop(generation)  # pruned since it was opened: say so rather than answer from a ghost
+                older = None
+            if older is None:
+                older = self._checked(IndexReader.open(self.directory, generation=generation))
+                self._older[generation] = older
+                while len(self._older) > _PINNED_READERS:  # the oldest opened goes; searches holding it finish
+                    self._older.pop(next(iter(self._older)))
+        return older
 
     def _checked(self, reader: IndexReader) -> IndexReader:
         try:
@@ -96,6 +116,8 @@ class Retriever:
 
     def close(self) -> None:
         self.reader.close()
+        for older in self._older.values():
+            older.close()
 
     def __enter__(self) -> Retriever:
         return self
@@ -118,17 +140,36 @@ class Retriever:
         sources: Iterable[str] | None = None,
         as_of: DateLike = None,
         vector: np.ndarray | None = None,
+        lexical: bool | None = None,
     ) -> list[Hit]:
         """Top-k passages for ``query``.
 
         ``as_of`` (default today) is the day the question is asked: later articles are excluded and the
         recency prior counts age from it. ``since``/``until`` are an explicit window (which turns the prior off);
         ``sources`` keeps only those outlets. Undated articles are kept. ``vector`` is the query's embedding
-        when the caller already has it. Every hit of one search comes from the same index generation.
+        when the caller already has it. ``lexical`` ranks mostly by BM25 (default: when the question is not in
+        English and the model only understands English, see :meth:`leans_on_words`). Every hit of one search
+        comes from the same index generation.
         """
         return self.search_pinned(
-            self.reader, query, k, since=since, until=until, sources=sources, as_of=as_of, vector=vector
+            self.reader,
+            query,
+            k,
+            since=since,
+            until=until,
+            sources=sources,
+            as_of=as_of,
+            vector=vector,
+            lexical=lexical,
         )
+
+    def leans_on_words(self, question: str) -> bool:
+        """Whether to answer ``question`` mostly from word matches: it is not English and the model only knows English.
+
+        BM25 matches words in any language; an English-only model's vectors for another language are close to
+        noise, so they weigh little then.
+        """
+        return not is_multilingual(self.embedder, self.settings) and question_language(question) != ENGLISH
 
     def search_pinned(
         self,
@@ -141,12 +182,16 @@ class Retriever:
         sources: Iterable[str] | None = None,
         as_of: DateLike = None,
         vector: np.ndarray | None = None,
+        lexical: bool | None = None,
+        recency: float = 1.0,
     ) -> list[Hit]:
         """:meth:`search` on the generation ``reader`` holds (``retriever.reader`` when it was taken).
 
         A caller that reads more of the index after searching (the answerer scores sentences with its vocabulary)
         takes ``retriever.reader`` once and passes it here, so every part of its work sees one generation even if
-        an update is swapped in meanwhile.
+        an update is swapped in meanwhile. ``recency`` scales the recency prior's half-life (a timeline wants a
+        story's older reports too: 3 triples it); 0 turns the prior off. ``lexical`` leans on the question's words
+        rather than the dense ranking (None: when the question is in a language the model cannot read).
         """
         query = clean_question(query or "")  # the same cleaning a question gets before it is answered
         if not query:
@@ -159,55 +204,69 @@ class Retriever:
         until_day = parse_day(until, name="until", end=True)
         source_list = sorted({s for s in sources or () if s})
         explicit_window = since_day is not None or until_day is not None
+        lexical = self.leans_on_words(query) if lexical is None else lexical
+        dense_factor = _FOREIGN_DENSE if lexical else 1.0
         if vector is None:
             vector = self.embedder.embed([query])[0]
+        # BLAS and FAISS on one thread: see candidates.one_thread.
         with candidates.one_thread():
-            return self._window_search(
-                reader, query, vector, k, since_day, until_day, source_list, as_of_day, explicit_window
-            )
-
-    def _window_search(
-        self,
-        reader: IndexReader,
-        query: str,
-        vector: np.ndarray,
-        k: int,
-        since_day: dt.date | None,
-        until_day: dt.date | None,
-        source_list: list[str],
-        as_of_day: dt.date,
-        explicit_window: bool,
-    ) -> list[Hit]:
-        hits: list[Hit] = []
-        narrowed = None if explicit_window else window_from_question(query, as_of_day)
-        if narrowed is not None:
-            # "this week" asks for recent news, but an undated article cannot be shown to be old: it stays in.
-            hits = self._search(
-                reader, query, vector, k, narrowed, until_day, source_list, as_of_day, True, keep_undated=True
-            )
-        if all(hit.date is None for hit in hits):  # a phrase window with no dated news must not hide the answer
-            hits = self._search(
-                reader, query, vector, k, since_day, until_day, source_list, as_of_day, not explicit_window
-            )
+            hits: list[Hit] = []
+            narrowed = None if explicit_window else window_from_question(query, as_of_day)
+            if narrowed is not None:
+                # "this week" asks for recent news, but an undated article cannot be shown to be old: it stays in.
+                hits = self._search(
+                    reader,
+                    query,
+                    vector,
+                    k,
+                    narrowed,
+                    until_day,
+                    source_list,
+                    as_of_day,
+                    recency > 0,
+                    dense_factor,
+                    keep_undated=True,
+                    half_life=self.settings.recency_half_life_days * recency,
+                )
+            if all(hit.date is None for hit in hits):  # a phrase window with no dated news must not hide the answer
+                hits = self._search(
+                    reader,
+                    query,
+                    vector,
+                    k,
+                    since_day,
+                    until_day,
+                    source_list,
+                    as_of_day,
+                    recency > 0 and not explicit_window,
+                    dense_factor,
+                    half_life=self.settings.recency_half_life_days * recency,
+                )
         return hits
 
-    def _filters(
-        self,
-        reader: IndexReader,
-        since: dt.date | None,
-        until: dt.date | None,
-        sources: list[str],
-        as_of: dt.date,
-        keep_undated: bool = False,
-    ) -> candidates.Window:
-        last = min(as_of, until) if until else as_of
-        if since or until:
-            # An explicit window asks for dated articles; an undated one cannot be shown to be inside it.
-            low, high = day_range(since.isoformat() if since else "0001-01-01", last.isoformat())
-        else:
-            low, high = 0, day_range(None, last.isoformat())[1]  # undated ids sort first, so they stay in
-        codes = reader.source_codes(sources) if sources else None
-        return candidates.Window(low, high, undated=keep_undated, sources=codes)
+    def leads(self, reader: IndexReader, hits: list[Hit], articles: int = 2) -> list[Hit]:
+        """The opening passage of each of the ``articles`` best-ranked articles, where the hits lack it.
+
+        News states its main fact first ("…began shutting off power Wednesday to some 375,000 people…"), in a
+        passage that often shares fewer words with a question than the later ones that repeat the story's terms;
+        the answerer weighs these beside the hits. Each has its article's best score.
+        """
+        best: dict[str, Hit] = {}
+        has_lead: set[str] = set()
+        for hit in hits:
+            best.setdefault(hit.article_id, hit)
+            if hit.start == 0:
+                has_lead.add(hit.article_id)
+        wanted = [article for article in list(best)[:articles] if article not in has_lead]
+        leads: list[Hit] = []
+        for article in wanted:
+            ids = [
+                row[0] for row in reader.query("SELECT id FROM chunks WHERE article_id = ? AND ordinal = 0", (article,))
+            ]
+            for row in reader.chunk_rows(ids).values():
+                top = best[article]
+                leads.append(self._hit(row, top.score, top.recency, None, None, reader.generation))
+        return leads
 
     def _search(
         self,
@@ -220,9 +279,11 @@ class Retriever:
         sources: list[str],
         as_of: dt.date,
         recency: bool,
+        dense_factor: float = 1.0,
         keep_undated: bool = False,
+        half_life: float | None = None,
     ) -> list[Hit]:
-        window = self._filters(reader, since, until, sources, as_of, keep_undated)
+        window = window_of(reader, since, until, sources, as_of, keep_undated)
         if candidates.count(reader.lives, window) == 0:
             return []
         n = self.settings.candidates
@@ -234,21 +295,23 @@ class Retriever:
             exact_max_rows=self.settings.exact_max_rows,
             probes=self.settings.ann_probes,
         )
-        bm25 = self._bm25(reader, query, n, window)
+        bm25 = self._bm25(reader, query, n, window, lexical=dense_factor < 1)
         # Reciprocal-rank fusion on in-memory columns; only the chosen passages are read from SQLite. A chunk's
         # contributions add up in ranking order (dense first), as they always have.
-        ranks = [np.arange(len(ranking)) for ranking in (dense, bm25)]
-        weights = (self.settings.dense_weight, self.settings.bm25_weight)
         every = np.concatenate([dense.ids, bm25.ids])
         if not len(every):
             return []
-        contributions = np.concatenate([w / (self.settings.rrf_k + r + 1) for w, r in zip(weights, ranks, strict=True)])
+        weights = (self.settings.dense_weight * dense_factor, self.settings.bm25_weight)
+        contributions = np.concatenate(
+            [w / (self.settings.rrf_k + np.arange(len(r)) + 1) for w, r in zip(weights, (dense, bm25), strict=True)]
+        )
         ids, first, inverse = np.unique(every, return_index=True, return_inverse=True)
         fused = np.bincount(inverse, weights=contributions, minlength=len(ids))
         articles = np.concatenate([dense.articles, bm25.articles])[first]
         places = np.concatenate([np.stack([r.segments, r.positions], axis=1) for r in (dense, bm25)])[first]
         where = {int(i): (int(s), int(p)) for i, (s, p) in zip(ids.tolist(), places.tolist(), strict=True)}
-        priors = self._recency(ids, as_of, self.settings.recency_half_life_days if recency else 0.0)
+        half_life = self.settings.recency_half_life_days if half_life is None else half_life
+        priors = self._recency(ids, as_of, half_life if recency else 0.0)
         scores = fused * priors
         order = np.lexsort((ids, -scores))
         # At most a few passages per article, so one long article cannot crowd out the others; when there are
@@ -282,19 +345,29 @@ class Retriever:
             if int(ids[p]) in rows  # a reader older than the kept generations may miss purged rows
         ]
 
-    def _bm25(self, reader: IndexReader, query: str, n: int, window: candidates.Window) -> candidates.Candidates:
-        words = reader.selective_terms(query_terms(query), self.settings.bm25_max_df, self.settings.bm25_max_terms)
+    def _bm25(
+        self, reader: IndexReader, query: str, n: int, window: candidates.Window, lexical: bool = False
+    ) -> candidates.Candidates:
+        # A question in another language searches with its content words, not its language's function words.
+        terms = content_terms(query, question_language(query)) if lexical else query_terms(query)
+        words = reader.selective_terms(terms, self.settings.bm25_max_df, self.settings.bm25_max_terms)
         hashes = list(dict.fromkeys(term_hash(term) for word in words for term in analyze(word)))
         return candidates.lexical(reader.lives, hashes, n, window, reader.average_length)
 
     def _recency(self, ids: np.ndarray, as_of: dt.date, half_life: float) -> np.ndarray:
-        """Multipliers for chunk ids: ``0.5 ** (age / half_life)``, floored; undated articles get a fixed one."""
+        """Multipliers for chunk ids: ``0.5 ** (age / half_life)``, floored; undated articles get a middle one.
+
+        Middle, not fixed: asked today about news from years ago, every dated article is at the floor, and a fixed
+        0.5 put undated pages (an "about us" page, a shop) five times above every article.
+        """
         if half_life <= 0:
             return np.ones(len(ids))
         days = ids >> DAY_SHIFT  # chunk ids carry their article's publication day
         age = np.maximum(0, as_of.toordinal() - days)
         priors = np.maximum(self.settings.recency_floor, 0.5 ** (age / half_life))
-        return np.where(days == 0, _UNDATED_RECENCY, priors)
+        dated = priors[days != 0]
+        undated = min(_UNDATED_RECENCY, float(np.median(dated))) if len(dated) else _UNDATED_RECENCY
+        return np.where(days == 0, undated, priors)
 
     def _hit(
         self, row: ChunkRow, score: float, prior: float, dense: float | None, bm25: float | None, generation: int

@@ -104,6 +104,48 @@ _BOILERPLATE = re.compile(
 )
 
 
+# Lines that send the reader to other stories, which an answer must never quote as this story's facts: a labelled
+# link ("Read more: <headline>", "Related: <headline>") or a teaser tagged like "… marmot [INSIGHT]".
+_TEASER = re.compile(
+    r"^(?:read\s+more|related(?:\s+(?:post|posts|article|articles|story|stories|coverage|content|reading|video))?"
+    r"|see\s+also|also\s+read|read\s+next|watch|listen|more\s+on\s+this(?:\s+story)?)\s*:\s*\S",
+    re.IGNORECASE,
+)
+_TAGGED_TEASER = re.compile(r"\S\s*\[(?:[A-Z]{3,12}|Video|Pictures|Photos|Gallery|Poll|Watch)\]\s*\|?$")
+# Newsletter, app and subscription prompts: a call to action starts with the imperative or speaks to the reader
+# ("right in your inbox"); a sentence that reports on a newsletter ("two million people subscribed to it") is news.
+_PROMPT = re.compile(
+    r"^(?:click\s+here\b|subscribe\s+(?:to|now|for|today)\b|sign\s+up\b|get\s+the\s+\S+(?:\s+\S+)?\s+app\b)"
+    r"|\bnewsletters?\b.*\byour\s+inbox\b|\byour\s+inbox\b.*\bnewsletters?\b"
+    r"|\b(?:subscribe|sign\s+up)\s+(?:to|for)\s+(?:our|the\s+\S+)\s+(?:\S+\s+){0,3}newsletters?\b",
+    re.IGNORECASE,
+)
+# Labels of a list of links to other stories; the headlines listed under them go too.
+_LINK_LIST = re.compile(
+    r"^(?:(?:don[’']?t\s+miss|you\s+(?:may|might)\s+also\s+like|explore\s+further|recommended(?:\s+for\s+you)?"
+    r"|most\s+(?:popular|read)|trending(?:\s+now)?|more\s+(?:stories|news|from\s+\S+(?:\s+\S+)?)|top\s+stories"
+    r"|editor[’']?s\s+picks|further\s+reading|read\s+next|related\s+(?:links|coverage|reading|news))\s*[:.…!]*"
+    r"|more\s*:)$",
+    re.IGNORECASE,
+)
+_MAX_TEASER_LEN = 200
+# Under a link-list label, lines this short without a sentence's closing punctuation are the listed headlines.
+_MAX_HEADLINE_LEN = 150
+_MAX_LISTED = 8
+_SENTENCE_END = tuple(".!\"”'’:;)…")
+
+
+def _is_teaser(line: str) -> bool:
+    """Whether a cleaned line is a link to another story, or a newsletter or app prompt."""
+    if len(line) > _MAX_TEASER_LEN:
+        return False
+    return bool(_TEASER.match(line) or _TAGGED_TEASER.search(line) or _PROMPT.search(line))
+
+
+def _is_listed_headline(line: str) -> bool:
+    return len(line) <= _MAX_HEADLINE_LEN and not line.endswith(_SENTENCE_END) and not line.startswith(("“", '"'))
+
+
 def _clean_chars(raw: str) -> str:
     """Character-level cleaning shared by bodies and inline values; keeps newlines, one space per run.
 
@@ -157,15 +199,28 @@ def _lines(text: str) -> Iterator[str]:
 def clean_text(raw: str) -> str:
     """Clean an article body: one paragraph per source line, paragraphs separated by one blank line.
 
-    Every line of prose is kept; only whole lines of debris are dropped. Returns ``""`` if nothing is left.
+    Every line of prose is kept; only whole lines of debris are dropped: widgets, links to other stories (with the
+    headlines listed under a "DON'T MISS" or "You may also like" label) and newsletter prompts. Returns ``""`` if
+    nothing is left.
     """
     out = io.StringIO()
+    listed = 0  # headlines still to drop under a link-list label
     for line in _lines(_clean_chars(raw)):
         # Blank lines are skipped before the per-line work: a file of a million newlines is not a million lines.
-        if line and line != " " and (line := _clean_line(line)):
-            if out.tell():
-                out.write("\n\n")
-            out.write(line)
+        if not line or line == " " or not (line := _clean_line(line)):
+            continue
+        if listed and _is_listed_headline(line):
+            listed -= 1
+            continue
+        listed = 0
+        if len(line) <= _MAX_BOILERPLATE_LEN and _LINK_LIST.match(line):
+            listed = _MAX_LISTED
+            continue
+        if _is_teaser(line):
+            continue
+        if out.tell():
+            out.write("\n\n")
+        out.write(line)
     return out.getvalue()
 
 

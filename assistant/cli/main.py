@@ -1,0 +1,56 @@
+"""The ``assistant`` command group, and the page's ``serve`` command."""
+
+from __future__ import annotations
+
+import logging
+import os
+import sys
+from pathlib import Path
+
+import click
+
+from ..errors import ConfigError
+from ..settings import get_settings
+from .index import index
+from .options import errors, index_option
+from .questions import ask, evaluate, search
+
+
+@click.group()
+@click.option("-v", "--verbose", count=True, help="Log more to stderr (-vv for debug).")
+@click.version_option(package_name="newsqa-assistant")
+def cli(verbose: int) -> None:
+    """Ask questions of news articles and get answers you can check, offline."""
+    level = logging.WARNING - 10 * min(verbose, 2)
+    logging.basicConfig(level=level, stream=sys.stderr, format="%(levelname)s %(name)s: %(message)s")
+    os.environ.setdefault("HF_HUB_OFFLINE", "1")
+    os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
+
+
+@click.command("serve")
+@click.option("--host", default="127.0.0.1", show_default=True, help="Interface; others need ASSISTANT_UI_AUTH.")
+@click.option("--port", default=7860, show_default=True, type=click.IntRange(1, 65535), help="Port to listen on.")
+@click.option(
+    "--corpus",
+    "corpus_dir",
+    type=click.Path(file_okay=False, path_type=Path),
+    default=None,
+    help="Articles to build the index from when there is none (default: corpus/).",
+)
+@index_option
+@errors
+def serve(host: str, port: int, corpus_dir: Path | None, index_dir: Path | None) -> None:
+    """Open the chat page in the browser at http://HOST:PORT (building the index on first start)."""
+    try:
+        from assistant_ui.app import serve as run
+    except ImportError as exc:
+        raise ConfigError(f"the chat page needs gradio and the assistant_ui package: pip install -e . ({exc})") from exc
+    run(get_settings(index_dir=index_dir, corpus_dir=corpus_dir), host=host, port=port)
+
+
+for command in (index, search, ask, evaluate, serve):
+    cli.add_command(command)
+
+
+def main() -> None:
+    cli(prog_name="assistant")

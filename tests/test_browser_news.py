@@ -1,0 +1,157 @@
+"""The news features in a real headless Chromium: the short answer first, the coverage line, "Show as timeline",
+and permalinks that re-ask on their index generation and show both answers once the index has changed.
+
+Same set-up as test_browser.py (Debian's /usr/bin/chromium through Playwright, a server in-process on a loopback
+port, every other host blocked), with a server of its own: these tests change its index.
+"""
+
+from __future__ import annotations
+
+import shutil
+from collections.abc import Iterator
+from pathlib import Path
+from urllib.parse import parse_qs, urlsplit
+
+import pytest
+from conftest import SEED, SEED_QUESTION
+from loopback import free_port
+
+from assistant import build_index
+from assistant.settings import Settings
+
+pytest.importorskip("gradio", reason="gradio is not installed: pip install -e .")
+pytest.importorskip("playwright.sync_api", reason="playwright is not installed: pip install -e '.[test]'")
+
+import assistant_ui.app as ui_app
+import assistant_ui.page as ui_page
+from test_browser import ANSWER_TIMEOUT, WIDE, Tab, expect
+from test_browser import browser as browser  # fixtures shared with test_browser.py
+from test_browser import screenshot as screenshot
+
+REVISED = (
+    "---\ntitle: Alibaba's AI spending revised\ndate: 2025-03-04\nsource: Markets Wire\n---\n\n"
+    "Last year, Alibaba invested 31 billion yuan in AI during the first half of the year, a revised filing showed.\n"
+)
+
+
+@pytest.fixture(scope="module")
+def news_server(tmp_path_factory: pytest.TempPathFactory, real_embedder) -> Iterator[tuple[str, ui_app.ChatService]]:
+    root = tmp_path_factory.mktemp("browser-news")
+    corpus = root / "corpus"
+    corpus.mkdir()
+    for path in (SEED, SEED.with_suffix(".meta.json")):
+        shutil.copy(path, corpus / path.name)
+    settings = Settings(progress=False, index_dir=root / "index", corpus_dir=corpus)
+    build_index([corpus], settings.index_dir, embedder=real_embedder, settings=settings)
+    service = ui_app.ChatService(settings, settings.index_dir, corpus / "uploads", embedder=real_embedder)
+    demo = ui_page.build_app(service)
+    demo.queue(default_concurrency_limit=2, max_size=16)
+    port = free_port()
+    demo.launch(server_name="127.0.0.1", server_port=port, prevent_thread_lock=True, quiet=True, css=ui_page.CSS)
+    try:
+        yield f"http://127.0.0.1:{port}/", service
+    finally:
+        demo.close()
+
+
+def open_tab(browser, url: str) -> tuple[Tab, object]:
+    context = browser.new_context(viewport=WIDE)
+
+    def local_only(route) -> None:
+        if urlsplit(route.request.url).hostname in ("127.0.0.1", "localhost"):
+            route.continue_()
+        else:
+            route.abort()
+
+    context.route("**/*", local_only)
+    return Tab(context.new_page(), url), context
+
+
+def test_short_answer_first_coverage_line_timeline_and_permalink(browser, news_server, screenshot, capsys) -> None:
+    base, service = news_server
+    tab, context = open_tab(browser, base)
+    try:
+        page = tab.page
+        tab.ask(SEED_QUESTION)
+        chat = page.locator("#chat")
+        strong = chat.locator("strong", has_text="23 billion yuan").first
+        expect(strong).to_be_visible()
+        # The direct answer comes before the quoted evidence in the same message.
+        order = chat.evaluate(
+            "el => { const t = el.innerText; return [t.indexOf('23 billion yuan'), t.indexOf('According to')]; }"
+        )
+        assert 0 <= order[0] < order[1], order
+        expect(chat.locator(".coverage").last).to_have_text("From 1 article by 1 outlet, in Feb 2025.")
+        # The permalink is shown and is now the page's URL.
+        link = page.locator("#permalink a.permalink")
+        expect(link).to_be_attached(timeout=10_000)
+        page.wait_for_function("location.search.includes('gen=')", timeout=10_000)
+        query = parse_qs(urlsplit(page.url).query)
+        assert query["q"] == [SEED_QUESTION] and query["gen"] == ["1"]
+        screenshot(tab, "chat-short-answer-coverage", capsys)
+
+        page.get_by_role("button", name="Show as timeline").click()
+        expect(chat).to_contain_text("Timeline (oldest first)", timeout=ANSWER_TIMEOUT)
+        expect(chat.locator("li").first).to_contain_text("Feb 2025 — tech news blog:")
+        page.wait_for_function("location.search.includes('timeline=1')", timeout=10_000)
+        screenshot(tab, "chat-timeline", capsys)
+        assert not tab.dialogs and not tab.errors, (tab.dialogs, tab.errors)
+        permalink = page.url.replace("&timeline=1", "")
+    finally:
+        context.close()
+
+    # Opening the link re-asks on the same generation.
+    tab, context = open_tab(browser, permalink)
+    try:
+        expect(tab.page.locator("#recheck")).to_contain_text("Re-asked on index generation 1", timeout=ANSWER_TIMEOUT)
+        expect(tab.page.locator("#chat strong", has_text="23 billion yuan").first).to_be_visible()
+        expect(tab.page.locator("#cards .card#a1-cite-1")).to_be_attached()
+        # A citation link on a permalinked page scrolls to its card; it does not reload the page without the link.
+        tab.page.locator('#chat a[href="#a1-cite-1"]').first.click()
+        tab.page.wait_for_function("location.hash === '#a1-cite-1'", timeout=5_000)
+        assert "gen=1" in tab.page.url and tab.page.locator("#a1-cite-1").count() == 1
+    finally:
+        context.close()
+
+    # The index changes (another outlet gives another figure): the link now shows then and now side by side.
+    revised = Path(service.upload_dir.parent) / "revised-source.md"
+    revised.write_text(REVISED, encoding="utf-8")
+    assert service.add_articles([str(revised)], "", "", "")["added"]
+    tab, context = open_tab(browser, permalink)
+    try:
+        recheck = tab.page.locator("#recheck")
+        expect(recheck).to_contain_text("The index has changed since this link was made", timeout=ANSWER_TIMEOUT)
+        columns = recheck.locator(".recheck-column")
+        expect(columns).to_have_count(2)
+        expect(columns.nth(0)).to_contain_text("Then (generation 1)")
+        expect(columns.nth(1)).to_contain_text("Now (generation 2)")
+        expect(columns.nth(1)).to_contain_text("31 billion yuan")
+        screenshot(tab, "permalink-recheck", capsys)
+        assert not tab.dialogs and not tab.errors, (tab.dialogs, tab.errors)
+    finally:
+        context.close()
+
+
+def test_a_disagreement_links_both_sides_to_their_cards(browser, news_server) -> None:
+    base, service = news_server
+    if service.assistant.retriever.generation < 2:
+        revised = Path(service.upload_dir.parent) / "revised-source.md"
+        revised.write_text(REVISED, encoding="utf-8")
+        assert service.add_articles([str(revised)], "", "", "")["added"]
+    tab, context = open_tab(browser, base)
+    try:
+        tab.ask(SEED_QUESTION)
+        coverage = tab.page.locator("#chat .coverage").last
+        expect(coverage).to_contain_text("The sources disagree")
+        links = coverage.locator("a")
+        expect(links).to_have_count(2)
+        for index in range(2):
+            target = links.nth(index).get_attribute("href")
+            assert target and target.startswith("#a1-cite-")
+            expect(tab.page.locator(f"#cards .card{target}")).to_be_attached()
+        second = links.nth(1).get_attribute("href")
+        links.nth(1).click()
+        tab.page.wait_for_function(f"location.hash === '{second}'", timeout=5_000)
+        assert not tab.dialogs and not tab.errors, (tab.dialogs, tab.errors)
+    finally:
+        context.close()
