@@ -86,11 +86,12 @@ def build_postings(docs: np.ndarray, hashes: np.ndarray, freqs: np.ndarray) -> t
     postings = np.empty(len(order), dtype=POSTING)
     postings["doc"] = docs[order]
     postings["freq"] = freqs[order]
-    starts = np.flatnonzero(np.r_[True, sorted_hashes[1:] != sorted_hashes[:-1]]) if len(order) else np.zeros(0, int)
+    del order  # the largest temporary: freed before the term table is built
+    starts = np.flatnonzero(np.r_[True, sorted_hashes[1:] != sorted_hashes[:-1]]) if len(postings) else np.zeros(0, int)
     terms = np.empty(len(starts) + 1, dtype=TERM)
     terms["hash"][:-1] = sorted_hashes[starts]
     terms["start"][:-1] = starts
-    terms[-1] = (np.iinfo(np.uint64).max, len(order))
+    terms[-1] = (np.iinfo(np.uint64).max, len(postings))
     return terms, postings
 
 

@@ -268,6 +268,8 @@ class _Run:
             return
         texts = [embedding_text(a.title, c.text) for a, chunks, _, _ in group for c in chunks]
         vectors = self.embedder.embed(texts)
+        embedded = len(texts)
+        del texts  # a copy of every passage: not kept while the writer holds them too
         if vectors.shape[1:] != (self.embedder.dimension,):
             raise ConfigError(f"embedder returned vectors of shape {vectors.shape}")
         cursor = 0
@@ -278,10 +280,10 @@ class _Run:
         if self._embedding is None:
             self._embedding = self._bar(0, "embedding", "chunk")
             self._embedding.total = None
-        self._embedding.update(len(texts))
+        self._embedding.update(embedded)
         self._done[0] += len(group)
-        self._done[1] += len(texts)
-        self.summary.embedded_chunks += len(texts)
+        self._done[1] += embedded
+        self.summary.embedded_chunks += embedded
         if self.on_progress:
             self.on_progress(self._done[0], self._todo[0], self._done[1], self._todo[1])
 

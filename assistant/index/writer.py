@@ -274,10 +274,10 @@ class IndexWriter:
                 article.source, article.url,
             )  # fmt: skip
             self._pending.add((chunk.id, uid, article_uid, digest, source, length), vector, (hashes, freqs))
+            if len(self._pending) >= self.settings.segment_rows:  # inside an article too: a huge one is split
+                self._flush()
         self.counts["articles"] += 1
         self.counts["chunks"] += len(chunks)
-        if len(self._pending) >= self.settings.segment_rows:
-            self._flush()
 
     def _source_code(self, name: str | None) -> int:
         if not name:
