@@ -55,7 +55,11 @@ def build_tantivy(reader: Any, folder: Path) -> tuple[Any, float]:
     writer = index.writer(heap_size=256_000_000, num_threads=2)
     for batch in passages(reader):
         for chunk_id, title, text, _ in batch:
-            writer.add_document(tantivy.Document(chunk=chunk_id, text=text, title=title))
+            doc = tantivy.Document()
+            doc.add_unsigned("chunk", chunk_id)
+            doc.add_text("text", text)
+            doc.add_text("title", title)
+            writer.add_document(doc)
     writer.commit()
     writer.wait_merging_threads()
     index.reload()
@@ -126,11 +130,12 @@ def main(argv: list[str]) -> int:
             elif engine == "tantivy":
                 assert tantivy_index is not None
                 schema = tantivy_index.schema
+                # Title words count double, as in the index's own engine and in FTS5's bm25(…, 1.0, 2.0).
                 should = [
-                    (tantivy.Occur.Should, tantivy.Query.term_query(schema, field, t))
+                    (tantivy.Occur.Should, tantivy.Query.boost_query(tantivy.Query.term_query(schema, field, t), boost))
                     for w in words
                     for t in analyze(w)
-                    for field in ("text", "title")
+                    for field, boost in (("text", 1.0), ("title", 2.0))
                 ]
                 query = tantivy.Query.boolean_query(
                     [

@@ -292,13 +292,14 @@ def measure(index: Path, replay: Replay, args: argparse.Namespace, new: bool) ->
 def ann_recall(retriever: Any, questions: list[dict[str, Any]], vectors: np.ndarray) -> dict[str, float]:
     """Dense top 10 through the IVF indexes against exact search, under each question's as-of and 30-day window."""
     from assistant.index import search
+    from assistant.retrieve.filters import window_of
 
     reader = retriever.reader
     found = {"as_of": [], "window": []}
     for q, v in zip(questions, vectors, strict=True):
         day = dt.date.fromisoformat(q["question_date"])
         for name, since in (("as_of", None), ("window", day - dt.timedelta(days=30))):
-            window = retriever._filters(reader, since, day if since else None, [], day)
+            window = window_of(reader, since, day if since else None, [], day)
             kwargs = {"probes": retriever.settings.ann_probes}
             approx = search.dense(
                 reader.lives, v, 10, window, exact_max_rows=retriever.settings.exact_max_rows, **kwargs
