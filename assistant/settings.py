@@ -41,6 +41,18 @@ class Settings(BaseSettings):
         ),
     )
     device: str = Field("cpu", description="Torch device for the embedder.")
+    embed_backend: Literal["torch", "openvino"] = Field(
+        "torch",
+        description=(
+            "What runs the embedding model: torch (sentence-transformers), or openvino (the same model compiled by "
+            "OpenVINO, `pip install -e '.[openvino]'`: the same vectors, about 1.9x faster on this CPU; converted "
+            "once into the cache folder). Indexes are shared between the two."
+        ),
+    )
+    cache_dir: Path = Field(
+        Path.home() / ".cache" / "news-assistant",
+        description="Where converted models are kept (the openvino backend's, a few hundred MB per model).",
+    )
     chunk_size: int = Field(
         900,
         ge=100,

@@ -92,7 +92,7 @@ def answer_rows(reader: Any, embedder: Any, asked: list[dict], configs: list[dic
     shipped config is checked against ``Assistant.ask`` on the first questions, so the shortcut answers as the
     product does.
     """
-    from assistant.answer.assistant import Assistant
+    from assistant.answer.assistant import LEADS, Assistant
     from assistant.answer.evidence import gather
     from assistant.answer.extractive import ExtractiveAnswerer
     from assistant.answer.metrics import contains
@@ -107,6 +107,7 @@ def answer_rows(reader: Any, embedder: Any, asked: list[dict], configs: list[dic
         query = clean_question(q["question"])
         vector = embedder.embed([query])[0]
         hits = retriever.search_pinned(reader, query, None, as_of=q.get("as_of"), vector=vector)
+        hits = hits + retriever.leads(reader, hits, LEADS)  # as Assistant.ask weighs them (asserted below)
         passages = [hit.text for hit in hits]
         evidences: dict[int, Any] = {}
         for config in configs:

@@ -6,13 +6,14 @@
 PyTorch is sentence-transformers as the index uses it. The others run the same weights exported to ONNX
 (``torch.onnx.export``) with the model's own tokenizer (``tokenizers``, 256 tokens), mean pooling and L2
 normalisation, as sentence-transformers does: ONNX Runtime in fp32 and with int8 dynamic quantisation of the
-weights (``onnxruntime.quantization.quantize_dynamic``), and OpenVINO in fp32 and with bf16 inference (this CPU has
-AVX512-BF16). They need ``onnxruntime``, ``onnx`` and ``openvino``, which the project does not install: the
-pip extras ``sentence-transformers[onnx]`` / ``[openvino]`` pin other versions of torch, transformers and
-sentence-transformers than the project's, so measure with them on ``PYTHONPATH`` from a separate folder
-(``pip install --target DIR --no-deps onnxruntime onnx openvino openvino-telemetry protobuf ml_dtypes
-flatbuffers coloredlogs humanfriendly``). Static int8 quantisation (NNCF / optimum-intel) is not measured: it
-needs those pinned stacks.
+weights (``onnxruntime.quantization.quantize_dynamic``), OpenVINO in fp32 as ``ASSISTANT_EMBED_BACKEND=openvino``
+runs it (``assistant.index.compiled``, converted from the PyTorch weights) and, from the ONNX graph, with a bf16
+inference hint (this CPU has AVX512-BF16). The project installs ``openvino`` (extra ``[openvino]``, and the test
+extra); ``onnxruntime`` and ``onnx`` it does not: sentence-transformers' ``[onnx]`` extra pins other versions of
+torch, transformers and sentence-transformers than the project's, so measure those with them on ``PYTHONPATH``
+from a separate folder (``pip install --target DIR --no-deps onnxruntime onnx protobuf ml_dtypes flatbuffers
+coloredlogs humanfriendly``). Static int8 quantisation (NNCF / optimum-intel) is not measured: it needs those
+pinned stacks.
 
 Printed per backend: passages/s on ``--sample`` RealTime QA passages (batch 64, two threads), the cosine of its
 vectors to PyTorch's (mean and worst), and with ``--full`` the dense-only recall@1/@10 of the gold article on
@@ -128,6 +129,12 @@ def backend(name: str, folder: Path, work: Path) -> Any:
             return np.asarray(session.run(["hidden"], feeds)[0])
 
         return Exported(folder, run_ort)
+    if name == "openvino":  # what ASSISTANT_EMBED_BACKEND=openvino runs
+        from assistant.index.compiled import CompiledEmbedder
+        from assistant.index.embedding import PACKAGED_MODEL_NAME, weights_hash
+
+        identity = f"{PACKAGED_MODEL_NAME}@sha256:{weights_hash(folder)}"
+        return CompiledEmbedder(PACKAGED_MODEL_NAME, folder, identity, cache=work / "cache", batch_size=64)
     import openvino as ov
 
     config = {"INFERENCE_NUM_THREADS": "2"}

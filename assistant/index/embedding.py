@@ -91,7 +91,7 @@ def weights_hash(folder: Path) -> str:
 
 
 # Calls embedding at most this many texts are a question and its candidate sentences, not a batch of passages.
-_QUERY_TEXTS = 16
+QUERY_TEXTS = 16
 
 
 class SentenceTransformerEmbedder:
@@ -155,7 +155,7 @@ class SentenceTransformerEmbedder:
 
     def threads_for(self, count: int) -> int:
         """Torch threads for a call embedding ``count`` texts (see the class docstring)."""
-        return self.query_threads if 0 < count <= _QUERY_TEXTS and self.query_threads else self._batch_threads
+        return self.query_threads if 0 < count <= QUERY_TEXTS and self.query_threads else self._batch_threads
 
     def embed(self, texts: Sequence[str]) -> np.ndarray:
         if not texts:
@@ -185,19 +185,42 @@ class SentenceTransformerEmbedder:
 
 
 _LOADED: dict[tuple[str, str, int, int], SentenceTransformerEmbedder] = {}
+_COMPILED: dict[tuple[str, int, int], Embedder] = {}
 _CUSTOM: dict[str, Embedder] = {}
 _LOAD_LOCK = threading.Lock()
 
 
 def load_embedder(
-    model: str | None = None, *, device: str = "cpu", batch_size: int = 64, query_threads: int = 1
+    model: str | None = None,
+    *,
+    device: str = "cpu",
+    batch_size: int = 64,
+    query_threads: int = 1,
+    backend: str = "torch",
+    cache_dir: Path | None = None,
 ) -> Embedder:
     """Load (once per process) the configured model, or the packaged all-MiniLM-L6-v2 when none is named.
 
     Callers asking for another batch size or query threads share the loaded weights; each gets an embedder of its
-    own, so one caller's options never change another's.
+    own, so one caller's options never change another's. ``backend`` "openvino" runs the same model compiled by
+    OpenVINO (:mod:`assistant.index.compiled`), converted once into ``cache_dir``.
     """
     name, folder = resolve_model(model)
+    if backend == "openvino":
+        from .compiled import CompiledEmbedder
+
+        with _LOAD_LOCK:
+            compiled_key = (str(folder), batch_size, query_threads)
+            if compiled_key not in _COMPILED:
+                _COMPILED[compiled_key] = CompiledEmbedder(
+                    name,
+                    folder,
+                    f"{name}@sha256:{weights_hash(folder)}",
+                    cache=cache_dir or Path.home() / ".cache" / "news-assistant",
+                    batch_size=batch_size,
+                    query_threads=query_threads,
+                )
+            return _COMPILED[compiled_key]
     key = (str(folder), device, batch_size, query_threads)
     with _LOAD_LOCK:
         if key not in _LOADED:
@@ -243,6 +266,8 @@ def embedder_from_settings(settings: Settings) -> Embedder:
             device=settings.device,
             batch_size=settings.batch_size,
             query_threads=settings.query_threads,
+            backend=settings.embed_backend,
+            cache_dir=settings.cache_dir,
         )
     with _LOAD_LOCK:
         if spec not in _CUSTOM:
