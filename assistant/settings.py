@@ -50,7 +50,7 @@ class Settings(BaseSettings):
         ),
     )
     cache_dir: Path = Field(
-        Path.home() / ".cache" / "news-assistant",
+        default_factory=lambda: Path.home() / ".cache" / "news-assistant",
         description="Where converted models are kept (the openvino backend's, a few hundred MB per model).",
     )
     chunk_size: int = Field(

@@ -165,3 +165,17 @@ def test_the_tree_stays_readable() -> None:
     lines = {str(p.relative_to(REPO)): len(p.read_text(encoding="utf-8").splitlines()) for p in SOURCES}
     long = {path: count for path, count in lines.items() if count > 450}
     assert not long, long
+
+
+def test_every_setting_is_described_and_every_number_bounded() -> None:
+    """One settings object, each field saying what it does; a number without bounds accepts nonsense silently."""
+    import annotated_types
+
+    from assistant.settings import Settings
+
+    bounds = (annotated_types.Ge, annotated_types.Gt, annotated_types.Le, annotated_types.Lt)
+    for name, field in Settings.model_fields.items():
+        assert field.description and len(field.description) > 15, name
+        if field.annotation in (int, float):
+            kinds = {type(m) for m in field.metadata if isinstance(m, bounds)}
+            assert len(kinds) == 2, f"{name} needs a lower and an upper bound"
