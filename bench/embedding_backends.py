@@ -108,6 +108,12 @@ def backend(name: str, folder: Path, work: Path) -> Any:
         from assistant.index.embedding import load_embedder
 
         return load_embedder(None, batch_size=64)
+    if name == "openvino":  # what ASSISTANT_EMBED_BACKEND=openvino runs
+        from assistant.index.compiled import CompiledEmbedder
+        from assistant.index.embedding import PACKAGED_MODEL_NAME, weights_hash
+
+        identity = f"{PACKAGED_MODEL_NAME}@sha256:{weights_hash(folder)}"
+        return CompiledEmbedder(PACKAGED_MODEL_NAME, folder, identity, cache=work / "cache", batch_size=64)
     onnx_path = work / "minilm.onnx"
     export(folder, onnx_path)
     if name.startswith("onnx"):
@@ -129,12 +135,6 @@ def backend(name: str, folder: Path, work: Path) -> Any:
             return np.asarray(session.run(["hidden"], feeds)[0])
 
         return Exported(folder, run_ort)
-    if name == "openvino":  # what ASSISTANT_EMBED_BACKEND=openvino runs
-        from assistant.index.compiled import CompiledEmbedder
-        from assistant.index.embedding import PACKAGED_MODEL_NAME, weights_hash
-
-        identity = f"{PACKAGED_MODEL_NAME}@sha256:{weights_hash(folder)}"
-        return CompiledEmbedder(PACKAGED_MODEL_NAME, folder, identity, cache=work / "cache", batch_size=64)
     import openvino as ov
 
     config = {"INFERENCE_NUM_THREADS": "2"}

@@ -54,11 +54,11 @@ def percentile(values: list[float], q: float) -> float:
 
 def run_ours(data: Path, work: Path, reuse: Path | None) -> dict[str, Any]:
     from assistant import Retriever, build_index
-    from assistant.index.embedding import load_embedder
+    from assistant.index.embedding import embedder_from_settings
     from assistant.settings import get_settings
 
     settings = get_settings(progress=False)
-    embedder = load_embedder(settings.model, batch_size=settings.batch_size, query_threads=settings.query_threads)
+    embedder = embedder_from_settings(settings)  # ASSISTANT_EMBED_BACKEND=openvino measures that backend
     index = reuse or work / "index"
     ingest_seconds = None
     if reuse is None or not (reuse / "CURRENT").exists():

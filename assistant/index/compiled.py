@@ -1,4 +1,4 @@
-"""The embedding model compiled by OpenVINO: the same vectors as sentence-transformers, about twice as fast on a CPU.
+"""The embedding model compiled by OpenVINO: the same vectors as sentence-transformers, 2.6x as fast on this CPU.
 
 ``ASSISTANT_EMBED_BACKEND=openvino`` selects it (``pip install -e '.[openvino]'``). The model folder's transformer is
 converted from its PyTorch weights with ``openvino.convert_model`` once and cached (``ASSISTANT_CACHE_DIR``); the
