@@ -18,7 +18,7 @@ k = 10, the 103 dev questions as of their question date and again with a 30-day 
 article (a copy of it counts), adding one article and removing one (seconds and bytes written, from
 /proc/self/io), and a full merge (`index optimize`). With ``--old-src`` (an export of the previous design, e.g.
 ``git archive f4ddcfb``), the same is measured for it up to ``--old-max`` passages. Prints a table, writes it to
-``--table`` (default scale.md beside the README) and the figures to ``--save``. Skips cleanly without the data.
+``--table`` (default bench/scale.md) and the figures to ``--save``. Skips cleanly without the data.
 """
 
 from __future__ import annotations
@@ -409,7 +409,7 @@ def main(argv: list[str]) -> int:
     parser.add_argument("--old-max", type=int, default=200_000, help="Largest size the previous design is built at.")
     parser.add_argument("--no-quality", dest="quality", action="store_false", help="Skip recall measurements.")
     parser.add_argument("--save", type=Path, help="Write every figure as JSON here.")
-    parser.add_argument("--table", type=Path, default=REPO / "scale.md", help="Write the Markdown table here.")
+    parser.add_argument("--table", type=Path, default=REPO / "bench" / "scale.md", help="The Markdown table.")
     parser.add_argument("--worker", help=argparse.SUPPRESS)
     parser.add_argument("--index", type=Path, help=argparse.SUPPRESS)
     parser.add_argument("--corpus", type=Path, help=argparse.SUPPRESS)
