@@ -25,7 +25,6 @@ from __future__ import annotations
 
 import argparse
 import datetime as dt
-import json
 import statistics
 import sys
 import time
@@ -35,13 +34,9 @@ from typing import Any
 import numpy as np
 
 REPO = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(Path(__file__).resolve().parent))
 DEFAULT_DATA = REPO.parent / "shared" / "bench" / "realtimeqa"
 MAX_TOKENS = 256
-
-
-def load_jsonl(path: Path) -> list[dict[str, Any]]:
-    with path.open(encoding="utf-8") as handle:
-        return [json.loads(line) for line in handle if line.strip()]
 
 
 class Exported:
@@ -187,6 +182,8 @@ def main(argv: list[str]) -> int:
     if not (args.data / "corpus.jsonl").exists():
         print(f"skip: RealTime QA data not found under {args.data}")
         return 0
+    from answer_quality import load_jsonl
+
     from assistant.index.embedding import packaged_model_path
 
     args.work.mkdir(parents=True, exist_ok=True)

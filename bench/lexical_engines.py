@@ -15,7 +15,6 @@ from __future__ import annotations
 
 import argparse
 import datetime as dt
-import json
 import sqlite3
 import statistics
 import sys
@@ -24,17 +23,8 @@ from pathlib import Path
 from typing import Any
 
 REPO = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(Path(__file__).resolve().parent))
 DEFAULT_DATA = REPO.parent / "shared" / "bench" / "realtimeqa"
-
-
-def load_jsonl(path: Path) -> list[dict[str, Any]]:
-    with path.open(encoding="utf-8") as handle:
-        return [json.loads(line) for line in handle if line.strip()]
-
-
-def percentile(values: list[float], q: float) -> float:
-    ordered = sorted(values)
-    return 1000 * ordered[min(len(ordered) - 1, round(q * (len(ordered) - 1)))]
 
 
 def passages(reader: Any) -> Any:
@@ -92,6 +82,7 @@ def main(argv: list[str]) -> int:
         print(f"skip: RealTime QA data not found under {args.data}")
         return 0
     import tantivy
+    from answer_quality import load_jsonl, percentile
 
     from assistant import get_settings
     from assistant.index import search
@@ -180,8 +171,8 @@ def main(argv: list[str]) -> int:
             recall[k] = statistics.fmean(hits)
         seconds, size = built.get(engine, (float("nan"), 0))
         print(
-            f"| {engine} | {seconds:.1f} | {size / 1e6:.0f} | {percentile(timings[engine], 0.5):.1f} | "
-            f"{percentile(timings[engine], 0.95):.1f} | {recall[1]:.3f} | {recall[10]:.3f} |"
+            f"| {engine} | {seconds:.1f} | {size / 1e6:.0f} | {1000 * percentile(timings[engine], 0.5):.1f} | "
+            f"{1000 * percentile(timings[engine], 0.95):.1f} | {recall[1]:.3f} | {recall[10]:.3f} |"
         )
     return 0
 
