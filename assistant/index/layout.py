@@ -217,6 +217,11 @@ def load_commit(db: sqlite3.Connection, path: Path, generation: int | None = Non
     return body
 
 
+def oldest_kept(generation: int, keep: int) -> int:
+    """The oldest generation still readable once ``generation`` is live and ``keep`` are kept (the commit says it)."""
+    return max(1, generation - keep + 1)
+
+
 def generation_gone(directory: Path, generation: int, kept: list[int]) -> GenerationGoneError:
     """The error for a generation a permalink or ``--generation`` asks for once it is no longer kept."""
     listed = ", ".join(str(n) for n in kept) or "none"

@@ -45,6 +45,7 @@ from .layout import (
     fsync_dir,
     fsync_file,
     load_commit,
+    oldest_kept,
     store_name,
     store_number,
 )
@@ -359,7 +360,7 @@ class IndexWriter:
             "chunker": self.chunker,
             "lexicon": {"analyzer": ANALYZER, "title_weight": TITLE_WEIGHT},
             "counts": dict(self.counts),
-            "oldest_kept": max(1, generation - self.keep_generations + 1),
+            "oldest_kept": oldest_kept(generation, self.keep_generations),
             "roots": sorted(self.roots),
             "segments": segments,
         }
@@ -394,7 +395,7 @@ class IndexWriter:
         from .merging import purge
 
         assert self.store is not None
-        oldest = self.base_generation - self.keep_generations + 1
+        oldest = oldest_kept(self.base_generation, self.keep_generations)
         purge(self.db, self.store, oldest)
         with contextlib.suppress(sqlite3.Error):
             self.db.execute("PRAGMA wal_checkpoint(TRUNCATE)")
