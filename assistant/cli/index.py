@@ -53,28 +53,43 @@ def _run_update(paths: tuple[Path, ...], index_dir: Path | None, as_json: bool, 
     _print_summary(summary, as_json, settings.index_dir)
 
 
+ray_option = click.option(
+    "--ray",
+    "ray",
+    is_flag=False,
+    flag_value="",
+    default=None,
+    metavar="[ADDRESS]",
+    help="Read, chunk and embed on a Ray cluster: ADDRESS (host:port), else RAY_ADDRESS, else a local Ray instance.",
+)
+
+
 @index.command("build")
 @click.argument("paths", nargs=-1, type=click.Path(path_type=Path))
+@ray_option
 @index_option
 @json_option
 @errors
-def index_build(paths: tuple[Path, ...], index_dir: Path | None, as_json: bool) -> None:
+def index_build(paths: tuple[Path, ...], ray: str | None, index_dir: Path | None, as_json: bool) -> None:
     """Index PATHS (files, folders, globs; default: the corpus folder) from scratch.
 
     The previous index keeps answering until the new one is complete.
     """
-    _run_update(paths, index_dir, as_json, rebuild=True)
+    _run_update(paths, index_dir, as_json, rebuild=True, ray=ray)
 
 
 @index.command("update")
 @click.argument("paths", nargs=-1, type=click.Path(path_type=Path))
 @click.option("--keep-missing", is_flag=True, help="Keep articles whose files are gone.")
+@ray_option
 @index_option
 @json_option
 @errors
-def index_update(paths: tuple[Path, ...], keep_missing: bool, index_dir: Path | None, as_json: bool) -> None:
+def index_update(
+    paths: tuple[Path, ...], keep_missing: bool, ray: str | None, index_dir: Path | None, as_json: bool
+) -> None:
     """Embed new and changed articles from PATHS; drop those whose files are gone. Creates the index if needed."""
-    _run_update(paths, index_dir, as_json, prune=not keep_missing)
+    _run_update(paths, index_dir, as_json, prune=not keep_missing, ray=ray)
 
 
 @index.command("remove")

@@ -13,6 +13,8 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, cast
 
+import numpy as np
+
 from ..documents import Article, Skipped
 from ..errors import ConfigError, IndexNotFoundError, NothingIndexedError
 from ..ingest.discovery import discover
@@ -142,6 +144,7 @@ class _Run:
         self.settings = settings
         self.summary = summary
         self.on_progress = on_progress
+        self.ray: str | None = None  # distributed ingestion: a Ray address ("" for RAY_ADDRESS or a local instance)
         self._batch: list[Item] = []
         self._todo = [0, 0]  # articles and chunks to embed, as far as known
         self._done = [0, 0]
@@ -172,11 +175,12 @@ class _Run:
         loaded_ids: set[str] = set()
         clean_files: set[str] = set()
         any_read = False
-        for item in self._read(pairs, clean_files, kept_ids):
-            article = item[0]
+        known = {article_id: row["content_hash"] for article_id, row in existing.items()}
+        for item in self._read(pairs, clean_files, kept_ids, known):
+            article = item.article
             any_read = True
             if article.id in removed:
-                if item[2] not in named:
+                if item.file not in named:
                     self.summary.kept_out.append(article.id)
                     continue
                 removals.forget(self.writer.db, [article.id])
@@ -214,7 +218,7 @@ class _Run:
         duplicates: DuplicateFilter,
         admitted: list[tuple[_Admitted, str | None]],
     ) -> None:
-        article = item[0]
+        article = item.article
         if (refusal := duplicates.refusal(article)) is not None:
             self.summary.skipped.append(refusal)
             return
@@ -228,21 +232,36 @@ class _Run:
         (self.summary.changed if old is not None else self.summary.added).append(article.id)
         self._batch.append(item)
         self._todo[0] += 1
-        self._todo[1] += len(item[1])
+        self._todo[1] += len(item.chunks)
         if len(self._batch) >= _GROUP:
             self._embed()
 
     def _read(
-        self, pairs: Sequence[tuple[Path, Path]], clean_files: set[str], kept_ids: dict[str, str]
+        self,
+        pairs: Sequence[tuple[Path, Path]],
+        clean_files: set[str],
+        kept_ids: dict[str, str],
+        known: dict[str, str],
     ) -> Iterator[Item]:
-        """Articles with their chunks, file and root (see :func:`chunked_articles`), with a progress bar by file."""
+        """Articles with their chunks, file and root (see :func:`chunked_articles`), with a progress bar by file.
+
+        On Ray (``self.ray``), the cluster reads, chunks and embeds, all but the articles ``known`` (id → content
+        hash) already holds unchanged, and this process writes what it sends back.
+        """
         bar = self._bar(len(pairs), "reading", "file")
+        if self.ray is not None:
+            from .distributed import ray_articles
+
+            events = ray_articles(pairs, self.settings, kept_ids, known, address=self.ray)
+        else:
+            events = chunked_articles(pairs, self.settings, kept_ids, 4 * _GROUP)
         try:
-            for event in chunked_articles(pairs, self.settings, kept_ids, self.summary.warnings, 4 * _GROUP):
+            for event in events:
                 if not isinstance(event, FileRead):
                     yield event
                     continue
                 self.summary.skipped.extend([*event.problems, *event.superseded])
+                self.summary.warnings.extend(event.warnings)
                 if not event.problems:
                     clean_files.add(event.file)
                 bar.update(1)
@@ -266,17 +285,20 @@ class _Run:
         group, self._batch = self._batch, []
         if not group:
             return
-        texts = [embedding_text(a.title, c.text) for a, chunks, _, _ in group for c in chunks]
-        vectors = self.embedder.embed(texts)
-        embedded = len(texts)
+        texts = [embedding_text(i.article.title, c.text) for i in group if i.vectors is None for c in i.chunks]
+        vectors = self.embedder.embed(texts) if texts else np.zeros((0, self.embedder.dimension), np.float32)
+        embedded = sum(len(i.chunks) for i in group)
         del texts  # a copy of every passage: not kept while the writer holds them too
-        if vectors.shape[1:] != (self.embedder.dimension,):
-            raise ConfigError(f"embedder returned vectors of shape {vectors.shape}")
         cursor = 0
-        for article, chunks, file, root in group:
-            self.writer.remove([article.id])
-            self.writer.add(article, chunks, vectors[cursor : cursor + len(chunks)], file=file, root=root)
-            cursor += len(chunks)
+        for item in group:
+            given = item.vectors
+            if given is None:
+                given = vectors[cursor : cursor + len(item.chunks)]
+                cursor += len(item.chunks)
+            if given.shape != (len(item.chunks), self.embedder.dimension):
+                raise ConfigError(f"embedder returned vectors of shape {given.shape} for {len(item.chunks)} chunks")
+            self.writer.remove([item.article.id])
+            self.writer.add(item.article, item.chunks, given, file=item.file, root=item.root)
         if self._embedding is None:
             self._embedding = self._bar(0, "embedding", "chunk")
             self._embedding.total = None
@@ -305,11 +327,13 @@ def update_index(
     embedder: Embedder | None = None,
     settings: Settings | None = None,
     on_progress: ProgressCallback | None = None,
+    ray: str | None = None,
 ) -> IndexSummary:
     """Bring the index in line with ``inputs``: embed new and changed articles, drop those whose files are gone.
 
     With ``rebuild`` the new generation starts empty (the old one stays live until it is complete).
-    Creates the index when there is none.
+    Creates the index when there is none. ``ray`` reads, chunks and embeds on a Ray cluster: its address, or ""
+    for ``RAY_ADDRESS`` or else a Ray instance started for this run (the ``scale`` extra).
     """
     settings = settings or get_settings()
     index_dir = Path(index_dir) if index_dir is not None else settings.index_dir
@@ -323,6 +347,7 @@ def update_index(
         if writer.base_manifest is not None:
             _check_compatible(writer.base_manifest, index_dir, embedder, settings)
         run = _Run(writer, embedder, settings, summary, on_progress)
+        run.ray = ray
         any_read = run.apply(inputs, prune=prune)
         if starting_empty and not any_read:
             raise NothingIndexedError(
