@@ -11,7 +11,8 @@
         ├── IndexCorruptError      files do not match the manifest
         ├── IndexLockedError       another writer holds the lock
         ├── ModelMismatchError     the index was built with another model
-        └── NothingIndexedError    a build where every input failed
+        ├── NothingIndexedError    a build where every input failed
+        └── StoreUnavailableError  an index server is down, or refuses the credentials
 
 The CLI maps each to a message and an exit code (see ``EXIT_CODES``).
 """
@@ -98,6 +99,10 @@ class NothingIndexedError(StoreError):
     """Every input of a build failed, so no index was written."""
 
 
+class StoreUnavailableError(StoreError):
+    """The index's server (Milvus) cannot be reached, refuses the credentials, or its engine is held elsewhere."""
+
+
 # The CLI's exit codes: 1 is reserved for unexpected failures.
 EXIT_CODES: dict[type[AssistantError], int] = {
     ConfigError: 2,
@@ -109,6 +114,7 @@ EXIT_CODES: dict[type[AssistantError], int] = {
     ModelMismatchError: 8,
     NothingIndexedError: 9,
     EndpointError: 11,
+    StoreUnavailableError: 13,
 }
 
 

@@ -19,7 +19,13 @@ ANSWERERS: tuple[str, ...] = get_args(Answerer)
 class Settings(BaseSettings):
     model_config = SettingsConfigDict(env_prefix="ASSISTANT_", env_file=".env", extra="ignore", frozen=True)
 
-    index_dir: Path = Field(Path("index"), description="Directory holding the index generations.")
+    index_dir: Path = Field(
+        Path("index"),
+        description=(
+            "Where the index is: a folder (the local store, holding its generations), milvus-lite:PATH (Milvus "
+            "Lite, the embedded engine, in a local folder) or milvus://HOST:PORT/COLLECTION (a Milvus server)."
+        ),
+    )
     corpus_dir: Path = Field(Path("corpus"), description="Default folder of articles to index.")
     model: str | None = Field(
         None,
@@ -205,6 +211,14 @@ class Settings(BaseSettings):
     llm_max_tokens: int = Field(400, ge=16, le=32_000, description="Most tokens the LLM may generate per answer.")
     llm_temperature: float = Field(0.1, ge=0, le=2, description="Sampling temperature for the LLM.")
     llm_excerpts: int = Field(6, ge=1, le=50, description="Numbered excerpts given to the LLM.")
+
+    # -- Milvus ---------------------------------------------------------------------------------------------
+    milvus_token: SecretStr | None = Field(
+        None, description="Token for a Milvus server (user:password, or an API key); empty for none."
+    )
+    milvus_timeout: float = Field(
+        10.0, gt=0, le=600, description="Seconds to wait for a Milvus server to answer a connection or a request."
+    )
 
     # -- chat page ------------------------------------------------------------------------------------------
     ui_auth: SecretStr | None = Field(

@@ -140,9 +140,9 @@ class ChatService:
 
     # -- library ----------------------------------------------------------------------------------------
     def library(self, filter_text: str = "") -> tuple[str, list[list[str]]]:
-        from assistant.index.info import describe_index
+        from assistant.index.store import describe
 
-        info = describe_index(self.index_dir, with_articles=True)
+        info = describe(self.index_dir, with_articles=True, settings=self.settings)
         dates = info["date_range"]
         outlets = ", ".join(f"{s['source']} ({s['articles']})" for s in info["sources"]) or "–"
         stats = (
@@ -294,7 +294,7 @@ def start(service: ChatService, *, host: str = "127.0.0.1", port: int = 7860, bl
         # Bytes, not "20mb": Gradio reads only a whole number before the unit, so "0.5mb" would not start.
         max_file_size=service.max_bytes,
         # Gradio serves neither today (they are not uploads or allowed paths); blocked, no later allowed_paths can.
-        blocked_paths=[str(settings.index_dir.resolve()), str(settings.corpus_dir.resolve())],
+        blocked_paths=[_index_folder(settings), str(settings.corpus_dir.resolve())],
         show_error=True,
         css=CSS,
         footer_links=["api"],
@@ -302,6 +302,16 @@ def start(service: ChatService, *, host: str = "127.0.0.1", port: int = 7860, bl
         quiet=not block,
     )
     return demo
+
+
+def _index_folder(settings: Settings) -> str:
+    """The folder the index lives in, when it is local (a Milvus Lite folder too)."""
+    from assistant.index.location import milvus_address
+
+    address = milvus_address(settings.index_dir)
+    if address is None:
+        return str(settings.index_dir.resolve())
+    return address.uri if address.lite else str(settings.corpus_dir.resolve())
 
 
 def serve(settings: Settings, *, host: str = "127.0.0.1", port: int = 7860, embedder: Embedder | None = None) -> None:

@@ -18,7 +18,8 @@ import numpy as np
 
 from ..documents import Hit
 from ..index.embedding import Embedder
-from ..index.reader import IndexReader
+from ..index.lexicon import analyze
+from ..index.store import StoreReader
 from ..llm.injection import instruction_start
 from ..retrieve.timeframes import parse_day, period_start
 from ..text.languages import content_terms, question_language
@@ -117,7 +118,7 @@ def values_in(text: str, kind: str | None, exclude: str = "") -> tuple[str, ...]
 def gather(
     question: str,
     hits: Sequence[Hit],
-    reader: IndexReader,
+    reader: StoreReader,
     embedder: Embedder,
     *,
     candidates: int,
@@ -235,7 +236,7 @@ def _states(hit: Hit, figures: set[str]) -> bool:
 def _lexical(
     terms: list[str],
     sentences: list[str],
-    reader: IndexReader,
+    reader: StoreReader,
     *,
     known_only: bool = False,
     titles: list[str] | None = None,
@@ -249,7 +250,7 @@ def _lexical(
     English articles say otherwise.
     """
     distinct = list(dict.fromkeys(titles or []))
-    stemmed = reader.stems([" ".join(terms), *sentences, *distinct])
+    stemmed = [set(analyze(text)) for text in (" ".join(terms), *sentences, *distinct)]
     in_title = dict(zip(distinct, stemmed[1 + len(sentences) :], strict=True))
     stemmed = stemmed[: 1 + len(sentences)]
     wanted = sorted(stemmed[0])

@@ -137,10 +137,10 @@ def index_optimize(index_dir: Path | None, as_json: bool) -> None:
 @errors
 def index_info(list_articles: bool, index_dir: Path | None, as_json: bool) -> None:
     """Articles, chunks, dates, sources, model, generation and size of the index."""
-    from ..index.info import describe_index
+    from ..index.store import describe
 
     settings = get_settings(index_dir=index_dir)
-    info = describe_index(settings.index_dir, with_articles=list_articles)
+    info = describe(settings.index_dir, with_articles=list_articles, settings=settings)
     if as_json:
         emit(info)
         return
@@ -154,7 +154,7 @@ def index_info(list_articles: bool, index_dir: Path | None, as_json: bool) -> No
     chunker = info["chunker"]
     click.echo(f"chunker:     {chunker['chunk_size']} chars, overlap {chunker['chunk_overlap']}")
     click.echo(f"segments:    {info['segments']}")
-    click.echo(f"size:        {info['bytes'] / 1e6:.1f} MB on disk")
+    click.echo(f"size:        {info['bytes'] / 1e6:.1f} MB on disk" if info["bytes"] else "size:        on the server")
     if info["removed"]:
         click.echo(f"removed:     {len(info['removed'])} (kept out of updates until their file is named itself)")
         for item in info["removed"]:
@@ -169,10 +169,10 @@ def index_info(list_articles: bool, index_dir: Path | None, as_json: bool) -> No
 @errors
 def index_verify(index_dir: Path | None, as_json: bool) -> None:
     """Check checksums, SQLite integrity and that vectors and chunks agree. Exits 6 on any problem."""
-    from ..index.integrity import check_index
+    from ..index.store import check
 
     settings = get_settings(index_dir=index_dir)
-    manifest, problems = check_index(settings.index_dir)
+    manifest, problems = check(settings.index_dir, settings=settings)
     if as_json:
         emit({"ok": not problems, "generation": manifest and manifest.get("generation"), "problems": problems})
     elif problems:

@@ -222,7 +222,7 @@ def oldest_kept(generation: int, keep: int) -> int:
     return max(1, generation - keep + 1)
 
 
-def generation_gone(directory: Path, generation: int, kept: list[int]) -> GenerationGoneError:
+def generation_gone(directory: str | Path, generation: int, kept: list[int]) -> GenerationGoneError:
     """The error for a generation a permalink or ``--generation`` asks for once it is no longer kept."""
     listed = ", ".join(str(n) for n in kept) or "none"
     return GenerationGoneError(
@@ -230,7 +230,7 @@ def generation_gone(directory: Path, generation: int, kept: list[int]) -> Genera
     )
 
 
-def check_model(manifest: dict[str, Any], identity: str, directory: Path) -> None:
+def check_model(manifest: dict[str, Any], identity: str, directory: str | Path) -> None:
     """Refuse to search or update an index with another model than the one that built it."""
     if manifest["model"]["identity"] != identity:
         raise ModelMismatchError(

@@ -57,6 +57,11 @@ class ChunkRow:
     source: str | None
     url: str | None
 
+    def checksum(self) -> int:
+        """The hash a store keeps of what a hit shows (:func:`.segments.row_hash`), to refuse a damaged row."""
+        fields = (self.text, self.start, self.end, self.ordinal, self.article_id, self.title, self.date, self.source)
+        return row_hash(*fields, self.url)
+
 
 def _segment(folder: Path, record: dict[str, Any], dimension: int) -> Segment:
     # The files' identity is part of the key: a file changed on disk since (it never is, unless damaged) is mapped
@@ -177,6 +182,9 @@ class IndexReader:
         number = self.scalar("SELECT max(number) FROM main.commits")
         return store.name, int(number or -1)
 
+    def is_latest(self) -> bool:
+        return self.latest() == (self.path.name, self.commit)
+
     def close(self) -> None:
         self._db.close()
 
@@ -253,7 +261,7 @@ class IndexReader:
                 chunk_id, segment, position = by_uid[found[0]]
                 row = ChunkRow(*tuple(found)[1:])
                 expected = int(self.lives[segment].segment.hashes[position])
-                if row.id != chunk_id or row_hash(*_hashed(row)) != expected:
+                if row.id != chunk_id or row.checksum() != expected:
                     raise IndexCorruptError(
                         f"{self.path}: chunk {chunk_id} of {row.article_id!r} in the database does not match its "
                         f"checksum in segment {self.lives[segment].segment.name}"
@@ -265,10 +273,6 @@ class IndexReader:
         return rows
 
     # -- words -------------------------------------------------------------------------------------------------
-    def stems(self, texts: list[str]) -> list[set[str]]:
-        """The set of index terms (stemmed as the index stems them) in each text."""
-        return [set(analyze(text)) for text in texts]
-
     def stem_frequencies(self, stems: Iterable[str]) -> dict[str, int]:
         """Passages of this generation containing each stem; stems found nowhere are left out."""
         wanted = sorted({stem for stem in stems if stem})
@@ -277,24 +281,21 @@ class IndexReader:
         )
         return {stem: counts[term_hash(stem)] for stem in wanted if counts[term_hash(stem)]}
 
-    def selective_terms(self, terms: list[str], max_df: float, max_terms: int = 64) -> list[str]:
-        """The ``max_terms`` rarest terms found in at most ``max_df`` of the chunks (at least the two rarest).
+    # -- searching ---------------------------------------------------------------------------------------------
+    def count(self, window: search.Window) -> int:
+        return search.count(self.lives, window)
 
-        Words in most chunks barely move a BM25 ranking but make it score nearly every row.
-        """
-        stemmed = [sorted(found) for found in self.stems(terms)]
-        df = self.stem_frequencies(stem for found in stemmed for stem in found)
-        counted = [
-            (max((df.get(stem, 0) for stem in found), default=0), term)
-            for found, term in zip(stemmed, terms, strict=True)
-        ]
-        total = max(1, self.chunk_count)
-        present = sorted((count, i) for i, (count, _) in enumerate(counted) if count > 0)
-        rare = [(count, i) for count, i in present if count <= max_df * total][:max_terms]
-        if len(rare) < 2:
-            rare = present[:2]
-        return [counted[i][1] for _, i in sorted(rare, key=lambda item: item[1])]
+    def dense(
+        self, vector: np.ndarray, n: int, window: search.Window, *, exact_max_rows: int, probes: int
+    ) -> search.Candidates:
+        return search.dense(self.lives, vector, n, window, exact_max_rows=exact_max_rows, probes=probes)
 
+    def lexical(self, words: list[str], n: int, window: search.Window) -> search.Candidates:
+        hashes = list(dict.fromkeys(term_hash(term) for word in words for term in analyze(word)))
+        return search.lexical(self.lives, hashes, n, window, self.average_length)
 
-def _hashed(row: ChunkRow) -> tuple[Any, ...]:
-    return (row.text, row.start, row.end, row.ordinal, row.article_id, row.title, row.date, row.source, row.url)
+    def first_chunks(self, article_ids: Iterable[str]) -> list[int]:
+        wanted = list(dict.fromkeys(article_ids))
+        marks = ",".join("?" * len(wanted))
+        sql = f"SELECT id FROM chunks WHERE ordinal = 0 AND article_id IN ({marks})"
+        return [row[0] for row in self.query(sql, wanted)] if wanted else []

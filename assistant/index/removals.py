@@ -10,11 +10,12 @@ import sqlite3
 import time
 from collections.abc import Iterable
 from pathlib import Path
+from typing import Any
 
 from ..errors import StoreError
 from .layout import connect
 
-__all__ = ["carry_over", "forget", "remember", "removed"]
+__all__ = ["Remembering", "carry_over", "forget", "remember", "removed"]
 
 
 def removed(db: sqlite3.Connection) -> dict[str, sqlite3.Row]:
@@ -24,7 +25,7 @@ def removed(db: sqlite3.Connection) -> dict[str, sqlite3.Row]:
     return {row["id"]: row for row in cursor}
 
 
-def remember(db: sqlite3.Connection, rows: Iterable[sqlite3.Row]) -> None:
+def remember(db: sqlite3.Connection, rows: Iterable[Any]) -> None:
     """Record articles (rows with their id, title, file and origin) as removed by the user, now."""
     stamp = time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())
     db.executemany(
@@ -49,3 +50,20 @@ def carry_over(db: sqlite3.Connection, live: Path) -> None:
     except (sqlite3.Error, StoreError):  # a damaged or outdated index being replaced
         return
     db.executemany("INSERT OR REPLACE INTO removed VALUES (?,?,?,?,?)", rows)
+
+
+class Remembering:
+    """The removals a local writer keeps, in its database (``db``)."""
+
+    @property
+    def db(self) -> sqlite3.Connection:
+        raise NotImplementedError
+
+    def removed(self) -> dict[str, sqlite3.Row]:
+        return removed(self.db)
+
+    def remember(self, rows: Iterable[Any]) -> None:
+        remember(self.db, rows)
+
+    def forget(self, article_ids: Iterable[str]) -> None:
+        forget(self.db, article_ids)

@@ -20,12 +20,11 @@ from ..errors import ConfigError, IndexNotFoundError, NothingIndexedError
 from ..ingest.discovery import discover
 from ..ingest.duplicates import DuplicateFilter
 from ..settings import Settings, get_settings
-from . import removals
 from .chunking import SPLITTER_NAME, embedding_text
 from .embedding import Embedder, embedder_from_settings
 from .intake import FileRead, Item, chunked_articles
-from .layout import check_model, current_store
-from .writer import IndexWriter
+from .layout import check_model
+from .store import StoreWriter, location_of, open_writer, require_index
 
 if TYPE_CHECKING:
     from tqdm import tqdm
@@ -133,7 +132,7 @@ class _Run:
 
     def __init__(
         self,
-        writer: IndexWriter,
+        writer: StoreWriter,
         embedder: Embedder,
         settings: Settings,
         summary: IndexSummary,
@@ -166,7 +165,7 @@ class _Run:
         duplicates = DuplicateFilter(initial)
         admitted: list[tuple[_Admitted, str | None]] = []  # what the filter saw, to replay it (not the texts)
         deferred: list[Item] = []
-        removed = removals.removed(self.writer.db)
+        removed = self.writer.removed()
         # Articles removed with `index remove` stay out, unless their file is named itself (not its folder).
         named = {str(Path(raw).resolve()) for raw in inputs if Path(raw).is_file()}
         kept_ids = _path_ids({**removed, **existing})
@@ -183,7 +182,7 @@ class _Run:
                 if item.file not in named:
                     self.summary.kept_out.append(article.id)
                     continue
-                removals.forget(self.writer.db, [article.id])
+                self.writer.forget([article.id])
             loaded_ids.add(article.id)
             twin = maybe_gone.get(article.copy_hash)
             if (
@@ -310,7 +309,7 @@ class _Run:
             self.on_progress(self._done[0], self._todo[0], self._done[1], self._todo[1])
 
 
-def _check_compatible(manifest: dict[str, Any], directory: Path, embedder: Embedder, settings: Settings) -> None:
+def _check_compatible(manifest: dict[str, Any], directory: str | Path, embedder: Embedder, settings: Settings) -> None:
     check_model(manifest, embedder.identity, directory)
     old = {k: manifest["chunker"].get(k) for k in ("chunk_size", "chunk_overlap")}
     new = {k: chunker_record(settings)[k] for k in old}
@@ -336,11 +335,11 @@ def update_index(
     for ``RAY_ADDRESS`` or else a Ray instance started for this run (the ``scale`` extra).
     """
     settings = settings or get_settings()
-    index_dir = Path(index_dir) if index_dir is not None else settings.index_dir
+    index_dir = location_of(index_dir, settings)
     started = time.perf_counter()
     embedder = embedder or embedder_from_settings(settings)
     summary = IndexSummary()
-    with IndexWriter(
+    with open_writer(
         index_dir, model=model_record(embedder), chunker=chunker_record(settings), fresh=rebuild, settings=settings
     ) as writer:
         starting_empty = rebuild or writer.base_manifest is None
@@ -396,21 +395,21 @@ def remove_articles(
     until their file is named itself in an update. ``index info`` lists them.
     """
     settings = settings or get_settings()
-    index_dir = Path(index_dir) if index_dir is not None else settings.index_dir
+    index_dir = location_of(index_dir, settings)
     started = time.perf_counter()
-    current_store(index_dir)  # no index, or an unreadable one: say so before taking the lock
+    require_index(index_dir)
     summary = IndexSummary()
-    with IndexWriter(index_dir, model={}, chunker={}, settings=settings) as writer:
+    with open_writer(index_dir, model={}, chunker={}, settings=settings) as writer:
         manifest = writer.base_manifest
         if manifest is None:
             raise IndexNotFoundError(f"no index in {index_dir}")
         existing = writer.articles()
-        removed = removals.removed(writer.db)
+        removed = writer.removed()
         for target in article_ids:
             ids = [article_id for article_id in _targets(target, existing) if article_id not in summary.removed]
             if ids:
                 writer.remove(ids)
-                removals.remember(writer.db, (existing[article_id] for article_id in ids))
+                writer.remember(existing[article_id] for article_id in ids)
                 summary.removed.extend(ids)
             elif target in removed:
                 when = removed[target]["removed_at"][:10]
@@ -428,11 +427,11 @@ def remove_articles(
 def optimize_index(index_dir: str | Path | None = None, *, settings: Settings | None = None) -> IndexSummary:
     """Merge every segment of the live generation into one, without its tombstoned passages (no new generation)."""
     settings = settings or get_settings()
-    index_dir = Path(index_dir) if index_dir is not None else settings.index_dir
+    index_dir = location_of(index_dir, settings)
     started = time.perf_counter()
-    current_store(index_dir)
+    require_index(index_dir)
     summary = IndexSummary()
-    with IndexWriter(index_dir, model={}, chunker={}, settings=settings) as writer:
+    with open_writer(index_dir, model={}, chunker={}, settings=settings) as writer:
         if writer.base_manifest is None:
             raise IndexNotFoundError(f"no index in {index_dir}")
         summary.merges = writer.merge(full=True)

@@ -58,7 +58,7 @@ if TYPE_CHECKING:
 logger = logging.getLogger(__name__)
 
 
-class IndexWriter:
+class IndexWriter(removals.Remembering):
     """Writes the next generation of the index. Use as a context manager; ``commit()`` publishes it."""
 
     def __init__(

@@ -5,14 +5,14 @@ from __future__ import annotations
 import datetime as dt
 
 from ..index.chunking import day_range
-from ..index.reader import IndexReader
 from ..index.search import Window
+from ..index.store import StoreReader
 
 __all__ = ["window_of"]
 
 
 def window_of(
-    reader: IndexReader,
+    reader: StoreReader,
     since: dt.date | None,
     until: dt.date | None,
     sources: list[str],

@@ -16,14 +16,15 @@ from ..index import search as candidates
 from ..index.chunking import DAY_SHIFT
 from ..index.embedding import Embedder, embedder_from_settings, is_multilingual
 from ..index.layout import check_model
-from ..index.lexicon import analyze, term_hash
-from ..index.reader import ChunkRow, IndexReader, kept_generations
+from ..index.reader import ChunkRow
+from ..index.store import StoreReader, kept_generations, open_reader
 from ..settings import Settings, get_settings
 from ..text.cleaning import clean_question
 from ..text.languages import ENGLISH, content_terms, question_language
 from ..text.terms import query_terms
 from .filters import window_of
 from .timeframes import DateLike, parse_day, window_from_question
+from .words import selective_terms
 
 logger = logging.getLogger(__name__)
 
@@ -38,19 +39,19 @@ _PINNED_READERS = 2  # older generations kept open for permalinks
 class Retriever:
     """Search an index from Python::
 
-    retriever = Retriever.open("index")
+    retriever = Retriever.open("index")       # or "milvus-lite:news.db", "milvus://host:19530/news"
     for hit in retriever.search("How much did Alibaba invest in AI?", k=5):
         print(hit.title, hit.text)
     """
 
-    def __init__(self, reader: IndexReader, embedder: Embedder, settings: Settings, directory: Path) -> None:
+    def __init__(self, reader: StoreReader, embedder: Embedder, settings: Settings, directory: str | Path) -> None:
         check_model(reader.manifest, embedder.identity, directory)
         self.reader = reader
         self.embedder = embedder
         self.settings = settings
-        self.directory = directory
+        self.directory = directory  # the index's location: a folder, or a Milvus address
         self._swap = threading.Lock()
-        self._older: dict[int, IndexReader] = {}  # generations a permalink pinned, while they are kept
+        self._older: dict[int, StoreReader] = {}  # generations a permalink pinned, while they are kept
 
     @classmethod
     def open(
@@ -61,8 +62,8 @@ class Retriever:
         settings: Settings | None = None,
     ) -> Retriever:
         settings = settings or get_settings()
-        directory = Path(index_dir) if index_dir is not None else settings.index_dir
-        reader = IndexReader.open(directory)
+        directory = index_dir if index_dir is not None else settings.index_dir
+        reader = open_reader(directory, settings=settings)
         try:
             embedder = embedder or embedder_from_settings(settings)
             return cls(reader, embedder, settings, directory)
@@ -81,13 +82,13 @@ class Retriever:
         IndexCorruptError and this retriever keeps answering from the generation it has.
         """
         with self._swap:  # one refresh opens (and verifies) a new generation; the others wait and then see it
-            if self.reader.latest() == (self.reader.path.name, self.reader.commit):
+            if self.reader.is_latest():
                 return False
             # The old reader is left to the garbage collector: searches in flight still hold it.
-            self.reader = self._checked(IndexReader.open(self.directory))
+            self.reader = self._checked(open_reader(self.directory, settings=self.settings))
         return True
 
-    def reader_for(self, generation: int | None = None) -> IndexReader:
+    def reader_for(self, generation: int | None = None) -> StoreReader:
         """The reader of index ``generation`` (the live one when None): a permalink re-asks on the generation it
         was answered from. GenerationGoneError when that generation is no longer kept."""
         reader = self.reader
@@ -95,17 +96,17 @@ class Retriever:
             return reader
         with self._swap:
             older = self._older.get(generation)
-            if older is not None and generation not in kept_generations(self.directory):
+            if older is not None and generation not in kept_generations(self.directory, settings=self.settings):
                 self._older.pop(generation)  # pruned since it was opened: say so rather than answer from a ghost
                 older = None
             if older is None:
-                older = self._checked(IndexReader.open(self.directory, generation=generation))
+                older = self._checked(open_reader(self.directory, settings=self.settings, generation=generation))
                 self._older[generation] = older
                 while len(self._older) > _PINNED_READERS:  # the oldest opened goes; searches holding it finish
                     self._older.pop(next(iter(self._older)))
         return older
 
-    def _checked(self, reader: IndexReader) -> IndexReader:
+    def _checked(self, reader: StoreReader) -> StoreReader:
         try:
             check_model(reader.manifest, self.embedder.identity, self.directory)
             reader.verify()
@@ -173,7 +174,7 @@ class Retriever:
 
     def search_pinned(
         self,
-        reader: IndexReader,
+        reader: StoreReader,
         query: str,
         k: int | None = None,
         *,
@@ -244,7 +245,7 @@ class Retriever:
                 )
         return hits
 
-    def leads(self, reader: IndexReader, hits: list[Hit], articles: int = 2) -> list[Hit]:
+    def leads(self, reader: StoreReader, hits: list[Hit], articles: int = 2) -> list[Hit]:
         """The opening passage of each of the ``articles`` best-ranked articles, where the hits lack it.
 
         News states its main fact first ("…began shutting off power Wednesday to some 375,000 people…"), in a
@@ -259,18 +260,17 @@ class Retriever:
                 has_lead.add(hit.article_id)
         wanted = [article for article in list(best)[:articles] if article not in has_lead]
         leads: list[Hit] = []
+        rows = reader.chunk_rows(reader.first_chunks(wanted)) if wanted else {}
+        by_article = {row.article_id: row for row in rows.values()}
         for article in wanted:
-            ids = [
-                row[0] for row in reader.query("SELECT id FROM chunks WHERE article_id = ? AND ordinal = 0", (article,))
-            ]
-            for row in reader.chunk_rows(ids).values():
+            if (row := by_article.get(article)) is not None:
                 top = best[article]
                 leads.append(self._hit(row, top.score, top.recency, None, None, reader.generation))
         return leads
 
     def _search(
         self,
-        reader: IndexReader,
+        reader: StoreReader,
         query: str,
         vector: np.ndarray,
         k: int,
@@ -284,16 +284,11 @@ class Retriever:
         half_life: float | None = None,
     ) -> list[Hit]:
         window = window_of(reader, since, until, sources, as_of, keep_undated)
-        if candidates.count(reader.lives, window) == 0:
+        if reader.count(window) == 0:
             return []
         n = self.settings.candidates
-        dense = candidates.dense(
-            reader.lives,
-            vector,
-            n,
-            window,
-            exact_max_rows=self.settings.exact_max_rows,
-            probes=self.settings.ann_probes,
+        dense = reader.dense(
+            vector, n, window, exact_max_rows=self.settings.exact_max_rows, probes=self.settings.ann_probes
         )
         bm25 = self._bm25(reader, query, n, window, lexical=dense_factor < 1)
         # Reciprocal-rank fusion on in-memory columns; only the chosen passages are read from SQLite. A chunk's
@@ -346,13 +341,12 @@ class Retriever:
         ]
 
     def _bm25(
-        self, reader: IndexReader, query: str, n: int, window: candidates.Window, lexical: bool = False
+        self, reader: StoreReader, query: str, n: int, window: candidates.Window, lexical: bool = False
     ) -> candidates.Candidates:
         # A question in another language searches with its content words, not its language's function words.
         terms = content_terms(query, question_language(query)) if lexical else query_terms(query)
-        words = reader.selective_terms(terms, self.settings.bm25_max_df, self.settings.bm25_max_terms)
-        hashes = list(dict.fromkeys(term_hash(term) for word in words for term in analyze(word)))
-        return candidates.lexical(reader.lives, hashes, n, window, reader.average_length)
+        words = selective_terms(reader, terms, self.settings.bm25_max_df, self.settings.bm25_max_terms)
+        return reader.lexical(words, n, window)
 
     def _recency(self, ids: np.ndarray, as_of: dt.date, half_life: float) -> np.ndarray:
         """Multipliers for chunk ids: ``0.5 ** (age / half_life)``, floored; undated articles get a middle one.

@@ -1,0 +1,349 @@
+"""Distributed ingestion on Ray Data: the cluster reads, chunks and embeds; this process writes what comes back.
+
+The pipeline is one row per file → ``read_file`` on a worker, one row per article (and one per file read) →
+an actor pool that loads the model once per actor and embeds the new and changed articles → this process, which
+iterates the result as a stream and rebuilds the events :func:`~assistant.index.intake.chunked_articles` yields.
+
+Rows are plain columns (strings, integers, bytes): an article and its chunks travel as JSON, vectors as float32
+bytes. Nothing is pickled but the settings and the id maps Ray ships to its workers.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import logging
+import os
+from collections.abc import Iterator, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+import numpy as np
+
+from ..documents import Article, Chunk, Skipped
+from ..errors import AssistantError, ConfigError
+from ..settings import Settings
+from .chunking import embedding_text
+from .embedding import embedder_from_settings
+from .intake import FileRead, Item, read_file
+
+if TYPE_CHECKING:
+    from types import ModuleType
+
+__all__ = ["INSTALL_HINT", "WORKER_ENV", "ClusterError", "ray_articles"]
+
+logger = logging.getLogger(__name__)
+
+INSTALL_HINT = "distributed ingestion needs Ray: pip install -e '.[scale]'"
+
+# What a worker needs that the cluster's own environment may lack: the model is read from disk, never fetched.
+WORKER_ENV = {"HF_HUB_OFFLINE": "1", "TRANSFORMERS_OFFLINE": "1", "TOKENIZERS_PARALLELISM": "false"}
+
+# Articles per call of an embedding actor: ~13 passages each for news, so model batches stay full.
+EMBED_ARTICLES = 16
+# Input blocks: one file each up to this many files, so small corpora still spread over the cluster's readers;
+# more files share a block, keeping the scheduler's bookkeeping small for a million of them.
+MAX_BLOCKS = 2048
+# Read tasks running at once per embedding actor: reading runs ahead of the model, never far ahead.
+READERS_PER_ACTOR = 2
+
+_ITEM, _READ = "item", "read"
+
+
+class ClusterError(AssistantError):
+    """A Ray worker failed with an unexpected error, or the cluster could not be used."""
+
+
+@dataclass(frozen=True)
+class _Job:
+    """What every read task needs, put in the object store once rather than shipped with each task."""
+
+    settings: Settings
+    kept_ids: dict[str, str]
+    known: dict[str, str]
+
+
+# -- rows ----------------------------------------------------------------------------------------------------------
+def _skipped(items: list[Skipped]) -> list[list[Any]]:
+    return [[s.origin, s.reason, s.line] for s in items]
+
+
+def _unskipped(items: list[list[Any]]) -> list[Skipped]:
+    return [Skipped(origin, reason, line) for origin, reason, line in items]
+
+
+def item_row(item: Item, seq: int, embed: bool) -> dict[str, Any]:
+    """An article as a row. A chunk's text is ``article.text[start:end]``: only its offsets travel."""
+    chunks = [
+        [c.id, c.ordinal, c.start, c.end, None if item.article.text[c.start : c.end] == c.text else c.text]
+        for c in item.chunks
+    ]
+    # ASCII JSON: a lone surrogate (which bad input can carry) survives the trip, and Arrow needs valid UTF-8.
+    body = {"article": dataclasses.asdict(item.article), "chunks": chunks, "root": item.root}
+    return {"kind": _ITEM, "file": item.file, "seq": seq, "body": json.dumps(body), "embed": embed}
+
+
+def read_row(event: FileRead, items: int) -> dict[str, Any]:
+    """A file's end as a row; ``seq`` is how many article rows it sent, so the driver knows when all are in."""
+    body = {
+        "problems": _skipped(event.problems),
+        "superseded": _skipped(event.superseded),
+        "warnings": _skipped(event.warnings),
+    }
+    return {"kind": _READ, "file": event.file, "seq": items, "body": json.dumps(body), "embed": False}
+
+
+def _article(body: dict[str, Any]) -> tuple[Article, list[Chunk]]:
+    article = Article(**body["article"])
+    chunks = [
+        Chunk(chunk_id, article.id, ordinal, start, end, article.text[start:end] if text is None else text)
+        for chunk_id, ordinal, start, end, text in body["chunks"]
+    ]
+    return article, chunks
+
+
+def event_of(row: dict[str, Any]) -> Item | FileRead:
+    """The event a row stands for, with the vectors embedded on the cluster (None when it needed none)."""
+    body = json.loads(row["body"])
+    if row["kind"] == _READ:
+        problems, superseded, warnings = (_unskipped(body[k]) for k in ("problems", "superseded", "warnings"))
+        return FileRead(row["file"], problems, superseded, warnings)
+    article, chunks = _article(body)
+    vectors = None
+    if row["embed"]:
+        # A copy: the buffer Arrow hands out is read-only, and the writer keeps the array.
+        vectors = np.frombuffer(row["vectors"], dtype=np.float32).reshape(len(chunks), int(row["dim"])).copy()
+    return Item(article, chunks, row["file"], body["root"], vectors)
+
+
+# -- on the workers ------------------------------------------------------------------------------------------------
+_JOBS: dict[str, _Job] = {}  # a worker process runs many read tasks: the job is fetched once
+
+
+def read_rows(row: dict[str, Any], job: Any) -> Iterator[dict[str, Any]]:
+    """One file's rows: its articles (``embed`` when the index lacks them as they are now), then its end."""
+    import ray
+
+    key = job.hex()
+    if key not in _JOBS:
+        _JOBS.clear()
+        _JOBS[key] = ray.get(job)
+    settings, kept_ids, known = _JOBS[key].settings, _JOBS[key].kept_ids, _JOBS[key].known
+    count = 0
+    for event in read_file(Path(row["folder"]), Path(row["path"]), settings, kept_ids):
+        if isinstance(event, FileRead):
+            yield read_row(event, count)
+        else:
+            yield item_row(event, count, event.article.content_hash != known.get(event.article.id))
+            count += 1
+
+
+class Embedding:
+    """An embedding actor: the model is loaded once, then each batch's new and changed articles are embedded."""
+
+    def __init__(self, settings: Settings, identity: str | None = None) -> None:
+        self.embedder = embedder_from_settings(settings)
+        if identity is not None and self.embedder.identity != identity:
+            raise ConfigError(
+                f"the cluster's embedder is {self.embedder.identity!r}, this process's {identity!r}: "
+                "install the same model on every node"
+            )
+
+    def __call__(self, batch: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
+        rows = len(batch["kind"])
+        texts: list[str] = []
+        counts: list[int] = []
+        for body, embed in zip(batch["body"], batch["embed"], strict=True):
+            if not embed:
+                counts.append(0)
+                continue
+            article, chunks = _article(json.loads(body))
+            texts.extend(embedding_text(article.title, c.text) for c in chunks)
+            counts.append(len(chunks))
+        dimension = int(self.embedder.dimension)
+        vectors = self.embedder.embed(texts) if texts else np.zeros((0, dimension), np.float32)
+        if vectors.shape != (len(texts), dimension):
+            raise ConfigError(f"embedder returned vectors of shape {vectors.shape} for {len(texts)} passages")
+        vectors = np.ascontiguousarray(vectors, dtype=np.float32)
+        out = np.empty(rows, dtype=object)
+        cursor = 0
+        for at, count in enumerate(counts):
+            out[at] = vectors[cursor : cursor + count].tobytes() if batch["embed"][at] else b""
+            cursor += count
+        batch["vectors"] = out
+        batch["dim"] = np.full(rows, dimension, dtype=np.int64)
+        return batch
+
+
+# -- on the driver -------------------------------------------------------------------------------------------------
+def _import_ray() -> ModuleType:
+    try:
+        import ray
+        import ray.data
+    except ImportError as exc:
+        raise ConfigError(INSTALL_HINT) from exc
+    return ray
+
+
+def connect(ray: ModuleType, address: str | None) -> bool:
+    """Join the cluster at ``address`` (None or "": ``RAY_ADDRESS``, else a local instance started here).
+
+    Returns whether this call connected (and so must disconnect): a connection the caller made is left as found.
+    """
+    if ray.is_initialized():
+        return False
+    target = address or os.environ.get("RAY_ADDRESS") or None
+    options: dict[str, Any] = {}
+    if target is None:
+        # A local instance: no dashboard (a web server nobody asked for) and no usage report (this tool is offline).
+        os.environ.setdefault("RAY_USAGE_STATS_ENABLED", "0")
+        options["include_dashboard"] = False
+    logger.info("connecting to Ray %s", target or "(local instance)")
+    try:
+        ray.init(
+            address=target,
+            runtime_env={"env_vars": WORKER_ENV},
+            # Workers' output stays in the cluster's logs: the CLI's stdout is its result (JSON with --json).
+            log_to_driver=False,
+            logging_level=logging.WARNING,
+            **options,
+        )
+    except ConnectionError as exc:
+        raise ClusterError(f"cannot reach the Ray cluster at {target}: {exc}") from exc
+    return True
+
+
+def _quiet_data(ray: ModuleType) -> dict[str, Any]:
+    """Ray Data's context set for this run (no bars or banners of its own, ordered output, the UDF's own errors);
+    returns what it was, to put back."""
+    context = ray.data.DataContext.get_current()
+    wanted = {"enable_progress_bars": False, "print_on_execution_start": False, "raise_original_map_exception": True}
+    saved = {name: getattr(context, name) for name in wanted}
+    saved["preserve_order"] = context.execution_options.preserve_order
+    for name, value in wanted.items():
+        setattr(context, name, value)
+    # Input order, as the local path reads: which of two copies of an article is kept does not depend on timing.
+    context.execution_options.preserve_order = True
+    quiet = logging.getLogger("ray.data")
+    saved["level"] = quiet.level
+    # Its warnings (e.g. that its bars are off) would read as trouble on the CLI's stderr; its errors are raised.
+    quiet.setLevel(logging.ERROR)
+    return saved
+
+
+def _restore_data(ray: ModuleType, saved: dict[str, Any]) -> None:
+    context = ray.data.DataContext.get_current()
+    context.execution_options.preserve_order = saved.pop("preserve_order")
+    logging.getLogger("ray.data").setLevel(saved.pop("level"))
+    for name, value in saved.items():
+        setattr(context, name, value)
+
+
+def _cluster_error(exc: Exception) -> BaseException:
+    """The worker's own error when it is the library's (a model that will not load, a bad setting), else a
+    :class:`ClusterError` naming it."""
+    seen: set[int] = set()
+    current: BaseException | None = exc
+    while current is not None and id(current) not in seen:
+        seen.add(id(current))
+        if isinstance(current, AssistantError):
+            return current
+        cause = getattr(current, "cause", None)  # a RayTaskError carries the worker's exception
+        if isinstance(cause, AssistantError):
+            return cause
+        current = current.__cause__ or current.__context__
+    return ClusterError(f"a Ray worker failed: {type(exc).__name__}: {exc}")
+
+
+def _events(rows: Iterator[dict[str, Any]]) -> Iterator[Item | FileRead]:
+    """Events from rows, each file's end after all its articles, each article once.
+
+    Ray re-runs the tasks of a lost node; should a re-run deliver a row again, it is dropped here, by its file and
+    place in the file.
+    """
+    seen: dict[str, set[int]] = {}  # article rows received per file not yet complete
+    ends: dict[str, tuple[int, FileRead]] = {}  # a file's end, held until all its articles are in
+    done: set[str] = set()
+    for row in rows:
+        file, seq = row["file"], int(row["seq"])
+        if file in done:
+            continue
+        got = seen.setdefault(file, set())
+        if row["kind"] == _READ:
+            event = event_of(row)
+            assert isinstance(event, FileRead)
+            ends[file] = (seq, event)
+        elif seq not in got:
+            got.add(seq)
+            yield event_of(row)
+        if file in ends and len(got) >= ends[file][0]:
+            yield ends.pop(file)[1]
+            del seen[file]
+            done.add(file)
+    if ends or any(seen.values()):
+        missing = sorted(ends) or sorted(seen)
+        raise ClusterError(f"the cluster's results ended before {len(missing)} file(s) were complete: {missing[:5]}")
+
+
+def ray_articles(
+    pairs: Sequence[tuple[Path, Path]],
+    settings: Settings,
+    kept_ids: dict[str, str],
+    known: dict[str, str],
+    *,
+    address: str | None = None,
+    identity: str | None = None,
+) -> Iterator[Item | FileRead]:
+    """:func:`~assistant.index.intake.chunked_articles` on a Ray cluster: each file's articles, then its
+    :class:`FileRead`; articles the index holds unchanged (``known``: id → content hash) come without vectors, the
+    others with their vectors, embedded on the cluster by the model the settings choose (``identity``, when given,
+    must be that model's).
+
+    ``address``: a cluster's (host:port); None or "": ``RAY_ADDRESS``, else a Ray instance started for this call.
+    What this call connected to it disconnects from when done, failed or abandoned.
+    """
+    if not pairs:
+        return
+    ray = _import_ray()
+    connected = connect(ray, address)
+    saved: dict[str, Any] | None = None
+    try:
+        saved = _quiet_data(ray)
+        cpus = max(1, int(ray.cluster_resources().get("CPU", 1)))
+        job = ray.put(_Job(settings, kept_ids, known))
+        files = [{"folder": str(folder), "path": str(path)} for folder, path in pairs]
+        dataset = (
+            ray.data.from_items(files, override_num_blocks=min(len(files), MAX_BLOCKS))
+            # Reading costs little beside the model: it takes no CPU of the actors' and is capped instead.
+            .flat_map(
+                read_rows,
+                fn_kwargs={"job": job},
+                compute=ray.data.TaskPoolStrategy(size=READERS_PER_ACTOR * cpus),
+                num_cpus=0,
+            )
+            .map_batches(
+                Embedding,
+                fn_constructor_kwargs={"settings": settings, "identity": identity},
+                batch_size=EMBED_ARTICLES,
+                batch_format="numpy",
+                # Every actor started at once: each loads the model, and none should wait for the others to.
+                compute=ray.data.ActorPoolStrategy(min_size=1, max_size=cpus, initial_size=cpus),
+                num_cpus=1,
+            )
+        )
+        logger.info("reading %d files on Ray (%d CPUs)", len(files), cpus)
+        try:
+            yield from _events(iter(dataset.iter_rows()))
+        except AssistantError:
+            raise
+        except Exception as exc:
+            error = _cluster_error(exc)
+            if error is exc:
+                raise
+            raise error from exc
+    finally:
+        if saved is not None:
+            _restore_data(ray, saved)
+        if connected:
+            ray.shutdown()

@@ -1,0 +1,276 @@
+"""A connection to a Milvus index: the client, the three collections, and Milvus's errors as the library's.
+
+An index is three collections named from one prefix: ``PREFIX_chunks`` (passages: vectors, BM25 words, offsets,
+dates and outlets, the generation that added them), ``PREFIX_articles`` (one row per article) and ``PREFIX_meta``
+(the commit, outlets, remembered removals). Milvus Lite runs inside this process (a gRPC server on loopback over
+a local folder, locked to one process); a server is reached at its URI, with ``ASSISTANT_MILVUS_TOKEN``.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import logging
+import threading
+from collections.abc import Iterator
+from typing import Any
+
+from ...errors import ConfigError, IndexCorruptError, StoreError, StoreUnavailableError
+from ...settings import Settings
+from ..location import MilvusAddress
+
+__all__ = ["ARTICLES", "CHUNKS", "META", "SCHEMA_VERSION", "Connection"]
+
+logger = logging.getLogger(__name__)
+
+CHUNKS, ARTICLES, META = "chunks", "articles", "meta"
+SCHEMA_VERSION = 1
+_TEXT = 65_535  # Milvus's longest VARCHAR, in bytes
+_INSTALL = "the Milvus backend needs pymilvus and milvus-lite: pip install -e '.[scale]'"
+# Milvus Lite's server for a folder is shared by every connection of the process, and stopped with the last one.
+_LITE_USERS: dict[str, int] = {}
+_LITE_LOCK = threading.Lock()
+
+
+class Connection:
+    """One client of a Milvus index. Not shared between writers; safe for concurrent searches."""
+
+    def __init__(self, address: MilvusAddress, settings: Settings) -> None:
+        try:
+            from pymilvus import MilvusClient
+        except ImportError:
+            raise ConfigError(_INSTALL) from None
+        self.address = address
+        self.names = {kind: f"{address.collection}_{kind}" for kind in (CHUNKS, ARTICLES, META)}
+        self._timeout = settings.milvus_timeout
+        uri = _start_lite(address.uri) if address.lite else address.uri
+        token = settings.milvus_token.get_secret_value() if settings.milvus_token else ""
+        try:
+            with self.translated("connect"):
+                self.client = MilvusClient(uri=uri, token=token, timeout=self._timeout)
+        except BaseException:
+            if address.lite:
+                _stop_lite(address.uri)
+            raise
+        self._closed = False
+
+    def close(self) -> None:
+        if self._closed:
+            return
+        self._closed = True
+        with contextlib.suppress(Exception):
+            self.client.close()
+        if self.address.lite:
+            _stop_lite(self.address.uri)
+
+    # -- errors ----------------------------------------------------------------------------------------------
+    @contextlib.contextmanager
+    def translated(self, doing: str) -> Iterator[None]:
+        """Milvus's and gRPC's exceptions as StoreError subclasses naming the index and what failed."""
+        try:
+            yield
+        except StoreError:
+            raise
+        except Exception as exc:
+            raise self._translate(exc, doing) from exc
+
+    def _translate(self, exc: Exception, doing: str) -> StoreError:
+        text = " ".join(str(exc).split())[:400]
+        lowered = text.lower()
+        if any(word in lowered for word in ("auth", "credential", "permission", "denied", "token")):
+            return StoreUnavailableError(
+                f"Milvus at {self.address} refused the credentials ({doing}): check ASSISTANT_MILVUS_TOKEN ({text})"
+            )
+        unreachable = ("connect", "unavailable", "timed out", "timeout", "deadline", "fail", "refused")
+        if (
+            isinstance(exc, OSError)
+            or any(word in lowered for word in unreachable)
+            or "Milvus" not in type(exc).__name__
+        ):
+            return StoreUnavailableError(
+                f"cannot reach Milvus at {self.address} ({doing}): {text}; is the server running? (README: "
+                "'A Milvus server')"
+            )
+        return StoreError(f"Milvus at {self.address} failed to {doing}: {text}")
+
+    # -- collections -----------------------------------------------------------------------------------------
+    def exists(self) -> bool:
+        with self.translated("list collections"):
+            return all(self.client.has_collection(name) for name in self.names.values())
+
+    def create(self, dimension: int) -> None:
+        """The three collections, for vectors of ``dimension``; those already there are checked, not changed."""
+        if self.exists():
+            self.check_dimension(dimension)
+            return
+        with self.translated("create the collections"):
+            for kind, (schema, index) in _schemas(self.client, dimension).items():
+                if not self.client.has_collection(self.names[kind]):
+                    self.client.create_collection(self.names[kind], schema=schema, consistency_level="Strong")
+                    # Not waited for: waiting asks for a timestamp, which Milvus Lite does not serve (and logs).
+                    self.client.create_index(self.names[kind], index, sync=False)
+        logger.info("created the collections of %s (dimension %d)", self.address, dimension)
+
+    def load(self) -> None:
+        with self.translated("load the collections"):
+            for name in self.names.values():
+                self.client.load_collection(name)
+
+    def check_dimension(self, dimension: int) -> None:
+        with self.translated("describe the passages"):
+            fields = self.client.describe_collection(self.names[CHUNKS])["fields"]
+        found = {field["name"]: field for field in fields}
+        if set(_CHUNK_FIELDS) - set(found):
+            raise IndexCorruptError(
+                f"{self.address}: the collection {self.names[CHUNKS]} was not made by this assistant (its fields are "
+                f"{sorted(found)}); use another collection name"
+            )
+        have = int(found["vector"]["params"]["dim"])
+        if have != dimension:
+            raise IndexCorruptError(
+                f"{self.address}: the collection {self.names[CHUNKS]} holds vectors of dimension {have}, the model "
+                f"makes {dimension}: rebuild with `assistant index build` or use another collection name"
+            )
+
+    def drop(self) -> None:
+        with self.translated("drop the collections"):
+            for name in self.names.values():
+                if self.client.has_collection(name):
+                    self.client.drop_collection(name)
+
+    # -- rows ------------------------------------------------------------------------------------------------
+    def query(self, kind: str, expr: str, fields: list[str], limit: int = 16_384) -> list[dict[str, Any]]:
+        """Rows matching ``expr``: at most ``limit`` (Milvus answers at most 16,384 rows per query)."""
+        with self.translated(f"read {kind}"):
+            return list(self.client.query(self.names[kind], filter=expr, output_fields=fields, limit=limit))
+
+    def batches(
+        self, kind: str, expr: str, fields: list[str], upper: int, size: int = 8000
+    ) -> Iterator[list[dict[str, Any]]]:
+        """Every row matching ``expr`` whose uid is below ``upper``, a window of uids at a time.
+
+        Uids are handed out in order by the one writer, so windows of ``size`` uids cover the collection, hold at
+        most ``size`` rows each, and need neither Milvus's query iterator (which Milvus Lite lacks) nor offsets.
+        """
+        for low in range(0, upper, size):
+            rows = self.query(kind, f"uid >= {low} and uid < {low + size} and ({expr})", fields, limit=size)
+            if rows:
+                yield rows
+
+    def count(self, kind: str, expr: str) -> int:
+        with self.translated(f"count {kind}"):
+            rows = self.client.query(self.names[kind], filter=expr, output_fields=["count(*)"])
+        return int(rows[0]["count(*)"]) if rows else 0
+
+    def insert(self, kind: str, rows: list[dict[str, Any]]) -> None:
+        if rows:
+            with self.translated(f"write {kind}"):
+                self.client.insert(self.names[kind], rows)
+
+    def upsert(self, kind: str, rows: list[dict[str, Any]]) -> None:
+        if rows:
+            with self.translated(f"write {kind}"):
+                self.client.upsert(self.names[kind], rows)
+
+    def delete(self, kind: str, expr: str) -> None:
+        with self.translated(f"delete {kind}"):
+            self.client.delete(self.names[kind], filter=expr)
+
+    def search(self, field: str, data: Any, n: int, expr: str, metric: str) -> list[dict[str, Any]]:
+        with self.translated("search"):
+            found = self.client.search(
+                self.names[CHUNKS],
+                data=[data],
+                anns_field=field,
+                limit=n,
+                filter=expr,
+                output_fields=["chunk_id", "article_uid"],
+                search_params={"metric_type": metric},
+            )
+        return list(found[0]) if found else []
+
+
+_CHUNK_FIELDS = (
+    "uid", "chunk_id", "article_uid", "article_id", "ordinal", "start", "end", "text", "title", "date", "source",
+    "url", "source_code", "gen", "hash", "words", "sparse", "vector",
+)  # fmt: skip
+
+
+def _schemas(client: Any, dimension: int) -> dict[str, tuple[Any, Any]]:
+    from pymilvus import DataType, Function, FunctionType
+
+    # The words arrive analyzed by the index's own analyzer (stemmed, folded: lexicon.analyze), so Milvus only
+    # splits them on spaces: BM25 and word counts mean the same as in the local store, on Lite and on a server.
+    analyzer = {"tokenizer": "standard"}
+    chunks = client.create_schema(auto_id=False)
+    chunks.add_field("uid", DataType.INT64, is_primary=True)
+    for name in ("chunk_id", "article_uid", "ordinal", "start", "end", "source_code", "gen", "hash"):
+        chunks.add_field(name, DataType.INT64)
+    for name in ("article_id", "text", "title", "date", "source", "url"):
+        chunks.add_field(name, DataType.VARCHAR, max_length=_TEXT)
+    chunks.add_field(
+        "words", DataType.VARCHAR, max_length=_TEXT, enable_analyzer=True, enable_match=True, analyzer_params=analyzer
+    )
+    chunks.add_field("sparse", DataType.SPARSE_FLOAT_VECTOR)
+    chunks.add_field("vector", DataType.FLOAT_VECTOR, dim=dimension)
+    chunks.add_function(
+        Function(
+            name="bm25", function_type=FunctionType.BM25, input_field_names=["words"], output_field_names=["sparse"]
+        )
+    )
+    chunk_index = client.prepare_index_params()
+    chunk_index.add_index("vector", index_type="AUTOINDEX", metric_type="IP")
+    chunk_index.add_index("sparse", index_type="SPARSE_INVERTED_INDEX", metric_type="BM25")
+    for name in ("chunk_id", "article_uid", "gen"):
+        chunk_index.add_index(name, index_type="INVERTED")
+
+    articles = client.create_schema(auto_id=False)
+    articles.add_field("uid", DataType.INT64, is_primary=True)
+    for name in ("day", "gen", "chunks"):
+        articles.add_field(name, DataType.INT64)
+    for name in ARTICLE_TEXT_FIELDS:
+        articles.add_field(name, DataType.VARCHAR, max_length=_TEXT)
+    articles.add_field("unused", DataType.FLOAT_VECTOR, dim=2)  # Milvus wants a vector in every collection
+    article_index = client.prepare_index_params()
+    article_index.add_index("unused", index_type="AUTOINDEX", metric_type="L2")
+
+    meta = client.create_schema(auto_id=False)
+    meta.add_field("key", DataType.VARCHAR, is_primary=True, max_length=_TEXT)
+    meta.add_field("value", DataType.VARCHAR, max_length=_TEXT)
+    meta.add_field("unused", DataType.FLOAT_VECTOR, dim=2)
+    meta_index = client.prepare_index_params()
+    meta_index.add_index("unused", index_type="AUTOINDEX", metric_type="L2")
+    return {CHUNKS: (chunks, chunk_index), ARTICLES: (articles, article_index), META: (meta, meta_index)}
+
+
+ARTICLE_TEXT_FIELDS = (
+    "id", "title", "date", "source", "url", "author", "origin", "file", "root", "content_hash", "copy_hash",
+    "indexed_at",
+)  # fmt: skip
+UNUSED = [0.0, 0.0]
+
+
+def _start_lite(folder: str) -> str:
+    from milvus_lite.server_manager import server_manager_instance
+
+    with _LITE_LOCK:
+        uri = server_manager_instance.start_and_get_uri(folder)
+        if uri is None:
+            # Milvus Lite locks its folder for one process (and logged why it could not start).
+            raise StoreUnavailableError(
+                f"milvus-lite:{folder} is open in another process: Milvus Lite serves one process per folder; "
+                "stop that process (a running `assistant serve`?) or use a Milvus server"
+            )
+        _LITE_USERS[folder] = _LITE_USERS.get(folder, 0) + 1
+        return str(uri)
+
+
+def _stop_lite(folder: str) -> None:
+    from milvus_lite.server_manager import server_manager_instance
+
+    with _LITE_LOCK:
+        users = _LITE_USERS.get(folder, 0) - 1
+        if users > 0:
+            _LITE_USERS[folder] = users
+            return
+        _LITE_USERS.pop(folder, None)
+        server_manager_instance.release_server(folder)

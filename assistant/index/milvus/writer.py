@@ -1,0 +1,346 @@
+"""Writing the next generation of a Milvus index, invisible to readers until its commit row is written.
+
+New rows carry the generation being written, which no reader's filter admits until the commit names it. Removed
+articles are listed in the commit (``dropping``), so readers stop seeing them at the same moment, and deleted from
+Milvus right after; a rebuild raises the commit's ``floor`` instead, hiding every older row at once. A writer that
+dies leaves rows of an unpublished generation, or deletes not done: the next writer removes or finishes them.
+One writer at a time: a lock file beside a Milvus Lite folder; on a server, where Milvus has no lock to take, a
+writer refuses to publish over a generation another writer published since it started.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import logging
+import threading
+import time
+from collections.abc import Iterable
+from typing import TYPE_CHECKING, Any
+
+import numpy as np
+
+from ...documents import Article, Chunk
+from ...errors import IndexLockedError, IndexNotFoundError
+from ...settings import Settings
+from ..chunking import day_number
+from ..lexicon import ANALYZER, TITLE_WEIGHT, analyze
+from ..location import MilvusAddress
+from ..segments import row_hash
+from .connection import ARTICLE_TEXT_FIELDS, ARTICLES, CHUNKS, META, SCHEMA_VERSION, UNUSED, Connection
+from .reader import read_commit, signed, visible
+
+if TYPE_CHECKING:
+    from filelock import BaseFileLock
+
+__all__ = ["MilvusWriter"]
+
+logger = logging.getLogger(__name__)
+
+_BATCH = 512  # passages per insert
+_DELETE_BATCH = 1000  # article uids per delete
+_WRITERS: set[str] = set()  # indexes this process is writing (a lock file does not stop a second thread)
+_WRITERS_LOCK = threading.Lock()
+
+
+class MilvusWriter:
+    """The next generation of a Milvus index. Use as a context manager; ``commit()`` publishes it."""
+
+    def __init__(
+        self, address: MilvusAddress, *, model: dict[str, Any], chunker: dict[str, Any], fresh: bool, settings: Settings
+    ) -> None:
+        self.address = address
+        self.model = model
+        self.chunker = chunker
+        self.fresh = fresh
+        self.settings = settings
+        self.base_manifest: dict[str, Any] | None = None
+        self.roots: set[str] = set()
+        self.generation = 0
+        self.counts = {"articles": 0, "chunks": 0}
+        self._connection: Connection | None = None
+        self._file_lock: BaseFileLock | None = None
+        self._held = False
+        self._live: dict[str, dict[str, Any]] | None = None  # the live articles, read once
+        self._added: dict[str, tuple[int, int, str | None]] = {}  # id -> (uid, chunks, source) of this write
+        self._dropping: list[int] = []
+        self._outlets: dict[str, dict[str, int]] = {}
+        self._rows: list[dict[str, Any]] = []
+        self._remember: dict[str, dict[str, Any]] = {}
+        self._forget: set[str] = set()
+        self._next_uid = 1
+        self._published = False
+
+    @property
+    def connection(self) -> Connection:
+        assert self._connection is not None, "writer not started"
+        return self._connection
+
+    def __enter__(self) -> MilvusWriter:
+        self.begin()
+        return self
+
+    def __exit__(self, exc_type: object, exc: BaseException | None, tb: object) -> None:
+        self.abort()
+
+    # -- starting --------------------------------------------------------------------------------------------
+    def begin(self) -> None:
+        self._lock()
+        try:
+            self._connection = Connection(self.address, self.settings)
+            self._start()
+        except BaseException:
+            self.abort()
+            raise
+
+    def _lock(self) -> None:
+        key = str(self.address)
+        with _WRITERS_LOCK:
+            if key in _WRITERS:
+                raise IndexLockedError(f"the index at {key} is being updated; try again when it finishes")
+            _WRITERS.add(key)
+        self._held = True
+        if self.address.lite:
+            from filelock import FileLock, Timeout
+
+            lock = FileLock(self.address.uri.rstrip("/") + ".lock", timeout=0)
+            try:
+                lock.acquire()
+            except Timeout:
+                raise IndexLockedError(
+                    f"the index at {key} is being updated by another process; try again when it finishes"
+                ) from None
+            self._file_lock = lock
+
+    def _start(self) -> None:
+        connection = self.connection
+        if not connection.exists():
+            if not self.model:  # removing or optimizing: there must be an index already
+                raise IndexNotFoundError(f"no index at {self.address}")
+            connection.create(int(self.model["dimension"]))
+        elif self.model:
+            connection.check_dimension(int(self.model["dimension"]))
+        connection.load()
+        commit = read_commit(connection)
+        base = 0
+        if commit is not None:
+            self._finish_deletes(commit)
+            base = int(commit["generation"])
+            self._next_uid = int(commit.get("next_uid", 1))
+            self.roots = set(commit.get("roots", []))
+            if not self.fresh:
+                self.base_manifest = commit
+                self.counts = dict(commit["counts"])
+                if not self.model:
+                    self.model, self.chunker = commit["model"], commit["chunker"]
+            else:
+                self.roots = set()
+        # Rows of a generation never published: a writer died before its commit.
+        for kind in (CHUNKS, ARTICLES):
+            connection.delete(kind, f"gen > {base}")
+        self.generation = base + 1
+        self._base_generation = base
+        if not self.fresh and commit is not None:
+            rows = connection.query(META, 'key like "source/%"', ["key", "value"])
+            self._outlets = {row["key"].removeprefix("source/"): json.loads(row["value"]) for row in rows}
+        elif commit is not None:  # a rebuild counts articles anew but keeps the outlets' codes
+            rows = connection.query(META, 'key like "source/%"', ["key", "value"])
+            self._outlets = {
+                row["key"].removeprefix("source/"): {"code": json.loads(row["value"])["code"], "articles": 0}
+                for row in rows
+            }
+
+    def _finish_deletes(self, commit: dict[str, Any]) -> None:
+        """Delete what a published commit hides but a writer did not get to delete (it died meanwhile)."""
+        dropping = [int(uid) for uid in commit.get("dropping", [])]
+        floor = int(commit.get("floor", 0))
+        if not dropping and not floor:
+            return
+        self._delete(dropping, floor)
+        commit = {**commit, "dropping": [], "floor": 0}  # what they hid is gone: nothing left to filter out
+        self.connection.upsert(META, [{"key": "commit", "value": json.dumps(commit), "unused": UNUSED}])
+
+    def _delete(self, uids: list[int], floor: int) -> None:
+        for offset in range(0, len(uids), _DELETE_BATCH):
+            part = uids[offset : offset + _DELETE_BATCH]
+            self.connection.delete(CHUNKS, f"article_uid in {part}")
+            self.connection.delete(ARTICLES, f"uid in {part}")
+        if floor:
+            for kind in (CHUNKS, ARTICLES):
+                self.connection.delete(kind, f"gen < {floor}")
+
+    # -- reading the state being changed ---------------------------------------------------------------------
+    def articles(self) -> dict[str, Any]:
+        if self._live is None:
+            self._live = {}
+            if self.base_manifest is not None:
+                fields = ["uid", "id", "title", "url", "content_hash", "copy_hash", "file", "root", "origin"]
+                expr, upper = visible(self.base_manifest, "uid"), int(self.base_manifest.get("next_uid", 1))
+                for batch in self.connection.batches(ARTICLES, expr, [*fields, "chunks", "source"], upper):
+                    for row in batch:
+                        record = {k: (row[k] if row[k] != "" or k == "title" else None) for k in row}
+                        self._live[row["id"]] = record
+        return {article_id: row for article_id, row in self._live.items() if int(row["uid"]) not in set(self._dropping)}
+
+    def removed(self) -> dict[str, Any]:
+        rows = self.connection.query(META, 'key like "removed/%"', ["value"])
+        found = {item["id"]: item for item in (json.loads(row["value"]) for row in rows)}
+        found.update(self._remember)
+        return {k: v for k, v in found.items() if k not in self._forget}
+
+    def remember(self, rows: Iterable[Any]) -> None:
+        stamp = time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())
+        for row in rows:
+            self._forget.discard(row["id"])
+            self._remember[row["id"]] = {key: row[key] for key in ("id", "title", "file", "origin")}
+            self._remember[row["id"]]["removed_at"] = stamp
+
+    def forget(self, article_ids: Iterable[str]) -> None:
+        for article_id in article_ids:
+            self._remember.pop(article_id, None)
+            self._forget.add(article_id)
+
+    # -- changes ---------------------------------------------------------------------------------------------
+    def remove(self, article_ids: Iterable[str]) -> int:
+        removed = 0
+        live = self.articles()
+        for article_id in article_ids:
+            if article_id in self._added:  # added by this write, which no reader sees: deleted at once
+                uid, chunks, source = self._added.pop(article_id)
+                self._flush()
+                self.connection.delete(CHUNKS, f"article_uid == {uid}")
+                self.connection.delete(ARTICLES, f"uid == {uid}")
+            elif article_id in live:
+                row = live[article_id]
+                uid, chunks, source = int(row["uid"]), int(row["chunks"]), row["source"]
+                self._dropping.append(uid)
+            else:
+                continue
+            self.counts["articles"] -= 1
+            self.counts["chunks"] -= chunks
+            if source:
+                self._outlets[source]["articles"] -= 1
+            removed += 1
+        return removed
+
+    def add(
+        self, article: Article, chunks: list[Chunk], vectors: np.ndarray, *, file: str | None, root: str | None
+    ) -> None:
+        if len(chunks) != len(vectors):
+            raise ValueError("one vector per chunk")
+        article_uid = self._next_uid
+        self._next_uid += 1 + len(chunks)
+        source = article.source or None
+        code = -1
+        if source:
+            outlet = self._outlets.setdefault(
+                source, {"code": 1 + max((o["code"] for o in self._outlets.values()), default=0), "articles": 0}
+            )
+            outlet["articles"] += 1
+            code = outlet["code"]
+        values = {
+            "id": article.id, "title": article.title, "date": article.date, "source": source, "url": article.url,
+            "author": article.author, "origin": article.origin, "file": file, "root": root,
+            "content_hash": article.content_hash, "copy_hash": article.copy_hash,
+            "indexed_at": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
+        }  # fmt: skip
+        record: dict[str, Any] = {name: values[name] or "" for name in ARTICLE_TEXT_FIELDS}
+        record.update(
+            uid=article_uid, day=day_number(article.day) if article.day else 0, gen=self.generation, chunks=len(chunks)
+        )
+        self.connection.insert(ARTICLES, [record | {"unused": UNUSED}])
+        title_words = " ".join(analyze(article.title))
+        for offset, (chunk, vector) in enumerate(zip(chunks, vectors, strict=True), start=1):
+            digest = row_hash(
+                chunk.text, chunk.start, chunk.end, chunk.ordinal, article.id, article.title, article.date,
+                source, article.url,
+            )  # fmt: skip
+            self._rows.append(
+                {
+                    "uid": article_uid + offset, "chunk_id": chunk.id, "article_uid": article_uid,
+                    "article_id": article.id, "ordinal": chunk.ordinal, "start": chunk.start, "end": chunk.end,
+                    "text": chunk.text, "title": article.title, "date": article.date or "", "source": source or "",
+                    "url": article.url or "", "source_code": code, "gen": self.generation, "hash": signed(digest),
+                    # The title counts TITLE_WEIGHT times, as in the local store's postings.
+                    "words": " ".join([title_words] * TITLE_WEIGHT + [" ".join(analyze(chunk.text))]),
+                    "vector": [float(x) for x in np.asarray(vector, dtype=np.float32)],
+                }
+            )  # fmt: skip
+            if len(self._rows) >= _BATCH:
+                self._flush()
+        self._added[article.id] = (article_uid, len(chunks), source)
+        self.counts["articles"] += 1
+        self.counts["chunks"] += len(chunks)
+
+    def _flush(self) -> None:
+        rows, self._rows = self._rows, []
+        self.connection.insert(CHUNKS, rows)
+
+    # -- publishing ------------------------------------------------------------------------------------------
+    def commit(self) -> dict[str, Any]:
+        self._flush()
+        latest = read_commit(self.connection)
+        if latest is not None and int(latest["generation"]) != self._base_generation:
+            raise IndexLockedError(
+                f"another writer published generation {latest['generation']} of {self.address} while this one "
+                "worked; nothing of this write was published: run it again"
+            )
+        connection = self.connection
+        connection.upsert(
+            META,
+            [
+                {"key": f"source/{name}", "value": json.dumps(outlet), "unused": UNUSED}
+                for name, outlet in self._outlets.items()
+            ]
+            + [
+                {"key": f"removed/{key}", "value": json.dumps(item), "unused": UNUSED}
+                for key, item in self._remember.items()
+            ],
+        )
+        for key in self._forget:
+            connection.delete(META, f"key == {json.dumps('removed/' + key)}")
+        body: dict[str, Any] = {
+            "schema_version": SCHEMA_VERSION,
+            "generation": self.generation,
+            "created_at": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
+            "model": self.model,
+            "chunker": self.chunker,
+            "lexicon": {"analyzer": ANALYZER, "title_weight": TITLE_WEIGHT},
+            "counts": dict(self.counts),
+            "roots": sorted(self.roots),
+            "next_uid": self._next_uid,
+            "floor": self.generation if self.fresh else 0,
+            "dropping": sorted(self._dropping),
+        }
+        # The one write that publishes: from here readers see this generation, and not what it drops.
+        connection.upsert(META, [{"key": "commit", "value": json.dumps(body), "unused": UNUSED}])
+        self._published = True
+        logger.info("published generation %d of %s (%s)", self.generation, self.address, self.counts)
+        self._finish_deletes(body)
+        body.update(dropping=[], floor=0)
+        self.base_manifest = body
+        return body
+
+    def merge(self, *, full: bool = False) -> int:
+        """Milvus merges its own segments (compaction); asked to optimize, it is asked to compact now."""
+        if full:
+            with contextlib.suppress(Exception):  # Milvus Lite compacts by itself and may not take the request
+                self.connection.client.compact(self.connection.names[CHUNKS])
+        return 0
+
+    def abort(self) -> None:
+        """Drop an unpublished write (its rows are invisible; removed now rather than by the next writer)."""
+        if self._connection is not None:
+            if not self._published and self.generation:
+                with contextlib.suppress(Exception):
+                    for kind in (CHUNKS, ARTICLES):
+                        self._connection.delete(kind, f"gen >= {self.generation}")
+            self._connection.close()
+            self._connection = None
+        if self._file_lock is not None:
+            self._file_lock.release()
+            self._file_lock = None
+        if self._held:
+            with _WRITERS_LOCK:
+                _WRITERS.discard(str(self.address))
+            self._held = False
