@@ -4,12 +4,12 @@ index, and what the CLI costs in memory."""
 from __future__ import annotations
 
 import json
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 from processes import REPO, measured_cli
 
-from assistant.index.reader import IndexReader
 from assistant.testing import HashingEmbedder
 
 SEED = REPO / "corpus" / "chinese-tech-giants-ai.txt"
@@ -33,6 +33,23 @@ def isolated_env(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
     monkeypatch.setenv("ASSISTANT_PROGRESS", "false")
     monkeypatch.setenv("ASSISTANT_INDEX_DIR", str(tmp_path / "default-index"))
     monkeypatch.chdir(tmp_path)
+
+
+# The index backends the behaviour suites run against: the local store, and Milvus through its embedded engine.
+BACKENDS = ["local", "milvus-lite"]
+
+
+@pytest.fixture(params=BACKENDS)
+def index_location(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[str | Path]:
+    """Where a test's index goes, once per backend: a folder, or ``milvus-lite:`` and a folder (Milvus Lite runs in
+    this process, one engine per folder; every engine the test started is stopped after it)."""
+    if request.param == "local":
+        yield tmp_path / "idx"
+        return
+    yield f"milvus-lite:{tmp_path / 'idx.db'}"
+    from milvus_lite.server_manager import server_manager_instance
+
+    server_manager_instance.release_all()
 
 
 @pytest.fixture
@@ -146,10 +163,8 @@ def news_corpus(folder: Path) -> Path:
     return folder
 
 
-def article_ids(index: Path) -> set[str]:
-    """The ids of the articles the live generation of ``index`` holds."""
-    reader = IndexReader.open(index)
-    try:
-        return {row[0] for row in reader.query("SELECT id FROM articles")}
-    finally:
-        reader.close()
+def article_ids(index: str | Path) -> set[str]:
+    """The ids of the articles the live generation of ``index`` (either backend) holds."""
+    from assistant.index.store import describe
+
+    return {article["id"] for article in describe(index, with_articles=True)["article_list"]}

@@ -11,25 +11,21 @@ from pathlib import Path
 
 import pytest
 from click.testing import CliRunner
-from conftest import FakeEmbedder
+from conftest import FakeEmbedder, article_ids
 
 from assistant import build_index, remove_articles, update_index
 from assistant.cli import cli
-from assistant.index.info import describe_index
-from assistant.index.integrity import check_index
-from assistant.index.reader import IndexReader
+from assistant.index.store import check as check_index
+from assistant.index.store import describe as describe_index
+from assistant.index.store import open_reader
 from assistant.ingest.duplicates import SUPERSEDED
 
 REAL = Path(__file__).parent / "data" / "real"
 PAGE_URL = "https://www.rollingstone.com/music/music-news/rock-band-anniversary-tour-000001/"
 
 
-def ids(index: Path) -> set[str]:
-    reader = IndexReader.open(index)
-    try:
-        return {row[0] for row in reader.query("SELECT id FROM articles")}
-    finally:
-        reader.close()
+def ids(index: str | Path) -> set[str]:
+    return article_ids(index)
 
 
 def corpus(root: Path) -> Path:
@@ -50,8 +46,8 @@ def run(*args: str | Path):
     return result
 
 
-def test_a_removed_article_stays_out_of_updates_of_its_folder(tmp_path: Path) -> None:
-    news, index = corpus(tmp_path / "odd"), tmp_path / "idx"
+def test_a_removed_article_stays_out_of_updates_of_its_folder(tmp_path: Path, index_location: str | Path) -> None:
+    news, index = corpus(tmp_path / "odd"), index_location
     build_index([news], index, embedder=FakeEmbedder())
     assert remove_articles(["odd/enc/note.txt"], index).removed == ["odd/enc/note.txt"]
     summary = update_index([news], index, embedder=FakeEmbedder())
@@ -68,8 +64,10 @@ def test_a_removed_article_stays_out_of_updates_of_its_folder(tmp_path: Path) ->
     assert check_index(index)[1] == []
 
 
-def test_info_lists_removed_articles_and_update_says_they_were_kept_out(tmp_path: Path) -> None:
-    news, index = corpus(tmp_path / "odd"), tmp_path / "idx"
+def test_info_lists_removed_articles_and_update_says_they_were_kept_out(
+    tmp_path: Path, index_location: str | Path
+) -> None:
+    news, index = corpus(tmp_path / "odd"), index_location
     assert run("index", "build", news, "--index", index).exit_code == 0
     assert run("index", "remove", news / "enc" / "note.txt", "--index", index).exit_code == 0
     info = run("index", "info", "--index", index).stdout
@@ -82,8 +80,10 @@ def test_info_lists_removed_articles_and_update_says_they_were_kept_out(tmp_path
     "target",
     [PAGE_URL, "PATH"],  # the article's URL, or the path of the page it was read from
 )
-def test_remove_by_url_or_by_path_for_an_article_known_by_its_url(tmp_path: Path, target: str) -> None:
-    news, index = corpus(tmp_path / "odd"), tmp_path / "idx"
+def test_remove_by_url_or_by_path_for_an_article_known_by_its_url(
+    tmp_path: Path, target: str, index_location: str | Path
+) -> None:
+    news, index = corpus(tmp_path / "odd"), index_location
     build_index([news], index, embedder=FakeEmbedder())
     assert PAGE_URL in ids(index)  # a page with a canonical link is known by its URL
     name = str(news / "pmc-canonical-after-body.html") if target == "PATH" else target
@@ -92,26 +92,28 @@ def test_remove_by_url_or_by_path_for_an_article_known_by_its_url(tmp_path: Path
     assert PAGE_URL not in ids(index)
 
 
-def test_remove_by_a_jsonl_path_removes_every_record_of_it(tmp_path: Path) -> None:
+def test_remove_by_a_jsonl_path_removes_every_record_of_it(tmp_path: Path, index_location: str | Path) -> None:
     (tmp_path / "news").mkdir()
     export = tmp_path / "news" / "npr.jsonl"
     shutil.copy(REAL / "npr-export-html-text.jsonl", export)
-    build_index([tmp_path / "news"], tmp_path / "idx", embedder=FakeEmbedder())
-    summary = remove_articles([str(export)], tmp_path / "idx")
-    assert sorted(summary.removed) == ["1050100000", "1050201000", "1050315385"] and ids(tmp_path / "idx") == set()
+    build_index([tmp_path / "news"], index_location, embedder=FakeEmbedder())
+    summary = remove_articles([str(export)], index_location)
+    assert sorted(summary.removed) == ["1050100000", "1050201000", "1050315385"] and ids(index_location) == set()
 
 
-def test_unknown_target_is_reported(tmp_path: Path) -> None:
-    news, index = corpus(tmp_path / "odd"), tmp_path / "idx"
+def test_unknown_target_is_reported(tmp_path: Path, index_location: str | Path) -> None:
+    news, index = corpus(tmp_path / "odd"), index_location
     build_index([news], index, embedder=FakeEmbedder())
     result = run("index", "remove", "https://example.org/nothing", "--index", index)
     assert result.exit_code == 3 and "no article with this id, URL or file in the index" in result.stdout
 
 
 @pytest.mark.parametrize(("first", "then"), [("odd", "odd/enc"), ("odd/enc", "odd")])
-def test_an_articles_id_does_not_depend_on_the_parent_folder_named(tmp_path: Path, first: str, then: str) -> None:
+def test_an_articles_id_does_not_depend_on_the_parent_folder_named(
+    tmp_path: Path, first: str, then: str, index_location: str | Path
+) -> None:
     corpus(tmp_path / "odd")
-    index = tmp_path / "idx"
+    index = index_location
     build_index([tmp_path / first], index, embedder=FakeEmbedder())
     before = ids(index)
     summary = update_index([tmp_path / then], index, embedder=FakeEmbedder())
@@ -131,29 +133,30 @@ def versions(path: Path) -> Path:
     return path
 
 
-def test_the_newest_version_of_an_id_wins_and_says_so(tmp_path: Path) -> None:
+def test_the_newest_version_of_an_id_wins_and_says_so(tmp_path: Path, index_location: str | Path) -> None:
     (tmp_path / "news").mkdir()
     export = versions(tmp_path / "news" / "export.jsonl")
-    summary = build_index([tmp_path / "news"], tmp_path / "idx", embedder=FakeEmbedder())
+    summary = build_index([tmp_path / "news"], index_location, embedder=FakeEmbedder())
     assert sorted(summary.added) == ["1050100000", "1050201000", "1050315385"]
     assert [(s.line, s.reason) for s in summary.skipped] == [(2, SUPERSEDED), (5, SUPERSEDED)]
-    reader = IndexReader.open(tmp_path / "idx")
+    reader = open_reader(index_location)
     try:
-        texts = {row[0]: row[1] for row in reader.query("SELECT id, text FROM articles")}
+        # The opening passage of each article: what a reader of it sees first.
+        texts = {row.article_id: row.text for row in reader.chunk_rows(reader.first_chunks(summary.added)).values()}
     finally:
         reader.close()
     assert texts["1050201000"].startswith("Corrected:") and "early draft" not in texts["1050315385"]
     assert str(export) in {s.origin for s in summary.skipped}
 
 
-def test_repeated_reasons_are_summarised_in_one_line(tmp_path: Path) -> None:
+def test_repeated_reasons_are_summarised_in_one_line(tmp_path: Path, index_location: str | Path) -> None:
     (tmp_path / "news").mkdir()
     lines = [
         json.dumps({"id": "story", "text": f"Version {n} of the story.", "date": 1574121600 + n}) for n in range(120)
     ]
     lines += [json.dumps({"id": f"bad-{n}", "text": f"Story {n}.", "date": "soon"}) for n in range(5)]
     (tmp_path / "news" / "export.jsonl").write_text("\n".join(lines) + "\n")
-    result = run("index", "build", tmp_path / "news", "--index", tmp_path / "idx")
+    result = run("index", "build", tmp_path / "news", "--index", index_location)
     assert result.exit_code == 0, result.stdout
     skipped = [line for line in result.stdout.splitlines() if "skipped" in line and "records" in line]
     assert skipped == [

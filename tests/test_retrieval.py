@@ -12,7 +12,6 @@ from hypothesis import strategies as st
 
 from assistant import ConfigError, Retriever, build_index, update_index
 from assistant.index.lexicon import analyze
-from assistant.index.reader import IndexReader
 from assistant.settings import get_settings
 
 NEWS_IDS = {"news/volcano.md", "news/rates.md", "news/rates-old.md", "news/football.md", "news/undated.txt"}
@@ -30,13 +29,13 @@ def _write(folder: Path, name: str, title: str, date: str, source: str, body: st
 
 
 @pytest.fixture
-def news(tmp_path: Path) -> Path:
-    index = tmp_path / "idx"
-    build_index([news_corpus(tmp_path / "news")], index, embedder=FakeEmbedder())
-    return index
+def news(tmp_path: Path, index_location: str | Path) -> str | Path:
+    """The news corpus indexed, once per backend."""
+    build_index([news_corpus(tmp_path / "news")], index_location, embedder=FakeEmbedder())
+    return index_location
 
 
-def _open(index: Path, **settings: object) -> Retriever:
+def _open(index: str | Path, **settings: object) -> Retriever:
     return Retriever.open(index, embedder=FakeEmbedder(), settings=get_settings(**settings))
 
 
@@ -80,7 +79,7 @@ def test_real_hits_point_into_the_article_with_all_scores(seed_retriever: Retrie
 # -- filters ---------------------------------------------------------------------------------------------------
 
 
-def test_as_of_excludes_later_articles_and_keeps_undated(news: Path) -> None:
+def test_as_of_excludes_later_articles_and_keeps_undated(news: str | Path) -> None:
     retriever = _open(news)
     assert set(_article_ids(retriever.search("volcano lava", k=10, as_of="2024-12-31"))) == NEWS_IDS
     hits = retriever.search("volcano lava", k=10, as_of="2024-03-06")
@@ -107,7 +106,7 @@ def test_since_until_are_inclusive_with_partial_dates(
     assert set(_article_ids(hits)) == expected
 
 
-def test_sources_keep_only_those_outlets(news: Path) -> None:
+def test_sources_keep_only_those_outlets(news: str | Path) -> None:
     retriever = _open(news)
     hits = retriever.search("volcano lava", k=10, sources=["Finance Daily"])
     assert set(_article_ids(hits)) == {"news/rates.md", "news/rates-old.md"}
@@ -117,21 +116,21 @@ def test_sources_keep_only_those_outlets(news: Path) -> None:
     assert retriever.search("volcano lava", k=10, sources=["No Such Outlet"]) == []
 
 
-def test_filters_apply_before_ranking(tmp_path: Path) -> None:
+def test_filters_apply_before_ranking(tmp_path: Path, index_location: str | Path) -> None:
     # 30 volcano stories fill every candidate slot (candidates=10); the one finance story is far down both rankings.
     corpus = tmp_path / "many"
     for n in range(30):
         _write(corpus, f"v{n}.md", f"Volcano erupts {n}", "2024-03-01", "Reykjavik Post", f"Volcano lava eruption {n}.")
     _write(corpus, "bank.md", "Bank raises rates", "2024-01-10", "Finance Daily", "The bank raised interest rates.")
-    build_index([corpus], tmp_path / "idx", embedder=FakeEmbedder())
-    retriever = _open(tmp_path / "idx", candidates=10)
+    build_index([corpus], index_location, embedder=FakeEmbedder())
+    retriever = _open(index_location, candidates=10)
     assert retriever.search("volcano lava eruption", k=1)[0].source == "Reykjavik Post"
     assert _article_ids(retriever.search("volcano lava eruption", k=1, sources=["Finance Daily"])) == ["many/bank.md"]
     assert _article_ids(retriever.search("volcano lava eruption", k=1, until="2024-02")) == ["many/bank.md"]
     assert _article_ids(retriever.search("volcano lava eruption", k=1, as_of="2024-02-01")) == ["many/bank.md"]
 
 
-def test_recency_prior_ranks_the_newer_article_first(news: Path) -> None:
+def test_recency_prior_ranks_the_newer_article_first(news: str | Path) -> None:
     query = "central bank interest rate"
     with_prior = _article_ids(_open(news).search(query, k=10, as_of="2024-03-06"))
     assert with_prior.index("news/rates.md") < with_prior.index("news/rates-old.md")
@@ -143,12 +142,12 @@ def test_recency_prior_ranks_the_newer_article_first(news: Path) -> None:
     assert ids.index("news/rates-old.md") < ids.index("news/rates.md")
 
 
-def test_explicit_window_turns_the_prior_off(news: Path) -> None:
+def test_explicit_window_turns_the_prior_off(news: str | Path) -> None:
     hits = _open(news).search("central bank interest rate", k=10, since="2023", as_of="2024-03-06")
     assert hits and {h.recency for h in hits} == {1.0}
 
 
-def test_this_week_narrows_the_window_and_falls_back_when_empty(news: Path) -> None:
+def test_this_week_narrows_the_window_and_falls_back_when_empty(news: str | Path) -> None:
     retriever = _open(news)
     narrowed = retriever.search("central bank interest rate this week", k=10, as_of="2024-03-12")
     # Undated articles stay in a phrase-narrowed window (they cannot be shown to be old); an explicit one drops them.
@@ -166,7 +165,7 @@ def test_this_week_narrows_the_window_and_falls_back_when_empty(news: Path) -> N
     assert set(_article_ids(fallback)) == NEWS_IDS
 
 
-def _long_article_corpus(tmp_path: Path, others: int) -> Path:
+def _long_article_corpus(tmp_path: Path, index: str | Path, others: int) -> str | Path:
     """One long article whose ~20 chunks all match "volcano lava eruption", and ``others`` short ones."""
     corpus = tmp_path / "long"
     paragraphs = "\n\n".join(f"Volcano lava eruption report {n}: the lava flow reached road {n}." for n in range(20))
@@ -174,14 +173,12 @@ def _long_article_corpus(tmp_path: Path, others: int) -> Path:
     for n in range(others):
         _write(corpus, f"short{n}.md", f"Volcano note {n}", "2024-03-01", "Sports Wire", f"Lava seen at {n}.")
     settings = get_settings(chunk_size=120, chunk_overlap=0)
-    build_index([corpus], tmp_path / "idx", embedder=FakeEmbedder(), settings=settings)
-    reader = IndexReader.open(tmp_path / "idx")
-    assert reader.scalar("SELECT count(*) FROM chunks WHERE article_id = 'long/long.md'") > 10
-    reader.close()
-    return tmp_path / "idx"
+    summary = build_index([corpus], index, embedder=FakeEmbedder(), settings=settings)
+    assert summary.chunks - others > 10
+    return index
 
 
-def _per_article(index: Path, k: int, **settings: object) -> dict[str, int]:
+def _per_article(index: str | Path, k: int, **settings: object) -> dict[str, int]:
     hits = _open(index, **settings).search("volcano lava eruption", k=k, as_of="2024-03-02")
     counts: dict[str, int] = {}
     for hit in hits:
@@ -189,16 +186,18 @@ def _per_article(index: Path, k: int, **settings: object) -> dict[str, int]:
     return counts
 
 
-def test_at_most_max_chunks_per_article(tmp_path: Path) -> None:
-    index = _long_article_corpus(tmp_path, others=8)
+def test_at_most_max_chunks_per_article(tmp_path: Path, index_location: str | Path) -> None:
+    index = _long_article_corpus(tmp_path, index_location, others=8)
     assert _per_article(index, 6, max_chunks_per_article=100)["long/long.md"] > 2  # uncapped, it crowds the top
     capped = _per_article(index, 6)  # default: 2
     assert capped["long/long.md"] == 2 and sum(capped.values()) == 6
     assert _per_article(index, 6, max_chunks_per_article=3)["long/long.md"] == 3
 
 
-def test_held_back_chunks_fill_the_top_k_when_no_other_article_is_left(tmp_path: Path) -> None:
-    index = _long_article_corpus(tmp_path, others=4)
+def test_held_back_chunks_fill_the_top_k_when_no_other_article_is_left(
+    tmp_path: Path, index_location: str | Path
+) -> None:
+    index = _long_article_corpus(tmp_path, index_location, others=4)
     counts = _per_article(index, 10)
     assert sum(counts.values()) == 10 and counts["long/long.md"] == 6
 
@@ -207,7 +206,7 @@ def test_held_back_chunks_fill_the_top_k_when_no_other_article_is_left(tmp_path:
 
 
 @pytest.mark.parametrize("query", ["", "   ", "\n\t"])
-def test_empty_query_is_a_config_error(news: Path, query: str) -> None:
+def test_empty_query_is_a_config_error(news: str | Path, query: str) -> None:
     with pytest.raises(ConfigError, match="empty"):
         _open(news).search(query)
 
@@ -222,13 +221,15 @@ def test_empty_query_is_a_config_error(news: Path, query: str) -> None:
         ("as_of", "soon"),
     ],
 )
-def test_bad_date_is_a_config_error_naming_it(news: Path, argument: str, value: str) -> None:
+def test_bad_date_is_a_config_error_naming_it(news: str | Path, argument: str, value: str) -> None:
     with pytest.raises(ConfigError, match=rf"{argument}: '{value}'"):
         _open(news).search("central bank", **{argument: value})
 
 
 @pytest.mark.parametrize(("argument", "value"), [("until", "2024-13"), ("as_of", "2024-13"), ("until", "2024-00")])
-def test_out_of_range_month_is_a_config_error_at_the_end_of_a_window(news: Path, argument: str, value: str) -> None:
+def test_out_of_range_month_is_a_config_error_at_the_end_of_a_window(
+    news: str | Path, argument: str, value: str
+) -> None:
     with pytest.raises(ConfigError, match=rf"{argument}: '{value}'"):
         _open(news).search("central bank", **{argument: value})
 
@@ -251,12 +252,12 @@ def test_any_text_gives_terms_without_spaces(question: str) -> None:
 
 
 @pytest.mark.parametrize("question", [NASTY, "NEAR(volcano lava, 3)", "lava*", "title:volcano", "^", '"', "?!"])
-def test_search_with_fts_syntax_in_the_question(news: Path, question: str) -> None:
+def test_search_with_fts_syntax_in_the_question(news: str | Path, question: str) -> None:
     hits = _open(news).search(question, k=3)
     assert len(hits) == 3  # the dense half still answers
 
 
-def test_fts_syntax_words_still_match(news: Path) -> None:
+def test_fts_syntax_words_still_match(news: str | Path) -> None:
     hits = _open(news).search("title:volcano AND lava*", k=1, as_of="2024-03-10")
     assert hits[0].article_id == "news/volcano.md" and hits[0].bm25 is not None
 
@@ -264,7 +265,7 @@ def test_fts_syntax_words_still_match(news: Path) -> None:
 # -- refresh ---------------------------------------------------------------------------------------------------
 
 
-def test_refresh_only_reports_real_changes(news: Path, tmp_path: Path) -> None:
+def test_refresh_only_reports_real_changes(news: str | Path, tmp_path: Path) -> None:
     retriever = _open(news)
     assert retriever.refresh() is False and retriever.generation == 1
     assert not update_index([tmp_path / "news"], news, embedder=FakeEmbedder()).published

@@ -182,11 +182,12 @@ class MilvusReader:
 
     def stem_frequencies(self, stems: Iterable[str]) -> dict[str, int]:
         # One count per stem, by Milvus's match index over the analyzed words; a generation's counts never change.
-        for stem in sorted({s for s in stems if s} - set(self._frequencies)):
+        wanted = {stem for stem in stems if stem}
+        for stem in sorted(wanted - set(self._frequencies)):
             self._frequencies[stem] = self.connection.count(
                 CHUNKS, f"{self._visible} and TEXT_MATCH(words, {_quoted(stem)})"
             )
-        return {stem: self._frequencies[stem] for stem in {s for s in stems if s} if self._frequencies.get(stem)}
+        return {stem: self._frequencies[stem] for stem in wanted if self._frequencies[stem]}
 
     # -- for people ------------------------------------------------------------------------------------------
     def describe(self, *, with_articles: bool = False) -> dict[str, Any]:
