@@ -18,6 +18,7 @@ from .errors import (
     ModelMismatchError,
     NothingIndexedError,
     StoreError,
+    StoreUnavailableError,
 )
 from .settings import Settings, get_settings
 
@@ -52,6 +53,7 @@ __all__ = [
     "Settings",
     "Skipped",
     "StoreError",
+    "StoreUnavailableError",
     "build_index",
     "get_settings",
     "remove_articles",

@@ -133,6 +133,7 @@ def test_public_api_is_pinned() -> None:
         "Settings",
         "Skipped",
         "StoreError",
+        "StoreUnavailableError",
         "build_index",
         "get_settings",
         "remove_articles",

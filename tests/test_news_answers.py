@@ -168,11 +168,13 @@ def test_an_abstention_has_no_short_answer_nor_coverage(seed_assistant) -> None:
     assert answer.trace is not None and "abstaining" in answer.trace["sentences"][0]["reason"]
 
 
-def test_disagreeing_sources_are_named_in_the_coverage_line(tmp_path: Path, real_embedder) -> None:
+def test_disagreeing_sources_are_named_in_the_coverage_line(
+    tmp_path: Path, real_embedder, index_location: str | Path
+) -> None:
     corpus = write_jsonl(tmp_path / "bridge.jsonl", BRIDGE_REPORTS)
     settings = Settings(progress=False)
-    build_index([corpus], tmp_path / "idx", embedder=real_embedder, settings=settings)
-    with Assistant.open(tmp_path / "idx", embedder=real_embedder, settings=settings) as assistant:
+    build_index([corpus], index_location, embedder=real_embedder, settings=settings)
+    with Assistant.open(index_location, embedder=real_embedder, settings=settings) as assistant:
         answer = assistant.ask("How much did the Harbor Bridge repairs cost?", as_of="2024-06-01")
     assert answer.conflicts and answer.short_answer is None  # no value picked for the reader
     assert answer.coverage is not None and answer.coverage.disagreements == ((1, 2),)

@@ -94,29 +94,49 @@ class Connection:
 
     # -- collections -----------------------------------------------------------------------------------------
     def exists(self) -> bool:
+        """Whether an index is here: its meta collection (which names the others) is."""
         with self.translated("list collections"):
-            return all(self.client.has_collection(name) for name in self.names.values())
+            if not self.client.has_collection(self.names[META]):
+                return False
+            fields = {field["name"] for field in self.client.describe_collection(self.names[META])["fields"]}
+        if not {"key", "value"} <= fields:
+            raise IndexCorruptError(
+                f"{self.address}: the collection {self.names[META]} was not made by this assistant (its fields are "
+                f"{sorted(fields)}); use another collection name"
+            )
+        return True
+
+    def use(self, collections: dict[str, str] | None) -> None:
+        """Read and write the passages and articles in the collections a commit names (None: the default ones)."""
+        prefix = self.address.collection
+        self.names.update(collections or {CHUNKS: f"{prefix}_{CHUNKS}", ARTICLES: f"{prefix}_{ARTICLES}"})
 
     def create(self, dimension: int) -> None:
-        """The three collections, for vectors of ``dimension``; those already there are checked, not changed."""
-        if self.exists():
-            self.check_dimension(dimension)
-            return
+        """The collections in use, for vectors of ``dimension``; those already there are checked, not changed."""
         with self.translated("create the collections"):
             for kind, (schema, index) in _schemas(self.client, dimension).items():
                 if not self.client.has_collection(self.names[kind]):
                     self.client.create_collection(self.names[kind], schema=schema, consistency_level="Strong")
                     # Not waited for: waiting asks for a timestamp, which Milvus Lite does not serve (and logs).
                     self.client.create_index(self.names[kind], index, sync=False)
-        logger.info("created the collections of %s (dimension %d)", self.address, dimension)
+                    logger.info("created %s in %s", self.names[kind], self.address)
+        if self.dimension() != dimension:
+            raise IndexCorruptError(
+                f"{self.address}: the collection {self.names[CHUNKS]} holds vectors of dimension {self.dimension()}, "
+                f"the model makes {dimension}: rebuild with `assistant index build` or use another collection name"
+            )
 
-    def load(self) -> None:
+    def load(self, *kinds: str) -> None:
         with self.translated("load the collections"):
-            for name in self.names.values():
-                self.client.load_collection(name)
+            for kind in kinds or (CHUNKS, ARTICLES, META):
+                self.client.load_collection(self.names[kind])
 
-    def check_dimension(self, dimension: int) -> None:
+    def dimension(self) -> int | None:
+        """The dimension of the passages' vectors (None: no passage collection yet); IndexCorruptError when the
+        collection of that name was not made by this assistant."""
         with self.translated("describe the passages"):
+            if not self.client.has_collection(self.names[CHUNKS]):
+                return None
             fields = self.client.describe_collection(self.names[CHUNKS])["fields"]
         found = {field["name"]: field for field in fields}
         if set(_CHUNK_FIELDS) - set(found):
@@ -124,17 +144,19 @@ class Connection:
                 f"{self.address}: the collection {self.names[CHUNKS]} was not made by this assistant (its fields are "
                 f"{sorted(found)}); use another collection name"
             )
-        have = int(found["vector"]["params"]["dim"])
-        if have != dimension:
-            raise IndexCorruptError(
-                f"{self.address}: the collection {self.names[CHUNKS]} holds vectors of dimension {have}, the model "
-                f"makes {dimension}: rebuild with `assistant index build` or use another collection name"
-            )
+        return int(found["vector"]["params"]["dim"])
 
-    def drop(self) -> None:
-        with self.translated("drop the collections"):
-            for name in self.names.values():
-                if self.client.has_collection(name):
+    def drop_others(self, keep: set[str] = frozenset()) -> None:  # type: ignore[assignment]
+        """Drop this index's passage and article collections other than those in use and ``keep`` (a rebuild's
+        predecessors, or what a rebuild that died had made)."""
+        prefix = self.address.collection
+        in_use = set(self.names.values()) | keep
+        with self.translated("drop unused collections"):
+            for name in self.client.list_collections():
+                ours = any(name in (f"{prefix}_{kind}", f"{prefix}_{kind}_g") for kind in (CHUNKS, ARTICLES))
+                ours = ours or any(name.startswith(f"{prefix}_{kind}_g") for kind in (CHUNKS, ARTICLES))
+                if ours and name not in in_use:
+                    logger.info("dropping %s, which no commit of %s names", name, self.address)
                     self.client.drop_collection(name)
 
     # -- rows ------------------------------------------------------------------------------------------------

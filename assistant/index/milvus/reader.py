@@ -80,10 +80,12 @@ class MilvusReader:
                     f"no index at {address} (no collections {address.collection}_*): build one with "
                     f"`assistant index build --index {address}`"
                 )
-            connection.load()
+            connection.load(META)
             commit = read_commit(connection)
             if commit is None:
                 raise IndexNotFoundError(f"no index at {address}: nothing was published there yet")
+            connection.use(commit.get("collections"))
+            connection.load(CHUNKS, ARTICLES)
             if commit.get("schema_version") != SCHEMA_VERSION:
                 raise IndexCorruptError(
                     f"{address} holds an index of schema {commit.get('schema_version')}, this version reads "

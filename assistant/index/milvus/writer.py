@@ -114,41 +114,44 @@ class MilvusWriter:
 
     def _start(self) -> None:
         connection = self.connection
-        if not connection.exists():
-            if not self.model:  # removing or optimizing: there must be an index already
-                raise IndexNotFoundError(f"no index at {self.address}")
-            connection.create(int(self.model["dimension"]))
-        elif self.model:
-            connection.check_dimension(int(self.model["dimension"]))
+        commit = None
+        if connection.exists():
+            connection.load(META)
+            commit = read_commit(connection)
+        elif not self.model:  # removing or optimizing: there must be an index already
+            raise IndexNotFoundError(f"no index at {self.address}")
+        base = int(commit["generation"]) if commit is not None else 0
+        connection.use(commit.get("collections") if commit is not None else None)
+        if self.model:
+            have = connection.dimension()  # also refuses a collection of that name that is not ours
+            if self.fresh and have is not None and have != int(self.model["dimension"]):
+                # A rebuild with a model of another dimension: new collections, published by its commit.
+                prefix = self.address.collection
+                connection.use({kind: f"{prefix}_{kind}_g{base + 1}" for kind in (CHUNKS, ARTICLES)})
+            if self.fresh or commit is None:  # an update with another model is refused by update.check_model
+                connection.create(int(self.model["dimension"]))
         connection.load()
-        commit = read_commit(connection)
-        base = 0
         if commit is not None:
             self._finish_deletes(commit)
-            base = int(commit["generation"])
             self._next_uid = int(commit.get("next_uid", 1))
-            self.roots = set(commit.get("roots", []))
             if not self.fresh:
                 self.base_manifest = commit
                 self.counts = dict(commit["counts"])
+                self.roots = set(commit.get("roots", []))
                 if not self.model:
                     self.model, self.chunker = commit["model"], commit["chunker"]
-            else:
-                self.roots = set()
+        # Left by a rebuild that published and died before dropping its predecessors, or by one that died early.
+        connection.drop_others(keep=set((commit or {}).get("collections", {}).values()))
         # Rows of a generation never published: a writer died before its commit.
         for kind in (CHUNKS, ARTICLES):
             connection.delete(kind, f"gen > {base}")
         self.generation = base + 1
         self._base_generation = base
-        if not self.fresh and commit is not None:
+        if commit is not None:
             rows = connection.query(META, 'key like "source/%"', ["key", "value"])
-            self._outlets = {row["key"].removeprefix("source/"): json.loads(row["value"]) for row in rows}
-        elif commit is not None:  # a rebuild counts articles anew but keeps the outlets' codes
-            rows = connection.query(META, 'key like "source/%"', ["key", "value"])
-            self._outlets = {
-                row["key"].removeprefix("source/"): {"code": json.loads(row["value"])["code"], "articles": 0}
-                for row in rows
-            }
+            outlets = {row["key"].removeprefix("source/"): json.loads(row["value"]) for row in rows}
+            # A rebuild counts articles anew but keeps the outlets' codes.
+            self._outlets = {k: {**v, "articles": 0} if self.fresh else v for k, v in outlets.items()}
 
     def _finish_deletes(self, commit: dict[str, Any]) -> None:
         """Delete what a published commit hides but a writer did not get to delete (it died meanwhile)."""
@@ -310,6 +313,7 @@ class MilvusWriter:
             "roots": sorted(self.roots),
             "next_uid": self._next_uid,
             "floor": self.generation if self.fresh else 0,
+            "collections": {kind: self.connection.names[kind] for kind in (CHUNKS, ARTICLES)},
             "dropping": sorted(self._dropping),
         }
         # The one write that publishes: from here readers see this generation, and not what it drops.
@@ -318,6 +322,7 @@ class MilvusWriter:
         logger.info("published generation %d of %s (%s)", self.generation, self.address, self.counts)
         self._finish_deletes(body)
         body.update(dropping=[], floor=0)
+        connection.drop_others()
         self.base_manifest = body
         return body
 

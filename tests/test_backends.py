@@ -1,0 +1,268 @@
+"""The same assistant on either index backend: asking, following up, the page's Library, failures that keep the
+previous index answering, and the commands; then what only a Milvus index can get wrong (a server that is down,
+a Milvus Lite folder held by another process, a collection that is not ours) and how its address is written."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+import textwrap
+import time
+from collections.abc import Sequence
+from pathlib import Path
+
+import numpy as np
+import pytest
+from click.testing import CliRunner
+from conftest import BRIDGE_REPORTS, FakeEmbedder, article_ids, news_corpus, write_jsonl
+from loopback import free_port
+
+from assistant import (
+    Assistant,
+    ConfigError,
+    IndexCorruptError,
+    IndexLockedError,
+    ModelMismatchError,
+    StoreUnavailableError,
+    build_index,
+    update_index,
+)
+from assistant.cli import cli
+from assistant.index.location import milvus_address
+from assistant.index.store import check, describe, open_reader, open_writer
+from assistant.settings import get_settings
+
+ASK = {"as_of": "2030-01-01"}
+
+
+def _assistant(index: str | Path, **settings: object) -> Assistant:
+    return Assistant.open(index, embedder=FakeEmbedder(), settings=get_settings(**settings))
+
+
+# -- asking ------------------------------------------------------------------------------------------------------
+
+
+def test_ask_cites_checkable_excerpts(tmp_path: Path, index_location: str | Path) -> None:
+    build_index([news_corpus(tmp_path / "news")], index_location, embedder=FakeEmbedder())
+    with _assistant(index_location) as assistant:
+        answer = assistant.ask("Why did the central bank raise its interest rate?", **ASK)
+    assert not answer.abstained and answer.citations
+    first = answer.citations[0]
+    assert first.article_id == "news/rates.md" and first.source == "Finance Daily"
+    # The excerpt is the article's own text at the offsets the citation gives.
+    text = (tmp_path / "news" / "rates.md").read_text(encoding="utf-8")
+    assert "quarter point" in first.excerpt and first.excerpt.strip() in text
+
+
+def test_absent_topics_are_abstained_from(tmp_path: Path, index_location: str | Path) -> None:
+    build_index([news_corpus(tmp_path / "news")], index_location, embedder=FakeEmbedder())
+    with _assistant(index_location) as assistant:
+        answer = assistant.ask("Which quarterback won the Super Bowl MVP award?", **ASK)
+    assert answer.abstained
+
+
+def test_a_follow_up_is_answered_from_the_first_question(tmp_path: Path, index_location: str | Path) -> None:
+    build_index([news_corpus(tmp_path / "news")], index_location, embedder=FakeEmbedder())
+    with _assistant(index_location) as assistant:
+        first = assistant.ask("What happened at the cup final?", **ASK)
+        follow = assistant.ask("What was the score?", history=[first], **ASK)
+    assert first.citations[0].article_id == "news/football.md"
+    assert "cup final" in follow.query  # searched with what the first question was about
+    assert follow.citations and follow.citations[0].article_id == "news/football.md"
+
+
+def test_conflicting_outlets_are_shown(tmp_path: Path, index_location: str | Path) -> None:
+    build_index([write_jsonl(tmp_path / "bridge.jsonl", BRIDGE_REPORTS)], index_location, embedder=FakeEmbedder())
+    with _assistant(index_location) as assistant:
+        answer = assistant.ask("How much did the Harbor Bridge repairs cost?", as_of="2024-06-01")
+    assert answer.conflicts and {c.source for c in answer.citations} == {"Daily One", "Evening Two"}
+
+
+def test_the_page_adds_articles_and_answers_from_them(tmp_path: Path, index_location: str | Path) -> None:
+    from assistant_ui.app import ChatService
+
+    build_index([news_corpus(tmp_path / "news")], index_location, embedder=FakeEmbedder())
+    service = ChatService(get_settings(), index_location, tmp_path / "uploads", embedder=FakeEmbedder())
+    story = tmp_path / "ferry.txt"
+    story.write_text("Lake Vorzhana ferry back in service\n\nThe Lake Vorzhana ferry carries 312 passengers.\n")
+    result = service.add_articles([str(story)], "", "", "")
+    assert len(result["added"]) == 1 and result["skipped"] == []
+    answer = service.ask(
+        "How many passengers does the Lake Vorzhana ferry carry?", "2030-01-01", "", "", [], 4, "extractive"
+    )
+    assert "312" in answer["text"] and answer["generation"] == 2
+    assert "Lake Vorzhana ferry back in service" in {row[0] for row in service.library("")[1]}
+
+
+# -- failures keep the previous index answering --------------------------------------------------------------------
+
+
+class _FailingEmbedder(FakeEmbedder):
+    """Fails on its ``fail_at``-th batch: an update that dies halfway through writing."""
+
+    def __init__(self, fail_at: int) -> None:
+        super().__init__()
+        self.fail_at = fail_at
+        self.batches = 0
+
+    def embed(self, texts: Sequence[str]) -> np.ndarray:
+        self.batches += 1
+        if self.batches >= self.fail_at:
+            raise RuntimeError("embedding died")
+        return super().embed(texts)
+
+
+def test_a_failed_update_leaves_the_previous_index_answering(tmp_path: Path, index_location: str | Path) -> None:
+    corpus = news_corpus(tmp_path / "news")
+    build_index([corpus], index_location, embedder=FakeEmbedder())
+    before = describe(index_location)
+    for n in range(600):  # more than one embedding group: some are written before the failure
+        (corpus / f"wire{n}.txt").write_text(f"Wire {n}\n\nHarbor crane number {n} was repaired.\n")
+    (corpus / "volcano.md").unlink()
+    with pytest.raises(RuntimeError, match="embedding died"):
+        update_index([corpus], index_location, embedder=_FailingEmbedder(fail_at=2))
+    after = describe(index_location)
+    assert (after["generation"], after["articles"], after["chunks"]) == (
+        before["generation"],
+        before["articles"],
+        before["chunks"],
+    )
+    assert check(index_location)[1] == []
+    with _assistant(index_location) as assistant:
+        assert assistant.ask("What erupted on the Iceland peninsula?", **ASK).citations[0].article_id == (
+            "news/volcano.md"
+        )
+    # The next writer starts clean: what the dead one wrote is not counted twice.
+    summary = update_index([corpus], index_location, embedder=FakeEmbedder())
+    assert len(summary.added) == 600 and summary.removed == ["news/volcano.md"]
+    assert check(index_location)[1] == [] and describe(index_location)["articles"] == 604
+
+
+def test_one_writer_at_a_time(tmp_path: Path, index_location: str | Path) -> None:
+    corpus = news_corpus(tmp_path / "news")
+    build_index([corpus], index_location, embedder=FakeEmbedder())
+    with (
+        open_writer(index_location, model={}, chunker={}, settings=get_settings()),
+        pytest.raises(IndexLockedError, match="being updated"),
+    ):
+        update_index([corpus], index_location, embedder=FakeEmbedder())
+    assert update_index([corpus], index_location, embedder=FakeEmbedder()).unchanged == 5
+
+
+def test_the_model_is_recorded_and_checked(tmp_path: Path, index_location: str | Path) -> None:
+    from embedders import WideEmbedder
+
+    corpus = news_corpus(tmp_path / "news")
+    build_index([corpus], index_location, embedder=FakeEmbedder())
+    with pytest.raises(ModelMismatchError, match="fake-hashing@v1"):
+        update_index([corpus], index_location, embedder=WideEmbedder())
+    with pytest.raises(ModelMismatchError):
+        Assistant.open(index_location, embedder=WideEmbedder())
+    # A rebuild with the other model replaces the index, whatever its vectors' dimension was.
+    build_index([corpus], index_location, embedder=WideEmbedder())
+    assert describe(index_location)["model"]["dimension"] == 4096 and len(article_ids(index_location)) == 5
+
+
+def test_the_commands_work_on_either_backend(tmp_path: Path, index_location: str | Path) -> None:
+    corpus = news_corpus(tmp_path / "news")
+    env = {"ASSISTANT_EMBEDDER": "assistant.testing:HashingEmbedder"}
+    runner = CliRunner(env=env)
+    built = runner.invoke(cli, ["index", "build", str(corpus), "--index", str(index_location)])
+    assert built.exit_code == 0, built.output
+    info = runner.invoke(cli, ["index", "info", "--index", str(index_location), "--articles"])
+    assert info.exit_code == 0 and "articles:    5" in info.output and "news/volcano.md" in info.output
+    assert runner.invoke(cli, ["index", "verify", "--index", str(index_location)]).exit_code == 0
+    found = runner.invoke(cli, ["search", "volcano lava", "--index", str(index_location), "-k", "1"])
+    assert found.exit_code == 0 and "Volcano erupts" in found.output
+    removed = runner.invoke(cli, ["index", "remove", "news/volcano.md", "--index", str(index_location)])
+    assert removed.exit_code == 0 and "news/volcano.md" not in article_ids(index_location)
+
+
+# -- Milvus only ------------------------------------------------------------------------------------------------------
+
+
+def test_a_milvus_server_that_is_down_is_named(tmp_path: Path) -> None:
+    address = f"milvus://127.0.0.1:{free_port()}/news"
+    settings = get_settings(milvus_timeout=2)
+    started = time.monotonic()
+    with pytest.raises(StoreUnavailableError, match=r"cannot reach Milvus at milvus://127\.0\.0\.1:\d+/news"):
+        open_reader(address, settings=settings)
+    assert time.monotonic() - started < 30
+    runner = CliRunner(env={"ASSISTANT_MILVUS_TIMEOUT": "2"})
+    result = runner.invoke(cli, ["search", "volcano", "--index", address])
+    assert result.exit_code == 13 and "cannot reach Milvus" in result.output
+
+
+def test_a_milvus_lite_folder_held_by_another_process_is_named(tmp_path: Path) -> None:
+    build_index([news_corpus(tmp_path / "news")], f"milvus-lite:{tmp_path / 'm.db'}", embedder=FakeEmbedder())
+    holder = subprocess.Popen(
+        [
+            sys.executable,
+            "-c",
+            textwrap.dedent(
+                f"""
+                import sys, time
+                from milvus_lite.server_manager import server_manager_instance
+                assert server_manager_instance.start_and_get_uri({str(tmp_path / "m.db")!r})
+                print("holding", flush=True)
+                time.sleep(120)
+                """
+            ),
+        ],
+        stdout=subprocess.PIPE,
+        text=True,
+    )
+    try:
+        assert holder.stdout is not None and holder.stdout.readline().strip() == "holding"
+        with pytest.raises(StoreUnavailableError, match="open in another process"):
+            open_reader(f"milvus-lite:{tmp_path / 'm.db'}")
+    finally:
+        holder.kill()
+        holder.wait(timeout=30)
+    reader = open_reader(f"milvus-lite:{tmp_path / 'm.db'}")  # the lock goes with the process
+    assert reader.chunk_count == 5
+    reader.close()
+
+
+def test_a_collection_that_is_not_ours_is_refused(tmp_path: Path) -> None:
+    from pymilvus import DataType, MilvusClient
+
+    client = MilvusClient(str(tmp_path / "m.db"))
+    schema = client.create_schema(auto_id=True)
+    schema.add_field("pk", DataType.INT64, is_primary=True)
+    schema.add_field("embedding", DataType.FLOAT_VECTOR, dim=8)
+    for kind in ("chunks", "articles", "meta"):
+        client.create_collection(f"news_{kind}", schema=schema)
+    client.close()
+    from milvus_lite.server_manager import server_manager_instance
+
+    server_manager_instance.release_all()
+    with pytest.raises(IndexCorruptError, match="was not made by this assistant"):
+        build_index([news_corpus(tmp_path / "news")], f"milvus-lite:{tmp_path / 'm.db'}", embedder=FakeEmbedder())
+
+
+@pytest.mark.parametrize(
+    ("written", "uri", "collection"),
+    [
+        ("milvus://db.example:19531/archive", "http://db.example:19531", "archive"),
+        ("milvus:/db.example:19531/archive", "http://db.example:19531", "archive"),  # as a path setting keeps it
+        ("milvus://db.example", "http://db.example:19530", "news"),
+    ],
+)
+def test_milvus_addresses(written: str, uri: str, collection: str) -> None:
+    address = milvus_address(written)
+    assert address is not None and (address.uri, address.collection, address.lite) == (uri, collection, False)
+    assert milvus_address(Path(written)) == address
+    assert milvus_address("index") is None and milvus_address(Path("some/folder")) is None
+
+
+@pytest.mark.parametrize("written", ["milvus://", "milvus://host:port/x", "milvus://host/9lives", "milvus-lite:"])
+def test_a_malformed_milvus_address_is_a_config_error(written: str) -> None:
+    with pytest.raises(ConfigError):
+        milvus_address(written)
+
+
+def test_without_the_scale_extra_a_milvus_index_gives_the_install_command(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setitem(sys.modules, "pymilvus", None)
+    with pytest.raises(ConfigError, match=r"pip install -e '\.\[scale\]'"):
+        open_reader("milvus://127.0.0.1:19530/news")
