@@ -282,9 +282,6 @@ class IndexReader:
         return {stem: counts[term_hash(stem)] for stem in wanted if counts[term_hash(stem)]}
 
     # -- searching ---------------------------------------------------------------------------------------------
-    def count(self, window: search.Window) -> int:
-        return search.count(self.lives, window)
-
     def dense(
         self, vector: np.ndarray, n: int, window: search.Window, *, exact_max_rows: int, probes: int
     ) -> search.Candidates:

@@ -47,9 +47,6 @@ class StoreReader(Protocol):
 
     def source_codes(self, names: Iterable[str]) -> tuple[int, ...]: ...
 
-    def count(self, window: Window) -> int:
-        """How many passages the window allows."""
-
     def dense(self, vector: np.ndarray, n: int, window: Window, *, exact_max_rows: int, probes: int) -> Candidates:
         """The ``n`` passages nearest ``vector`` (inner product) among those the window allows."""
 

@@ -284,8 +284,6 @@ class Retriever:
         half_life: float | None = None,
     ) -> list[Hit]:
         window = window_of(reader, since, until, sources, as_of, keep_undated)
-        if reader.count(window) == 0:
-            return []
         n = self.settings.candidates
         dense = reader.dense(
             vector, n, window, exact_max_rows=self.settings.exact_max_rows, probes=self.settings.ann_probes

@@ -1,9 +1,11 @@
-"""A connection to a Milvus index: the client, the three collections, and Milvus's errors as the library's.
+"""A connection to a Milvus index: the client, its collections, and Milvus's errors as the library's.
 
-An index is three collections named from one prefix: ``PREFIX_chunks`` (passages: vectors, BM25 words, offsets,
-dates and outlets, the generation that added them), ``PREFIX_articles`` (one row per article) and ``PREFIX_meta``
-(the commit, outlets, remembered removals). Milvus Lite runs inside this process (a gRPC server on loopback over
-a local folder, locked to one process); a server is reached at its URI, with ``ASSISTANT_MILVUS_TOKEN``.
+An index is four collections named from one prefix: ``PREFIX_chunks`` (passages: vectors, BM25 words, offsets,
+dates and outlets, the generation that added them), ``PREFIX_articles`` (one row per article), ``PREFIX_terms`` (how
+many passages hold each stem) and ``PREFIX_meta`` (the commit, outlets, remembered removals). The commit names the
+first three: a rebuild may write new ones (``PREFIX_chunks_gN``) while the old ones answer. Milvus Lite runs inside
+this process (a gRPC server on loopback over a local folder, locked to one process); a server is reached at its URI,
+with ``ASSISTANT_MILVUS_TOKEN``.
 """
 
 from __future__ import annotations
@@ -11,24 +13,34 @@ from __future__ import annotations
 import contextlib
 import logging
 import threading
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator
 from typing import Any
 
 from ...errors import ConfigError, IndexCorruptError, StoreError, StoreUnavailableError
 from ...settings import Settings
 from ..location import MilvusAddress
 
-__all__ = ["ARTICLES", "CHUNKS", "META", "SCHEMA_VERSION", "Connection"]
+__all__ = ["ARTICLES", "CHUNKS", "META", "NAMED", "SCHEMA_VERSION", "TERMS", "Connection", "listed", "quoted"]
 
 logger = logging.getLogger(__name__)
 
-CHUNKS, ARTICLES, META = "chunks", "articles", "meta"
+CHUNKS, ARTICLES, TERMS, META = "chunks", "articles", "terms", "meta"
+NAMED = (CHUNKS, ARTICLES, TERMS)  # the collections a commit names
 SCHEMA_VERSION = 1
 _TEXT = 65_535  # Milvus's longest VARCHAR, in bytes
 _INSTALL = "the Milvus backend needs pymilvus and milvus-lite: pip install -e '.[scale]'"
 # Milvus Lite's server for a folder is shared by every connection of the process, and stopped with the last one.
 _LITE_USERS: dict[str, int] = {}
 _LITE_LOCK = threading.Lock()
+
+
+def quoted(value: str) -> str:
+    """A string literal of Milvus's filter expressions (which know no \\u escapes, so not JSON's)."""
+    return '"' + value.replace("\\", "\\\\").replace('"', '\\"') + '"'
+
+
+def listed(values: Iterable[str]) -> str:
+    return "[" + ", ".join(quoted(value) for value in values) + "]"
 
 
 class Connection:
@@ -40,7 +52,7 @@ class Connection:
         except ImportError:
             raise ConfigError(_INSTALL) from None
         self.address = address
-        self.names = {kind: f"{address.collection}_{kind}" for kind in (CHUNKS, ARTICLES, META)}
+        self.names = {kind: f"{address.collection}_{kind}" for kind in (*NAMED, META)}
         self._timeout = settings.milvus_timeout
         uri = _start_lite(address.uri) if address.lite else address.uri
         token = settings.milvus_token.get_secret_value() if settings.milvus_token else ""
@@ -109,7 +121,7 @@ class Connection:
     def use(self, collections: dict[str, str] | None) -> None:
         """Read and write the passages and articles in the collections a commit names (None: the default ones)."""
         prefix = self.address.collection
-        self.names.update(collections or {CHUNKS: f"{prefix}_{CHUNKS}", ARTICLES: f"{prefix}_{ARTICLES}"})
+        self.names.update({kind: f"{prefix}_{kind}" for kind in NAMED} | (collections or {}))
 
     def create(self, dimension: int) -> None:
         """The collections in use, for vectors of ``dimension``; those already there are checked, not changed."""
@@ -128,7 +140,7 @@ class Connection:
 
     def load(self, *kinds: str) -> None:
         with self.translated("load the collections"):
-            for kind in kinds or (CHUNKS, ARTICLES, META):
+            for kind in kinds or (*NAMED, META):
                 self.client.load_collection(self.names[kind])
 
     def dimension(self) -> int | None:
@@ -153,8 +165,7 @@ class Connection:
         in_use = set(self.names.values()) | keep
         with self.translated("drop unused collections"):
             for name in self.client.list_collections():
-                ours = any(name in (f"{prefix}_{kind}", f"{prefix}_{kind}_g") for kind in (CHUNKS, ARTICLES))
-                ours = ours or any(name.startswith(f"{prefix}_{kind}_g") for kind in (CHUNKS, ARTICLES))
+                ours = any(name == f"{prefix}_{kind}" or name.startswith(f"{prefix}_{kind}_g") for kind in NAMED)
                 if ours and name not in in_use:
                     logger.info("dropping %s, which no commit of %s names", name, self.address)
                     self.client.drop_collection(name)
@@ -255,13 +266,25 @@ def _schemas(client: Any, dimension: int) -> dict[str, tuple[Any, Any]]:
     article_index = client.prepare_index_params()
     article_index.add_index("unused", index_type="AUTOINDEX", metric_type="L2")
 
+    terms = client.create_schema(auto_id=False)
+    terms.add_field("key", DataType.VARCHAR, is_primary=True, max_length=_TEXT)
+    terms.add_field("df", DataType.INT64)
+    terms.add_field("unused", DataType.FLOAT_VECTOR, dim=2)
+    terms_index = client.prepare_index_params()
+    terms_index.add_index("unused", index_type="AUTOINDEX", metric_type="L2")
+
     meta = client.create_schema(auto_id=False)
     meta.add_field("key", DataType.VARCHAR, is_primary=True, max_length=_TEXT)
     meta.add_field("value", DataType.VARCHAR, max_length=_TEXT)
     meta.add_field("unused", DataType.FLOAT_VECTOR, dim=2)
     meta_index = client.prepare_index_params()
     meta_index.add_index("unused", index_type="AUTOINDEX", metric_type="L2")
-    return {CHUNKS: (chunks, chunk_index), ARTICLES: (articles, article_index), META: (meta, meta_index)}
+    return {
+        CHUNKS: (chunks, chunk_index),
+        ARTICLES: (articles, article_index),
+        TERMS: (terms, terms_index),
+        META: (meta, meta_index),
+    }
 
 
 ARTICLE_TEXT_FIELDS = (

@@ -22,7 +22,7 @@ from ..layout import disk_usage, generation_gone
 from ..location import MilvusAddress
 from ..reader import ChunkRow
 from ..search import Candidates, Window
-from .connection import ARTICLES, CHUNKS, META, SCHEMA_VERSION, Connection
+from .connection import ARTICLES, CHUNKS, META, NAMED, SCHEMA_VERSION, TERMS, Connection, listed
 
 __all__ = ["MilvusReader", "read_commit", "signed", "visible"]
 
@@ -53,10 +53,6 @@ def visible(commit: dict[str, Any], article_field: str = "article_uid") -> str:
     return f"{expr} and {article_field} not in {dropping}" if dropping else expr
 
 
-def _quoted(value: str) -> str:
-    return '"' + value.replace("\\", "\\\\").replace('"', '\\"') + '"'
-
-
 class MilvusReader:
     """The live generation of a Milvus index. Safe to share between threads."""
 
@@ -85,7 +81,7 @@ class MilvusReader:
             if commit is None:
                 raise IndexNotFoundError(f"no index at {address}: nothing was published there yet")
             connection.use(commit.get("collections"))
-            connection.load(CHUNKS, ARTICLES)
+            connection.load(*NAMED)
             if commit.get("schema_version") != SCHEMA_VERSION:
                 raise IndexCorruptError(
                     f"{address} holds an index of schema {commit.get('schema_version')}, this version reads "
@@ -134,9 +130,6 @@ class MilvusReader:
             expr += f" and source_code in {list(window.sources) or [-2]}"  # no code is -2: an empty list matches none
         return expr
 
-    def count(self, window: Window) -> int:
-        return self.connection.count(CHUNKS, self._filter(window))
-
     def dense(self, vector: np.ndarray, n: int, window: Window, *, exact_max_rows: int, probes: int) -> Candidates:
         query = [float(x) for x in np.asarray(vector, dtype=np.float32)]
         return _candidates(self.connection.search("vector", query, n, self._filter(window), "IP"), n)
@@ -176,19 +169,21 @@ class MilvusReader:
         return rows
 
     def first_chunks(self, article_ids: Iterable[str]) -> list[int]:
-        wanted = [_quoted(a) for a in dict.fromkeys(article_ids)]
+        wanted = list(dict.fromkeys(article_ids))
         if not wanted:
             return []
-        expr = f"{self._visible} and ordinal == 0 and article_id in [{', '.join(wanted)}]"
+        expr = f"{self._visible} and ordinal == 0 and article_id in {listed(wanted)}"
         return [int(row["chunk_id"]) for row in self.connection.query(CHUNKS, expr, ["chunk_id"], limit=len(wanted))]
 
     def stem_frequencies(self, stems: Iterable[str]) -> dict[str, int]:
-        # One count per stem, by Milvus's match index over the analyzed words; a generation's counts never change.
+        # Kept per stem by the writer (Milvus counts matches only by reading every matching row); cached per reader.
         wanted = {stem for stem in stems if stem}
-        for stem in sorted(wanted - set(self._frequencies)):
-            self._frequencies[stem] = self.connection.count(
-                CHUNKS, f"{self._visible} and TEXT_MATCH(words, {_quoted(stem)})"
-            )
+        missing = sorted(wanted - set(self._frequencies))
+        for offset in range(0, len(missing), 1000):
+            part = missing[offset : offset + 1000]
+            expr = f"key in {listed(part)}"
+            found = {row["key"]: int(row["df"]) for row in self.connection.query(TERMS, expr, ["key", "df"])}
+            self._frequencies.update({stem: found.get(stem, 0) for stem in part})
         return {stem: self._frequencies[stem] for stem in wanted if self._frequencies[stem]}
 
     # -- for people ------------------------------------------------------------------------------------------

@@ -15,6 +15,7 @@ import json
 import logging
 import threading
 import time
+from collections import Counter
 from collections.abc import Iterable
 from typing import TYPE_CHECKING, Any
 
@@ -27,7 +28,19 @@ from ..chunking import day_number
 from ..lexicon import ANALYZER, TITLE_WEIGHT, analyze
 from ..location import MilvusAddress
 from ..segments import row_hash
-from .connection import ARTICLE_TEXT_FIELDS, ARTICLES, CHUNKS, META, SCHEMA_VERSION, UNUSED, Connection
+from .connection import (
+    ARTICLE_TEXT_FIELDS,
+    ARTICLES,
+    CHUNKS,
+    META,
+    NAMED,
+    SCHEMA_VERSION,
+    TERMS,
+    UNUSED,
+    Connection,
+    listed,
+    quoted,
+)
 from .reader import read_commit, signed, visible
 
 if TYPE_CHECKING:
@@ -67,6 +80,7 @@ class MilvusWriter:
         self._outlets: dict[str, dict[str, int]] = {}
         self._rows: list[dict[str, Any]] = []
         self._remember: dict[str, dict[str, Any]] = {}
+        self._df: Counter[str] = Counter()  # passages per stem this write adds (or, below zero, removes)
         self._forget: set[str] = set()
         self._next_uid = 1
         self._published = False
@@ -124,10 +138,12 @@ class MilvusWriter:
         connection.use(commit.get("collections") if commit is not None else None)
         if self.model:
             have = connection.dimension()  # also refuses a collection of that name that is not ours
+            prefix = self.address.collection
             if self.fresh and have is not None and have != int(self.model["dimension"]):
                 # A rebuild with a model of another dimension: new collections, published by its commit.
-                prefix = self.address.collection
-                connection.use({kind: f"{prefix}_{kind}_g{base + 1}" for kind in (CHUNKS, ARTICLES)})
+                connection.use({kind: f"{prefix}_{kind}_g{base + 1}" for kind in NAMED})
+            elif self.fresh and commit is not None:  # a rebuild counts its words anew, beside the live counts
+                connection.use({TERMS: f"{prefix}_{TERMS}_g{base + 1}"})
             if self.fresh or commit is None:  # an update with another model is refused by update.check_model
                 connection.create(int(self.model["dimension"]))
         connection.load()
@@ -211,11 +227,13 @@ class MilvusWriter:
             if article_id in self._added:  # added by this write, which no reader sees: deleted at once
                 uid, chunks, source = self._added.pop(article_id)
                 self._flush()
+                self._uncount(uid, chunks)
                 self.connection.delete(CHUNKS, f"article_uid == {uid}")
                 self.connection.delete(ARTICLES, f"uid == {uid}")
             elif article_id in live:
                 row = live[article_id]
                 uid, chunks, source = int(row["uid"]), int(row["chunks"]), row["source"]
+                self._uncount(uid, chunks)
                 self._dropping.append(uid)
             else:
                 continue
@@ -225,6 +243,11 @@ class MilvusWriter:
                 self._outlets[source]["articles"] -= 1
             removed += 1
         return removed
+
+    def _uncount(self, article_uid: int, chunks: int) -> None:
+        """Take an article's passages out of the word counts."""
+        for row in self.connection.query(CHUNKS, f"article_uid == {article_uid}", ["words"], limit=max(1, chunks)):
+            self._df.subtract(set(row["words"].split()))
 
     def add(
         self, article: Article, chunks: list[Chunk], vectors: np.ndarray, *, file: str | None, root: str | None
@@ -253,7 +276,9 @@ class MilvusWriter:
         )
         self.connection.insert(ARTICLES, [record | {"unused": UNUSED}])
         title_words = " ".join(analyze(article.title))
-        for offset, (chunk, vector) in enumerate(zip(chunks, vectors, strict=True), start=1):
+        words = [" ".join([title_words] * TITLE_WEIGHT + [" ".join(analyze(chunk.text))]) for chunk in chunks]
+        for offset, (chunk, vector, text) in enumerate(zip(chunks, vectors, words, strict=True), start=1):
+            self._df.update(set(text.split()))
             digest = row_hash(
                 chunk.text, chunk.start, chunk.end, chunk.ordinal, article.id, article.title, article.date,
                 source, article.url,
@@ -265,7 +290,7 @@ class MilvusWriter:
                     "text": chunk.text, "title": article.title, "date": article.date or "", "source": source or "",
                     "url": article.url or "", "source_code": code, "gen": self.generation, "hash": signed(digest),
                     # The title counts TITLE_WEIGHT times, as in the local store's postings.
-                    "words": " ".join([title_words] * TITLE_WEIGHT + [" ".join(analyze(chunk.text))]),
+                    "words": text,
                     "vector": [float(x) for x in np.asarray(vector, dtype=np.float32)],
                 }
             )  # fmt: skip
@@ -301,7 +326,8 @@ class MilvusWriter:
             ],
         )
         for key in self._forget:
-            connection.delete(META, f"key == {json.dumps('removed/' + key)}")
+            connection.delete(META, f"key == {quoted('removed/' + key)}")
+        self._count_words()
         body: dict[str, Any] = {
             "schema_version": SCHEMA_VERSION,
             "generation": self.generation,
@@ -313,7 +339,7 @@ class MilvusWriter:
             "roots": sorted(self.roots),
             "next_uid": self._next_uid,
             "floor": self.generation if self.fresh else 0,
-            "collections": {kind: self.connection.names[kind] for kind in (CHUNKS, ARTICLES)},
+            "collections": {kind: self.connection.names[kind] for kind in NAMED},
             "dropping": sorted(self._dropping),
         }
         # The one write that publishes: from here readers see this generation, and not what it drops.
@@ -325,6 +351,25 @@ class MilvusWriter:
         connection.drop_others()
         self.base_manifest = body
         return body
+
+    def _count_words(self) -> None:
+        """Bring the passages-per-stem counts in line with this write (readers weigh words by them)."""
+        touched = sorted(stem for stem, delta in self._df.items() if delta)
+        for offset in range(0, len(touched), _BATCH):
+            part = touched[offset : offset + _BATCH]
+            expr = f"key in {listed(part)}"
+            counts = {row["key"]: int(row["df"]) for row in self.connection.query(TERMS, expr, ["key", "df"])}
+            rows, gone = [], []
+            for stem in part:
+                count = counts.get(stem, 0) + self._df[stem]
+                if count > 0:
+                    rows.append({"key": stem, "df": count, "unused": UNUSED})
+                elif stem in counts:
+                    gone.append(stem)
+            self.connection.upsert(TERMS, rows)
+            if gone:
+                self.connection.delete(TERMS, f"key in {listed(gone)}")
+        self._df.clear()
 
     def merge(self, *, full: bool = False) -> int:
         """Milvus merges its own segments (compaction); asked to optimize, it is asked to compact now."""
