@@ -127,7 +127,10 @@ class Settings(BaseSettings):
         50_000,
         ge=10,
         le=10_000_000,
-        description="Passages a writer holds in memory before writing them as a segment (bounds a build's memory).",
+        description=(
+            "Passages a writer holds in memory before writing them as a segment (bounds a build's memory); a Milvus "
+            "writer sends at most 512 at a time."
+        ),
     )
     ann_min_rows: int = Field(
         20_000,

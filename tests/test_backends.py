@@ -266,3 +266,86 @@ def test_without_the_scale_extra_a_milvus_index_gives_the_install_command(monkey
     monkeypatch.setitem(sys.modules, "pymilvus", None)
     with pytest.raises(ConfigError, match=r"pip install -e '\.\[scale\]'"):
         open_reader("milvus://127.0.0.1:19530/news")
+
+
+def _raw_rows(location: str) -> dict[str, int]:
+    """Rows Milvus holds in each collection in use, whatever generation they belong to."""
+    from assistant.index.milvus.connection import ARTICLES, CHUNKS, Connection
+
+    reader = open_reader(location)
+    connection = reader.connection  # type: ignore[attr-defined]
+    try:
+        return {kind: connection.count(kind, "uid >= 0") for kind in (CHUNKS, ARTICLES)}
+    finally:
+        reader.close()
+        del Connection
+
+
+def test_removals_and_replaced_versions_are_deleted_from_milvus(tmp_path: Path) -> None:
+    location = f"milvus-lite:{tmp_path / 'm.db'}"
+    corpus = news_corpus(tmp_path / "news")
+    build_index([corpus], location, embedder=FakeEmbedder())
+    assert _raw_rows(location) == {"chunks": 5, "articles": 5}
+    (corpus / "rates.md").write_text((corpus / "rates.md").read_text() + "\nMarkets rose.\n")
+    (corpus / "volcano.md").unlink()
+    summary = update_index([corpus], location, embedder=FakeEmbedder())
+    assert (summary.changed, summary.removed) == (["news/rates.md"], ["news/volcano.md"])
+    assert _raw_rows(location) == {"chunks": 4, "articles": 4}  # not hidden: gone
+    build_index([corpus], location, embedder=FakeEmbedder())  # a rebuild replaces every row
+    assert _raw_rows(location) == {"chunks": 4, "articles": 4}
+
+
+def test_an_index_of_another_schema_is_refused_with_the_rebuild_command(tmp_path: Path) -> None:
+    import json
+
+    from assistant.index.milvus.connection import META, UNUSED
+
+    location = f"milvus-lite:{tmp_path / 'm.db'}"
+    build_index([news_corpus(tmp_path / "news")], location, embedder=FakeEmbedder())
+    reader = open_reader(location)
+    connection = reader.connection  # type: ignore[attr-defined]
+    commit = {**reader.manifest, "schema_version": 99}
+    connection.upsert(META, [{"key": "commit", "value": json.dumps(commit), "unused": UNUSED}])
+    reader.close()
+    with pytest.raises(IndexCorruptError, match=r"schema 99.*assistant index build --index milvus-lite:"):
+        open_reader(location)
+
+
+def test_a_writer_killed_mid_update_leaves_the_milvus_index_answering(tmp_path: Path) -> None:
+    import os
+    import signal
+
+    from durability import extra_batch, wait_for
+    from milvus_lite.server_manager import server_manager_instance
+    from processes import child_env, program
+
+    location = f"milvus-lite:{tmp_path / 'm.db'}"
+    corpus = news_corpus(tmp_path / "news")
+    build_index([corpus], location, embedder=FakeEmbedder())
+    server_manager_instance.release_all()  # Milvus Lite serves one process per folder: the writer's turn
+    extra = tmp_path / "extra"
+    extra_batch(extra, 0, 200)
+    mark = tmp_path / "embedding"
+    env = child_env(
+        ASSISTANT_EMBEDDER="embedders:SlowEmbedder",
+        SLOW_EMBEDDER_SECONDS="0.05",
+        SLOW_EMBEDDER_MARK=str(mark),
+        ASSISTANT_SEGMENT_ROWS="10",  # inserted ten passages at a time: the kill finds some in Milvus
+    )
+    proc = subprocess.Popen(
+        [*program("slow_writer"), location, str(corpus), str(extra)], env=env, stderr=subprocess.DEVNULL
+    )
+    try:
+        wait_for(lambda: mark.exists() and mark.stat().st_size > 15, proc=proc)
+        os.kill(proc.pid, signal.SIGKILL)
+    finally:
+        proc.kill()
+        proc.wait(timeout=30)
+    assert proc.returncode == -signal.SIGKILL
+    assert _raw_rows(location)["chunks"] > 5, "the kill should have left rows of the unpublished generation"
+    assert describe(location)["generation"] == 1 and check(location)[1] == []
+    assert article_ids(location) == {f"news/{name}" for name in ("volcano.md", "rates.md", "rates-old.md",
+                                                                    "football.md", "undated.txt")}  # fmt: skip
+    summary = update_index([corpus, extra], location, embedder=FakeEmbedder())
+    assert summary.published and len(summary.added) == 200 and summary.articles == 205
+    assert _raw_rows(location) == {"chunks": 205, "articles": 205} and check(location)[1] == []

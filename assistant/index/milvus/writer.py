@@ -78,7 +78,8 @@ class MilvusWriter:
         self._added: dict[str, tuple[int, int, str | None]] = {}  # id -> (uid, chunks, source) of this write
         self._dropping: list[int] = []
         self._outlets: dict[str, dict[str, int]] = {}
-        self._rows: list[dict[str, Any]] = []
+        self._rows: list[dict[str, Any]] = []  # passages and articles waiting to be inserted
+        self._articles: list[dict[str, Any]] = []
         self._remember: dict[str, dict[str, Any]] = {}
         self._df: Counter[str] = Counter()  # passages per stem this write adds (or, below zero, removes)
         self._forget: set[str] = set()
@@ -274,7 +275,7 @@ class MilvusWriter:
         record.update(
             uid=article_uid, day=day_number(article.day) if article.day else 0, gen=self.generation, chunks=len(chunks)
         )
-        self.connection.insert(ARTICLES, [record | {"unused": UNUSED}])
+        self._articles.append(record | {"unused": UNUSED})
         title_words = " ".join(analyze(article.title))
         words = [" ".join([title_words] * TITLE_WEIGHT + [" ".join(analyze(chunk.text))]) for chunk in chunks]
         for offset, (chunk, vector, text) in enumerate(zip(chunks, vectors, words, strict=True), start=1):
@@ -294,7 +295,7 @@ class MilvusWriter:
                     "vector": [float(x) for x in np.asarray(vector, dtype=np.float32)],
                 }
             )  # fmt: skip
-            if len(self._rows) >= _BATCH:
+            if len(self._rows) >= min(_BATCH, self.settings.segment_rows):
                 self._flush()
         self._added[article.id] = (article_uid, len(chunks), source)
         self.counts["articles"] += 1
@@ -302,6 +303,8 @@ class MilvusWriter:
 
     def _flush(self) -> None:
         rows, self._rows = self._rows, []
+        articles, self._articles = self._articles, []
+        self.connection.insert(ARTICLES, articles)
         self.connection.insert(CHUNKS, rows)
 
     # -- publishing ------------------------------------------------------------------------------------------
