@@ -191,6 +191,10 @@ class MilvusWriter:
 
     # -- reading the state being changed ---------------------------------------------------------------------
     def articles(self) -> dict[str, Any]:
+        return dict(self._live_articles())
+
+    def _live_articles(self) -> dict[str, dict[str, Any]]:
+        """The live articles, read once; removing one takes it out."""
         if self._live is None:
             self._live = {}
             if self.base_manifest is not None:
@@ -200,7 +204,7 @@ class MilvusWriter:
                     for row in batch:
                         record = {k: (row[k] if row[k] != "" or k == "title" else None) for k in row}
                         self._live[row["id"]] = record
-        return {article_id: row for article_id, row in self._live.items() if int(row["uid"]) not in set(self._dropping)}
+        return self._live
 
     def removed(self) -> dict[str, Any]:
         rows = self.connection.query(META, 'key like "removed/%"', ["value"])
@@ -223,7 +227,7 @@ class MilvusWriter:
     # -- changes ---------------------------------------------------------------------------------------------
     def remove(self, article_ids: Iterable[str]) -> int:
         removed = 0
-        live = self.articles()
+        live = self._live_articles()
         for article_id in article_ids:
             if article_id in self._added:  # added by this write, which no reader sees: deleted at once
                 uid, chunks, source = self._added.pop(article_id)
@@ -232,7 +236,7 @@ class MilvusWriter:
                 self.connection.delete(CHUNKS, f"article_uid == {uid}")
                 self.connection.delete(ARTICLES, f"uid == {uid}")
             elif article_id in live:
-                row = live[article_id]
+                row = live.pop(article_id)
                 uid, chunks, source = int(row["uid"]), int(row["chunks"]), row["source"]
                 self._uncount(uid, chunks)
                 self._dropping.append(uid)
