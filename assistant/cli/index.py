@@ -124,9 +124,17 @@ def index_optimize(index_dir: Path | None, as_json: bool) -> None:
     if as_json:
         emit(summary.to_dict())
         return
+    from ..index.location import milvus_address
+
+    merges = f"{summary.merges} merge{'s' if summary.merges != 1 else ''}"
+    done = (
+        "; Milvus asked to compact its segments ("
+        if milvus_address(settings.index_dir)
+        else f" in one segment ({merges}, "
+    )
     click.echo(
         f"{settings.index_dir}: generation {summary.generation} — {summary.articles} articles, {summary.chunks} "
-        f"chunks in one segment ({summary.merges} merge{'s' if summary.merges != 1 else ''}, {summary.seconds:.1f}s)"
+        f"chunks{done}{summary.seconds:.1f}s)"
     )
 
 
