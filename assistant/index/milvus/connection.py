@@ -51,6 +51,9 @@ class Connection:
             from pymilvus import MilvusClient
         except ImportError:
             raise ConfigError(_INSTALL) from None
+        # pymilvus prints every failed call with a traceback to its own stderr handler; each of those errors
+        # reaches the caller as a StoreError carrying the same message, so the printout is only noise.
+        logging.getLogger("pymilvus.decorators").setLevel(logging.CRITICAL)
         self.address = address
         self.names = {kind: f"{address.collection}_{kind}" for kind in (*NAMED, META)}
         self._timeout = settings.milvus_timeout
@@ -141,6 +144,11 @@ class Connection:
     def load(self, *kinds: str) -> None:
         with self.translated("load the collections"):
             for kind in kinds or (*NAMED, META):
+                if not self.client.has_collection(self.names[kind]):
+                    raise IndexCorruptError(
+                        f"{self.address}: the collection {self.names[kind]} is missing: rebuild the index with "
+                        f"`assistant index build --index {self.address}`"
+                    )
                 self.client.load_collection(self.names[kind])
 
     def dimension(self) -> int | None:
