@@ -8,6 +8,7 @@ from .answers import Answer, AnswerStream, Citation, Conflict
 from .documents import Article, Chunk, Hit, Skipped
 from .errors import (
     AssistantError,
+    ClusterError,
     ConfigError,
     EndpointError,
     IndexCorruptError,
@@ -36,6 +37,7 @@ __all__ = [
     "AssistantError",
     "Chunk",
     "Citation",
+    "ClusterError",
     "ConfigError",
     "Conflict",
     "Embedder",

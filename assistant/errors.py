@@ -5,6 +5,7 @@
     ├── ModelError                 an embedding model cannot be found or loaded
     ├── InputError                 an article could not be read (file, line, field)
     ├── EndpointError              an LLM endpoint failed (unreachable, timed out, bad reply)
+    ├── ClusterError               a Ray cluster could not be reached, or a worker failed unexpectedly
     └── StoreError                 base of problems with an index on disk
         ├── IndexNotFoundError     no index at the given location
         │   └── GenerationGoneError  an index generation asked for is no longer kept
@@ -67,6 +68,10 @@ class EndpointError(AssistantError):
     """
 
 
+class ClusterError(AssistantError):
+    """Distributed ingestion failed: the Ray cluster could not be reached, or a worker raised an unexpected error."""
+
+
 class StoreError(AssistantError):
     """Base class of problems with an index on disk."""
 
@@ -115,6 +120,7 @@ EXIT_CODES: dict[type[AssistantError], int] = {
     NothingIndexedError: 9,
     EndpointError: 11,
     StoreUnavailableError: 13,
+    ClusterError: 14,
 }
 
 

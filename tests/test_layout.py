@@ -116,6 +116,7 @@ def test_public_api_is_pinned() -> None:
         "AssistantError",
         "Chunk",
         "Citation",
+        "ClusterError",
         "ConfigError",
         "Conflict",
         "Embedder",

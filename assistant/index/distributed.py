@@ -5,7 +5,7 @@ an actor pool that loads the model once per actor and embeds the new and changed
 iterates the result as a stream and rebuilds the events :func:`~assistant.index.intake.chunked_articles` yields.
 
 Rows are plain columns (strings, integers, bytes): an article and its chunks travel as JSON, vectors as float32
-bytes. Nothing is pickled but the settings and the id maps Ray ships to its workers.
+bytes. The settings (secrets masked: a worker calls no LLM) and the id maps go to the workers as JSON too, once.
 """
 
 from __future__ import annotations
@@ -14,24 +14,24 @@ import dataclasses
 import json
 import logging
 import os
+import socket
 from collections.abc import Iterator, Sequence
-from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
 from ..documents import Article, Chunk, Skipped
-from ..errors import AssistantError, ConfigError
+from ..errors import AssistantError, ClusterError, ConfigError
 from ..settings import Settings
 from .chunking import embedding_text
-from .embedding import embedder_from_settings
+from .embedding import Embedder, embedder_from_settings
 from .intake import FileRead, Item, read_file
 
 if TYPE_CHECKING:
     from types import ModuleType
 
-__all__ = ["INSTALL_HINT", "WORKER_ENV", "ClusterError", "ray_articles"]
+__all__ = ["INSTALL_HINT", "WORKER_ENV", "ray_articles"]
 
 logger = logging.getLogger(__name__)
 
@@ -40,8 +40,10 @@ INSTALL_HINT = "distributed ingestion needs Ray: pip install -e '.[scale]'"
 # What a worker needs that the cluster's own environment may lack: the model is read from disk, never fetched.
 WORKER_ENV = {"HF_HUB_OFFLINE": "1", "TRANSFORMERS_OFFLINE": "1", "TOKENIZERS_PARALLELISM": "false"}
 
-# Articles per call of an embedding actor: ~13 passages each for news, so model batches stay full.
-EMBED_ARTICLES = 16
+# Articles per call of an embedding actor: ~13 passages each for news. The model sorts a call's passages by length,
+# so a call of ~400 passages pads less than one of 64 (20% faster on one thread); smaller would balance small corpora
+# better over the actors, and a lost node's re-run work is a call or two.
+EMBED_ARTICLES = 32
 # Input blocks: one file each up to this many files, so small corpora still spread over the cluster's readers;
 # more files share a block, keeping the scheduler's bookkeeping small for a million of them.
 MAX_BLOCKS = 2048
@@ -49,19 +51,6 @@ MAX_BLOCKS = 2048
 READERS_PER_ACTOR = 2
 
 _ITEM, _READ = "item", "read"
-
-
-class ClusterError(AssistantError):
-    """A Ray worker failed with an unexpected error, or the cluster could not be used."""
-
-
-@dataclass(frozen=True)
-class _Job:
-    """What every read task needs, put in the object store once rather than shipped with each task."""
-
-    settings: Settings
-    kept_ids: dict[str, str]
-    known: dict[str, str]
 
 
 # -- rows ----------------------------------------------------------------------------------------------------------
@@ -118,7 +107,12 @@ def event_of(row: dict[str, Any]) -> Item | FileRead:
 
 
 # -- on the workers ------------------------------------------------------------------------------------------------
-_JOBS: dict[str, _Job] = {}  # a worker process runs many read tasks: the job is fetched once
+_JOBS: dict[str, tuple[Settings, dict[str, str], dict[str, str]]] = {}  # a worker runs many read tasks: fetched once
+
+
+def job_text(settings: Settings, kept_ids: dict[str, str], known: dict[str, str]) -> str:
+    """What every read task needs, as JSON, put in the object store once rather than shipped with each task."""
+    return json.dumps({"settings": settings.model_dump(mode="json"), "kept_ids": kept_ids, "known": known})
 
 
 def read_rows(row: dict[str, Any], job: Any) -> Iterator[dict[str, Any]]:
@@ -127,9 +121,10 @@ def read_rows(row: dict[str, Any], job: Any) -> Iterator[dict[str, Any]]:
 
     key = job.hex()
     if key not in _JOBS:
+        body = json.loads(ray.get(job))
         _JOBS.clear()
-        _JOBS[key] = ray.get(job)
-    settings, kept_ids, known = _JOBS[key].settings, _JOBS[key].kept_ids, _JOBS[key].known
+        _JOBS[key] = (Settings.model_validate(body["settings"]), body["kept_ids"], body["known"])
+    settings, kept_ids, known = _JOBS[key]
     count = 0
     for event in read_file(Path(row["folder"]), Path(row["path"]), settings, kept_ids):
         if isinstance(event, FileRead):
@@ -142,15 +137,24 @@ def read_rows(row: dict[str, Any], job: Any) -> Iterator[dict[str, Any]]:
 class Embedding:
     """An embedding actor: the model is loaded once, then each batch's new and changed articles are embedded."""
 
-    def __init__(self, settings: Settings, identity: str | None = None) -> None:
-        self.embedder = embedder_from_settings(settings)
-        if identity is not None and self.embedder.identity != identity:
-            raise ConfigError(
-                f"the cluster's embedder is {self.embedder.identity!r}, this process's {identity!r}: "
-                "install the same model on every node"
-            )
+    def __init__(self, settings: str, identity: str | None = None) -> None:
+        self.embedder: Embedder | None = None
+        self.failure: Exception | None = None
+        try:
+            self.embedder = embedder_from_settings(Settings.model_validate_json(settings))
+            if identity is not None and self.embedder.identity != identity:
+                raise ConfigError(
+                    f"the cluster's embedder is {self.embedder.identity!r}, this process's {identity!r}: "
+                    "install the same model on every node"
+                )
+        except Exception as exc:
+            # Raised by the first call instead: Ray reports a failed constructor by its message alone, a failed
+            # call with the exception itself, which the driver raises as the library's own error.
+            self.failure = exc
 
     def __call__(self, batch: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
+        if self.embedder is None:
+            raise self.failure or ConfigError("the embedding actor has no embedder")
         rows = len(batch["kind"])
         texts: list[str] = []
         counts: list[int] = []
@@ -186,16 +190,31 @@ def _import_ray() -> ModuleType:
     return ray
 
 
+def _check_reachable(address: str) -> None:
+    """Fail fast on a host:port nobody listens at: Ray itself retries such an address for minutes."""
+    host, colon, port = address.rpartition(":")
+    if not (colon and host and port.isdigit()):
+        return  # "auto", "ray://…" and the like: Ray's to resolve
+    try:
+        socket.create_connection((host.strip("[]"), int(port)), timeout=10).close()
+    except OSError as exc:
+        raise ClusterError(f"cannot reach the Ray cluster at {address}: {exc}") from exc
+
+
 def connect(ray: ModuleType, address: str | None) -> bool:
     """Join the cluster at ``address`` (None or "": ``RAY_ADDRESS``, else a local instance started here).
 
     Returns whether this call connected (and so must disconnect): a connection the caller made is left as found.
     """
     if ray.is_initialized():
+        if address:
+            logger.warning("this process is connected to Ray already: using that connection, not %s", address)
         return False
     target = address or os.environ.get("RAY_ADDRESS") or None
     options: dict[str, Any] = {}
-    if target is None:
+    if target is not None:
+        _check_reachable(target)
+    else:
         # A local instance: no dashboard (a web server nobody asked for) and no usage report (this tool is offline).
         os.environ.setdefault("RAY_USAGE_STATS_ENABLED", "0")
         options["include_dashboard"] = False
@@ -227,8 +246,8 @@ def _quiet_data(ray: ModuleType) -> dict[str, Any]:
     context.execution_options.preserve_order = True
     quiet = logging.getLogger("ray.data")
     saved["level"] = quiet.level
-    # Its warnings (e.g. that its bars are off) would read as trouble on the CLI's stderr; its errors are raised.
-    quiet.setLevel(logging.ERROR)
+    # Its warnings (that its bars are off) and tracebacks would clutter the CLI's stderr: its errors are raised here.
+    quiet.setLevel(logging.CRITICAL)
     return saved
 
 
@@ -242,18 +261,20 @@ def _restore_data(ray: ModuleType, saved: dict[str, Any]) -> None:
 
 def _cluster_error(exc: Exception) -> BaseException:
     """The worker's own error when it is the library's (a model that will not load, a bad setting), else a
-    :class:`ClusterError` naming it."""
+    :class:`ClusterError` naming the first error in the chain that is not Ray's."""
     seen: set[int] = set()
     current: BaseException | None = exc
+    named: BaseException = exc
     while current is not None and id(current) not in seen:
         seen.add(id(current))
-        if isinstance(current, AssistantError):
-            return current
         cause = getattr(current, "cause", None)  # a RayTaskError carries the worker's exception
-        if isinstance(cause, AssistantError):
-            return cause
-        current = current.__cause__ or current.__context__
-    return ClusterError(f"a Ray worker failed: {type(exc).__name__}: {exc}")
+        for candidate in (current, cause):
+            if isinstance(candidate, AssistantError):
+                return candidate
+        if named is exc and not type(current).__module__.startswith("ray."):
+            named = current
+        current = cause if isinstance(cause, BaseException) else current.__cause__ or current.__context__
+    return ClusterError(f"a Ray worker failed: {type(named).__name__}: {named}")
 
 
 def _events(rows: Iterator[dict[str, Any]]) -> Iterator[Item | FileRead]:
@@ -311,20 +332,21 @@ def ray_articles(
     try:
         saved = _quiet_data(ray)
         cpus = max(1, int(ray.cluster_resources().get("CPU", 1)))
-        job = ray.put(_Job(settings, kept_ids, known))
+        job = ray.put(job_text(settings, kept_ids, known))
         files = [{"folder": str(folder), "path": str(path)} for folder, path in pairs]
+        blocks = min(len(files), MAX_BLOCKS)
         dataset = (
-            ray.data.from_items(files, override_num_blocks=min(len(files), MAX_BLOCKS))
+            ray.data.from_items(files, override_num_blocks=blocks)
             # Reading costs little beside the model: it takes no CPU of the actors' and is capped instead.
             .flat_map(
                 read_rows,
                 fn_kwargs={"job": job},
-                compute=ray.data.TaskPoolStrategy(size=READERS_PER_ACTOR * cpus),
+                compute=ray.data.TaskPoolStrategy(size=min(blocks, READERS_PER_ACTOR * cpus)),
                 num_cpus=0,
             )
             .map_batches(
                 Embedding,
-                fn_constructor_kwargs={"settings": settings, "identity": identity},
+                fn_constructor_kwargs={"settings": settings.model_dump_json(), "identity": identity},
                 batch_size=EMBED_ARTICLES,
                 batch_format="numpy",
                 # Every actor started at once: each loads the model, and none should wait for the others to.

@@ -251,7 +251,10 @@ class _Run:
         if self.ray is not None:
             from .distributed import ray_articles
 
-            events = ray_articles(pairs, self.settings, kept_ids, known, address=self.ray)
+            # The cluster loads the model the settings name: refused there if it is not the one this run embeds with.
+            events = ray_articles(
+                pairs, self.settings, kept_ids, known, address=self.ray, identity=self.embedder.identity
+            )
         else:
             events = chunked_articles(pairs, self.settings, kept_ids, 4 * _GROUP)
         try:
