@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import hashlib
 import json
+import os
+import signal
 import sqlite3
 import subprocess
 import time
@@ -115,3 +117,14 @@ def wait_for(condition: Callable[[], bool], timeout: float = 30.0, proc: subproc
         if time.monotonic() > deadline:
             raise AssertionError("timed out")
         time.sleep(0.002)
+
+
+def kill_when_embedding(proc: subprocess.Popen, mark: Path, batches: int = 15) -> None:
+    """SIGKILL a writer once its embedder has marked more than ``batches`` batches in ``mark`` (SlowEmbedder's
+    SLOW_EMBEDDER_MARK): it is then mid-write. Returns when the process is gone, whatever happened."""
+    try:
+        wait_for(lambda: mark.exists() and mark.stat().st_size > batches, proc=proc)
+        os.kill(proc.pid, signal.SIGKILL)
+    finally:
+        proc.kill()
+        proc.wait(timeout=30)

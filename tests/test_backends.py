@@ -270,7 +270,7 @@ def test_without_the_scale_extra_a_milvus_index_gives_the_install_command(monkey
 
 def _raw_rows(location: str) -> dict[str, int]:
     """Rows Milvus holds in each collection in use, whatever generation they belong to."""
-    from assistant.index.milvus.connection import ARTICLES, CHUNKS, Connection
+    from assistant.index.milvus.connection import ARTICLES, CHUNKS
 
     reader = open_reader(location)
     connection = reader.connection  # type: ignore[attr-defined]
@@ -278,7 +278,6 @@ def _raw_rows(location: str) -> dict[str, int]:
         return {kind: connection.count(kind, "uid >= 0") for kind in (CHUNKS, ARTICLES)}
     finally:
         reader.close()
-        del Connection
 
 
 def test_removals_and_replaced_versions_are_deleted_from_milvus(tmp_path: Path) -> None:
@@ -312,10 +311,9 @@ def test_an_index_of_another_schema_is_refused_with_the_rebuild_command(tmp_path
 
 
 def test_a_writer_killed_mid_update_leaves_the_milvus_index_answering(tmp_path: Path) -> None:
-    import os
     import signal
 
-    from durability import extra_batch, wait_for
+    from durability import extra_batch, kill_when_embedding
     from milvus_lite.server_manager import server_manager_instance
     from processes import child_env, program
 
@@ -335,12 +333,7 @@ def test_a_writer_killed_mid_update_leaves_the_milvus_index_answering(tmp_path: 
     proc = subprocess.Popen(
         [*program("slow_writer"), location, str(corpus), str(extra)], env=env, stderr=subprocess.DEVNULL
     )
-    try:
-        wait_for(lambda: mark.exists() and mark.stat().st_size > 15, proc=proc)
-        os.kill(proc.pid, signal.SIGKILL)
-    finally:
-        proc.kill()
-        proc.wait(timeout=30)
+    kill_when_embedding(proc, mark)
     assert proc.returncode == -signal.SIGKILL
     assert _raw_rows(location)["chunks"] > 5, "the kill should have left rows of the unpublished generation"
     assert describe(location)["generation"] == 1 and check(location)[1] == []

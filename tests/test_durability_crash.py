@@ -21,6 +21,7 @@ from durability import (
     extra_batch,
     generation,
     golden_hits,
+    kill_when_embedding,
     segment_files,
     tmp_folders,
     unnamed,
@@ -53,11 +54,8 @@ def test_sigkill_mid_update_leaves_the_old_generation_live(tmp_path: Path, base_
         text=True,
     )
     try:
-        wait_for(lambda: mark.exists() and mark.stat().st_size > 15, proc=proc)
-        os.kill(proc.pid, signal.SIGKILL)
+        kill_when_embedding(proc, mark)
     finally:
-        proc.kill()
-        proc.wait(timeout=30)
         assert proc.stderr is not None
         proc.stderr.close()
     assert proc.returncode == -signal.SIGKILL
