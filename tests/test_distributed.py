@@ -26,15 +26,16 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-from conftest import news_corpus, write_jsonl
+from conftest import article_ids, news_corpus, write_jsonl
 from processes import REPO, TESTS, child_env
 
-from assistant import build_index, update_index
+from assistant import Retriever, build_index, update_index
 from assistant.errors import ClusterError, ConfigError, IndexNotFoundError
 from assistant.index import distributed
 from assistant.index.chunking import embedding_text
 from assistant.index.intake import FileRead, Item
 from assistant.index.reader import IndexReader
+from assistant.index.store import describe
 from assistant.settings import Settings
 from assistant.testing import HashingEmbedder
 
@@ -254,22 +255,32 @@ def broken_corpus(folder: Path) -> Path:
 
 
 @needs_ray
-def test_bad_input_on_ray_reads_as_it_does_locally(tmp_path: Path) -> None:
+def test_bad_input_on_ray_reads_as_it_does_locally(tmp_path: Path, index_location: str | Path) -> None:
     """The same skipped inputs (file, line, reason), through the command line with --json: its stdout is the JSON
-    summary alone, whatever Ray says (on stderr)."""
+    summary alone, whatever Ray says (on stderr). What the cluster sends back goes to either backend."""
     corpus = broken_corpus(tmp_path / "corpus")
     local = build_index([corpus], tmp_path / "local", embedder=HashingEmbedder(), settings=settings())
     assert len(local.skipped) >= 4
     env = child_env(ASSISTANT_EMBEDDER="assistant.testing:HashingEmbedder", **RAY_ENV)
     command = [sys.executable, "-m", "assistant", "index", "build", str(corpus), "--ray"]
     run = subprocess.run(
-        [*command, "--index", str(tmp_path / "ray"), "--json"], env=env, capture_output=True, text=True, timeout=300
+        [*command, "--index", str(index_location), "--json"], env=env, capture_output=True, text=True, timeout=300
     )
     assert run.returncode == 0, run.stderr[-3000:]
     summary = json.loads(run.stdout)
     assert [(s["origin"], s["line"], s["reason"]) for s in summary["skipped"]] == skipped(local)
     assert summary["counts"] == local.counts()
-    assert_same_index(tmp_path / "ray", tmp_path / "local")
+    if isinstance(index_location, Path):
+        assert_same_index(index_location, tmp_path / "local")
+    else:  # Milvus: the same articles and passages, found by the same search
+        assert article_ids(index_location) == article_ids(tmp_path / "local")
+        assert describe(index_location)["chunks"] == describe(tmp_path / "local")["chunks"]
+        hits = [
+            [(hit.chunk_id, hit.start, hit.end) for hit in Retriever.open(index, embedder=HashingEmbedder()).search(
+                "central bank interest rate", k=5, as_of="2030-01-01")]
+            for index in (index_location, tmp_path / "local")
+        ]  # fmt: skip
+        assert hits[0] == hits[1] and hits[0]
 
 
 def test_without_ray_the_command_says_how_to_install_it(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
