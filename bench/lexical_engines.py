@@ -89,6 +89,7 @@ def main(argv: list[str]) -> int:
     from assistant.index.chunking import day_range
     from assistant.index.lexicon import analyze, term_hash
     from assistant.index.reader import IndexReader
+    from assistant.retrieve.words import selective_terms
     from assistant.text.terms import query_terms
 
     settings = get_settings()
@@ -110,7 +111,7 @@ def main(argv: list[str]) -> int:
     timings: dict[str, list[float]] = {engine: [] for engine in engines}
     ranked: dict[str, list[list[int]]] = {engine: [] for engine in engines}
     for q in questions:
-        words = reader.selective_terms(query_terms(q["question"]), settings.bm25_max_df, settings.bm25_max_terms)
+        words = selective_terms(reader, query_terms(q["question"]), settings.bm25_max_df, settings.bm25_max_terms)
         high = day_range(None, dt.date.fromisoformat(q["question_date"]).isoformat())[1]
         for engine in engines:
             started = time.perf_counter()
