@@ -137,13 +137,14 @@ class _Run:
         settings: Settings,
         summary: IndexSummary,
         on_progress: ProgressCallback | None,
+        ray: str | None = None,
     ) -> None:
         self.writer = writer
         self.embedder = embedder
         self.settings = settings
         self.summary = summary
         self.on_progress = on_progress
-        self.ray: str | None = None  # distributed ingestion: a Ray address ("" for RAY_ADDRESS or a local instance)
+        self.ray = ray  # distributed ingestion: a Ray address ("" for RAY_ADDRESS or a local instance)
         self._batch: list[Item] = []
         self._todo = [0, 0]  # articles and chunks to embed, as far as known
         self._done = [0, 0]
@@ -348,8 +349,7 @@ def update_index(
         starting_empty = rebuild or writer.base_manifest is None
         if writer.base_manifest is not None:
             _check_compatible(writer.base_manifest, index_dir, embedder, settings)
-        run = _Run(writer, embedder, settings, summary, on_progress)
-        run.ray = ray
+        run = _Run(writer, embedder, settings, summary, on_progress, ray)
         any_read = run.apply(inputs, prune=prune)
         if starting_empty and not any_read:
             raise NothingIndexedError(
