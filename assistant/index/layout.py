@@ -27,11 +27,15 @@ import errno
 import json
 import os
 import sqlite3
+import time
 from collections.abc import Iterator
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from ..errors import GenerationGoneError, IndexCorruptError, IndexNotFoundError, ModelMismatchError
+from ..errors import GenerationGoneError, IndexCorruptError, IndexLockedError, IndexNotFoundError, ModelMismatchError
+
+if TYPE_CHECKING:
+    from filelock import BaseFileLock
 
 SCHEMA_VERSION = 2
 CURRENT = "CURRENT"
@@ -237,6 +241,27 @@ def check_model(manifest: dict[str, Any], identity: str, directory: str | Path) 
             f"the index in {directory} was built with {manifest['model']['identity']}, but the configured model "
             f"is {identity}: set ASSISTANT_MODEL to the index's model, or rebuild with `assistant index build`"
         )
+
+
+def utc_now() -> str:
+    """The time a commit, an article or a removal is stamped with: UTC, to the second, ISO 8601."""
+    return time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())
+
+
+def writer_lock(path: Path, index: object) -> BaseFileLock:
+    """The one-writer lock of ``index`` (a folder, or a Milvus Lite folder) in the file ``path``, taken; or
+    IndexLockedError. flock is released by the kernel when a writer dies, so a killed writer never leaves a stale
+    lock."""
+    from filelock import FileLock, Timeout
+
+    lock = FileLock(str(path), timeout=0)
+    try:
+        lock.acquire()
+    except Timeout:
+        raise IndexLockedError(
+            f"the index in {index} is being updated by another process; try again when it finishes"
+        ) from None
+    return lock
 
 
 def disk_usage(directory: str | Path) -> int:

@@ -7,13 +7,12 @@ update; a rebuild carries the list over. ``index info`` lists them.
 from __future__ import annotations
 
 import sqlite3
-import time
 from collections.abc import Iterable
 from pathlib import Path
 from typing import Any
 
 from ..errors import StoreError
-from .layout import connect
+from .layout import connect, utc_now
 
 __all__ = ["Remembering", "carry_over", "forget", "remember", "removed"]
 
@@ -27,7 +26,7 @@ def removed(db: sqlite3.Connection) -> dict[str, sqlite3.Row]:
 
 def remember(db: sqlite3.Connection, rows: Iterable[Any]) -> None:
     """Record articles (rows with their id, title, file and origin) as removed by the user, now."""
-    stamp = time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())
+    stamp = utc_now()
     db.executemany(
         "INSERT OR REPLACE INTO removed (id, title, file, origin, removed_at) VALUES (?,?,?,?,?)",
         [(row["id"], row["title"], row["file"], row["origin"], stamp) for row in rows],

@@ -17,7 +17,6 @@ import logging
 import os
 import shutil
 import sqlite3
-import time
 from collections.abc import Iterable
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -25,7 +24,7 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 
 from ..documents import Article, Chunk
-from ..errors import IndexCorruptError, IndexLockedError, IndexNotFoundError, StoreError
+from ..errors import IndexCorruptError, IndexNotFoundError, StoreError
 from ..settings import Settings, get_settings
 from . import ann, removals
 from .layout import (
@@ -48,6 +47,8 @@ from .layout import (
     oldest_kept,
     store_name,
     store_number,
+    utc_now,
+    writer_lock,
 )
 from .lexicon import ANALYZER, TITLE_WEIGHT, document, title_counts
 from .segments import ANN, KINDS, Pending, check_sizes, file_name, row_hash, segment_name, segment_number
@@ -115,18 +116,8 @@ class IndexWriter(removals.Remembering):
 
     # -- starting ------------------------------------------------------------------------------------------
     def begin(self) -> None:
-        from filelock import FileLock, Timeout
-
         self.directory.mkdir(parents=True, exist_ok=True)
-        # flock is released by the kernel when a writer dies, so a killed writer never leaves a stale lock.
-        lock = FileLock(str(self.directory / LOCK), timeout=0)
-        try:
-            lock.acquire()
-        except Timeout:
-            raise IndexLockedError(
-                f"the index in {self.directory} is being updated by another process; try again when it finishes"
-            ) from None
-        self._lock = lock
+        self._lock = writer_lock(self.directory / LOCK, self.directory)
         try:
             self._start()
         except BaseException as exc:
@@ -211,7 +202,7 @@ class IndexWriter(removals.Remembering):
         # Nothing reads this store before it is renamed into place: no journal until then, one fsync at the end.
         self._db.executescript("PRAGMA journal_mode = OFF; PRAGMA synchronous = OFF;")
         self._db.executescript(SCHEMA_SQL + f"PRAGMA user_version = {SCHEMA_VERSION};")
-        self._db.execute("INSERT INTO store VALUES ('created_at', ?)", (_now(),))
+        self._db.execute("INSERT INTO store VALUES ('created_at', ?)", (utc_now(),))
         self.store = self._tmp
 
     def _remove_unnamed(self, store: Path, named: set[int]) -> None:
@@ -255,7 +246,7 @@ class IndexWriter(removals.Remembering):
             "content_hash, copy_hash, indexed_at, added_gen) VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?)",
             (
                 article.id, article.title, article.date, article.day, article.source, article.url, article.author,
-                article.origin, file, root, article.content_hash, article.copy_hash, _now(), self.generation,
+                article.origin, file, root, article.content_hash, article.copy_hash, utc_now(), self.generation,
             ),
         )  # fmt: skip
         article_uid = int(cursor.lastrowid or 0)
@@ -355,7 +346,7 @@ class IndexWriter(removals.Remembering):
         body: dict[str, Any] = {
             "schema_version": SCHEMA_VERSION,
             "generation": generation,
-            "created_at": _now(),
+            "created_at": utc_now(),
             "model": self.model,
             "chunker": self.chunker,
             "lexicon": {"analyzer": ANALYZER, "title_weight": TITLE_WEIGHT},
@@ -443,7 +434,3 @@ def _named_segments(db: sqlite3.Connection) -> set[int]:
     for (body,) in db.execute("SELECT body FROM commits"):
         named.update(segment_number(record["name"]) for record in json.loads(body)["segments"])
     return named
-
-
-def _now() -> str:
-    return time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())

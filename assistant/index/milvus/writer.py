@@ -14,9 +14,9 @@ import contextlib
 import json
 import logging
 import threading
-import time
 from collections import Counter
 from collections.abc import Iterable
+from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
@@ -25,6 +25,7 @@ from ...documents import Article, Chunk
 from ...errors import IndexLockedError, IndexNotFoundError
 from ...settings import Settings
 from ..chunking import day_number
+from ..layout import utc_now, writer_lock
 from ..lexicon import ANALYZER, TITLE_WEIGHT, analyze
 from ..location import MilvusAddress
 from ..segments import row_hash
@@ -116,16 +117,7 @@ class MilvusWriter:
             _WRITERS.add(key)
         self._held = True
         if self.address.lite:
-            from filelock import FileLock, Timeout
-
-            lock = FileLock(self.address.uri.rstrip("/") + ".lock", timeout=0)
-            try:
-                lock.acquire()
-            except Timeout:
-                raise IndexLockedError(
-                    f"the index at {key} is being updated by another process; try again when it finishes"
-                ) from None
-            self._file_lock = lock
+            self._file_lock = writer_lock(Path(self.address.uri.rstrip("/") + ".lock"), key)
 
     def _start(self) -> None:
         connection = self.connection
@@ -213,7 +205,7 @@ class MilvusWriter:
         return {k: v for k, v in found.items() if k not in self._forget}
 
     def remember(self, rows: Iterable[Any]) -> None:
-        stamp = time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())
+        stamp = utc_now()
         for row in rows:
             self._forget.discard(row["id"])
             self._remember[row["id"]] = {key: row[key] for key in ("id", "title", "file", "origin")}
@@ -233,8 +225,7 @@ class MilvusWriter:
                 uid, chunks, source = self._added.pop(article_id)
                 self._flush()
                 self._uncount(uid, chunks)
-                self.connection.delete(CHUNKS, f"article_uid == {uid}")
-                self.connection.delete(ARTICLES, f"uid == {uid}")
+                self._delete([uid], floor=0)
             elif article_id in live:
                 row = live.pop(article_id)
                 uid, chunks, source = int(row["uid"]), int(row["chunks"]), row["source"]
@@ -273,7 +264,7 @@ class MilvusWriter:
             "id": article.id, "title": article.title, "date": article.date, "source": source, "url": article.url,
             "author": article.author, "origin": article.origin, "file": file, "root": root,
             "content_hash": article.content_hash, "copy_hash": article.copy_hash,
-            "indexed_at": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
+            "indexed_at": utc_now(),
         }  # fmt: skip
         record: dict[str, Any] = {name: values[name] or "" for name in ARTICLE_TEXT_FIELDS}
         record.update(
@@ -338,7 +329,7 @@ class MilvusWriter:
         body: dict[str, Any] = {
             "schema_version": SCHEMA_VERSION,
             "generation": self.generation,
-            "created_at": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
+            "created_at": utc_now(),
             "model": self.model,
             "chunker": self.chunker,
             "lexicon": {"analyzer": ANALYZER, "title_weight": TITLE_WEIGHT},
