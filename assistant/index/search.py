@@ -125,15 +125,6 @@ def allowed(live: Live, window: Window) -> tuple[int, int, np.ndarray | None]:
     return (0 if undated else first), stop, mask
 
 
-def count(lives: Sequence[Live], window: Window) -> int:
-    """How many passages of the generation the window allows."""
-    total = 0
-    for live in lives:
-        first, stop, mask = allowed(live, window)
-        total += stop - first if mask is None else int(np.count_nonzero(mask[first:stop]))
-    return total
-
-
 def dense(
     lives: Sequence[Live], vector: np.ndarray, n: int, window: Window, *, exact_max_rows: int, probes: int
 ) -> Candidates:

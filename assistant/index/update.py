@@ -175,8 +175,7 @@ class _Run:
         loaded_ids: set[str] = set()
         clean_files: set[str] = set()
         any_read = False
-        known = {article_id: row["content_hash"] for article_id, row in existing.items()}
-        for item in self._read(pairs, clean_files, kept_ids, known):
+        for item in self._read(pairs, clean_files, kept_ids, existing):
             article = item.article
             any_read = True
             if article.id in removed:
@@ -241,17 +240,18 @@ class _Run:
         pairs: Sequence[tuple[Path, Path]],
         clean_files: set[str],
         kept_ids: dict[str, str],
-        known: dict[str, str],
+        existing: dict[str, Any],
     ) -> Iterator[Item]:
         """Articles with their chunks, file and root (see :func:`chunked_articles`), with a progress bar by file.
 
-        On Ray (``self.ray``), the cluster reads, chunks and embeds, all but the articles ``known`` (id → content
-        hash) already holds unchanged, and this process writes what it sends back.
+        On Ray (``self.ray``), the cluster reads, chunks and embeds, all but the articles the index holds unchanged
+        (``existing``, by id), and this process writes what it sends back.
         """
         bar = self._bar(len(pairs), "reading", "file")
         if self.ray is not None:
             from .distributed import ray_articles
 
+            known = {article_id: row["content_hash"] for article_id, row in existing.items()}
             # The cluster loads the model the settings name: refused there if it is not the one this run embeds with.
             events = ray_articles(
                 pairs, self.settings, kept_ids, known, address=self.ray, identity=self.embedder.identity

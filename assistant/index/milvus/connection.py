@@ -166,11 +166,11 @@ class Connection:
             )
         return int(found["vector"]["params"]["dim"])
 
-    def drop_others(self, keep: set[str] = frozenset()) -> None:  # type: ignore[assignment]
-        """Drop this index's passage and article collections other than those in use and ``keep`` (a rebuild's
-        predecessors, or what a rebuild that died had made)."""
+    def drop_others(self, keep: Iterable[str] = ()) -> None:
+        """Drop this index's passage, article and word-count collections other than those in use and ``keep`` (a
+        rebuild's predecessors, or what a rebuild that died had made)."""
         prefix = self.address.collection
-        in_use = set(self.names.values()) | keep
+        in_use = {*self.names.values(), *keep}
         with self.translated("drop unused collections"):
             for name in self.client.list_collections():
                 ours = any(name == f"{prefix}_{kind}" or name.startswith(f"{prefix}_{kind}_g") for kind in NAMED)

@@ -150,7 +150,7 @@ class MilvusWriter:
                 if not self.model:
                     self.model, self.chunker = commit["model"], commit["chunker"]
         # Left by a rebuild that published and died before dropping its predecessors, or by one that died early.
-        connection.drop_others(keep=set((commit or {}).get("collections", {}).values()))
+        connection.drop_others(keep=(commit or {}).get("collections", {}).values())
         # Rows of a generation never published: a writer died before its commit.
         for kind in (CHUNKS, ARTICLES):
             connection.delete(kind, f"gen > {base}")
