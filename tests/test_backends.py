@@ -25,6 +25,7 @@ from assistant import (
     ModelMismatchError,
     StoreUnavailableError,
     build_index,
+    remove_articles,
     update_index,
 )
 from assistant.cli import cli
@@ -342,3 +343,22 @@ def test_a_writer_killed_mid_update_leaves_the_milvus_index_answering(tmp_path: 
     summary = update_index([corpus, extra], location, embedder=FakeEmbedder())
     assert summary.published and len(summary.added) == 200 and summary.articles == 205
     assert _raw_rows(location) == {"chunks": 205, "articles": 205} and check(location)[1] == []
+
+
+def test_hostile_fields_are_stored_searched_and_removed(tmp_path: Path, index_location: str | Path) -> None:
+    """A title far past Milvus's 65,535-byte field, quotes and backslashes in an id and an outlet (Milvus filter
+    expressions quote them), and a right-to-left override: indexed, verified, found, filtered and removed."""
+    hostile_id, outlet = 'q"uote\\back', 'Out"let\\'
+    records = [
+        {"id": hostile_id, "title": "Harbor ferry " * 8000, "source": outlet, "text": "The ferry carries 312 people."},
+        {"id": "uni-é", "title": "RTL \u202e title", "text": "A second story about the harbor ferry."},
+    ]
+    build_index([write_jsonl(tmp_path / "hostile.jsonl", records)], index_location, embedder=FakeEmbedder())
+    assert check(index_location)[1] == [] and article_ids(index_location) == {hostile_id, "uni-é"}
+    with _assistant(index_location) as assistant:
+        answer = assistant.ask("How many people does the ferry carry?", sources=[outlet], **ASK)
+    assert [c.article_id for c in answer.citations] == [hostile_id] and answer.citations[0].title.startswith("Harbor")
+    summary = remove_articles([hostile_id], index_location)
+    assert summary.removed == [hostile_id] and article_ids(index_location) == {"uni-é"}
+    assert [item["id"] for item in describe(index_location)["removed"]] == [hostile_id]
+    assert check(index_location)[1] == []

@@ -20,7 +20,7 @@ from ...errors import ConfigError, IndexCorruptError, StoreError, StoreUnavailab
 from ...settings import Settings
 from ..location import MilvusAddress
 
-__all__ = ["ARTICLES", "CHUNKS", "META", "NAMED", "SCHEMA_VERSION", "TERMS", "Connection", "listed", "quoted"]
+__all__ = ["ARTICLES", "CHUNKS", "META", "NAMED", "SCHEMA_VERSION", "TERMS", "Connection", "fit", "listed", "quoted"]
 
 logger = logging.getLogger(__name__)
 
@@ -32,6 +32,16 @@ _INSTALL = "the Milvus backend needs pymilvus and milvus-lite: pip install -e '.
 # Milvus Lite's server for a folder is shared by every connection of the process, and stopped with the last one.
 _LITE_USERS: dict[str, int] = {}
 _LITE_LOCK = threading.Lock()
+
+
+def fit(value: str | None) -> str:
+    """``value`` as a VARCHAR field holds it: "" for None, and cut to whole characters within the field's bytes
+    (less room for a meta key's prefix). A news title or URL is far shorter; a hostile page's is not."""
+    if not value:
+        return ""
+    data = value.encode("utf-8", "surrogatepass")
+    room = _TEXT - 256
+    return value if len(data) <= room else data[:room].decode("utf-8", "ignore")
 
 
 def quoted(value: str) -> str:

@@ -39,6 +39,7 @@ from .connection import (
     TERMS,
     UNUSED,
     Connection,
+    fit,
     listed,
     quoted,
 )
@@ -252,7 +253,8 @@ class MilvusWriter:
             raise ValueError("one vector per chunk")
         article_uid = self._next_uid
         self._next_uid += 1 + len(chunks)
-        source = article.source or None
+        # What Milvus stores is what the checksum covers: fields cut to its VARCHAR size (see connection.fit).
+        title, source, url = fit(article.title), fit(article.source), fit(article.url)
         code = -1
         if source:
             outlet = self._outlets.setdefault(
@@ -261,8 +263,8 @@ class MilvusWriter:
             outlet["articles"] += 1
             code = outlet["code"]
         values = {
-            "id": article.id, "title": article.title, "date": article.date, "source": source, "url": article.url,
-            "author": article.author, "origin": article.origin, "file": file, "root": root,
+            "id": article.id, "title": title, "date": article.date, "source": source, "url": url,
+            "author": fit(article.author), "origin": fit(article.origin), "file": fit(file), "root": fit(root),
             "content_hash": article.content_hash, "copy_hash": article.copy_hash,
             "indexed_at": utc_now(),
         }  # fmt: skip
@@ -271,22 +273,21 @@ class MilvusWriter:
             uid=article_uid, day=day_number(article.day) if article.day else 0, gen=self.generation, chunks=len(chunks)
         )
         self._articles.append(record | {"unused": UNUSED})
-        title_words = " ".join(analyze(article.title))
-        words = [" ".join([title_words] * TITLE_WEIGHT + [" ".join(analyze(chunk.text))]) for chunk in chunks]
+        title_words = " ".join(analyze(title))
+        # The title counts TITLE_WEIGHT times, as in the local store's postings; the passage's own words come first.
+        words = [fit(" ".join([" ".join(analyze(chunk.text)), *[title_words] * TITLE_WEIGHT])) for chunk in chunks]
         for offset, (chunk, vector, text) in enumerate(zip(chunks, vectors, words, strict=True), start=1):
             self._df.update(set(text.split()))
             digest = row_hash(
-                chunk.text, chunk.start, chunk.end, chunk.ordinal, article.id, article.title, article.date,
-                source, article.url,
+                chunk.text, chunk.start, chunk.end, chunk.ordinal, article.id, title, article.date, source or None,
+                url or None,
             )  # fmt: skip
             self._rows.append(
                 {
                     "uid": article_uid + offset, "chunk_id": chunk.id, "article_uid": article_uid,
                     "article_id": article.id, "ordinal": chunk.ordinal, "start": chunk.start, "end": chunk.end,
-                    "text": chunk.text, "title": article.title, "date": article.date or "", "source": source or "",
-                    "url": article.url or "", "source_code": code, "gen": self.generation, "hash": signed(digest),
-                    # The title counts TITLE_WEIGHT times, as in the local store's postings.
-                    "words": text,
+                    "text": chunk.text, "title": title, "date": article.date or "", "source": source,
+                    "url": url, "source_code": code, "gen": self.generation, "hash": signed(digest), "words": text,
                     "vector": [float(x) for x in np.asarray(vector, dtype=np.float32)],
                 }
             )  # fmt: skip
