@@ -195,14 +195,14 @@ class Connection:
             return list(self.client.query(self.names[kind], filter=expr, output_fields=fields, limit=limit))
 
     def batches(
-        self, kind: str, expr: str, fields: list[str], upper: int, size: int = 8000
+        self, kind: str, expr: str, fields: list[str], upper: int, size: int = 8000, lower: int = 0
     ) -> Iterator[list[dict[str, Any]]]:
-        """Every row matching ``expr`` whose uid is below ``upper``, a window of uids at a time.
+        """Every row matching ``expr`` whose uid is in [``lower``, ``upper``), a window of uids at a time.
 
         Uids are handed out in order by the one writer, so windows of ``size`` uids cover the collection, hold at
         most ``size`` rows each, and need neither Milvus's query iterator (which Milvus Lite lacks) nor offsets.
         """
-        for low in range(0, upper, size):
+        for low in range(lower, upper, size):
             rows = self.query(kind, f"uid >= {low} and uid < {low + size} and ({expr})", fields, limit=size)
             if rows:
                 yield rows

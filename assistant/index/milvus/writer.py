@@ -243,8 +243,14 @@ class MilvusWriter:
 
     def _uncount(self, article_uid: int, chunks: int) -> None:
         """Take an article's passages out of the word counts."""
-        for row in self.connection.query(CHUNKS, f"article_uid == {article_uid}", ["words"], limit=max(1, chunks)):
-            self._df.subtract(set(row["words"].split()))
+        # An article's passages have the uids after its own: a huge one is read a window at a time (Milvus answers
+        # at most 16,384 rows per query).
+        end = article_uid + 1 + chunks
+        for batch in self.connection.batches(
+            CHUNKS, f"article_uid == {article_uid}", ["words"], end, lower=article_uid
+        ):
+            for row in batch:
+                self._df.subtract(set(row["words"].split()))
 
     def add(
         self, article: Article, chunks: list[Chunk], vectors: np.ndarray, *, file: str | None, root: str | None
