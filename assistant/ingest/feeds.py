@@ -140,58 +140,102 @@ def _local(element: Any) -> str:
     return etree.QName(element).localname.lower() if isinstance(element.tag, str) else ""
 
 
+# How much of a big feed is handed to the parser at a time. The entries are taken as they close whatever this is:
+# after a syntax error, the parser's queue still holds every entry that closed before it (see stream_feed).
+_PIECE = 1 << 16
+
+
 def stream_feed(handle: BinaryIO, max_bytes: int) -> Iterator[Parsed]:
     """The entries of a feed too big to read whole, one at a time: the size limit and memory are per entry.
 
-    feedparser needs a whole document, so each ``<item>``/``<entry>`` is cut out by lxml's incremental parser and
-    given to it alone. That parser needs well-formed XML (feedparser's own is forgiving): a syntax error ends the
-    file there, with a reason; the entries before it are kept.
+    feedparser needs a whole document, so each ``<item>``/``<entry>`` is cut out by lxml's pull parser and given
+    to it alone. That parser needs well-formed XML (feedparser's own is forgiving): a syntax error ends the file
+    there, with a reason; every entry that closed before the error is kept.
+
+    The file is fed to the parser in pieces and the entries are taken from its event queue, never from
+    ``iterparse``: ``iterparse`` raises a syntax error as soon as it meets it, dropping the entries the parser had
+    already queued from the same read, so how many were kept depended on lxml's read size (lxml 6.2 reads more at
+    a time than 6.1 did, and kept none of the 50 entries before an error that 6.1 kept). The pull parser keeps its
+    queue through an error in a piece: what is drained after it is what closed before it, whatever the piece size
+    (tests/test_real_inputs.py feeds from one byte to the whole file at a time).
     """
     from lxml import etree
 
     encoding = _declared_or_detected(handle.read(_SAMPLE), whole=False)
     handle.seek(0)
-    events = etree.iterparse(
-        handle, events=("start", "end"), encoding=encoding, huge_tree=True, resolve_entities=False, no_network=True
+    parser = etree.XMLPullParser(
+        events=("start", "end"), encoding=encoding, huge_tree=True, resolve_entities=False, no_network=True
     )
-    root: str | None = None
-    source: str | None = None
-    number = 0
+    entries = _Entries(max_bytes)
     try:
+        while piece := handle.read(_PIECE):
+            parser.feed(piece)
+            yield from entries.take(parser.read_events())
+    except etree.XMLSyntaxError as error:
+        yield from entries.take(parser.read_events())  # the entries that closed before the error, in its piece
+        yield _not_well_formed(error, entries.number)
+        return
+    try:
+        parser.close()
+    except etree.XMLSyntaxError as error:
+        # The file ended inside an element: what close() queues now are the elements it ended itself (an entry cut
+        # off mid-way among them), not entries the file closed. Every one that did was taken above.
+        yield _not_well_formed(error, entries.number)
+        return
+    yield from entries.take(parser.read_events())
+
+
+def _not_well_formed(error: Exception, read: int) -> InputError:
+    return InputError(
+        f"feed over the size limit is read entry by entry, which needs well-formed XML: {one_line(error)}; "
+        f"the {read} entries before it were read (raise {LIMIT_SETTING} to read it whole)"
+    )
+
+
+class _Entries:
+    """Turns a pull parser's events into parsed entries, keeping the feed's root and title for the entries."""
+
+    def __init__(self, max_bytes: int) -> None:
+        self.max_bytes = max_bytes
+        self.root: str | None = None
+        self.source: str | None = None
+        self.number = 0
+
+    def take(self, events: Iterator[tuple[str, Any]]) -> Iterator[Parsed]:
         for event, element in events:
             name = _local(element)
             if event == "start":
-                root = root or name
+                self.root = self.root or name
                 continue
             parent = element.getparent()
             # The feed's own title (under the channel or the Atom feed), not an entry's.
-            if name == "title" and source is None and parent is not None and _local(parent) in ("channel", "feed"):
-                source = clean_inline(element.text or "") or None
-            if name not in ("item", "entry"):
-                continue
-            number += 1
-            xml = etree.tostring(element, encoding="utf-8")
-            element.clear(keep_tail=True)
-            while element.getprevious() is not None:
-                del parent[0]
-            if len(xml) > max_bytes:
-                yield too_large(f"entry {number} too large: {len(xml)} bytes", max_bytes)
-                continue
-            start, end = _WRAPPERS.get(root or "", _RSS_WRAPPER)
-            try:
-                drafts = parse_feed(start + xml + end)
-            except InputError as error:
-                yield InputError(f"entry {number}: {error.reason}")
-                continue
-            for draft in drafts:
-                # parse_feed reports a bad entry as an InputError item; it keeps its own message.
-                yield (
-                    draft
-                    if isinstance(draft, InputError)
-                    else dataclasses.replace(draft, source=source or draft.source, entry=number)
-                )
-    except etree.XMLSyntaxError as error:
-        yield InputError(
-            f"feed over the size limit is read entry by entry, which needs well-formed XML: {one_line(error)}; "
-            f"the {number} entries before it were read (raise {LIMIT_SETTING} to read it whole)"
-        )
+            if name == "title" and self.source is None and parent is not None and _local(parent) in ("channel", "feed"):
+                self.source = clean_inline(element.text or "") or None
+            if name in ("item", "entry"):
+                yield from self._entry(element, parent)
+
+    def _entry(self, element: Any, parent: Any) -> Iterator[Parsed]:
+        from lxml import etree
+
+        self.number += 1
+        xml = etree.tostring(element, encoding="utf-8")
+        # Memory stays per entry: the entry and the siblings before it are dropped once read.
+        element.clear(keep_tail=True)
+        while element.getprevious() is not None:
+            del parent[0]
+        if len(xml) > self.max_bytes:
+            yield too_large(f"entry {self.number} too large: {len(xml)} bytes", self.max_bytes)
+            return
+        start, end = _WRAPPERS.get(self.root or "", _RSS_WRAPPER)
+        try:
+            drafts = parse_feed(start + xml + end)
+        except InputError as error:
+            yield InputError(f"entry {self.number}: {error.reason}")
+            return
+        for draft in drafts:
+            # parse_feed reports a bad entry as an InputError item; it keeps its own message.
+            yield (
+                draft
+                if isinstance(draft, InputError)
+                else dataclasses.replace(draft, source=self.source or draft.source, entry=self.number)
+            )
