@@ -5,15 +5,19 @@ from __future__ import annotations
 import hashlib
 import json
 import os
+import random
 import signal
 import sqlite3
 import subprocess
 import time
+from collections import Counter
 from collections.abc import Callable
+from dataclasses import dataclass
 from pathlib import Path
 
 from click.testing import CliRunner, Result
 from conftest import FakeEmbedder, write_jsonl
+from processes import program
 
 from assistant import Retriever
 from assistant.cli import cli
@@ -128,3 +132,98 @@ def kill_when_embedding(proc: subprocess.Popen, mark: Path, batches: int = 15) -
     finally:
         proc.kill()
         proc.wait(timeout=30)
+
+
+# -- writers killed at named moments (the crash loops of both backends) ------------------------------------------
+class WriterServer:
+    """tests/programs/slow_writer.py --serve: forks a writer per round, stopped at a named moment when asked.
+
+    A writer stopped at its moment is SIGKILLed by ``kill``; one that ran past the end (the moment never came as
+    often as asked) is reported as ended. Every writer is reaped by the server, never left behind.
+    """
+
+    def __init__(self, location: str | Path, inputs: list[Path], logs: Path, env: dict[str, str]) -> None:
+        self.logs = logs
+        self.proc = subprocess.Popen(
+            [*program("slow_writer"), "--serve", str(location), *map(str, inputs)],
+            env={**env, "SLOW_WRITER_LOGS": str(logs)},
+            stdin=subprocess.PIPE,
+            stdout=subprocess.PIPE,
+            text=True,
+        )
+
+    def _ask(self, line: str) -> str:
+        assert self.proc.stdin is not None and self.proc.stdout is not None
+        self.proc.stdin.write(line + "\n")
+        self.proc.stdin.flush()
+        answer = self.proc.stdout.readline().strip()
+        assert answer, f"the writer server ended: {self.proc.poll()}"
+        return answer
+
+    def run(self, mode: str, moment: str | None = None, occurrence: int = 1) -> int:
+        return int(self._ask(f"run {mode} {moment} {occurrence}" if moment else f"run {mode}"))
+
+    def wait(self, pid: int) -> int | None:
+        """Until the writer stops at its moment (None) or ends (its wait status, reaped)."""
+        answer = self._ask(f"wait {pid}")
+        return None if answer == "stopped" else int(answer.split()[1])
+
+    def kill(self, pid: int) -> int:
+        """SIGKILL the writer (stopped or running) and reap it: its wait status."""
+        os.kill(pid, signal.SIGKILL)
+        return int(self._ask(f"reap {pid}"))
+
+    def reap(self, pid: int) -> int:
+        return int(self._ask(f"reap {pid}"))
+
+    def moments(self, pid: int) -> list[str]:
+        """The named moments the writer logged, in order."""
+        path = self.logs / f"{pid}.log"
+        lines = path.read_text().splitlines() if path.exists() else []
+        return [line.split()[1] for line in lines if line.startswith("moment ")]
+
+    def close(self) -> None:
+        if self.proc.stdin is not None:
+            self.proc.stdin.close()
+        try:
+            self.proc.wait(timeout=30)
+        finally:
+            self.proc.kill()
+
+
+def killed_by_sigkill(status: int) -> bool:
+    return os.WIFSIGNALED(status) and os.WTERMSIG(status) == signal.SIGKILL
+
+
+@dataclass(frozen=True)
+class Round:
+    """One kill: the write (``mode``), and either a named moment (its ``occurrence``-th time) or a time, as a
+    fraction of an uninterrupted write of that kind (``at``; past 1.0 the writer has finished)."""
+
+    mode: str
+    moment: str | None = None
+    occurrence: int = 1
+    at: float = 0.0
+
+
+def plan(kills: int, seed: int, seen: dict[str, Counter[str]], modes: tuple[str, ...]) -> list[Round]:
+    """``kills`` rounds: two in three aimed at a named moment, each moment of each mode in turn (so every one is hit
+    once ``kills`` covers them all), at a random one of its occurrences; the rest at stratified random times, so
+    the spaces between the moments are covered too. ``seen`` holds the moments an uninterrupted write of each mode
+    logged, and how often."""
+    rng = random.Random(seed)
+    targets = [(mode, name) for mode in modes for name in sorted(seen[mode])]
+    rng.shuffle(targets)
+    timed = sum(1 for number in range(kills) if number % 3 == 2)
+    # Stratified: the timed kills spread evenly over the write and a little past its end, however few there are.
+    times = [(stratum + rng.random()) / max(1, timed) * 1.25 for stratum in rng.sample(range(timed), timed)]
+    rounds: list[Round] = []
+    aimed = 0
+    for number in range(kills):
+        if number % 3 == 2:
+            rounds.append(Round(modes[number % len(modes)], at=times.pop()))
+        else:
+            mode, name = targets[aimed % len(targets)]
+            aimed += 1
+            rounds.append(Round(mode, name, occurrence=rng.randint(1, seen[mode][name])))
+    return rounds

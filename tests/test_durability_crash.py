@@ -7,25 +7,28 @@ the dead one left.
 from __future__ import annotations
 
 import os
-import random
 import signal
 import subprocess
 import time
+from collections import Counter
 from pathlib import Path
 
 import pytest
 from conftest import FakeEmbedder, article_ids
 from durability import (
+    Round,
+    WriterServer,
     cli_here,
     current,
     extra_batch,
     generation,
     golden_hits,
     kill_when_embedding,
+    killed_by_sigkill,
+    plan,
     segment_files,
     tmp_folders,
     unnamed,
-    wait_for,
 )
 from processes import child_env, cli_in_child, program
 
@@ -112,21 +115,14 @@ def test_a_store_renamed_but_never_published_is_removed(base_index: tuple[Path, 
     assert verify(index)[1] == []
 
 
-def _exited(pid: int) -> bool:
-    """Whether a process that is not our child has finished (it stays a zombie until its parent reaps it)."""
-    try:
-        stat = Path(f"/proc/{pid}/stat").read_text()
-    except FileNotFoundError:
-        return True
-    return stat.rsplit(")", 1)[1].split()[0] in ("Z", "X")
-
-
 MODES = ("rebuild", "update")
 BATCH = 24
+# A kill at one of these leaves the live generation as it was; at any other named moment the write has published.
+UNPUBLISHED = ("segment-written", "committing", "renamed")
 
 
 def _committing(index: Path) -> bool:
-    """Whether a writer is in the last steps of its commit: segment files written, the commit and merges to come."""
+    """Whether a writer has written segment files that no commit names yet (in a rebuild's store, or the live one)."""
     return any(segment_files(folder) for folder in tmp_folders(index)) or bool(unnamed(index))
 
 
@@ -138,32 +134,37 @@ def _doing(logs: Path, pid: int) -> str:
     return "merging" if started > sum(line.startswith("merged into") for line in lines) else ""
 
 
-def _kill_loop(tmp_path: Path, corpus: Path, index: Path, kills: int, seed: int) -> dict[str, int]:
-    """Start a rebuild or an update (in turn), SIGKILL it at a random moment, check the index; ``kills`` times over.
+def _check_stopped_at(moment: str, index: Path, live: int, where: str) -> None:
+    """The index as a writer stopped at ``moment`` leaves it, read while it is stopped: the moment is what it says."""
+    now = generation(index)
+    if moment in ("segment-written", "committing"):
+        assert _committing(index) and now == live, f"{where}: no unnamed segment files, or published early"
+    elif moment == "renamed":
+        assert any(p.name > current(index) for p in index.glob("store-*")) and now == live, where
+    elif moment == "merge-written":
+        assert unnamed(index) and now == live + 1, f"{where}: no merged segment waiting for its commit"
+    else:  # published, merge-committed, purged
+        assert now == live + 1, f"{where}: generation {now}, expected {live + 1}"
 
-    Every round replaces the extra articles with a new batch, so a rebuild and an update both publish exactly the
-    corpus and that batch, and take about as long in round 200 as in round 1. An update tombstones the last batch,
-    so after it publishes, the merge policy (a merge factor of 2 here) rewrites that batch's segment and merges
-    the rest: kills land in merges too. Imports are paid once: a server process forks one writer per round.
+
+def _kill_loop(tmp_path: Path, corpus: Path, index: Path, kills: int, seed: int) -> Counter[str]:
+    """Start a rebuild or an update, SIGKILL it at a named moment or a random time, check the index; ``kills`` times.
+
+    Two kills in three are aimed: the writer stops itself at a named moment (a segment written, its commit row
+    written, its store renamed into place, published, a merged segment written, a merge committed, old data purged;
+    each of those of each kind of write in turn, at a random one of its occurrences), the test checks that the index
+    is in the state that moment claims, then kills it there. The others land at stratified random times, from "just
+    started" to "finished a while ago". Every round replaces the extra articles with a new batch, so a rebuild and
+    an update both publish exactly the corpus and that batch, and take about as long in round 200 as in round 1. An
+    update tombstones the last batch, so after it publishes, the merge policy (a merge factor of 2 here) rewrites
+    that batch's segment and merges the rest. Imports are paid once: a server process forks one writer per round.
     """
     extra = tmp_path / "extra"
     extra.mkdir()
     logs = tmp_path / "logs"
     logs.mkdir()
-    server = subprocess.Popen(
-        [*program("slow_writer"), "--serve", str(index), str(corpus), str(extra)],
-        env=slow_writer_env("0.02", ASSISTANT_MERGE_FACTOR="2", SLOW_WRITER_LOGS=str(logs)),
-        stdin=subprocess.PIPE,
-        stdout=subprocess.PIPE,
-        text=True,
-    )
-    assert server.stdin is not None and server.stdout is not None
+    server = WriterServer(index, [corpus, extra], logs, slow_writer_env("0.02", ASSISTANT_MERGE_FACTOR="2"))
     corpus_ids = article_ids(index)
-
-    def ask(line: str) -> str:
-        server.stdin.write(line + "\n")
-        server.stdin.flush()
-        return server.stdout.readline().strip()
 
     def new_batch(batch: int) -> set[str]:
         """Replace the extra articles; returns the articles a generation written from now on holds."""
@@ -172,64 +173,67 @@ def _kill_loop(tmp_path: Path, corpus: Path, index: Path, kills: int, seed: int)
         extra_batch(extra, batch, BATCH)
         return corpus_ids | {f"b{batch}-{n}" for n in range(BATCH)}
 
-    rng = random.Random(seed)
-    # Stratified: the kills spread evenly over the write (and past its end), however few rounds there are.
-    moments = [(stratum + rng.random()) / kills for stratum in rng.sample(range(kills), kills)]
-    stats = dict.fromkeys(
-        ("rebuild", "update", "at_commit", "killed", "mid_write", "in_merge", "published", "unpublished_left"), 0
-    )
+    stats: Counter[str] = Counter()
     started_loop = time.monotonic()
     try:
-        # One uninterrupted write of each kind measures how long it takes here: from its fork to its exit, and from
-        # its first segment file (the commit's last steps, then merges) to its exit.
+        # One uninterrupted write of each kind: how long it takes here, and the moments it passes, how often.
         duration: dict[str, float] = {}
-        committing: dict[str, float] = {}
+        seen: dict[str, Counter[str]] = {}
         for batch, mode in enumerate(MODES, start=kills):
             expected = new_batch(batch)
             started = time.monotonic()
-            pid = int(ask(f"run {mode}"))
-            wait_for(lambda pid=pid: _committing(index) or _exited(pid))
-            commit_started = time.monotonic()
-            wait_for(lambda pid=pid: _exited(pid))
+            pid = server.run(mode)
+            assert server.reap(pid) == 0 and tmp_folders(index) == [] and unnamed(index) == set()
             duration[mode] = time.monotonic() - started
-            committing[mode] = time.monotonic() - commit_started
-            assert int(ask(f"reap {pid}")) == 0 and tmp_folders(index) == [] and unnamed(index) == set()
+            seen[mode] = Counter(server.moments(pid))
             assert article_ids(index) == expected, mode
+        assert set(seen["rebuild"]) >= {*UNPUBLISHED, "published", "purged"}, seen
+        assert set(seen["update"]) >= {"segment-written", "committing", "published", "merge-written"}, seen
 
         golden = golden_hits(index)
         live = generation(index)
         held = article_ids(index)
-        for round_ in range(kills):
-            mode = MODES[round_ % len(MODES)]
-            where = f"round {round_} ({mode})"
-            expected = new_batch(round_)
+        rounds = plan(kills, seed, seen, MODES)
+        number = 0
+        while number < len(rounds):
+            target = rounds[number]
+            where = f"round {number} ({target})"
+            expected = new_batch(number)
             started = time.monotonic()
-            pid = int(ask(f"run {mode}"))
-            if round_ % 3 == 2:
-                # Every third kill aims at the commit's last steps and the merges after it.
-                wait_for(lambda pid=pid: _committing(index) or _exited(pid))
-                time.sleep(moments[round_] * 1.25 * committing[mode])
-                stats["at_commit"] += 1
+            pid = server.run(target.mode, target.moment, target.occurrence)
+            if target.moment is not None:
+                status = server.wait(pid)
+                if (
+                    status is not None
+                ):  # this write passed the moment fewer times (merges vary): aim again, at the first
+                    assert status == 0, f"{where}: writer failed on its own"
+                    stats["missed"] += 1
+                    rounds.insert(number + 1, Round(target.mode, target.moment, 1))
+                else:
+                    _check_stopped_at(target.moment, index, live, where)
+                    status = server.kill(pid)
+                    stats[f"at {target.mode} {target.moment}"] += 1
             else:
-                # Anywhere from "just started" to "finished a while ago", the commit and merges included.
-                time.sleep(max(0.0, moments[round_] * 1.25 * duration[mode] - (time.monotonic() - started)))
-            os.kill(pid, signal.SIGKILL)  # unreaped until "reap", so the pid cannot be reused meanwhile
-            status = int(ask(f"reap {pid}"))
-            killed = os.WIFSIGNALED(status) and os.WTERMSIG(status) == signal.SIGKILL
+                time.sleep(max(0.0, target.at * duration[target.mode] - (time.monotonic() - started)))
+                status = server.kill(pid)
+                stats["at a random time"] += 1
+            killed = killed_by_sigkill(status)
             assert killed or os.WEXITSTATUS(status) == 0, f"{where}: writer failed on its own"
-            stats[mode] += 1
+            stats[target.mode] += 1
             stats["killed"] += killed
             stats["in_merge"] += killed and _doing(logs, pid) == "merging"
 
             checked = cli_here("index", "verify", "--index", index)
             assert checked.exit_code == 0 and checked.stdout.startswith("ok: "), f"{where}: {checked.output}"
-            if round_ % 50 == 49:  # now and then the real command, in a process of its own
+            if number % 50 == 49:  # now and then the real command, in a process of its own
                 done = cli_in_child("index", "verify", "--index", index)
                 assert done.returncode == 0, f"{where}: {done.stderr}"
             now = generation(index)
             results = golden_hits(index)  # the index opens and answers
             articles = article_ids(index)
             assert killed or now != live, f"{where}: the writer finished but published nothing"
+            if killed and target.moment is not None:
+                assert (now == live) == (target.moment in UNPUBLISHED), f"{where}: generation {now} after {live}"
             if now == live:
                 # Killed before publishing, or while merging what it had published: the same answers, exactly.
                 stats["mid_write"] += killed and _doing(logs, pid) != "merging"
@@ -251,39 +255,40 @@ def _kill_loop(tmp_path: Path, corpus: Path, index: Path, kills: int, seed: int)
             if not killed:
                 assert unnamed(index) == set() and kept_generations(index)[-1] == live, where
                 assert len(list(index.glob("store-*"))) <= 2, where
+            number += 1
     finally:
-        server.stdin.close()
-        server.wait(timeout=30)
-    if kills >= 5:
-        assert stats["mid_write"] >= 1, "no kill landed while a generation was being written"
+        server.close()
+    aimed = {f"at {mode} {name}" for mode in MODES for name in seen[mode]}
+    if kills >= 3 * len(aimed) // 2:  # two in three rounds aimed: enough rounds to aim at each moment once
+        assert {key for key in stats if key.startswith("at ")} >= aimed, f"moments never hit: {aimed - set(stats)}"
+    assert stats["mid_write"] >= 1, "no kill landed while a generation was being written"
 
     done = cli_in_child("index", "verify", "--index", index)
     assert done.returncode == 0 and done.stdout.startswith(f"ok: generation {live},"), done.stderr
     # The next writer to publish clears whatever the killed ones left: a temporary store, unnamed segment files,
     # an unpublished store, commits and stores older than the kept generations.
-    expected = new_batch(kills + len(MODES))
+    expected = new_batch(len(rounds) + len(MODES))
     summary = update_index([corpus, extra], index, embedder=FakeEmbedder())
     assert summary.published and article_ids(index) == expected and tmp_folders(index) == []
     assert unnamed(index) == set() and summary.generation == live + 1
     assert kept_generations(index)[-1] == live + 1
     assert verify(index)[1] == [] and not (index / "CURRENT.tmp").exists()
     print(
-        f"\nkill loop: {kills} kills ({stats['rebuild']} during a rebuild, {stats['update']} during an update, "
-        f"{stats['at_commit']} aimed at the commit); "
-        f"{stats['killed']} writers killed, {stats['mid_write']} before publishing, {stats['in_merge']} while "
-        f"merging, {kills - stats['killed']} had finished; {stats['published']} new generations published; "
-        f"{stats['unpublished_left']} kills left a renamed but unpublished store; uninterrupted writes took "
-        f"{duration['rebuild']:.2f}s (rebuild) and {duration['update']:.2f}s (update), from their first segment file "
-        f"on {1000 * committing['rebuild']:.0f}ms and {1000 * committing['update']:.0f}ms; "
+        f"\nkill loop: {len(rounds)} rounds, {stats['killed']} writers killed ({stats['rebuild']} rebuilds, "
+        f"{stats['update']} updates), {stats['mid_write']} before publishing, {stats['in_merge']} while merging, "
+        f"{len(rounds) - stats['killed']} had finished; {stats['published']} new generations published; "
+        f"{stats['unpublished_left']} kills left a renamed but unpublished store; {stats['missed']} aims re-aimed; "
+        f"by moment: {dict(sorted((k, v) for k, v in stats.items() if k.startswith('at ')))}; uninterrupted writes "
+        f"took {duration['rebuild']:.2f}s (rebuild) and {duration['update']:.2f}s (update); "
         f"{time.monotonic() - started_loop:.0f}s in all"
     )
     return stats
 
 
-@pytest.mark.parametrize("kills", [6, pytest.param(200, marks=pytest.mark.slow)])
-def test_sigkill_at_random_moments(tmp_path: Path, base_index: tuple[Path, Path], kills: int) -> None:
+@pytest.mark.parametrize("kills", [6, 18, pytest.param(200, marks=pytest.mark.slow)])
+def test_sigkill_at_named_and_random_moments(tmp_path: Path, base_index: tuple[Path, Path], kills: int) -> None:
     corpus, index = base_index
-    stats = _kill_loop(tmp_path, corpus, index, kills, seed=1 if kills < 200 else kills)
-    assert stats["rebuild"] == stats["update"] == kills // 2
+    stats = _kill_loop(tmp_path, corpus, index, kills, seed=kills)
+    assert stats["rebuild"] + stats["update"] >= kills
     if kills >= 200:
         assert stats["in_merge"] >= 5, "too few kills landed during a merge"

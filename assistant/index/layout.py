@@ -272,3 +272,11 @@ def _walk_files(directory: Path) -> Iterator[Path]:
     for path in directory.rglob("*"):
         if path.is_file():
             yield path
+
+
+def moment(name: str) -> dict[str, str]:
+    """A log record's ``extra`` naming a moment of a write (``segment-written``, ``committing``, ``renamed``,
+    ``published``, ``merge-written``, ``merge-committed``, ``purged``; on Milvus ``rows-inserted`` and ``deleting``):
+    the points where a writer that dies must leave the index as the crash tests check it. Logged at DEBUG, so a
+    test's handler can stop a writer exactly there; nothing else reads them."""
+    return {"moment": name}

@@ -24,7 +24,7 @@ import numpy as np
 
 from ..errors import IndexCorruptError
 from . import ann
-from .layout import SEGMENTS, body_checksum
+from .layout import SEGMENTS, body_checksum, moment
 from .lexicon import POSTING, TERM, merged_postings
 from .segments import ROW, ArrayFile, Segment, file_name, live_rows, segment_name, write_array
 
@@ -74,6 +74,7 @@ def run(writer: IndexWriter, *, full: bool = False) -> int:
             return merges
         logger.info("merging %d segments (%d rows)", len(chosen), sum(sizes[at][0] for at in chosen))
         record = merge([segments[at] for at in chosen], dead, writer)
+        logger.debug("merged segment %s written, not yet committed", record["name"], extra=moment("merge-written"))
         kept = [writer.segments[at] for at in range(len(segments)) if at not in chosen]
         _publish(writer, [*kept, *([record] if record["rows"] else [])])
         logger.info("merged into %s (%d rows)", record["name"], record["rows"])
@@ -194,6 +195,7 @@ def _publish(writer: IndexWriter, segments: list[dict[str, Any]]) -> None:
     ).lastrowid
     writer.db.execute("DELETE FROM commits WHERE generation = ? AND number < ?", (body["generation"], number))
     writer.db.execute("COMMIT")
+    logger.debug("merge of generation %d committed", body["generation"], extra=moment("merge-committed"))
     writer.written.clear()
     writer.base_manifest = body
     writer.segments = segments

@@ -44,6 +44,7 @@ from .layout import (
     fsync_dir,
     fsync_file,
     load_commit,
+    moment,
     oldest_kept,
     store_name,
     store_number,
@@ -289,6 +290,7 @@ class IndexWriter(removals.Remembering):
         self.written.extend(folder / file_name(name, kind) for kind in (*KINDS, ANN))
         self.segments.append(self._pending.write(folder, name, ann.builder(self.settings.ann_min_rows)))
         self._pending = Pending(int(self.model["dimension"]))
+        logger.debug("wrote segment %s, not yet named by a commit", name, extra=moment("segment-written"))
 
     def reserve_segment(self) -> int:
         """The number of a new segment, never one a commit of this store names."""
@@ -331,13 +333,14 @@ class IndexWriter(removals.Remembering):
         self._flush()
         body = self.commit_body(self.generation, self.segments)
         self.db.execute("INSERT INTO commits (generation, body) VALUES (?, ?)", (self.generation, json.dumps(body)))
+        logger.debug("commit row of generation %d written, not committed", self.generation, extra=moment("committing"))
         if self._tmp is not None:
             self._publish_store()
         else:
             fsync_dir(self.store / SEGMENTS)  # the new files' names are on disk before the commit names them
             self.db.execute("COMMIT")
         self.written = []
-        logger.info("published generation %d (%s)", self.generation, self.counts)
+        logger.info("published generation %d (%s)", self.generation, self.counts, extra=moment("published"))
         self.base_manifest, self.base_generation = body, self.generation
         self.cleanup()
         return body
@@ -371,6 +374,7 @@ class IndexWriter(removals.Remembering):
         os.rename(self._tmp, final)
         self._tmp, self._unpublished = None, final
         fsync_dir(self.directory)
+        logger.debug("store %s renamed into place, CURRENT not yet switched", final.name, extra=moment("renamed"))
         pointer = self.directory / f"{CURRENT}.tmp"
         pointer.write_text(final.name + "\n", encoding="utf-8")
         fsync_file(pointer)
@@ -388,6 +392,7 @@ class IndexWriter(removals.Remembering):
         assert self.store is not None
         oldest = oldest_kept(self.base_generation, self.keep_generations)
         purge(self.db, self.store, oldest)
+        logger.debug("purged what generation %d no longer keeps", oldest, extra=moment("purged"))
         with contextlib.suppress(sqlite3.Error):
             self.db.execute("PRAGMA wal_checkpoint(TRUNCATE)")
         self._remove_unnamed(self.store, _named_segments(self.db))
