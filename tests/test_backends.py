@@ -305,7 +305,7 @@ def test_an_index_of_another_schema_is_refused_with_the_rebuild_command(tmp_path
     reader = open_reader(location)
     connection = reader.connection  # type: ignore[attr-defined]
     commit = {**reader.manifest, "schema_version": 99}
-    connection.upsert(META, [{"key": "commit", "value": json.dumps(commit), "unused": UNUSED}])
+    connection.upsert(META, [{"key": "commit", "value": json.dumps(commit), "gen": 0, "unused": UNUSED}])
     reader.close()
     with pytest.raises(IndexCorruptError, match=r"schema 99.*assistant index build --index milvus-lite:"):
         open_reader(location)

@@ -26,7 +26,7 @@ logger = logging.getLogger(__name__)
 
 CHUNKS, ARTICLES, TERMS, META = "chunks", "articles", "terms", "meta"
 NAMED = (CHUNKS, ARTICLES, TERMS)  # the collections a commit names
-SCHEMA_VERSION = 1
+SCHEMA_VERSION = 2  # 2: outlets, removals and word counts versioned (versions.py)
 _TEXT = 65_535  # Milvus's longest VARCHAR, in bytes
 _INSTALL = "the Milvus backend needs pymilvus and milvus-lite: pip install -e '.[scale]'"
 # Milvus Lite's server for a folder is shared by every connection of the process, and stopped with the last one.
@@ -294,7 +294,8 @@ def _schemas(client: Any, dimension: int, *, exact: bool) -> dict[str, tuple[Any
 
     terms = client.create_schema(auto_id=False)
     terms.add_field("key", DataType.VARCHAR, is_primary=True, max_length=_TEXT)
-    terms.add_field("df", DataType.INT64)
+    for name in ("df", "prev", "gen"):  # the count, the count before, the generation that wrote it (versions.py)
+        terms.add_field(name, DataType.INT64)
     terms.add_field("unused", DataType.FLOAT_VECTOR, dim=2)
     terms_index = client.prepare_index_params()
     terms_index.add_index("unused", index_type="AUTOINDEX", metric_type="L2")
@@ -302,6 +303,7 @@ def _schemas(client: Any, dimension: int, *, exact: bool) -> dict[str, tuple[Any
     meta = client.create_schema(auto_id=False)
     meta.add_field("key", DataType.VARCHAR, is_primary=True, max_length=_TEXT)
     meta.add_field("value", DataType.VARCHAR, max_length=_TEXT)
+    meta.add_field("gen", DataType.INT64)  # the generation that wrote a versioned row (versions.py); 0 for the commit
     meta.add_field("unused", DataType.FLOAT_VECTOR, dim=2)
     meta_index = client.prepare_index_params()
     meta_index.add_index("unused", index_type="AUTOINDEX", metric_type="L2")

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import json
 import logging
+from collections import Counter
 from collections.abc import Iterable
 from typing import Any
 
@@ -22,7 +23,8 @@ from ..layout import disk_usage, generation_gone
 from ..location import MilvusAddress
 from ..reader import ChunkRow
 from ..search import Candidates, Window
-from .connection import ARTICLES, CHUNKS, META, NAMED, SCHEMA_VERSION, TERMS, Connection, listed
+from .connection import ARTICLES, CHUNKS, META, NAMED, SCHEMA_VERSION, Connection, listed
+from .versions import REMOVED, SOURCE, counted_stems, meta_values, term_counts
 
 __all__ = ["MilvusReader", "read_commit", "signed", "visible"]
 
@@ -108,8 +110,7 @@ class MilvusReader:
     def _outlets(self) -> dict[str, tuple[int, int]]:
         """Each outlet's (code, live articles)."""
         if self._sources is None:
-            rows = self.connection.query(META, 'key like "source/%"', ["key", "value"])
-            found = {row["key"].removeprefix("source/"): json.loads(row["value"]) for row in rows}
+            found = meta_values(self.connection, SOURCE, self.generation)
             self._sources = {name: (int(v["code"]), int(v["articles"])) for name, v in found.items()}
         return self._sources
 
@@ -179,11 +180,7 @@ class MilvusReader:
         # Kept per stem by the writer (Milvus counts matches only by reading every matching row); cached per reader.
         wanted = {stem for stem in stems if stem}
         missing = sorted(wanted - set(self._frequencies))
-        for offset in range(0, len(missing), 1000):
-            part = missing[offset : offset + 1000]
-            expr = f"key in {listed(part)}"
-            found = {row["key"]: int(row["df"]) for row in self.connection.query(TERMS, expr, ["key", "df"])}
-            self._frequencies.update({stem: found.get(stem, 0) for stem in part})
+        self._frequencies.update(term_counts(self.connection, missing, self.generation))
         return {stem: self._frequencies[stem] for stem in wanted if self._frequencies[stem]}
 
     # -- for people ------------------------------------------------------------------------------------------
@@ -193,7 +190,7 @@ class MilvusReader:
         articles = [row for batch in self._articles(fields) for row in batch]
         dates = sorted(row["date"] for row in articles if row["date"])
         counts = sorted(((-articles_, name) for name, (_, articles_) in self._outlets().items() if articles_ > 0))
-        removed = [json.loads(row["value"]) for row in self.connection.query(META, 'key like "removed/%"', ["value"])]
+        removed = list(meta_values(self.connection, REMOVED, self.generation).values())
         info: dict[str, Any] = {
             "path": str(self.address),
             "generation": self.generation,
@@ -228,36 +225,62 @@ class MilvusReader:
         return self.connection.batches(ARTICLES, visible(self.manifest, "uid"), fields, self._upper)
 
     def problems(self) -> list[str]:
-        """What ``assistant index verify`` finds: rows against their checksums, articles against their passages,
-        and the counts against the commit."""
+        """What ``assistant index verify`` finds: rows against their checksums, articles against their passages, the
+        counts against the commit, and what the writer keeps beside the rows (outlets' article counts, passages per
+        stem, remembered removals) against the rows this generation shows."""
         problems: list[str] = []
-        chunks_of: dict[int, int] = {}
-        for batch in self._articles(["uid", "id", "chunks"]):
-            chunks_of.update({int(row["uid"]): int(row["chunks"]) for row in batch})
-        seen: dict[int, int] = {}
+        articles: dict[int, tuple[int, str, str]] = {}  # uid -> (chunks, id, source)
+        for batch in self._articles(["uid", "id", "chunks", "source"]):
+            articles.update({int(row["uid"]): (int(row["chunks"]), row["id"], row["source"]) for row in batch})
+        seen: Counter[int] = Counter()
+        stems: Counter[str] = Counter()
         rows = 0
-        for batch in self.connection.batches(CHUNKS, self._visible, [*_ROW_FIELDS, "hash", "article_uid"], self._upper):
+        fields = [*_ROW_FIELDS, "hash", "article_uid", "words"]
+        for batch in self.connection.batches(CHUNKS, self._visible, fields, self._upper):
             for record in batch:
                 rows += 1
                 row = _row(record)
                 if signed(row.checksum()) != int(record["hash"]):
                     problems.append(f"chunk {row.id} of {row.article_id!r} does not match its checksum")
                 article = int(record["article_uid"])
-                if article not in chunks_of:
+                if article not in articles:
                     problems.append(f"chunk {row.id} belongs to no live article ({row.article_id!r})")
-                seen[article] = seen.get(article, 0) + 1
+                seen[article] += 1
+                stems.update(set(record["words"].split()))
         problems += [
             f"article uid {uid} should have {count} chunks, Milvus holds {seen.get(uid, 0)}"
-            for uid, count in chunks_of.items()
+            for uid, (count, _, _) in articles.items()
             if seen.get(uid, 0) != count
         ]
         counts = self.manifest["counts"]
-        if rows != counts["chunks"] or len(chunks_of) != counts["articles"]:
+        if rows != counts["chunks"] or len(articles) != counts["articles"]:
             problems.append(
                 f"the commit counts {counts['articles']} articles and {counts['chunks']} chunks, Milvus holds "
-                f"{len(chunks_of)} and {rows}"
+                f"{len(articles)} and {rows}"
             )
+        problems += self._side_problems(articles, stems)
         return [f"{self.address}: {problem}" for problem in problems[:100]]
+
+    def _side_problems(self, articles: dict[int, tuple[int, str, str]], stems: Counter[str]) -> list[str]:
+        problems: list[str] = []
+        per_source = Counter(source for _, _, source in articles.values() if source)
+        listed_sources = {name: count for name, (_, count) in self._outlets().items() if count}
+        if listed_sources != dict(per_source):
+            wrong = sorted(set(listed_sources.items()) ^ set(per_source.items()))[:5]
+            problems.append(f"the outlets' article counts do not match the articles (e.g. {wrong})")
+        counted = self.stem_frequencies(stems)
+        if wrong_stems := sorted(stem for stem in stems if counted.get(stem, 0) != stems[stem])[:5]:
+            problems.append(
+                "the passages-per-stem counts do not match the passages: "
+                + ", ".join(f"{stem} {counted.get(stem, 0)} for {stems[stem]}" for stem in wrong_stems)
+            )
+        if (kept := counted_stems(self.connection, self.generation)) != len(stems):
+            problems.append(f"{kept} stems are counted, the passages have {len(stems)}")
+        live = {article_id for _, article_id, _ in articles.values()}
+        remembered = meta_values(self.connection, REMOVED, self.generation)
+        if back := sorted(set(remembered) & live)[:5]:
+            problems.append(f"articles remembered as removed are live: {back}")
+        return problems
 
 
 def _row(record: dict[str, Any]) -> ChunkRow:

@@ -25,7 +25,7 @@ from ...documents import Article, Chunk
 from ...errors import IndexLockedError, IndexNotFoundError
 from ...settings import Settings
 from ..chunking import day_number
-from ..layout import utc_now, writer_lock
+from ..layout import moment, utc_now, writer_lock
 from ..lexicon import ANALYZER, TITLE_WEIGHT, analyze
 from ..location import MilvusAddress
 from ..segments import row_hash
@@ -40,10 +40,18 @@ from .connection import (
     UNUSED,
     Connection,
     fit,
-    listed,
-    quoted,
 )
 from .reader import read_commit, signed, visible
+from .versions import (
+    REMOVED,
+    SOURCE,
+    drop_forgotten,
+    meta_row,
+    meta_values,
+    reset_unpublished,
+    term_counts,
+    term_row,
+)
 
 if TYPE_CHECKING:
     from filelock import BaseFileLock
@@ -54,6 +62,7 @@ logger = logging.getLogger(__name__)
 
 _BATCH = 512  # passages per insert
 _DELETE_BATCH = 1000  # article uids per delete
+_LISTED = 2000  # characters of a removed article's title, file and origin kept for `index info`
 _WRITERS: set[str] = set()  # indexes this process is writing (a lock file does not stop a second thread)
 _WRITERS_LOCK = threading.Lock()
 
@@ -80,6 +89,8 @@ class MilvusWriter:
         self._added: dict[str, tuple[int, int, str | None]] = {}  # id -> (uid, chunks, source) of this write
         self._dropping: list[int] = []
         self._outlets: dict[str, dict[str, int]] = {}
+        self._published_outlets: dict[str, Any] = {}  # as the live generation sees them
+        self._published_removed: dict[str, Any] = {}
         self._rows: list[dict[str, Any]] = []  # passages and articles waiting to be inserted
         self._articles: list[dict[str, Any]] = []
         self._remember: dict[str, dict[str, Any]] = {}
@@ -155,13 +166,15 @@ class MilvusWriter:
         # Rows of a generation never published: a writer died before its commit.
         for kind in (CHUNKS, ARTICLES):
             connection.delete(kind, f"gen > {base}")
+        if reset := reset_unpublished(connection, base):
+            logger.info("put back %d outlet, removal and word-count rows an unpublished write changed", reset)
+        drop_forgotten(connection, base)
         self.generation = base + 1
         self._base_generation = base
-        if commit is not None:
-            rows = connection.query(META, 'key like "source/%"', ["key", "value"])
-            outlets = {row["key"].removeprefix("source/"): json.loads(row["value"]) for row in rows}
-            # A rebuild counts articles anew but keeps the outlets' codes.
-            self._outlets = {k: {**v, "articles": 0} if self.fresh else v for k, v in outlets.items()}
+        self._published_outlets = meta_values(connection, SOURCE, base) if commit is not None else {}
+        self._published_removed = meta_values(connection, REMOVED, base) if commit is not None else {}
+        # A rebuild counts articles anew but keeps the outlets' codes.
+        self._outlets = {k: {**v, "articles": 0} if self.fresh else dict(v) for k, v in self._published_outlets.items()}
 
     def _finish_deletes(self, commit: dict[str, Any]) -> None:
         """Delete what a published commit hides but a writer did not get to delete (it died meanwhile)."""
@@ -171,7 +184,7 @@ class MilvusWriter:
             return
         self._delete(dropping, floor)
         commit = {**commit, "dropping": [], "floor": 0}  # what they hid is gone: nothing left to filter out
-        self.connection.upsert(META, [{"key": "commit", "value": json.dumps(commit), "unused": UNUSED}])
+        self.connection.upsert(META, [{"key": "commit", "value": json.dumps(commit), "gen": 0, "unused": UNUSED}])
 
     def _delete(self, uids: list[int], floor: int) -> None:
         for offset in range(0, len(uids), _DELETE_BATCH):
@@ -200,8 +213,7 @@ class MilvusWriter:
         return self._live
 
     def removed(self) -> dict[str, Any]:
-        rows = self.connection.query(META, 'key like "removed/%"', ["value"])
-        found = {item["id"]: item for item in (json.loads(row["value"]) for row in rows)}
+        found = dict(self._published_removed)
         found.update(self._remember)
         return {k: v for k, v in found.items() if k not in self._forget}
 
@@ -209,8 +221,11 @@ class MilvusWriter:
         stamp = utc_now()
         for row in rows:
             self._forget.discard(row["id"])
-            self._remember[row["id"]] = {key: row[key] for key in ("id", "title", "file", "origin")}
-            self._remember[row["id"]]["removed_at"] = stamp
+            # What `index info` lists of a removal: a title, file and origin cut short, so that a versioned row (this
+            # removal and the one before, versions.py) fits in one Milvus VARCHAR even for a hostile page's title.
+            item = {key: row[key] for key in ("title", "file", "origin")}
+            item = {key: value[:_LISTED] if isinstance(value, str) else value for key, value in item.items()}
+            self._remember[row["id"]] = {"id": row["id"], **item, "removed_at": stamp}
 
     def forget(self, article_ids: Iterable[str]) -> None:
         for article_id in article_ids:
@@ -308,6 +323,8 @@ class MilvusWriter:
         articles, self._articles = self._articles, []
         self.connection.insert(ARTICLES, articles)
         self.connection.insert(CHUNKS, rows)
+        if rows or articles:
+            logger.debug("inserted %d passages, not yet published", len(rows), extra=moment("rows-inserted"))
 
     # -- publishing ------------------------------------------------------------------------------------------
     def commit(self) -> dict[str, Any]:
@@ -319,19 +336,15 @@ class MilvusWriter:
                 "worked; nothing of this write was published: run it again"
             )
         connection = self.connection
+        generation, outlets, removed = self.generation, self._published_outlets, self._published_removed
+        # Versioned (versions.py): the live commit's readers, and the next writer if this one dies, see the values
+        # before; this commit publishes these.
         connection.upsert(
             META,
-            [
-                {"key": f"source/{name}", "value": json.dumps(outlet), "unused": UNUSED}
-                for name, outlet in self._outlets.items()
-            ]
-            + [
-                {"key": f"removed/{key}", "value": json.dumps(item), "unused": UNUSED}
-                for key, item in self._remember.items()
-            ],
+            [meta_row(SOURCE + name, o, outlets.get(name), generation) for name, o in self._outlets.items()]
+            + [meta_row(REMOVED + key, item, removed.get(key), generation) for key, item in self._remember.items()]
+            + [meta_row(REMOVED + key, None, removed[key], generation) for key in self._forget if key in removed],
         )
-        for key in self._forget:
-            connection.delete(META, f"key == {quoted('removed/' + key)}")
         self._count_words()
         body: dict[str, Any] = {
             "schema_version": SCHEMA_VERSION,
@@ -348,32 +361,27 @@ class MilvusWriter:
             "dropping": sorted(self._dropping),
         }
         # The one write that publishes: from here readers see this generation, and not what it drops.
-        connection.upsert(META, [{"key": "commit", "value": json.dumps(body), "unused": UNUSED}])
+        logger.debug("publishing generation %d", self.generation, extra=moment("committing"))
+        connection.upsert(META, [{"key": "commit", "value": json.dumps(body), "gen": 0, "unused": UNUSED}])
         self._published = True
-        logger.info("published generation %d of %s (%s)", self.generation, self.address, self.counts)
+        logger.info(
+            "published generation %d of %s (%s)", self.generation, self.address, self.counts, extra=moment("published")
+        )
         self._finish_deletes(body)
         body.update(dropping=[], floor=0)
         connection.drop_others()
+        logger.debug("deleted what generation %d drops", self.generation, extra=moment("purged"))
         self.base_manifest = body
         return body
 
     def _count_words(self) -> None:
-        """Bring the passages-per-stem counts in line with this write (readers weigh words by them)."""
+        """Bring the passages-per-stem counts in line with this write (readers weigh words by them), versioned."""
         touched = sorted(stem for stem, delta in self._df.items() if delta)
         for offset in range(0, len(touched), _BATCH):
             part = touched[offset : offset + _BATCH]
-            expr = f"key in {listed(part)}"
-            counts = {row["key"]: int(row["df"]) for row in self.connection.query(TERMS, expr, ["key", "df"])}
-            rows, gone = [], []
-            for stem in part:
-                count = counts.get(stem, 0) + self._df[stem]
-                if count > 0:
-                    rows.append({"key": stem, "df": count, "unused": UNUSED})
-                elif stem in counts:
-                    gone.append(stem)
+            before = term_counts(self.connection, part, self._base_generation)
+            rows = [term_row(s, max(0, before[s] + self._df[s]), before[s], self.generation) for s in part]
             self.connection.upsert(TERMS, rows)
-            if gone:
-                self.connection.delete(TERMS, f"key in {listed(gone)}")
         self._df.clear()
 
     def merge(self, *, full: bool = False) -> int:
