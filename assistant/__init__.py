@@ -25,8 +25,8 @@ from .settings import Settings, get_settings
 
 if TYPE_CHECKING:
     from .answer.assistant import Assistant
-    from .index.embedding import Embedder
-    from .index.update import IndexSummary, build_index, remove_articles, update_index
+    from .embed.base import Embedder
+    from .indexing.update import IndexSummary, build_index, remove_articles, update_index
     from .retrieve.retriever import Retriever
 
 __all__ = [
@@ -65,12 +65,12 @@ __all__ = [
 # Heavy modules (numpy, faiss, torch) load on first use, so `import assistant` stays instant (a test holds it).
 _LAZY = {
     "Assistant": "answer.assistant",
-    "Embedder": "index.embedding",
+    "Embedder": "embed.base",
     "Retriever": "retrieve.retriever",
-    "IndexSummary": "index.update",
-    "build_index": "index.update",
-    "update_index": "index.update",
-    "remove_articles": "index.update",
+    "IndexSummary": "indexing.update",
+    "build_index": "indexing.update",
+    "update_index": "indexing.update",
+    "remove_articles": "indexing.update",
 }
 
 

@@ -151,7 +151,7 @@ def timed(call: Any) -> float:
 def latency(index: Path, questions: list[dict[str, Any]], settings: Any) -> dict[str, Any]:
     """Search and ask p50/p95 (ms), idle and with a hog, with questions embedded on 1 thread and on every core."""
     from assistant.answer.assistant import Assistant
-    from assistant.index.embedding import load_embedder
+    from assistant.embed.factory import load_embedder
 
     out: dict[str, Any] = {}
     for load in ("idle", "one core busy"):
@@ -222,7 +222,7 @@ def main() -> int:
         return 0
 
     from assistant.answer.assistant import Assistant
-    from assistant.index.embedding import load_embedder
+    from assistant.embed.factory import load_embedder
     from assistant.settings import get_settings
 
     settings = get_settings(progress=False)

@@ -143,8 +143,8 @@ def run(data: Path, work: Path, limit: int | None) -> dict[str, Any]:
     from answer_quality import load_jsonl, percentile
     from retrieval_realtimeqa import TOP, article_metrics, gold_sets
 
-    from assistant.index.embedding import embedder_from_settings
-    from assistant.index.layout import disk_usage
+    from assistant.embed.factory import embedder_from_settings
+    from assistant.index.location import disk_usage
     from assistant.settings import get_settings
 
     # The machine may be shared: the load beside the timings says how far to trust them.

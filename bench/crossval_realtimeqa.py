@@ -178,8 +178,8 @@ def main() -> int:
     from retrieval_realtimeqa import gold_sets
 
     from assistant.answer.short import SpanWeights
-    from assistant.index.embedding import embedder_from_settings
-    from assistant.index.reader import IndexReader
+    from assistant.embed.factory import embedder_from_settings
+    from assistant.index.local.reader import IndexReader
     from assistant.settings import Settings
 
     started = time.perf_counter()

@@ -7,7 +7,7 @@ PyTorch is sentence-transformers as the index uses it. The others run the same w
 (``torch.onnx.export``) with the model's own tokenizer (``tokenizers``, 256 tokens), mean pooling and L2
 normalisation, as sentence-transformers does: ONNX Runtime in fp32 and with int8 dynamic quantisation of the
 weights (``onnxruntime.quantization.quantize_dynamic``), OpenVINO in fp32 as ``ASSISTANT_EMBED_BACKEND=openvino``
-runs it (``assistant.index.compiled``, converted from the PyTorch weights) and, from the ONNX graph, with a bf16
+runs it (``assistant.embed.openvino``, converted from the PyTorch weights) and, from the ONNX graph, with a bf16
 inference hint (this CPU has AVX512-BF16). The project installs ``openvino`` (extra ``[openvino]``, and the test
 extra); ``onnxruntime`` and ``onnx`` it does not: sentence-transformers' ``[onnx]`` extra pins other versions of
 torch, transformers and sentence-transformers than the project's, so measure those with them on ``PYTHONPATH``
@@ -100,12 +100,12 @@ def export(folder: Path, path: Path) -> None:
 
 def backend(name: str, folder: Path, work: Path) -> Any:
     if name == "torch":
-        from assistant.index.embedding import load_embedder
+        from assistant.embed.factory import load_embedder
 
         return load_embedder(None, batch_size=64)
     if name == "openvino":  # what ASSISTANT_EMBED_BACKEND=openvino runs
-        from assistant.index.compiled import CompiledEmbedder
-        from assistant.index.embedding import PACKAGED_MODEL_NAME, weights_hash
+        from assistant.embed.base import PACKAGED_MODEL_NAME, weights_hash
+        from assistant.embed.openvino import CompiledEmbedder
 
         identity = f"{PACKAGED_MODEL_NAME}@sha256:{weights_hash(folder)}"
         return CompiledEmbedder(PACKAGED_MODEL_NAME, folder, identity, cache=work / "cache", batch_size=64)
@@ -145,7 +145,7 @@ def backend(name: str, folder: Path, work: Path) -> Any:
 
 def passages(data: Path) -> tuple[list[str], list[str], list[str | None]]:
     """Every passage of the corpus as the index embeds it: (texts, article ids, publication days)."""
-    from assistant.index.chunking import chunk_article, embedding_text
+    from assistant.indexing.chunking import chunk_article, embedding_text
     from assistant.ingest.loading import load_file
 
     articles, _ = load_file(data / "corpus.jsonl", data, max_bytes=1 << 30)
@@ -184,7 +184,7 @@ def main(argv: list[str]) -> int:
         return 0
     from answer_quality import load_jsonl
 
-    from assistant.index.embedding import packaged_model_path
+    from assistant.embed.base import packaged_model_path
 
     args.work.mkdir(parents=True, exist_ok=True)
     folder = packaged_model_path()

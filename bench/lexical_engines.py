@@ -85,10 +85,11 @@ def main(argv: list[str]) -> int:
     from answer_quality import load_jsonl, percentile
 
     from assistant import get_settings
-    from assistant.index import search
-    from assistant.index.chunking import day_range
-    from assistant.index.lexicon import analyze, term_hash
-    from assistant.index.reader import IndexReader
+    from assistant.index.analyzer import analyze
+    from assistant.index.ids import day_range
+    from assistant.index.local import search
+    from assistant.index.local.postings import term_hash
+    from assistant.index.local.reader import IndexReader
     from assistant.retrieve.words import selective_terms
     from assistant.text.terms import query_terms
 

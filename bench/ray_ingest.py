@@ -203,7 +203,7 @@ def main(argv: list[str]) -> int:
         corpus = work / "corpus"
         count = write_corpus(args.data, corpus, args.limit, args.per_file)
         print(f"{count} articles in {len(list(corpus.iterdir()))} files, {os.cpu_count()} cores here", flush=True)
-        from assistant.index.embedding import load_embedder
+        from assistant.embed.factory import load_embedder
 
         load_embedder()  # once, before the clocks: this process needs it for the index's model record in every run
         first = work / "first"

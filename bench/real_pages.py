@@ -145,7 +145,7 @@ def main() -> int:
     parser.add_argument("--questions", type=Path, default=QUESTIONS)
     parser.add_argument("--dump", type=Path, help="Write every answer as JSON lines here.")
     args = parser.parse_args()
-    from assistant.index.embedding import embedder_from_settings
+    from assistant.embed.factory import embedder_from_settings
     from assistant.settings import get_settings
 
     settings = get_settings(progress=False)

@@ -54,7 +54,7 @@ def percentile(values: list[float], q: float) -> float:
 
 def run_ours(data: Path, work: Path, reuse: Path | None) -> dict[str, Any]:
     from assistant import Retriever, build_index
-    from assistant.index.embedding import embedder_from_settings
+    from assistant.embed.factory import embedder_from_settings
     from assistant.settings import get_settings
 
     settings = get_settings(progress=False)
@@ -97,7 +97,7 @@ def run_langchain(data: Path) -> dict[str, Any]:
     from langchain_huggingface import HuggingFaceEmbeddings
     from langchain_text_splitters import RecursiveCharacterTextSplitter
 
-    from assistant.index.embedding import packaged_model_path
+    from assistant.embed.base import packaged_model_path
 
     records = load_jsonl(data / "corpus.jsonl")
     embeddings = HuggingFaceEmbeddings(model_name=str(packaged_model_path()), model_kwargs={"device": "cpu"})

@@ -122,14 +122,14 @@ class Replay:
 def real_vectors(original: Path, work: Path) -> list[int]:
     """Cache the real model's vector of every unique passage (title and text, as the index embeds them); returns
     the number of passages of each article of one copy of the corpus."""
-    from assistant.index.chunking import chunk_article, embedding_text
+    from assistant.indexing.chunking import chunk_article, embedding_text
 
     articles = [(a, chunk_article(a)) for a in articles_of(original)]
     passages = [embedding_text(a.title, c.text) for a, chunks in articles for c in chunks]
     counts = [len(chunks) for _, chunks in articles]
     if (work / "vectors.npy").exists():
         return counts
-    from assistant.index.embedding import load_embedder
+    from assistant.embed.factory import load_embedder
 
     texts = sorted(set(passages))
     print(f"embedding {len(texts)} unique passages with the real model (once)", file=sys.stderr)
@@ -142,7 +142,7 @@ def real_vectors(original: Path, work: Path) -> list[int]:
 def query_vectors(questions: list[dict[str, Any]], work: Path) -> np.ndarray:
     path = work / "questions.npy"
     if not path.exists():
-        from assistant.index.embedding import load_embedder
+        from assistant.embed.factory import load_embedder
 
         np.save(path, load_embedder(None).embed([q["question"] for q in questions]))
     return np.load(path)
@@ -179,9 +179,11 @@ def worker(kind: str, args: argparse.Namespace) -> dict[str, Any]:
     import importlib.util
 
     from assistant import build_index, get_settings, remove_articles, update_index
-    from assistant.index.reader import IndexReader
+    from assistant.index.local.reader import IndexReader
 
-    new = importlib.util.find_spec("assistant.index.segments") is not None  # the segmented store, or the previous one
+    new = (
+        importlib.util.find_spec("assistant.index.local.segments") is not None
+    )  # the segmented store, or the previous one
     replay = Replay(args.work)
     index = Path(args.index)
     extra = {"merge_after_write": False} if new else {}
@@ -203,7 +205,7 @@ def worker(kind: str, args: argparse.Namespace) -> dict[str, Any]:
             non_model_passages_per_s=summary.chunks / max(1e-9, seconds - replay.seconds),
         )
     elif kind in ("merge", "optimize"):
-        from assistant.index.writer import IndexWriter
+        from assistant.index.local.writer import IndexWriter
 
         started = time.perf_counter()
         with IndexWriter(index, model={}, chunker={}, settings=get_settings(progress=False)) as writer:
@@ -236,7 +238,7 @@ def worker(kind: str, args: argparse.Namespace) -> dict[str, Any]:
 
 def measure(index: Path, replay: Replay, args: argparse.Namespace, new: bool) -> dict[str, Any]:
     from assistant import Retriever, get_settings
-    from assistant.index.reader import IndexReader
+    from assistant.index.local.reader import IndexReader
 
     data = Path(args.data)
     questions = load_jsonl(data / "queries_dev.jsonl")
@@ -291,7 +293,7 @@ def measure(index: Path, replay: Replay, args: argparse.Namespace, new: bool) ->
 
 def ann_recall(retriever: Any, questions: list[dict[str, Any]], vectors: np.ndarray) -> dict[str, float]:
     """Dense top 10 through the IVF indexes against exact search, under each question's as-of and 30-day window."""
-    from assistant.index import search
+    from assistant.index.local import search
     from assistant.retrieve.filters import window_of
 
     reader = retriever.reader

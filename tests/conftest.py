@@ -59,7 +59,7 @@ def fake_embedder() -> FakeEmbedder:
 
 @pytest.fixture(scope="session")
 def real_embedder():
-    from assistant.index.embedding import load_embedder
+    from assistant.embed.factory import load_embedder
 
     return load_embedder()
 

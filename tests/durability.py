@@ -21,7 +21,7 @@ from processes import program
 
 from assistant import Retriever
 from assistant.cli import cli
-from assistant.index.reader import IndexReader
+from assistant.index.local.reader import IndexReader
 
 # Dated before the extra articles the tests add (2025), so those never change what these queries may return.
 AS_OF = "2024-06-01"

@@ -27,7 +27,7 @@ import atheris
 # because most of the interesting branches (bad feeds, odd front matter, dates) live in them; lxml and json's
 # decoder are C and run uninstrumented.
 with atheris.instrument_imports(include=["assistant", "feedparser", "frontmatter", "yaml", "dateutil"]):
-    from assistant.index.chunking import chunk_article
+    from assistant.indexing.chunking import chunk_article
     from assistant.ingest.formats import SUPPORTED_SUFFIXES
     from assistant.ingest.loading import load_file
 

@@ -13,7 +13,7 @@ from hypothesis import strategies as st
 from assistant import build_index
 from assistant.answer.assistant import Assistant
 from assistant.errors import ConfigError
-from assistant.index.reader import IndexReader
+from assistant.index.local.reader import IndexReader
 from assistant.settings import Settings
 
 

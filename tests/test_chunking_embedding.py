@@ -17,16 +17,12 @@ from hypothesis import strategies as st
 
 from assistant import ModelError, build_index
 from assistant.documents import Article
-from assistant.index.chunking import chunk_article, chunk_id
-from assistant.index.embedding import (
-    PACKAGED_DISTRIBUTION,
-    PACKAGED_MODEL_NAME,
-    SentenceTransformerEmbedder,
-    load_embedder,
-    packaged_model_path,
-    resolve_model,
-)
-from assistant.index.reader import IndexReader
+from assistant.embed.base import PACKAGED_DISTRIBUTION, PACKAGED_MODEL_NAME, packaged_model_path, resolve_model
+from assistant.embed.factory import load_embedder
+from assistant.embed.torch import SentenceTransformerEmbedder
+from assistant.index.ids import chunk_id
+from assistant.index.local.reader import IndexReader
+from assistant.indexing.chunking import chunk_article
 
 
 def _check_chunks(article: Article, size: int, overlap: int) -> list:
@@ -98,7 +94,7 @@ def test_when_the_walk_disagrees_the_splitters_chunks_are_located(text: str, mon
     """LangChain's splitter produces the chunks; if the offset walk ever disagreed, its pieces are found in order."""
     from langchain_text_splitters import RecursiveCharacterTextSplitter
 
-    from assistant.index import chunking
+    from assistant.indexing import chunking
 
     article = Article(id="rep", title="Repeats", text=text.strip())
     expected = RecursiveCharacterTextSplitter(

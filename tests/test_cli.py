@@ -15,7 +15,7 @@ from conftest import SEED, SEED_QUESTION, news_corpus, write_jsonl
 
 from assistant import build_index
 from assistant.cli import cli
-from assistant.index.reader import IndexReader
+from assistant.index.local.reader import IndexReader
 from assistant.settings import get_settings
 
 REPO = Path(__file__).resolve().parents[1]

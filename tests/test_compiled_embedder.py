@@ -12,8 +12,9 @@ import pytest
 from conftest import SEED_QUESTION
 
 from assistant import ModelError, Retriever, Settings
-from assistant.index.compiled import CompiledEmbedder
-from assistant.index.embedding import embedder_from_settings, packaged_model_path, resolve_model, weights_hash
+from assistant.embed.base import packaged_model_path, resolve_model, weights_hash
+from assistant.embed.factory import embedder_from_settings
+from assistant.embed.openvino import CompiledEmbedder
 
 TEXTS = [
     SEED_QUESTION,

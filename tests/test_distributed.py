@@ -31,11 +31,11 @@ from processes import REPO, TESTS, child_env
 
 from assistant import Retriever, build_index, update_index
 from assistant.errors import ClusterError, ConfigError, IndexNotFoundError
-from assistant.index import distributed
-from assistant.index.chunking import embedding_text
-from assistant.index.intake import FileRead, Item
-from assistant.index.reader import IndexReader
+from assistant.index.local.reader import IndexReader
 from assistant.index.store import describe
+from assistant.indexing import distributed
+from assistant.indexing.chunking import embedding_text
+from assistant.indexing.intake import FileRead, Item
 from assistant.settings import Settings
 from assistant.testing import HashingEmbedder
 

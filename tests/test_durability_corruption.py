@@ -17,8 +17,8 @@ from conftest import FakeEmbedder, write_jsonl
 from durability import AS_OF, GOLDEN_QUERIES, cli_here, current, golden_hits, snapshot, tmp_folders
 
 from assistant import Assistant, IndexCorruptError, IndexNotFoundError, Retriever, build_index, update_index
-from assistant.index.integrity import check_index as verify
-from assistant.index.reader import IndexReader
+from assistant.index.local.integrity import check_index as verify
+from assistant.index.local.reader import IndexReader
 from assistant.settings import get_settings
 
 

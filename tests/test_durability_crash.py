@@ -33,8 +33,8 @@ from durability import (
 from processes import child_env, cli_in_child, program
 
 from assistant import update_index
-from assistant.index.integrity import check_index as verify
-from assistant.index.reader import kept_generations
+from assistant.index.local.integrity import check_index as verify
+from assistant.index.local.reader import kept_generations
 
 
 def slow_writer_env(seconds: str, **extra: str) -> dict[str, str]:

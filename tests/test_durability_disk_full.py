@@ -19,11 +19,11 @@ from durability import cli_here, current, golden_hits, segment_files, snapshot, 
 from embedders import WideEmbedder
 from processes import child_env, program
 
-import assistant.index.update
+import assistant.indexing.update
 from assistant import build_index, get_settings, update_index
 from assistant.cli import DISK_FULL_EXIT
-from assistant.index.integrity import check_index as verify
-from assistant.index.reader import IndexReader
+from assistant.index.local.integrity import check_index as verify
+from assistant.index.local.reader import IndexReader
 
 _NOSPACE = os.strerror(errno.ENOSPC)
 
@@ -34,8 +34,8 @@ def _enospc(*_: object) -> None:
 
 @pytest.mark.parametrize("failing", ["rows", "vectors", "terms", "postings", "CURRENT.tmp"])
 def test_disk_full_during_commit(base_index: tuple[Path, Path], monkeypatch: pytest.MonkeyPatch, failing: str) -> None:
-    import assistant.index.segments as segments
-    import assistant.index.writer as store
+    import assistant.index.local.segments as segments
+    import assistant.index.local.writer as store
 
     corpus, index = base_index
     before = golden_hits(index)
@@ -85,7 +85,7 @@ def test_the_command_line_reports_a_full_disk_in_one_line(
     def fail(*args: object, **kwargs: object) -> None:
         raise OSError(code, os.strerror(code))  # as a plain write reports it: no file name
 
-    monkeypatch.setattr(assistant.index.update, "update_index", fail)
+    monkeypatch.setattr(assistant.indexing.update, "update_index", fail)
     result = cli_here("index", "update", tmp_path, "--index", tmp_path / "idx")
     if code == errno.EIO:  # any other failure is not dressed up as a full disk
         assert result.exit_code == 1 and isinstance(result.exception, OSError)
@@ -241,7 +241,7 @@ def test_a_real_full_disk_fails_the_update_cleanly(tmp_path: Path, private_tmpfs
 def test_a_full_disk_during_the_merge_after_an_update_leaves_the_update_published(
     base_index: tuple[Path, Path], monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    import assistant.index.merging as merging
+    import assistant.index.local.merging as merging
 
     corpus, index = base_index
     (corpus / "new.txt").write_text("Comet seen over the bay\n\nAstronomers saw a bright comet.\n")

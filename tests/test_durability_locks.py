@@ -14,7 +14,7 @@ from processes import child_env, cli_in_child, program
 
 from assistant import IndexLockedError
 from assistant.errors import EXIT_CODES
-from assistant.index.integrity import check_index as verify
+from assistant.index.local.integrity import check_index as verify
 
 
 def test_a_second_writer_is_refused_until_the_first_dies(

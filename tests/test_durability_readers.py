@@ -12,7 +12,7 @@ from conftest import FakeEmbedder
 from durability import current, wait_for
 
 from assistant import Answer, Assistant, Hit, Retriever, build_index, get_settings, update_index
-from assistant.index.reader import kept_generations
+from assistant.index.local.reader import kept_generations
 
 
 def test_searches_keep_working_during_updates(tmp_path: Path, base_index: tuple[Path, Path]) -> None:

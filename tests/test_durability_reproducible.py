@@ -10,7 +10,7 @@ from conftest import REPO, SEED_QUESTION, FakeEmbedder, news_corpus
 from durability import AS_OF, GOLDEN_QUERIES, current
 
 from assistant import Retriever, build_index
-from assistant.index.reader import IndexReader
+from assistant.index.local.reader import IndexReader
 
 
 def _fingerprint(index: Path, embedder: object, queries: tuple[str, ...], as_of: str) -> dict[str, object]:

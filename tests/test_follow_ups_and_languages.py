@@ -160,7 +160,7 @@ def multilingual_model(tmp_path_factory: pytest.TempPathFactory) -> Path:
     from sentence_transformers import SentenceTransformer, models
     from transformers import BertConfig, BertModel, BertTokenizerFast
 
-    from assistant.index.embedding import packaged_model_path
+    from assistant.embed.base import packaged_model_path
 
     folder = tmp_path_factory.mktemp("models") / "tiny-multilingual-model"
     tokenizer = BertTokenizerFast(vocab_file=str(packaged_model_path() / "vocab.txt"), do_lower_case=True)

@@ -24,8 +24,8 @@ from hostile_corpus import (
 )
 from processes import measured_cli
 
-from assistant.index.integrity import check_index as verify
-from assistant.index.reader import IndexReader
+from assistant.index.local.integrity import check_index as verify
+from assistant.index.local.reader import IndexReader
 
 
 def display(path: Path) -> str:

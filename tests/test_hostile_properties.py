@@ -17,8 +17,9 @@ from hypothesis import strategies as st
 
 from assistant import build_index
 from assistant.documents import Article
-from assistant.index.chunking import chunk_article, chunk_id, passages
-from assistant.index.reader import IndexReader
+from assistant.index.ids import chunk_id
+from assistant.index.local.reader import IndexReader
+from assistant.indexing.chunking import chunk_article, passages
 from assistant.text.cleaning import clean_inline, clean_text, strip_unprintable
 
 _HOSTILE_TEXT = st.lists(st.one_of(st.text(max_size=6), HOSTILE_CHARS, HOSTILE_CHARS), max_size=60).map("".join)
@@ -62,7 +63,7 @@ _ANY_TEXT = st.one_of(_REPETITIVE.map("".join), st.text(max_size=1500))
 def test_passages_are_exactly_langchains(text: str, size: int, overlap: int) -> None:
     from langchain_text_splitters import RecursiveCharacterTextSplitter
 
-    from assistant.index.chunking import _SEPARATORS
+    from assistant.indexing.chunking import _SEPARATORS
 
     splitter = RecursiveCharacterTextSplitter(
         chunk_size=size,

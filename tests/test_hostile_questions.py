@@ -20,7 +20,7 @@ from processes import Run, measured_cli
 from assistant import build_index
 from assistant.answer.assistant import Assistant
 from assistant.errors import ConfigError
-from assistant.index.reader import IndexReader
+from assistant.index.local.reader import IndexReader
 from assistant.settings import Settings
 
 # Articles in several scripts, with the characters a scrape drags along, to cite from.

@@ -13,13 +13,14 @@ from durability import AS_OF, GOLDEN_QUERIES, current, golden_hits
 
 from assistant import IndexNotFoundError, Retriever, build_index, get_settings, remove_articles, update_index
 from assistant.errors import GenerationGoneError
-from assistant.index import search
-from assistant.index.chunking import day_range
-from assistant.index.lexicon import analyze, term_hash
-from assistant.index.merging import plan
-from assistant.index.reader import IndexReader, kept_generations
-from assistant.index.segments import Segment
-from assistant.index.update import optimize_index
+from assistant.index.analyzer import analyze
+from assistant.index.ids import day_range
+from assistant.index.local import search
+from assistant.index.local.merging import plan
+from assistant.index.local.postings import term_hash
+from assistant.index.local.reader import IndexReader, kept_generations
+from assistant.index.local.segments import Segment
+from assistant.indexing.update import optimize_index
 
 
 def _wire(folder: Path, count: int, prefix: str = "w") -> Path:

@@ -19,7 +19,7 @@ from assistant import (
     remove_articles,
     update_index,
 )
-from assistant.index.reader import IndexReader, kept_generations
+from assistant.index.local.reader import IndexReader, kept_generations
 from assistant.index.store import check as verify
 from assistant.index.store import open_writer
 from assistant.settings import get_settings

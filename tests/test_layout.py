@@ -22,7 +22,9 @@ STAGES: list[tuple[str, ...]] = [
     ("assistant.errors", "assistant.settings", "assistant.documents", "assistant.answers", "assistant.testing"),
     ("assistant.text",),
     ("assistant.ingest",),
-    ("assistant.index",),
+    ("assistant.embed",),  # the embedding model, one module per backend
+    ("assistant.index",),  # the store: what both backends share, the protocol, and each backend in its own room
+    ("assistant.indexing",),  # from files to a published generation: read, chunk, embed, reconcile, write
     ("assistant.retrieve",),
     ("assistant.llm",),
     ("assistant.answer",),
@@ -91,10 +93,13 @@ def test_imports_point_down_the_stages(path: Path) -> None:
 
 def test_the_stage_rule_catches_an_upward_import() -> None:
     """The check above can fail: the index stage importing the answerer, or the text stage the page, is reported."""
-    source = "from ..answer.assistant import Assistant\nimport assistant.retrieve.retriever\nfrom .writer import X\n"
-    imports = imports_of(source, "assistant.index.update")
-    assert imports == {"assistant.answer.assistant", "assistant.retrieve.retriever", "assistant.index.writer"}
-    assert upward("assistant.index.update", imports) == ["assistant.answer.assistant", "assistant.retrieve.retriever"]
+    source = "from ...answer.assistant import Assistant\nimport assistant.retrieve.retriever\nfrom .writer import X\n"
+    imports = imports_of(source, "assistant.index.local.merging")
+    assert imports == {"assistant.answer.assistant", "assistant.retrieve.retriever", "assistant.index.local.writer"}
+    assert upward("assistant.index.local.merging", imports) == [
+        "assistant.answer.assistant",
+        "assistant.retrieve.retriever",
+    ]
     assert upward("assistant.text.cleaning", imports_of("import ui.app\n", "assistant.text.cleaning")) == [
         "assistant_ui.app"
     ]

@@ -13,7 +13,8 @@ from typing import Any
 import pytest
 import torch
 
-from assistant.index.embedding import SentenceTransformerEmbedder, embedder_from_settings
+from assistant.embed.factory import embedder_from_settings
+from assistant.embed.torch import SentenceTransformerEmbedder
 from assistant.settings import Settings
 
 

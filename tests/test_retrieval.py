@@ -11,7 +11,7 @@ from hypothesis import settings as hypothesis_settings
 from hypothesis import strategies as st
 
 from assistant import ConfigError, Retriever, build_index, update_index
-from assistant.index.lexicon import analyze
+from assistant.index.analyzer import analyze
 from assistant.settings import get_settings
 
 NEWS_IDS = {"news/volcano.md", "news/rates.md", "news/rates-old.md", "news/football.md", "news/undated.txt"}

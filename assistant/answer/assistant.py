@@ -16,8 +16,8 @@ from typing import TYPE_CHECKING, Any, Protocol
 
 from ..answers import Answer, AnswerStream, Citation, ShortAnswer, TimelineEvent
 from ..documents import Hit
+from ..embed.base import Embedder
 from ..errors import ConfigError, EndpointError
-from ..index.embedding import Embedder
 from ..retrieve.retriever import Retriever
 from ..retrieve.timeframes import DateLike
 from ..settings import ANSWERERS, Settings, get_settings

@@ -17,8 +17,8 @@ from dataclasses import dataclass, replace
 import numpy as np
 
 from ..documents import Hit
-from ..index.embedding import Embedder
-from ..index.lexicon import analyze
+from ..embed.base import Embedder
+from ..index.analyzer import analyze
 from ..index.store import StoreReader
 from ..llm.injection import instruction_start
 from ..retrieve.timeframes import parse_day, period_start

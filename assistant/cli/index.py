@@ -14,7 +14,7 @@ from ..settings import get_settings
 from .options import emit, errors, index_option, json_option
 
 if TYPE_CHECKING:
-    from ..index.update import IndexSummary
+    from ..indexing.update import IndexSummary
 
 
 @click.group()
@@ -45,7 +45,7 @@ def _print_summary(summary: IndexSummary, as_json: bool, index_dir: Path) -> Non
 
 
 def _run_update(paths: tuple[Path, ...], index_dir: Path | None, as_json: bool, **options: Any) -> None:
-    from ..index.update import update_index
+    from ..indexing.update import update_index
 
     settings = get_settings(index_dir=index_dir)
     inputs = list(paths) or [settings.corpus_dir]
@@ -102,7 +102,7 @@ def index_remove(ids: tuple[str, ...], index_dir: Path | None, as_json: bool) ->
 
     The index remembers them: updating their folder does not bring them back (naming the file itself does).
     """
-    from ..index.update import remove_articles
+    from ..indexing.update import remove_articles
 
     settings = get_settings(index_dir=index_dir)
     summary = remove_articles(list(ids), settings.index_dir, settings=settings)
@@ -117,7 +117,7 @@ def index_remove(ids: tuple[str, ...], index_dir: Path | None, as_json: bool) ->
 @errors
 def index_optimize(index_dir: Path | None, as_json: bool) -> None:
     """Merge the index's segments into one and drop removed passages for good (same generation, same answers)."""
-    from ..index.update import optimize_index
+    from ..indexing.update import optimize_index
 
     settings = get_settings(index_dir=index_dir)
     summary = optimize_index(settings.index_dir, settings=settings)

@@ -8,12 +8,13 @@ milvus://HOST:PORT/COLLECTION  a Milvus server, standalone or distributed (token
 from __future__ import annotations
 
 import re
+from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
 from ..errors import ConfigError
 
-__all__ = ["MilvusAddress", "milvus_address"]
+__all__ = ["MilvusAddress", "disk_usage", "milvus_address"]
 
 LITE_PREFIX = "milvus-lite:"
 DEFAULT_COLLECTION = "news"
@@ -56,3 +57,14 @@ def milvus_address(location: str | Path) -> MilvusAddress | None:
             "digit)"
         )
     return MilvusAddress(f"http://{found['host']}:{found['port'] or 19530}", collection, lite=False)
+
+
+def disk_usage(directory: str | Path) -> int:
+    """Bytes of every file under ``directory`` (an index folder, or a Milvus Lite folder)."""
+    return sum(p.stat().st_size for p in _walk_files(Path(directory)))
+
+
+def _walk_files(directory: Path) -> Iterator[Path]:
+    for path in directory.rglob("*"):
+        if path.is_file():
+            yield path

@@ -18,8 +18,8 @@ if TYPE_CHECKING:
 
     from ..documents import Article, Chunk
     from ..settings import Settings
-    from .reader import ChunkRow
-    from .search import Candidates, Window
+    from .candidates import Candidates, Window
+    from .records import ChunkRow
 
 __all__ = [
     "StoreReader", "StoreWriter", "check", "describe", "kept_generations", "location_of", "open_reader", "open_writer",
@@ -104,7 +104,7 @@ def location_of(index_dir: str | Path | None, settings: Settings) -> str | Path:
 def require_index(location: str | Path) -> None:
     """No local index, or an unreadable one: said before the lock is taken (a Milvus writer finds out itself)."""
     if milvus_address(location) is None:
-        from .layout import current_store
+        from .local.layout import current_store
 
         current_store(Path(location))
 
@@ -120,7 +120,7 @@ def open_reader(
         from .milvus.reader import MilvusReader
 
         return MilvusReader.open(address, settings or get_settings(), generation=generation)
-    from .reader import IndexReader
+    from .local.reader import IndexReader
 
     return IndexReader.open(Path(location), generation=generation)
 
@@ -133,7 +133,7 @@ def kept_generations(location: str | Path, *, settings: Settings | None = None) 
             return [reader.generation]
         finally:
             reader.close()
-    from .reader import kept_generations as local
+    from .local.reader import kept_generations as local
 
     return local(location)
 
@@ -151,7 +151,7 @@ def open_writer(
         from .milvus.writer import MilvusWriter
 
         return MilvusWriter(address, model=model, chunker=chunker, fresh=fresh, settings=settings)
-    from .writer import IndexWriter
+    from .local.writer import IndexWriter
 
     return IndexWriter(Path(location), model=model, chunker=chunker, fresh=fresh, settings=settings)
 
@@ -168,7 +168,7 @@ def describe(location: str | Path, *, with_articles: bool = False, settings: Set
             return reader.describe(with_articles=with_articles)
         finally:
             reader.close()
-    from .info import describe_index
+    from .local.describe import describe_index
 
     return describe_index(location, with_articles=with_articles)
 
@@ -185,6 +185,6 @@ def check(location: str | Path, *, settings: Settings | None = None) -> tuple[di
             return reader.manifest, reader.problems()
         finally:
             reader.close()
-    from .integrity import check_index
+    from .local.integrity import check_index
 
     return check_index(location)

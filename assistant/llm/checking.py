@@ -19,7 +19,7 @@ from dataclasses import dataclass, field, replace
 
 import numpy as np
 
-from ..index.embedding import Embedder
+from ..embed.base import Embedder
 from .claims import (
     COMBINED_THRESHOLD,
     CONTRIBUTION,

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import datetime as dt
 
-from ..index.chunking import day_range
-from ..index.search import Window
+from ..index.candidates import Window
+from ..index.ids import day_range
 from ..index.store import StoreReader
 
 __all__ = ["window_of"]

@@ -11,18 +11,19 @@ from pathlib import Path
 import numpy as np
 
 from ..documents import Hit
+from ..embed.base import Embedder
+from ..embed.factory import embedder_from_settings, is_multilingual
 from ..errors import ConfigError
-from ..index import search as candidates
-from ..index.chunking import DAY_SHIFT
-from ..index.embedding import Embedder, embedder_from_settings, is_multilingual
-from ..index.layout import check_model
-from ..index.reader import ChunkRow
+from ..index.candidates import Candidates, Window
+from ..index.ids import DAY_SHIFT
+from ..index.records import ChunkRow, check_model
 from ..index.store import StoreReader, kept_generations, open_reader
 from ..settings import Settings, get_settings
 from ..text.cleaning import clean_question
 from ..text.languages import ENGLISH, content_terms, question_language
 from ..text.terms import query_terms
 from .filters import window_of
+from .threads import one_thread
 from .timeframes import DateLike, parse_day, window_from_question
 from .words import selective_terms
 
@@ -209,8 +210,8 @@ class Retriever:
         dense_factor = _FOREIGN_DENSE if lexical else 1.0
         if vector is None:
             vector = self.embedder.embed([query])[0]
-        # BLAS and FAISS on one thread: see candidates.one_thread.
-        with candidates.one_thread():
+        # BLAS and FAISS on one thread: see one_thread.
+        with one_thread():
             hits: list[Hit] = []
             narrowed = None if explicit_window else window_from_question(query, as_of_day)
             if narrowed is not None:
@@ -338,9 +339,7 @@ class Retriever:
             if int(ids[p]) in rows  # a reader older than the kept generations may miss purged rows
         ]
 
-    def _bm25(
-        self, reader: StoreReader, query: str, n: int, window: candidates.Window, lexical: bool = False
-    ) -> candidates.Candidates:
+    def _bm25(self, reader: StoreReader, query: str, n: int, window: Window, lexical: bool = False) -> Candidates:
         # A question in another language searches with its content words, not its language's function words.
         terms = content_terms(query, question_language(query)) if lexical else query_terms(query)
         words = selective_terms(reader, terms, self.settings.bm25_max_df, self.settings.bm25_max_terms)

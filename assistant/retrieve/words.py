@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from ..index.lexicon import analyze
+from ..index.analyzer import analyze
 from ..index.store import StoreReader
 
 __all__ = ["selective_terms"]

@@ -12,7 +12,7 @@ import os
 import sys
 from typing import Any
 
-import assistant.index.writer
+import assistant.index.local.writer
 from assistant import build_index, update_index
 
 
@@ -29,8 +29,8 @@ def commit_body(*args: Any, **kwargs: Any) -> dict[str, Any]:
 if __name__ == "__main__":
     moment, index, *inputs = sys.argv[1:]
     if moment == "switch":
-        assistant.index.writer.os.replace = replace  # type: ignore[assignment]
+        assistant.index.local.writer.os.replace = replace  # type: ignore[assignment]
         build_index(inputs, index)
     else:
-        assistant.index.writer.IndexWriter.commit_body = commit_body  # type: ignore[method-assign]
+        assistant.index.local.writer.IndexWriter.commit_body = commit_body  # type: ignore[method-assign]
         update_index(inputs, index)

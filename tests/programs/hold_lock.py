@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import sys
 
-from assistant.index.writer import IndexWriter
+from assistant.index.local.writer import IndexWriter
 
 if __name__ == "__main__":
     writer = IndexWriter(sys.argv[1], model={}, chunker={})  # kept referenced: a collected writer lets its lock go

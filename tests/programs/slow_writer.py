@@ -4,7 +4,7 @@
     slow_writer.py --serve INDEX INPUT...   read commands from stdin, one per line:
         run MODE [MOMENT N]   fork a writer (MODE "update", "rebuild", or "remove" the articles of the last input),
                               print its pid; with MOMENT, the writer stops itself (SIGSTOP) the Nth time it logs
-                              that moment (see assistant.index.layout.moment)
+                              that moment (see assistant.index.local.layout.moment)
         wait PID              wait until that writer stops or ends: print "stopped", or "ended STATUS"
         reap PID              wait for that writer to end, print its wait status
 
@@ -30,12 +30,12 @@ import tantivy  # noqa: F401  likewise
 import tqdm  # noqa: F401  likewise
 import xxhash  # noqa: F401  likewise
 
-import assistant.index.update
+import assistant.indexing.update
 from assistant import build_index, remove_articles, update_index
-from assistant.index.embedding import embedder_from_settings
+from assistant.embed.factory import embedder_from_settings
 from assistant.settings import get_settings
 
-assistant.index.update._GROUP = 4  # several embed calls, not one group of 256
+assistant.indexing.update._GROUP = 4  # several embed calls, not one group of 256
 
 
 def run(index: str, inputs: list[str], mode: str = "update") -> None:

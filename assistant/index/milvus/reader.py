@@ -18,11 +18,10 @@ import numpy as np
 
 from ...errors import IndexCorruptError, IndexNotFoundError
 from ...settings import Settings
-from ..chunking import DAY_SHIFT
-from ..layout import disk_usage, generation_gone
-from ..location import MilvusAddress
-from ..reader import ChunkRow
-from ..search import Candidates, Window
+from ..candidates import Candidates, Window
+from ..ids import DAY_SHIFT
+from ..location import MilvusAddress, disk_usage
+from ..records import ChunkRow, generation_gone
 from .connection import ARTICLES, CHUNKS, META, NAMED, SCHEMA_VERSION, Connection, listed
 from .versions import REMOVED, SOURCE, counted_stems, meta_values, term_counts
 
@@ -136,7 +135,7 @@ class MilvusReader:
         return _candidates(self.connection.search("vector", query, n, self._filter(window), "IP"), n)
 
     def lexical(self, words: list[str], n: int, window: Window) -> Candidates:
-        from ..lexicon import analyze
+        from ..analyzer import analyze
 
         terms = [term for word in words for term in analyze(word)]
         if not terms:

@@ -24,11 +24,11 @@ import numpy as np
 from ...documents import Article, Chunk
 from ...errors import IndexLockedError, IndexNotFoundError
 from ...settings import Settings
-from ..chunking import day_number
-from ..layout import moment, utc_now, writer_lock
-from ..lexicon import ANALYZER, TITLE_WEIGHT, analyze
+from ..analyzer import ANALYZER, TITLE_WEIGHT, analyze
+from ..ids import day_number
 from ..location import MilvusAddress
-from ..segments import row_hash
+from ..records import row_hash
+from ..writing import moment, utc_now, writer_lock
 from .connection import (
     ARTICLE_TEXT_FIELDS,
     ARTICLES,

@@ -5,7 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
-from .layout import disk_usage
+from ..location import disk_usage
 from .reader import IndexReader
 
 

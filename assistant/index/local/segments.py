@@ -21,8 +21,8 @@ from typing import IO, TYPE_CHECKING, Any
 
 import numpy as np
 
-from ..errors import IndexCorruptError
-from .lexicon import POSTING, TERM, Postings, build_postings
+from ...errors import IndexCorruptError
+from .postings import POSTING, TERM, Postings, build_postings
 
 if TYPE_CHECKING:
     import faiss
@@ -51,17 +51,6 @@ def segment_number(file: str) -> int:
     head = file.split(".", 1)[0]
     digits = head.removeprefix("seg-")
     return int(digits) if head.startswith("seg-") and digits.isdigit() else -1
-
-
-def row_hash(
-    text: str, start: int, end: int, ordinal: int, article: str, title: str, date: str | None, source: str | None,
-    url: str | None,
-) -> int:  # fmt: skip
-    """A checksum of what a hit shows, kept in the segment, so a damaged row in the database is never shown."""
-    import xxhash
-
-    fields = (text, str(start), str(end), str(ordinal), article, title, date or "\x00", source or "\x00", url or "\x00")
-    return int(xxhash.xxh3_64_intdigest("\x1f".join(fields).encode("utf-8", "surrogatepass")))
 
 
 class ArrayFile:

@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import datetime as dt
-import hashlib
 import logging
 from collections import deque
 from collections.abc import Iterator
@@ -11,6 +9,7 @@ from functools import lru_cache
 from typing import TYPE_CHECKING
 
 from ..documents import Article, Chunk
+from ..index.ids import chunk_id
 
 if TYPE_CHECKING:
     from langchain_text_splitters import RecursiveCharacterTextSplitter
@@ -126,31 +125,6 @@ def _splitter(size: int, overlap: int) -> RecursiveCharacterTextSplitter:
         keep_separator="end",
         strip_whitespace=True,
     )
-
-
-DAY_SHIFT = 40  # chunk ids carry their article's day above this bit, the hash below it
-
-
-def day_number(day: str | None) -> int:
-    """Days since 0001-01-01 for an ISO day; 0 for undated articles."""
-    return dt.date.fromisoformat(day).toordinal() if day else 0
-
-
-def chunk_id(article_id: str, ordinal: int, day: str | None = None) -> int:
-    """A stable id that sorts by publication day: ``day_number << 40 | hash(article, ordinal)``.
-
-    Rebuilding the same corpus gives the same ids, and because ids sort by day, a date window is an id range
-    that FTS5 and FAISS filter natively instead of checking every candidate. Undated chunks sort first.
-    """
-    digest = hashlib.blake2b(f"{article_id}\x00{ordinal}".encode(), digest_size=8).digest()
-    return (day_number(day) << DAY_SHIFT) | (int.from_bytes(digest, "big") & ((1 << DAY_SHIFT) - 1))
-
-
-def day_range(first: str | None, last: str | None) -> tuple[int, int]:
-    """[low, high) chunk ids of articles published from ``first`` to ``last`` (None: open end; undated sort low)."""
-    low = day_number(first) << DAY_SHIFT if first else 0
-    high = (day_number(last) + 1) << DAY_SHIFT if last else 1 << 62
-    return low, high
 
 
 def _segments(text: str) -> Iterator[Span]:

@@ -7,69 +7,21 @@ best ``n`` over all segments. Ties break by chunk id, so results do not depend o
 
 from __future__ import annotations
 
-import threading
-from collections.abc import Iterator, Sequence
-from contextlib import contextmanager
+from collections.abc import Sequence
 from dataclasses import dataclass
-from functools import lru_cache
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
 import numpy as np
 
+from ..candidates import Candidates, Window
+from ..ids import DAY_SHIFT
 from . import ann
-from .chunking import DAY_SHIFT
-from .lexicon import Part, bm25, length_norms
+from .postings import Part, bm25, length_norms
 
 if TYPE_CHECKING:
     from .segments import Segment
 
-__all__ = ["Candidates", "Live", "Window", "dense", "lexical", "one_thread"]
-
-_THREADS = threading.Lock()
-_limited: list[Any] = []  # the limiter in force, while at least one search runs
-_searching = 0
-
-
-@lru_cache(maxsize=1)
-def _controller() -> Any:
-    """The thread pools of the libraries loaded (finding them takes milliseconds: once per process)."""
-    import faiss  # noqa: F401  loaded first, so its OpenMP runtime is among the ones limited
-    from threadpoolctl import ThreadpoolController
-
-    return ThreadpoolController()
-
-
-@contextmanager
-def one_thread() -> Iterator[None]:
-    """Run BLAS and OpenMP (numpy's and FAISS's) on one thread while searches run.
-
-    One query is too small to share between cores: spread over two, each step waits for the slower thread, and
-    with another process busy on a core (a chat page next to a build), a search takes several times longer.
-    The limit is process-wide (threadpoolctl), set by the first search in and lifted by the last one out.
-    """
-    global _searching
-    with _THREADS:
-        if not _searching:
-            _limited.append(_controller().limit(limits=1))
-        _searching += 1
-    try:
-        yield
-    finally:
-        with _THREADS:
-            _searching -= 1
-            if not _searching:
-                _limited.pop().restore_original_limits()
-
-
-@dataclass(frozen=True)
-class Window:
-    """Which passages a search may return: chunk ids in [low, high) (plus the undated ones when ``undated``), from
-    any source or only those whose codes are in ``sources``."""
-
-    low: int
-    high: int
-    undated: bool = False
-    sources: tuple[int, ...] | None = None
+__all__ = ["Live", "dense", "lexical"]
 
 
 @dataclass
@@ -88,23 +40,6 @@ class Live:
         if self.norms is None:
             self.norms = length_norms(self.segment.lengths, average_length)
         return self.segment.postings, self.norms, self.live
-
-
-@dataclass(frozen=True)
-class Candidates:
-    """Passages found, best first: chunk ids, scores, article uids, and where each row is (segment, position)."""
-
-    ids: np.ndarray
-    scores: np.ndarray
-    articles: np.ndarray
-    segments: np.ndarray
-    positions: np.ndarray
-
-    def __len__(self) -> int:
-        return len(self.ids)
-
-    def as_dict(self) -> dict[int, float]:
-        return {int(i): float(s) for i, s in zip(self.ids, self.scores, strict=True)}
 
 
 def allowed(live: Live, window: Window) -> tuple[int, int, np.ndarray | None]:

@@ -16,15 +16,16 @@ from typing import TYPE_CHECKING, Any, cast
 import numpy as np
 
 from ..documents import Article, Skipped
+from ..embed.base import Embedder
+from ..embed.factory import embedder_from_settings
 from ..errors import ConfigError, IndexNotFoundError, NothingIndexedError
+from ..index.records import check_model
+from ..index.store import StoreWriter, location_of, open_writer, require_index
 from ..ingest.discovery import discover
 from ..ingest.duplicates import DuplicateFilter
 from ..settings import Settings, get_settings
 from .chunking import SPLITTER_NAME, embedding_text
-from .embedding import Embedder, embedder_from_settings
 from .intake import FileRead, Item, chunked_articles
-from .layout import check_model
-from .store import StoreWriter, location_of, open_writer, require_index
 
 if TYPE_CHECKING:
     from tqdm import tqdm

@@ -1,9 +1,8 @@
 """The lexical half of a segment: terms as the index stems them, postings per term, and BM25 over a generation.
 
-Words are split, lower-cased, ASCII-folded and stemmed (Snowball English) by tantivy's text analyzer; each term is
-kept as its xxh3-64 hash. A segment's postings list, per term, the rows holding it and a weighted frequency (hits in
-the text plus ``TITLE_WEIGHT`` times hits in the title), as FTS5's ``bm25(chunks_fts, 1.0, 2.0)`` counted them
-before. Scores are BM25 (k1 1.2, b 0.75, FTS5's formula) with the statistics of the generation being searched:
+Words are analyzed as every backend analyzes them (:mod:`..analyzer`); each term is kept as its xxh3-64 hash. A
+segment's postings list, per term, the rows holding it and a weighted frequency (hits in the text plus
+``TITLE_WEIGHT`` times hits in the title), as FTS5's ``bm25(chunks_fts, 1.0, 2.0)`` counted them before. Scores are BM25 (k1 1.2, b 0.75, FTS5's formula) with the statistics of the generation being searched:
 its live rows, their lengths and how many of them hold each term, summed over its segments and without the
 tombstoned ones, so a generation's scores do not change when later generations are written or segments merged.
 """
@@ -13,41 +12,17 @@ from __future__ import annotations
 import math
 from collections import Counter
 from collections.abc import Iterable, Sequence
-from functools import lru_cache
-from typing import TYPE_CHECKING
 
 import numpy as np
 
-if TYPE_CHECKING:
-    import tantivy
+from ..analyzer import TITLE_WEIGHT, analyze
 
-__all__ = ["ANALYZER", "POSTING", "TERM", "TITLE_WEIGHT", "Postings", "analyze", "bm25", "term_hash"]
+__all__ = ["POSTING", "TERM", "Postings", "bm25", "document", "term_hash", "title_counts"]
 
-ANALYZER = "tantivy simple, remove_long 40, lowercase, ascii_fold, stemmer english"
-TITLE_WEIGHT = 2  # a title states what the article is about: its words count double
 K1, B = 1.2, 0.75
 TERM = np.dtype([("hash", "<u8"), ("start", "<i8")])  # sorted by hash; a last row holds the end of the postings
 POSTING = np.dtype([("doc", "<u4"), ("freq", "<u2")])  # sorted by (term, row)
 _MAX_FREQ = np.iinfo(np.uint16).max
-
-
-@lru_cache(maxsize=1)
-def _analyzer() -> tantivy.TextAnalyzer:
-    import tantivy
-
-    return (
-        tantivy.TextAnalyzerBuilder(tantivy.Tokenizer.simple())
-        .filter(tantivy.Filter.remove_long(40))
-        .filter(tantivy.Filter.lowercase())
-        .filter(tantivy.Filter.ascii_fold())
-        .filter(tantivy.Filter.stemmer("english"))
-        .build()
-    )
-
-
-def analyze(text: str) -> list[str]:
-    """The terms of ``text`` in order, as the index stores them."""
-    return list(_analyzer().analyze(text))
 
 
 _HASHES: dict[str, int] = {}  # term -> hash, for the terms seen lately (an index's vocabulary repeats)

@@ -27,15 +27,14 @@ import errno
 import json
 import os
 import sqlite3
-import time
-from collections.abc import Iterator
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from ..errors import GenerationGoneError, IndexCorruptError, IndexLockedError, IndexNotFoundError, ModelMismatchError
+from ...errors import IndexCorruptError, IndexNotFoundError
+from ..records import generation_gone
 
 if TYPE_CHECKING:
-    from filelock import BaseFileLock
+    pass
 
 SCHEMA_VERSION = 2
 CURRENT = "CURRENT"
@@ -224,59 +223,3 @@ def load_commit(db: sqlite3.Connection, path: Path, generation: int | None = Non
 def oldest_kept(generation: int, keep: int) -> int:
     """The oldest generation still readable once ``generation`` is live and ``keep`` are kept (the commit says it)."""
     return max(1, generation - keep + 1)
-
-
-def generation_gone(directory: str | Path, generation: int, kept: list[int]) -> GenerationGoneError:
-    """The error for a generation a permalink or ``--generation`` asks for once it is no longer kept."""
-    listed = ", ".join(str(n) for n in kept) or "none"
-    return GenerationGoneError(
-        f"index generation {generation} is no longer kept in {directory} (kept: {listed})", generation=generation
-    )
-
-
-def check_model(manifest: dict[str, Any], identity: str, directory: str | Path) -> None:
-    """Refuse to search or update an index with another model than the one that built it."""
-    if manifest["model"]["identity"] != identity:
-        raise ModelMismatchError(
-            f"the index in {directory} was built with {manifest['model']['identity']}, but the configured model "
-            f"is {identity}: set ASSISTANT_MODEL to the index's model, or rebuild with `assistant index build`"
-        )
-
-
-def utc_now() -> str:
-    """The time a commit, an article or a removal is stamped with: UTC, to the second, ISO 8601."""
-    return time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())
-
-
-def writer_lock(path: Path, index: object) -> BaseFileLock:
-    """The one-writer lock of ``index`` (a folder, or a Milvus Lite folder) in the file ``path``, taken; or
-    IndexLockedError. flock is released by the kernel when a writer dies, so a killed writer never leaves a stale
-    lock."""
-    from filelock import FileLock, Timeout
-
-    lock = FileLock(str(path), timeout=0)
-    try:
-        lock.acquire()
-    except Timeout:
-        raise IndexLockedError(
-            f"the index in {index} is being updated by another process; try again when it finishes"
-        ) from None
-    return lock
-
-
-def disk_usage(directory: str | Path) -> int:
-    return sum(p.stat().st_size for p in _walk_files(Path(directory)))
-
-
-def _walk_files(directory: Path) -> Iterator[Path]:
-    for path in directory.rglob("*"):
-        if path.is_file():
-            yield path
-
-
-def moment(name: str) -> dict[str, str]:
-    """A log record's ``extra`` naming a moment of a write (``segment-written``, ``committing``, ``renamed``,
-    ``published``, ``merge-written``, ``merge-committed``, ``purged``; on Milvus ``rows-inserted`` and ``deleting``):
-    the points where a writer that dies must leave the index as the crash tests check it. Logged at DEBUG, so a
-    test's handler can stop a writer exactly there; nothing else reads them."""
-    return {"moment": name}

@@ -17,10 +17,11 @@ from typing import Any
 
 import numpy as np
 
-from ..errors import IndexCorruptError
+from ...errors import IndexCorruptError
+from ..records import row_hash
 from .layout import DATABASE, SEGMENTS, body_checksum, connect, current_store, load_commit
 from .reader import IndexReader
-from .segments import Segment, check_sizes, row_hash
+from .segments import Segment, check_sizes
 
 __all__ = ["check_index", "deep_check"]
 

@@ -23,9 +23,12 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
-from ..documents import Article, Chunk
-from ..errors import IndexCorruptError, IndexNotFoundError, StoreError
-from ..settings import Settings, get_settings
+from ...documents import Article, Chunk
+from ...errors import IndexCorruptError, IndexNotFoundError, StoreError
+from ...settings import Settings, get_settings
+from ..analyzer import ANALYZER, TITLE_WEIGHT
+from ..records import row_hash
+from ..writing import moment, utc_now, writer_lock
 from . import ann, removals
 from .layout import (
     CURRENT,
@@ -44,15 +47,12 @@ from .layout import (
     fsync_dir,
     fsync_file,
     load_commit,
-    moment,
     oldest_kept,
     store_name,
     store_number,
-    utc_now,
-    writer_lock,
 )
-from .lexicon import ANALYZER, TITLE_WEIGHT, document, title_counts
-from .segments import ANN, KINDS, Pending, check_sizes, file_name, row_hash, segment_name, segment_number
+from .postings import document, title_counts
+from .segments import ANN, KINDS, Pending, check_sizes, file_name, segment_name, segment_number
 
 if TYPE_CHECKING:
     from filelock import BaseFileLock

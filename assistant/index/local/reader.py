@@ -14,17 +14,19 @@ import sqlite3
 import threading
 import weakref
 from collections.abc import Iterable, Iterator
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
-from ..errors import IndexCorruptError
+from ...errors import IndexCorruptError
+from ..analyzer import analyze
+from ..candidates import Candidates, Window
+from ..records import ChunkRow, generation_gone
 from . import search
-from .layout import SEGMENTS, connect, current_store, generation_gone, load_commit, store_number
-from .lexicon import analyze, document_frequencies, term_hash
-from .segments import Segment, file_name, live_rows, row_hash
+from .layout import SEGMENTS, connect, current_store, load_commit, store_number
+from .postings import document_frequencies, term_hash
+from .segments import Segment, file_name, live_rows
 
 __all__ = ["ChunkRow", "IndexReader", "kept_generations"]
 
@@ -40,27 +42,6 @@ _ARTICLE_COLUMNS = (
     "a.author AS author, a.origin AS origin, a.file AS file, a.root AS root, a.content_hash AS content_hash, "
     "a.copy_hash AS copy_hash, a.indexed_at AS indexed_at, a.uid AS uid"
 )
-
-
-@dataclass(frozen=True)
-class ChunkRow:
-    """A chunk with its article's metadata, as the retriever needs it."""
-
-    id: int
-    article_id: str
-    ordinal: int
-    start: int
-    end: int
-    text: str
-    title: str
-    date: str | None
-    source: str | None
-    url: str | None
-
-    def checksum(self) -> int:
-        """The hash a store keeps of what a hit shows (:func:`.segments.row_hash`), to refuse a damaged row."""
-        fields = (self.text, self.start, self.end, self.ordinal, self.article_id, self.title, self.date, self.source)
-        return row_hash(*fields, self.url)
 
 
 def _segment(folder: Path, record: dict[str, Any], dimension: int) -> Segment:
@@ -282,12 +263,10 @@ class IndexReader:
         return {stem: counts[term_hash(stem)] for stem in wanted if counts[term_hash(stem)]}
 
     # -- searching ---------------------------------------------------------------------------------------------
-    def dense(
-        self, vector: np.ndarray, n: int, window: search.Window, *, exact_max_rows: int, probes: int
-    ) -> search.Candidates:
+    def dense(self, vector: np.ndarray, n: int, window: Window, *, exact_max_rows: int, probes: int) -> Candidates:
         return search.dense(self.lives, vector, n, window, exact_max_rows=exact_max_rows, probes=probes)
 
-    def lexical(self, words: list[str], n: int, window: search.Window) -> search.Candidates:
+    def lexical(self, words: list[str], n: int, window: Window) -> Candidates:
         hashes = list(dict.fromkeys(term_hash(term) for word in words for term in analyze(word)))
         return search.lexical(self.lives, hashes, n, window, self.average_length)
 

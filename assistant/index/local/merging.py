@@ -22,10 +22,11 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
-from ..errors import IndexCorruptError
+from ...errors import IndexCorruptError
+from ..writing import moment
 from . import ann
-from .layout import SEGMENTS, body_checksum, moment
-from .lexicon import POSTING, TERM, merged_postings
+from .layout import SEGMENTS, body_checksum
+from .postings import POSTING, TERM, merged_postings
 from .segments import ROW, ArrayFile, Segment, file_name, live_rows, segment_name, write_array
 
 if TYPE_CHECKING:

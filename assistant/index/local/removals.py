@@ -11,8 +11,9 @@ from collections.abc import Iterable
 from pathlib import Path
 from typing import Any
 
-from ..errors import StoreError
-from .layout import connect, utc_now
+from ...errors import StoreError
+from ..writing import utc_now
+from .layout import connect
 
 __all__ = ["Remembering", "carry_over", "forget", "remember", "removed"]
 

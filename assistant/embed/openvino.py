@@ -26,7 +26,7 @@ from typing import Any
 import numpy as np
 
 from ..errors import ModelError
-from .embedding import QUERY_TEXTS
+from .base import QUERY_TEXTS
 
 __all__ = ["CompiledEmbedder", "converted_model"]
 

@@ -2,7 +2,7 @@
 
 The pipeline is one row per file → ``read_file`` on a worker, one row per article (and one per file read) →
 an actor pool that loads the model once per actor and embeds the new and changed articles → this process, which
-iterates the result as a stream and rebuilds the events :func:`~assistant.index.intake.chunked_articles` yields.
+iterates the result as a stream and rebuilds the events :func:`~assistant.indexing.intake.chunked_articles` yields.
 
 Rows are plain columns (strings, integers, bytes): an article and its chunks travel as JSON, vectors as float32
 bytes. The settings (secrets masked: a worker calls no LLM) and the id maps go to the workers as JSON too, once.
@@ -22,10 +22,11 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 
 from ..documents import Article, Chunk, Skipped
+from ..embed.base import Embedder
+from ..embed.factory import embedder_from_settings
 from ..errors import AssistantError, ClusterError, ConfigError
 from ..settings import Settings
 from .chunking import embedding_text
-from .embedding import Embedder, embedder_from_settings
 from .intake import FileRead, Item, read_file
 
 if TYPE_CHECKING:
@@ -316,7 +317,7 @@ def ray_articles(
     address: str | None = None,
     identity: str | None = None,
 ) -> Iterator[Item | FileRead]:
-    """:func:`~assistant.index.intake.chunked_articles` on a Ray cluster: each file's articles, then its
+    """:func:`~assistant.indexing.intake.chunked_articles` on a Ray cluster: each file's articles, then its
     :class:`FileRead`; articles the index holds unchanged (``known``: id → content hash) come without vectors, the
     others with their vectors, embedded on the cluster by the model the settings choose (``identity``, when given,
     must be that model's).
