@@ -27,7 +27,7 @@ if TYPE_CHECKING:
     # For annotations only: gradio takes seconds to import, so build_app imports it, not this module.
     import gradio as gr
 
-    from assistant.index.update import ProgressCallback
+    from assistant.indexing.update import ProgressCallback
 
 logger = logging.getLogger(__name__)
 
