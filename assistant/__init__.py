@@ -26,7 +26,10 @@ from .settings import Settings, get_settings
 if TYPE_CHECKING:
     from .answer.assistant import Assistant
     from .embed.base import Embedder
-    from .indexing.update import IndexSummary, build_index, remove_articles, update_index
+    from .index.records import IndexDescription
+    from .index.store import describe_index
+    from .indexing.summary import IndexSummary
+    from .indexing.update import build_index, remove_articles, update_index
     from .retrieve.retriever import Retriever
 
 __all__ = [
@@ -44,6 +47,7 @@ __all__ = [
     "EndpointError",
     "Hit",
     "IndexCorruptError",
+    "IndexDescription",
     "IndexLockedError",
     "IndexNotFoundError",
     "IndexSummary",
@@ -57,6 +61,7 @@ __all__ = [
     "StoreError",
     "StoreUnavailableError",
     "build_index",
+    "describe_index",
     "get_settings",
     "remove_articles",
     "update_index",
@@ -67,7 +72,9 @@ _LAZY = {
     "Assistant": "answer.assistant",
     "Embedder": "embed.base",
     "Retriever": "retrieve.retriever",
-    "IndexSummary": "indexing.update",
+    "IndexSummary": "indexing.summary",
+    "IndexDescription": "index.records",
+    "describe_index": "index.store",
     "build_index": "indexing.update",
     "update_index": "indexing.update",
     "remove_articles": "indexing.update",

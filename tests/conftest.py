@@ -165,6 +165,6 @@ def news_corpus(folder: Path) -> Path:
 
 def article_ids(index: str | Path) -> set[str]:
     """The ids of the articles the live generation of ``index`` (either backend) holds."""
-    from assistant.index.store import describe
+    from assistant import describe_index
 
-    return {article["id"] for article in describe(index, with_articles=True)["article_list"]}
+    return {article.id for article in describe_index(index, with_articles=True).article_list or ()}

@@ -30,7 +30,7 @@ from assistant import (
 )
 from assistant.cli import cli
 from assistant.index.location import milvus_address
-from assistant.index.store import check, describe, open_reader, open_writer
+from assistant.index.store import backend_for, describe_index
 from assistant.settings import get_settings
 
 ASK = {"as_of": "2030-01-01"}
@@ -116,19 +116,15 @@ class _FailingEmbedder(FakeEmbedder):
 def test_a_failed_update_leaves_the_previous_index_answering(tmp_path: Path, index_location: str | Path) -> None:
     corpus = news_corpus(tmp_path / "news")
     build_index([corpus], index_location, embedder=FakeEmbedder())
-    before = describe(index_location)
+    before = describe_index(index_location)
     for n in range(600):  # more than one embedding group: some are written before the failure
         (corpus / f"wire{n}.txt").write_text(f"Wire {n}\n\nHarbor crane number {n} was repaired.\n")
     (corpus / "volcano.md").unlink()
     with pytest.raises(RuntimeError, match="embedding died"):
         update_index([corpus], index_location, embedder=_FailingEmbedder(fail_at=2))
-    after = describe(index_location)
-    assert (after["generation"], after["articles"], after["chunks"]) == (
-        before["generation"],
-        before["articles"],
-        before["chunks"],
-    )
-    assert check(index_location)[1] == []
+    after = describe_index(index_location)
+    assert (after.generation, after.articles, after.chunks) == (before.generation, before.articles, before.chunks)
+    assert backend_for(index_location).check().problems == ()
     with _assistant(index_location) as assistant:
         assert assistant.ask("What erupted on the Iceland peninsula?", **ASK).citations[0].article_id == (
             "news/volcano.md"
@@ -136,14 +132,14 @@ def test_a_failed_update_leaves_the_previous_index_answering(tmp_path: Path, ind
     # The next writer starts clean: what the dead one wrote is not counted twice.
     summary = update_index([corpus], index_location, embedder=FakeEmbedder())
     assert len(summary.added) == 600 and summary.removed == ["news/volcano.md"]
-    assert check(index_location)[1] == [] and describe(index_location)["articles"] == 604
+    assert backend_for(index_location).check().problems == () and describe_index(index_location).articles == 604
 
 
 def test_one_writer_at_a_time(tmp_path: Path, index_location: str | Path) -> None:
     corpus = news_corpus(tmp_path / "news")
     build_index([corpus], index_location, embedder=FakeEmbedder())
     with (
-        open_writer(index_location, model={}, chunker={}, settings=get_settings()),
+        backend_for(index_location).writer(model=None, chunker=None),
         pytest.raises(IndexLockedError, match="being updated"),
     ):
         update_index([corpus], index_location, embedder=FakeEmbedder())
@@ -161,7 +157,7 @@ def test_the_model_is_recorded_and_checked(tmp_path: Path, index_location: str |
         Assistant.open(index_location, embedder=WideEmbedder())
     # A rebuild with the other model replaces the index, whatever its vectors' dimension was.
     build_index([corpus], index_location, embedder=WideEmbedder())
-    assert describe(index_location)["model"]["dimension"] == 4096 and len(article_ids(index_location)) == 5
+    assert describe_index(index_location).model.dimension == 4096 and len(article_ids(index_location)) == 5
 
 
 def test_the_commands_work_on_either_backend(tmp_path: Path, index_location: str | Path) -> None:
@@ -187,7 +183,7 @@ def test_a_milvus_server_that_is_down_is_named(tmp_path: Path) -> None:
     settings = get_settings(milvus_timeout=2)
     started = time.monotonic()
     with pytest.raises(StoreUnavailableError, match=r"cannot reach Milvus at milvus://127\.0\.0\.1:\d+/news"):
-        open_reader(address, settings=settings)
+        backend_for(address, settings).reader()
     assert time.monotonic() - started < 30
     runner = CliRunner(env={"ASSISTANT_MILVUS_TIMEOUT": "2"})
     result = runner.invoke(cli, ["search", "volcano", "--index", address])
@@ -216,11 +212,11 @@ def test_a_milvus_lite_folder_held_by_another_process_is_named(tmp_path: Path) -
     try:
         assert holder.stdout is not None and holder.stdout.readline().strip() == "holding"
         with pytest.raises(StoreUnavailableError, match="open in another process"):
-            open_reader(f"milvus-lite:{tmp_path / 'm.db'}")
+            backend_for(f"milvus-lite:{tmp_path / 'm.db'}").reader()
     finally:
         holder.kill()
         holder.wait(timeout=30)
-    reader = open_reader(f"milvus-lite:{tmp_path / 'm.db'}")  # the lock goes with the process
+    reader = backend_for(f"milvus-lite:{tmp_path / 'm.db'}").reader()  # the lock goes with the process
     assert reader.chunk_count == 5
     reader.close()
 
@@ -266,14 +262,14 @@ def test_a_malformed_milvus_address_is_a_config_error(written: str) -> None:
 def test_without_the_scale_extra_a_milvus_index_gives_the_install_command(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setitem(sys.modules, "pymilvus", None)
     with pytest.raises(ConfigError, match=r"pip install -e '\.\[scale\]'"):
-        open_reader("milvus://127.0.0.1:19530/news")
+        backend_for("milvus://127.0.0.1:19530/news").reader()
 
 
 def _raw_rows(location: str) -> dict[str, int]:
     """Rows Milvus holds in each collection in use, whatever generation they belong to."""
     from assistant.index.milvus.connection import ARTICLES, CHUNKS
 
-    reader = open_reader(location)
+    reader = backend_for(location).reader()
     connection = reader.connection  # type: ignore[attr-defined]
     try:
         return {kind: connection.count(kind, "uid >= 0") for kind in (CHUNKS, ARTICLES)}
@@ -302,13 +298,13 @@ def test_an_index_of_another_schema_is_refused_with_the_rebuild_command(tmp_path
 
     location = f"milvus-lite:{tmp_path / 'm.db'}"
     build_index([news_corpus(tmp_path / "news")], location, embedder=FakeEmbedder())
-    reader = open_reader(location)
+    reader = backend_for(location).reader()
     connection = reader.connection  # type: ignore[attr-defined]
-    commit = {**reader.manifest, "schema_version": 99}
+    commit = {**reader.body, "schema_version": 99}  # type: ignore[attr-defined]
     connection.upsert(META, [{"key": "commit", "value": json.dumps(commit), "gen": 0, "unused": UNUSED}])
     reader.close()
     with pytest.raises(IndexCorruptError, match=r"schema 99.*assistant index build --index milvus-lite:"):
-        open_reader(location)
+        backend_for(location).reader()
 
 
 def test_a_writer_killed_mid_update_leaves_the_milvus_index_answering(tmp_path: Path) -> None:
@@ -337,12 +333,12 @@ def test_a_writer_killed_mid_update_leaves_the_milvus_index_answering(tmp_path: 
     kill_when_embedding(proc, mark)
     assert proc.returncode == -signal.SIGKILL
     assert _raw_rows(location)["chunks"] > 5, "the kill should have left rows of the unpublished generation"
-    assert describe(location)["generation"] == 1 and check(location)[1] == []
+    assert describe_index(location).generation == 1 and backend_for(location).check().problems == ()
     assert article_ids(location) == {f"news/{name}" for name in ("volcano.md", "rates.md", "rates-old.md",
                                                                     "football.md", "undated.txt")}  # fmt: skip
     summary = update_index([corpus, extra], location, embedder=FakeEmbedder())
     assert summary.published and len(summary.added) == 200 and summary.articles == 205
-    assert _raw_rows(location) == {"chunks": 205, "articles": 205} and check(location)[1] == []
+    assert _raw_rows(location) == {"chunks": 205, "articles": 205} and backend_for(location).check().problems == ()
 
 
 def test_hostile_fields_are_stored_searched_and_removed(tmp_path: Path, index_location: str | Path) -> None:
@@ -354,11 +350,11 @@ def test_hostile_fields_are_stored_searched_and_removed(tmp_path: Path, index_lo
         {"id": "uni-é", "title": "RTL \u202e title", "text": "A second story about the harbor ferry."},
     ]
     build_index([write_jsonl(tmp_path / "hostile.jsonl", records)], index_location, embedder=FakeEmbedder())
-    assert check(index_location)[1] == [] and article_ids(index_location) == {hostile_id, "uni-é"}
+    assert backend_for(index_location).check().problems == () and article_ids(index_location) == {hostile_id, "uni-é"}
     with _assistant(index_location) as assistant:
         answer = assistant.ask("How many people does the ferry carry?", sources=[outlet], **ASK)
     assert [c.article_id for c in answer.citations] == [hostile_id] and answer.citations[0].title.startswith("Harbor")
     summary = remove_articles([hostile_id], index_location)
     assert summary.removed == [hostile_id] and article_ids(index_location) == {"uni-é"}
-    assert [item["id"] for item in describe(index_location)["removed"]] == [hostile_id]
-    assert check(index_location)[1] == []
+    assert [item.id for item in describe_index(index_location).removed] == [hostile_id]
+    assert backend_for(index_location).check().problems == ()

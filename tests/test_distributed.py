@@ -29,10 +29,9 @@ import pytest
 from conftest import article_ids, news_corpus, write_jsonl
 from processes import REPO, TESTS, child_env
 
-from assistant import Retriever, build_index, update_index
+from assistant import Retriever, build_index, describe_index, update_index
 from assistant.errors import ClusterError, ConfigError, IndexNotFoundError
 from assistant.index.local.reader import IndexReader
-from assistant.index.store import describe
 from assistant.indexing import distributed
 from assistant.indexing.chunking import embedding_text
 from assistant.indexing.intake import FileRead, Item
@@ -274,7 +273,7 @@ def test_bad_input_on_ray_reads_as_it_does_locally(tmp_path: Path, index_locatio
         assert_same_index(index_location, tmp_path / "local")
     else:  # Milvus: the same articles and passages, found by the same search
         assert article_ids(index_location) == article_ids(tmp_path / "local")
-        assert describe(index_location)["chunks"] == describe(tmp_path / "local")["chunks"]
+        assert describe_index(index_location).chunks == describe_index(tmp_path / "local").chunks
         hits = [
             [(hit.chunk_id, hit.start, hit.end) for hit in Retriever.open(index, embedder=HashingEmbedder()).search(
                 "central bank interest rate", k=5, as_of="2030-01-01")]

@@ -99,7 +99,7 @@ def test_a_damaged_database_is_never_answered_from(base_index: tuple[Path, Path]
         DAMAGE[damage](database)
     with pytest.raises(IndexCorruptError):
         _searches(index)
-    problems = verify(index)[1]
+    problems = verify(index).problems
     assert problems and (damage != "flip" or "news/rates.md" in " ".join(problems))
     assert cli_here("index", "verify", "--index", index).exit_code == 6
 
@@ -198,7 +198,7 @@ def test_rebuild_replaces_binary_garbage_current(base_index: tuple[Path, Path]) 
     corpus, index = base_index
     (index / "CURRENT").write_bytes(b"\xff\xfe\x00garbage")
     build_index([corpus], index, embedder=FakeEmbedder())
-    assert verify(index)[1] == []
+    assert verify(index).problems == ()
 
 
 def test_missing_current_is_not_found(base_index: tuple[Path, Path], tmp_path: Path) -> None:
@@ -246,7 +246,7 @@ def test_rebuild_replaces_a_corrupt_index(base_index: tuple[Path, Path], corrupt
     CORRUPTIONS[corruption](index)
     summary = build_index([corpus], index, embedder=FakeEmbedder())
     assert summary.published and summary.articles == 5
-    assert verify(index)[1] == []
+    assert verify(index).problems == ()
     assert current(index) == f"store-{summary.generation:06d}"
     assert golden_hits(index)["central bank interest rate"]
 
@@ -288,4 +288,4 @@ def test_an_index_of_the_previous_version_is_refused_with_how_to_rebuild(tmp_pat
     summary = build_index([corpus], index, embedder=FakeEmbedder())
     # The rebuild takes the next generation number and clears the old layout away.
     assert summary.generation == 4 and current(index) == "store-000004" and not (index / "gen-000003").exists()
-    assert verify(index)[1] == []
+    assert verify(index).problems == ()

@@ -66,7 +66,7 @@ def test_sigkill_mid_update_leaves_the_old_generation_live(tmp_path: Path, base_
     assert left, "the kill should have left segment files that no commit names"
     assert (index / ".lock").exists(), "the lock file stays; only the kernel's lock on it went with the writer"
 
-    assert verify(index)[1] == []
+    assert verify(index).problems == ()
     assert generation(index) == 1
     assert golden_hits(index) == before
 
@@ -74,7 +74,7 @@ def test_sigkill_mid_update_leaves_the_old_generation_live(tmp_path: Path, base_
     summary = update_index([corpus, extra], index, embedder=FakeEmbedder())
     assert summary.published and len(summary.added) == 200 and summary.articles == 205
     assert unnamed(index) == set() and not left & segment_files(index / current(index))
-    assert generation(index) == 2 and verify(index)[1] == []
+    assert generation(index) == 2 and verify(index).problems == ()
     assert [[hit[:2] for hit in hits] for hits in golden_hits(index).values()] == [
         [hit[:2] for hit in hits] for hits in before.values()
     ]
@@ -89,11 +89,11 @@ def test_segments_written_but_never_committed_are_removed(base_index: tuple[Path
     assert done.returncode == 9, done.stderr
     left = unnamed(index)
     assert left and all(name.startswith("seg-00000002.") for name in left)
-    assert generation(index) == 1 and verify(index)[1] == [] and golden_hits(index) == before
+    assert generation(index) == 1 and verify(index).problems == () and golden_hits(index) == before
 
     summary = update_index([corpus], index, embedder=FakeEmbedder())
     assert summary.generation == 2 and summary.added == ["news/comet.txt"]
-    assert unnamed(index) == set() and verify(index)[1] == []
+    assert unnamed(index) == set() and verify(index).problems == ()
 
 
 def test_a_store_renamed_but_never_published_is_removed(base_index: tuple[Path, Path]) -> None:
@@ -105,14 +105,14 @@ def test_a_store_renamed_but_never_published_is_removed(base_index: tuple[Path, 
     assert done.returncode == 9, done.stderr
     # Complete, but nothing names it: readers still get generation 1.
     assert sorted(p.name for p in index.glob("store-*")) == ["store-000001", "store-000002"]
-    assert current(index) == "store-000001" and verify(index)[1] == [] and golden_hits(index) == before
+    assert current(index) == "store-000001" and verify(index).problems == () and golden_hits(index) == before
 
     (corpus / "comet2.txt").write_text("Second comet\n\nAstronomers saw another comet.\n")
     summary = update_index([corpus], index, embedder=FakeEmbedder())
     # The next writer drops it (nothing ever read generation 2 there), and publishes generation 2 in the live store.
     assert summary.generation == 2 and summary.added == ["news/comet.txt", "news/comet2.txt"]
     assert sorted(p.name for p in index.glob("store-*")) == ["store-000001"]
-    assert verify(index)[1] == []
+    assert verify(index).problems == ()
 
 
 MODES = ("rebuild", "update")
@@ -272,7 +272,7 @@ def _kill_loop(tmp_path: Path, corpus: Path, index: Path, kills: int, seed: int)
     assert summary.published and article_ids(index) == expected and tmp_folders(index) == []
     assert unnamed(index) == set() and summary.generation == live + 1
     assert kept_generations(index)[-1] == live + 1
-    assert verify(index)[1] == [] and not (index / "CURRENT.tmp").exists()
+    assert verify(index).problems == () and not (index / "CURRENT.tmp").exists()
     print(
         f"\nkill loop: {len(rounds)} rounds, {stats['killed']} writers killed ({stats['rebuild']} rebuilds, "
         f"{stats['update']} updates), {stats['mid_write']} before publishing, {stats['in_merge']} while merging, "

@@ -34,8 +34,8 @@ def _enospc(*_: object) -> None:
 
 @pytest.mark.parametrize("failing", ["rows", "vectors", "terms", "postings", "CURRENT.tmp"])
 def test_disk_full_during_commit(base_index: tuple[Path, Path], monkeypatch: pytest.MonkeyPatch, failing: str) -> None:
+    import assistant.index.local.layout as layout
     import assistant.index.local.segments as segments
-    import assistant.index.local.writer as store
 
     corpus, index = base_index
     before = golden_hits(index)
@@ -44,14 +44,14 @@ def test_disk_full_during_commit(base_index: tuple[Path, Path], monkeypatch: pyt
     (corpus / "new.txt").write_text("Comet seen over the bay\n\nAstronomers saw a bright comet.\n")
     with monkeypatch.context() as patch:
         if failing == "CURRENT.tmp":
-            real_fsync = store.fsync_file
+            real_fsync = layout.fsync_file
 
             def fsync(path: Path) -> None:
                 if path.name == failing:
                     _enospc()
                 real_fsync(path)
 
-            patch.setattr(store, "fsync_file", fsync)
+            patch.setattr(layout, "fsync_file", fsync)
             write = build_index  # only a rebuild switches CURRENT
         else:
             real_write = segments.ArrayFile.write
@@ -67,7 +67,7 @@ def test_disk_full_during_commit(base_index: tuple[Path, Path], monkeypatch: pyt
         with pytest.raises(OSError) as raised:
             write([corpus], index, embedder=FakeEmbedder())
     assert raised.value.errno == errno.ENOSPC and raised.value.filename == str(index)
-    assert current(index) == live and verify(index)[1] == []
+    assert current(index) == live and verify(index).problems == ()
     assert golden_hits(index) == before
     # Nothing of the failed write stays to hold space on the full disk, not even a store already renamed.
     assert sorted(p.name for p in index.iterdir()) == [".lock", "CURRENT", live]
@@ -75,7 +75,7 @@ def test_disk_full_during_commit(base_index: tuple[Path, Path], monkeypatch: pyt
 
     summary = update_index([corpus], index, embedder=FakeEmbedder())  # the lock was released
     assert summary.published and summary.added == ["news/new.txt"]
-    assert verify(index)[1] == [] and summary.generation == 2
+    assert verify(index).problems == () and summary.generation == 2
 
 
 @pytest.mark.parametrize("code", [errno.ENOSPC, errno.EDQUOT, errno.EIO])
@@ -235,7 +235,7 @@ def test_a_real_full_disk_fails_the_update_cleanly(tmp_path: Path, private_tmpfs
     assert golden_hits(after, embedder()) == golden
     # With room again, the next update goes through: the lock was released and nothing is left in the way.
     summary = update_index([corpus, extra], after, embedder=embedder(), settings=settings)
-    assert summary.published and len(summary.added) == count and verify(after)[1] == []
+    assert summary.published and len(summary.added) == count and verify(after).problems == ()
 
 
 def test_a_full_disk_during_the_merge_after_an_update_leaves_the_update_published(
@@ -257,10 +257,10 @@ def test_a_full_disk_during_the_merge_after_an_update_leaves_the_update_publishe
         patch.setattr(merging, "merge", merge)
         summary = update_index([corpus], index, embedder=FakeEmbedder(), settings=settings)
     assert summary.published and summary.generation == 2 and summary.merges == 0
-    assert unnamed(index) == set() and verify(index)[1] == []
+    assert unnamed(index) == set() and verify(index).problems == ()
     reader = IndexReader.open(index)
     assert len(reader.lives) == 2  # not merged, and nothing of the merge left behind
     reader.close()
     (corpus / "new2.txt").write_text("Second comet\n\nAstronomers saw another comet.\n")
     assert update_index([corpus], index, embedder=FakeEmbedder(), settings=settings).merges >= 1
-    assert verify(index)[1] == []
+    assert verify(index).problems == ()

@@ -44,7 +44,7 @@ def test_a_second_writer_is_refused_until_the_first_dies(
             result = cli_here("index", command, corpus, "--index", index)
             assert (result.exit_code, result.stderr.splitlines()) == (7, [refused]), command
         assert snapshot(index) == before
-        assert verify(index)[1] == []
+        assert verify(index).problems == ()
     finally:
         holder.kill()
         holder.wait(timeout=30)
@@ -58,4 +58,4 @@ def test_a_second_writer_is_refused_until_the_first_dies(
     result = cli_here("index", "update", corpus, "--index", index)
     assert result.exit_code == 0, result.output
     assert result.stdout.startswith(f"{index}: generation 2 — 6 articles")
-    assert tmp_folders(index) == [] and verify(index)[1] == []
+    assert tmp_folders(index) == [] and verify(index).problems == ()

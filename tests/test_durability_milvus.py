@@ -18,7 +18,7 @@ from durability import AS_OF, GOLDEN_QUERIES, Round, WriterServer, extra_batch, 
 from processes import child_env
 
 from assistant import Assistant, Retriever, build_index, remove_articles, update_index
-from assistant.index.store import check, describe
+from assistant.index.store import backend_for, describe_index
 
 pytest.importorskip("milvus_lite")
 
@@ -40,10 +40,10 @@ def _state(location: str) -> tuple[int, list[str], dict[str, list[tuple]], list[
     """The live generation, its article ids (as listed, duplicates kept), the golden queries' hits and the
     question's citations, after a full check."""
     try:
-        manifest, problems = check(location)
-        assert manifest is not None and problems == [], problems
-        info = describe(location, with_articles=True)
-        ids = sorted(article["id"] for article in info["article_list"])
+        commit, problems = backend_for(location).check()
+        assert commit is not None and problems == (), problems
+        info = describe_index(location, with_articles=True)
+        ids = sorted(article.id for article in info.article_list or ())
         retriever = Retriever.open(location, embedder=FakeEmbedder())
         try:
             hits = {
@@ -57,7 +57,7 @@ def _state(location: str) -> tuple[int, list[str], dict[str, list[tuple]], list[
             answer = assistant.ask(QUESTION, as_of=AS_OF)
         finally:
             assistant.close()
-        return int(info["generation"]), ids, hits, [(c.article_id, c.chunk_id) for c in answer.citations]
+        return info.generation, ids, hits, [(c.article_id, c.chunk_id) for c in answer.citations]
     finally:
         _release()
 
@@ -198,7 +198,7 @@ def test_a_writer_killed_as_it_publishes_leaves_outlets_word_counts_and_removals
     corpus, extra = news_corpus(tmp_path / "news"), tmp_path / "extra"
     extra_batch(extra, 7, BATCH)  # a new outlet ("Extra Wire") and new words
     build_index([corpus, extra] if mode == "remove" else [corpus], location, embedder=FakeEmbedder())
-    before = describe(location)
+    before = describe_index(location)
     reader = Retriever.open(location, embedder=FakeEmbedder())
     words = ("harbour", "zq7x1", "bulletin", "rate")
     frequencies = reader.reader.stem_frequencies(words)
@@ -212,14 +212,10 @@ def test_a_writer_killed_as_it_publishes_leaves_outlets_word_counts_and_removals
         assert killed_by_sigkill(server.kill(pid))
     finally:
         server.close()
-    manifest, problems = check(location)
-    after = describe(location)
-    assert problems == [] and manifest is not None and after["generation"] == before["generation"]
-    assert (after["sources"], after["removed"], after["articles"]) == (
-        before["sources"],
-        before["removed"],
-        before["articles"],
-    )
+    commit, problems = backend_for(location).check()
+    after = describe_index(location)
+    assert problems == () and commit is not None and after.generation == before.generation
+    assert (after.sources, after.removed, after.articles) == (before.sources, before.removed, before.articles)
     reader = Retriever.open(location, embedder=FakeEmbedder())
     assert reader.reader.stem_frequencies(words) == frequencies
     reader.close()
@@ -229,5 +225,5 @@ def test_a_writer_killed_as_it_publishes_leaves_outlets_word_counts_and_removals
         summary = update_index([corpus, extra], location, embedder=FakeEmbedder())
     else:
         summary = remove_articles([f"b7-{n}" for n in range(BATCH)], location)
-    assert summary.published and check(location)[1] == []
+    assert summary.published and backend_for(location).check().problems == ()
     _release()

@@ -22,7 +22,7 @@ def _fingerprint(index: Path, embedder: object, queries: tuple[str, ...], as_of:
             "ORDER BY id"
         )
         chunks = reader.query("SELECT id, article_id, ordinal, start, end, text FROM chunks ORDER BY id")
-        manifest = {key: reader.manifest[key] for key in ("model", "chunker", "counts", "roots")}
+        manifest = {key: reader.body[key] for key in ("model", "chunker", "counts", "roots")}
     finally:
         reader.close()
     retriever = Retriever.open(index, embedder=embedder)

@@ -14,6 +14,7 @@ from durability import AS_OF, GOLDEN_QUERIES, current, golden_hits
 from assistant import IndexNotFoundError, Retriever, build_index, get_settings, remove_articles, update_index
 from assistant.errors import GenerationGoneError
 from assistant.index.analyzer import analyze
+from assistant.index.candidates import Window
 from assistant.index.ids import day_range
 from assistant.index.local import search
 from assistant.index.local.merging import plan
@@ -178,9 +179,9 @@ def test_ivf_segments_merge_reusing_their_cells(tmp_path: Path) -> None:
     assert np.array_equal(faiss_cells(reader.lives[0].segment), cells)
     # The IVF search finds what exact search finds (these vectors are easy: words hashed to dimensions).
     vector = FakeEmbedder().embed(["harbour ledger comet"])[0]
-    window = search.Window(0, 1 << 62)
-    approx = search.dense(reader.lives, vector, 10, window, exact_max_rows=0, probes=settings.ann_probes)
-    exact = search.dense(reader.lives, vector, 10, window, exact_max_rows=10**9, probes=settings.ann_probes)
+    window = Window(0, 1 << 62)
+    approx = search.dense(reader.lives, vector, 10, window, None, exact_max_rows=0, probes=settings.ann_probes)
+    exact = search.dense(reader.lives, vector, 10, window, None, exact_max_rows=10**9, probes=settings.ann_probes)
     assert np.allclose(sorted(approx.scores), sorted(exact.scores))
     reader.close()
 
@@ -244,10 +245,10 @@ def test_bm25_stops_early_without_changing_the_top(tmp_path: Path) -> None:
     queries = ["harbour ledger comet", "tariff election drought wire", "bridge festival item reports", "volcano"]
     for words in queries:
         hashes = [term_hash(t) for t in analyze(words)]
-        for window in (search.Window(0, 1 << 62), search.Window(*day_range("2024-03-01", "2024-06-30"))):
+        for window in (Window(0, 1 << 62), Window(*day_range("2024-03-01", "2024-06-30"))):
             for n in (5, 40):
-                pruned = search.lexical(reader.lives, hashes, n, window, reader.average_length)
-                every = search.lexical(reader.lives, hashes, 10**9, window, reader.average_length)
+                pruned = search.lexical(reader.lives, hashes, n, window, None, reader.average_length)
+                every = search.lexical(reader.lives, hashes, 10**9, window, None, reader.average_length)
                 assert len(pruned) == min(n, len(every))
                 assert (
                     pruned.ids.tolist() == every.ids[:n].tolist()

@@ -20,8 +20,8 @@ from assistant import (
     update_index,
 )
 from assistant.index.local.reader import IndexReader, kept_generations
-from assistant.index.store import check as verify
-from assistant.index.store import open_writer
+from assistant.index.records import Counts, ModelRecord
+from assistant.index.store import backend_for
 from assistant.settings import get_settings
 
 
@@ -33,10 +33,10 @@ def test_build_indexes_every_article_and_verifies(
     assert summary.published and summary.generation == 1
     assert len(summary.added) == 5 and summary.articles == 5
     assert summary.chunks == fake_embedder.embedded == summary.embedded_chunks
-    manifest, problems = verify(index_location)
-    assert problems == [] and manifest is not None
-    assert manifest["model"] == {"name": "fake-hashing", "identity": "fake-hashing@v1", "dimension": 64}
-    assert manifest["counts"] == {"articles": 5, "chunks": summary.chunks}
+    commit, problems = backend_for(index_location).check()
+    assert problems == () and commit is not None
+    assert commit.model == ModelRecord(name="fake-hashing", identity="fake-hashing@v1", dimension=64)
+    assert commit.counts == Counts(articles=5, chunks=summary.chunks)
 
 
 def test_update_embeds_only_the_new_article(tmp_path: Path, index_location: str | Path) -> None:
@@ -71,7 +71,7 @@ def test_changed_and_deleted_files(tmp_path: Path, index_location: str | Path) -
     assert summary.changed == ["news/football.md"] and summary.removed == ["news/volcano.md"]
     assert counting.embedded == 1
     assert "news/volcano.md" not in article_ids(index_location)
-    assert verify(index_location)[1] == []
+    assert backend_for(index_location).check().problems == ()
 
 
 def test_update_of_one_file_does_not_prune_its_siblings(tmp_path: Path, index_location: str | Path) -> None:
@@ -117,7 +117,7 @@ def test_remove_by_id(tmp_path: Path, index_location: str | Path) -> None:
     build_index([corpus], index_location, embedder=FakeEmbedder())
     summary = remove_articles(["news/rates.md", "nope"], index_location)
     assert summary.removed == ["news/rates.md"] and [s.origin for s in summary.skipped] == ["nope"]
-    assert "news/rates.md" not in article_ids(index_location) and verify(index_location)[1] == []
+    assert "news/rates.md" not in article_ids(index_location) and backend_for(index_location).check().problems == ()
 
 
 def test_exact_duplicates_are_stored_once(tmp_path: Path, index_location: str | Path) -> None:
@@ -195,9 +195,9 @@ def test_changed_chunker_settings_need_a_rebuild(tmp_path: Path, index_location:
 def test_second_writer_gets_a_clear_error(tmp_path: Path, index_location: str | Path) -> None:
     corpus = news_corpus(tmp_path / "news")
     build_index([corpus], index_location, embedder=FakeEmbedder())
-    manifest = {"name": "fake-hashing", "identity": "fake-hashing@v1", "dimension": 64}
+    model = ModelRecord(name="fake-hashing", identity="fake-hashing@v1", dimension=64)
     with (
-        open_writer(index_location, model=manifest, chunker={}, settings=get_settings()),
+        backend_for(index_location).writer(model=model, chunker=None),
         pytest.raises(IndexLockedError, match="being updated"),
     ):
         update_index([corpus], index_location, embedder=FakeEmbedder())

@@ -13,11 +13,9 @@ import pytest
 from click.testing import CliRunner
 from conftest import FakeEmbedder, article_ids
 
-from assistant import build_index, remove_articles, update_index
+from assistant import build_index, describe_index, remove_articles, update_index
 from assistant.cli import cli
-from assistant.index.store import check as check_index
-from assistant.index.store import describe as describe_index
-from assistant.index.store import open_reader
+from assistant.index.store import backend_for
 from assistant.ingest.duplicates import SUPERSEDED
 
 REAL = Path(__file__).parent / "data" / "real"
@@ -53,15 +51,15 @@ def test_a_removed_article_stays_out_of_updates_of_its_folder(tmp_path: Path, in
     summary = update_index([news], index, embedder=FakeEmbedder())
     assert "odd/enc/note.txt" not in ids(index)
     assert summary.kept_out == ["odd/enc/note.txt"] and summary.added == [] and not summary.published
-    assert [item["id"] for item in describe_index(index)["removed"]] == ["odd/enc/note.txt"]
+    assert [item.id for item in describe_index(index).removed] == ["odd/enc/note.txt"]
     # A rebuild of the folder keeps it out too: the removal lasts until it is undone.
     rebuilt = build_index([news], index, embedder=FakeEmbedder())
     assert rebuilt.kept_out == ["odd/enc/note.txt"] and "odd/enc/note.txt" not in ids(index)
     # Naming the file itself brings it back, and the index forgets the removal.
     back = update_index([news / "enc" / "note.txt"], index, embedder=FakeEmbedder(), prune=False)
-    assert back.added == ["odd/enc/note.txt"] and describe_index(index)["removed"] == []
+    assert back.added == ["odd/enc/note.txt"] and describe_index(index).removed == ()
     assert update_index([news], index, embedder=FakeEmbedder()).kept_out == []
-    assert check_index(index)[1] == []
+    assert backend_for(index).check().problems == ()
 
 
 def test_info_lists_removed_articles_and_update_says_they_were_kept_out(
@@ -139,7 +137,7 @@ def test_the_newest_version_of_an_id_wins_and_says_so(tmp_path: Path, index_loca
     summary = build_index([tmp_path / "news"], index_location, embedder=FakeEmbedder())
     assert sorted(summary.added) == ["1050100000", "1050201000", "1050315385"]
     assert [(s.line, s.reason) for s in summary.skipped] == [(2, SUPERSEDED), (5, SUPERSEDED)]
-    reader = open_reader(index_location)
+    reader = backend_for(index_location).reader()
     try:
         # The opening passage of each article: what a reader of it sees first.
         texts = {row.article_id: row.text for row in reader.chunk_rows(reader.first_chunks(summary.added)).values()}

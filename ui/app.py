@@ -12,6 +12,7 @@ import logging
 import shutil
 import threading
 from collections.abc import Iterator
+from dataclasses import astuple
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -27,7 +28,7 @@ if TYPE_CHECKING:
     # For annotations only: gradio takes seconds to import, so build_app imports it, not this module.
     import gradio as gr
 
-    from assistant.indexing.update import ProgressCallback
+    from assistant.indexing.summary import ProgressCallback
 
 logger = logging.getLogger(__name__)
 
@@ -140,21 +141,21 @@ class ChatService:
 
     # -- library ----------------------------------------------------------------------------------------
     def library(self, filter_text: str = "") -> tuple[str, list[list[str]]]:
-        from assistant.index.store import describe
+        from assistant import describe_index
 
-        info = describe(self.index_dir, with_articles=True, settings=self.settings)
-        dates = info["date_range"]
-        outlets = ", ".join(f"{s['source']} ({s['articles']})" for s in info["sources"]) or "–"
+        info = describe_index(self.index_dir, with_articles=True, settings=self.settings)
+        dates = info.date_range
+        outlets = ", ".join(f"{s.source} ({s.articles})" for s in info.sources) or "–"
         stats = (
-            f"**{info['articles']} articles**, {info['chunks']} passages · dates {dates['first'] or '–'} … "
-            f"{dates['last'] or '–'} ({dates['undated']} undated) · sources: {outlets} · generation "
-            f"{info['generation']}, updated {info['created_at']} · model {info['model']['name']}"
+            f"**{info.articles} articles**, {info.chunks} passages · dates {dates.first or '–'} … "
+            f"{dates.last or '–'} ({dates.undated} undated) · sources: {outlets} · generation "
+            f"{info.generation}, updated {info.created_at} · model {info.model.name}"
         )
         wanted = filter_text.strip().lower()
         rows = [
-            [a["title"] or "", a["source"] or "", a["date"] or "", a["id"]]
-            for a in info["article_list"]
-            if not wanted or wanted in " ".join(str(v) for v in a.values()).lower()
+            [a.title or "", a.source or "", a.date or "", a.id]
+            for a in info.article_list or ()
+            if not wanted or wanted in " ".join(str(v) for v in astuple(a)).lower()
         ]
         return stats, rows
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import sys
+from dataclasses import asdict
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -14,7 +15,7 @@ from ..settings import get_settings
 from .options import emit, errors, index_option, json_option
 
 if TYPE_CHECKING:
-    from ..indexing.update import IndexSummary
+    from ..indexing.summary import IndexSummary
 
 
 @click.group()
@@ -145,30 +146,32 @@ def index_optimize(index_dir: Path | None, as_json: bool) -> None:
 @errors
 def index_info(list_articles: bool, index_dir: Path | None, as_json: bool) -> None:
     """Articles, chunks, dates, sources, model, generation and size of the index."""
-    from ..index.store import describe
+    from ..index.store import describe_index
 
     settings = get_settings(index_dir=index_dir)
-    info = describe(settings.index_dir, with_articles=list_articles, settings=settings)
+    info = describe_index(settings.index_dir, with_articles=list_articles, settings=settings)
     if as_json:
-        emit(info)
+        body = asdict(info)
+        if info.article_list is None:
+            body.pop("article_list")
+        emit(body)
         return
-    click.echo(f"index:       {info['path']} (generation {info['generation']}, created {info['created_at']})")
-    click.echo(f"articles:    {info['articles']}")
-    click.echo(f"chunks:      {info['chunks']}")
-    dates = info["date_range"]
-    click.echo(f"dates:       {dates['first'] or '-'} … {dates['last'] or '-'} ({dates['undated']} undated)")
-    click.echo("sources:     " + (", ".join(f"{s['source']} ({s['articles']})" for s in info["sources"]) or "-"))
-    click.echo(f"model:       {info['model']['identity']} (dimension {info['model']['dimension']})")
-    chunker = info["chunker"]
-    click.echo(f"chunker:     {chunker['chunk_size']} chars, overlap {chunker['chunk_overlap']}")
-    click.echo(f"segments:    {info['segments']}")
-    click.echo(f"size:        {info['bytes'] / 1e6:.1f} MB on disk" if info["bytes"] else "size:        on the server")
-    if info["removed"]:
-        click.echo(f"removed:     {len(info['removed'])} (kept out of updates until their file is named itself)")
-        for item in info["removed"]:
-            click.echo(f"  {item['id']}\tremoved {item['removed_at'][:10]}\t{item['title'] or '-'}")
-    for article in info.get("article_list", []):
-        click.echo(f"  {article['id']}\t{article['date'] or '-'}\t{article['source'] or '-'}\t{article['title']}")
+    dates = info.date_range
+    click.echo(f"index:       {info.path} (generation {info.generation}, created {info.created_at})")
+    click.echo(f"articles:    {info.articles}")
+    click.echo(f"chunks:      {info.chunks}")
+    click.echo(f"dates:       {dates.first or '-'} … {dates.last or '-'} ({dates.undated} undated)")
+    click.echo("sources:     " + (", ".join(f"{s.source} ({s.articles})" for s in info.sources) or "-"))
+    click.echo(f"model:       {info.model.identity} (dimension {info.model.dimension})")
+    click.echo(f"chunker:     {info.chunker.chunk_size} chars, overlap {info.chunker.chunk_overlap}")
+    click.echo(f"segments:    {info.segments if info.segments is not None else 'managed by Milvus'}")
+    click.echo(f"size:        {info.bytes / 1e6:.1f} MB on disk" if info.bytes else "size:        on the server")
+    if info.removed:
+        click.echo(f"removed:     {len(info.removed)} (kept out of updates until their file is named itself)")
+        for item in info.removed:
+            click.echo(f"  {item.id}\tremoved {item.removed_at[:10]}\t{item.title or '-'}")
+    for article in info.article_list or ():
+        click.echo(f"  {article.id}\t{article.date or '-'}\t{article.source or '-'}\t{article.title}")
 
 
 @index.command("verify")
@@ -177,20 +180,21 @@ def index_info(list_articles: bool, index_dir: Path | None, as_json: bool) -> No
 @errors
 def index_verify(index_dir: Path | None, as_json: bool) -> None:
     """Check checksums, SQLite integrity and that vectors and chunks agree. Exits 6 on any problem."""
-    from ..index.store import check
+    from ..index.store import backend_for
 
     settings = get_settings(index_dir=index_dir)
-    manifest, problems = check(settings.index_dir, settings=settings)
+    checked = backend_for(settings.index_dir, settings).check()
+    commit, problems = checked.commit, checked.problems
     if as_json:
-        emit({"ok": not problems, "generation": manifest and manifest.get("generation"), "problems": problems})
+        emit({"ok": not problems, "generation": commit and commit.generation, "problems": list(problems)})
     elif problems:
         for problem in problems:
             click.echo(f"problem: {problem}", err=True)
     else:
-        assert manifest is not None
+        assert commit is not None
         click.echo(
-            f"ok: generation {manifest['generation']}, {manifest['counts']['articles']} articles, "
-            f"{manifest['counts']['chunks']} chunks, checksums match"
+            f"ok: generation {commit.generation}, {commit.counts.articles} articles, {commit.counts.chunks} chunks, "
+            "checksums match"
         )
     if problems:
         sys.exit(6)

@@ -12,17 +12,18 @@ __all__ = ["Candidates", "Window"]
 @dataclass(frozen=True)
 class Window:
     """Which passages a search may return: chunk ids in [low, high) (plus the undated ones when ``undated``), from
-    any source or only those whose codes are in ``sources``."""
+    any outlet or only those named in ``sources`` (sorted; each backend finds them in its own way)."""
 
     low: int
     high: int
     undated: bool = False
-    sources: tuple[int, ...] | None = None
+    sources: tuple[str, ...] | None = None
 
 
 @dataclass(frozen=True)
 class Candidates:
-    """Passages found, best first: chunk ids, scores, article uids, and where each row is (segment, position)."""
+    """Passages found, best first: chunk ids, scores, article uids, and where each row is in the backend's own terms
+    (the local store: segment and position; Milvus: 0 and the row's uid), handed back to ``chunk_rows``."""
 
     ids: np.ndarray
     scores: np.ndarray

@@ -1,25 +1,31 @@
-"""What crosses the seam between the index and the rest, whichever backend holds it.
+"""What crosses the seam between the index and the rest, whichever backend holds it: frozen values only.
 
-Frozen values only: a passage as the retriever reads it (:class:`ChunkRow`), with the checksum both backends keep
-of what a hit shows, and the checks every reader makes of a commit.
+A commit as both backends record it (:class:`Commit`, with the model and chunker that made it), an article as a
+writer compares it with what it reads (:class:`ArticleRecord`), a removal a user asked for (:class:`Removal`), a
+passage as the retriever reads it (:class:`ChunkRow`, with the checksum both backends keep of what a hit shows), and
+what an index holds, for people (:class:`IndexDescription`). Each backend keeps more of its own (segments and
+checksums, Milvus collections) behind its reader and writer; none of that crosses.
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass
-from pathlib import Path
-from typing import Any
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from typing import Any, NamedTuple
 
-from ..errors import GenerationGoneError, ModelMismatchError
+from ..errors import ConfigError, GenerationGoneError, IndexCorruptError, ModelMismatchError
 
-__all__ = ["ChunkRow", "check_model", "generation_gone", "row_hash"]
+__all__ = [
+    "ArticleRecord", "ChunkRow", "ChunkerRecord", "Commit", "Counts", "DateRange", "IndexCheck", "IndexDescription",
+    "ListedArticle", "ModelRecord", "Removal", "SourceCount", "generation_gone", "row_hash",
+]  # fmt: skip
 
 
 def row_hash(
     text: str, start: int, end: int, ordinal: int, article: str, title: str, date: str | None, source: str | None,
     url: str | None,
 ) -> int:  # fmt: skip
-    """A checksum of what a hit shows, kept in the segment, so a damaged row in the database is never shown."""
+    """A checksum of what a hit shows, kept beside the row by both backends, so a damaged row is never shown."""
     import xxhash
 
     fields = (text, str(start), str(end), str(ordinal), article, title, date or "\x00", source or "\x00", url or "\x00")
@@ -47,18 +53,164 @@ class ChunkRow:
         return row_hash(*fields, self.url)
 
 
-def generation_gone(directory: str | Path, generation: int, kept: list[int]) -> GenerationGoneError:
+@dataclass(frozen=True)
+class ModelRecord:
+    """The embedding model an index was built with: ``identity`` names its exact weights."""
+
+    name: str
+    identity: str
+    dimension: int
+
+
+@dataclass(frozen=True)
+class ChunkerRecord:
+    """How an index's articles were cut into passages."""
+
+    splitter: str
+    chunk_size: int
+    chunk_overlap: int
+    embeds_title: bool = True
+
+
+@dataclass(frozen=True)
+class Counts:
+    articles: int
+    chunks: int
+
+
+@dataclass(frozen=True)
+class Commit:
+    """A published generation, in the terms both backends share."""
+
+    generation: int
+    created_at: str
+    model: ModelRecord
+    chunker: ChunkerRecord
+    counts: Counts
+    roots: tuple[str, ...] = ()
+
+    @classmethod
+    def from_body(cls, body: Mapping[str, Any], where: object) -> Commit:
+        """The shared part of a commit a backend stored as JSON; IndexCorruptError naming ``where`` if it lacks one."""
+        try:
+            chunker = body["chunker"]
+            return cls(
+                generation=int(body["generation"]),
+                created_at=str(body["created_at"]),
+                model=ModelRecord(
+                    str(body["model"]["name"]), str(body["model"]["identity"]), int(body["model"]["dimension"])
+                ),
+                chunker=ChunkerRecord(
+                    str(chunker.get("splitter", "")),
+                    int(chunker["chunk_size"]),
+                    int(chunker["chunk_overlap"]),
+                    bool(chunker.get("embeds_title", True)),
+                ),
+                counts=Counts(int(body["counts"]["articles"]), int(body["counts"]["chunks"])),
+                roots=tuple(body.get("roots", ())),
+            )
+        except (KeyError, TypeError, ValueError) as exc:
+            raise IndexCorruptError(f"{where}: the commit is incomplete ({type(exc).__name__}: {exc})") from exc
+
+    def check_model(self, identity: str, location: object) -> None:
+        """Refuse to search or update an index with another model than the one that built it."""
+        if self.model.identity != identity:
+            raise ModelMismatchError(
+                f"the index in {location} was built with {self.model.identity}, but the configured model is "
+                f"{identity}: set ASSISTANT_MODEL to the index's model, or rebuild with `assistant index build`"
+            )
+
+    def check_chunker(self, chunker: ChunkerRecord) -> None:
+        """Refuse to update an index with passages cut another way than its own."""
+        old = {"chunk_size": self.chunker.chunk_size, "chunk_overlap": self.chunker.chunk_overlap}
+        new = {"chunk_size": chunker.chunk_size, "chunk_overlap": chunker.chunk_overlap}
+        if old != new:
+            raise ConfigError(
+                f"the index was chunked with {old}, settings say {new}: rebuild with `assistant index build`"
+            )
+
+
+@dataclass(frozen=True)
+class ArticleRecord:
+    """A live article as a writer compares it with what it reads: an update keeps, replaces or drops it."""
+
+    uid: int
+    id: str
+    title: str
+    url: str | None
+    content_hash: str
+    copy_hash: str
+    file: str | None
+    root: str | None
+    origin: str | None
+
+
+@dataclass(frozen=True)
+class Removal:
+    """An article removed with ``assistant index remove``, remembered so that an update does not bring it back."""
+
+    id: str
+    title: str | None
+    file: str | None
+    origin: str | None
+    removed_at: str
+
+
+@dataclass(frozen=True)
+class DateRange:
+    first: str | None
+    last: str | None
+    undated: int
+
+
+@dataclass(frozen=True)
+class SourceCount:
+    source: str
+    articles: int
+
+
+@dataclass(frozen=True)
+class ListedArticle:
+    id: str
+    title: str
+    date: str | None
+    source: str | None
+    url: str | None
+    origin: str | None
+
+
+@dataclass(frozen=True)
+class IndexDescription:
+    """What an index holds, for people (``assistant index info``, the page's Library tab): the live generation's
+    counts, dates and outlets, the model and chunker, size on disk, and the removals remembered."""
+
+    path: str
+    generation: int
+    segments: int | None  # None: the backend manages its own (Milvus)
+    created_at: str
+    articles: int
+    chunks: int
+    date_range: DateRange
+    sources: tuple[SourceCount, ...]
+    model: ModelRecord
+    chunker: ChunkerRecord
+    roots: tuple[str, ...]
+    bytes: int
+    removed: tuple[Removal, ...]
+    article_list: tuple[ListedArticle, ...] | None = field(default=None)
+
+
+class IndexCheck(NamedTuple):
+    """A full check of an index (``assistant index verify``): its live commit (None when there is none to read)
+    and every problem found; none means every check passed. A pair, as ``commit, problems = check()``."""
+
+    commit: Commit | None
+    problems: tuple[str, ...]
+
+
+def generation_gone(location: object, generation: int, kept: list[int]) -> GenerationGoneError:
     """The error for a generation a permalink or ``--generation`` asks for once it is no longer kept."""
     listed = ", ".join(str(n) for n in kept) or "none"
     return GenerationGoneError(
-        f"index generation {generation} is no longer kept in {directory} (kept: {listed})", generation=generation
+        f"index generation {generation} is no longer kept in {location} (kept: {listed})", generation=generation
     )
-
-
-def check_model(manifest: dict[str, Any], identity: str, directory: str | Path) -> None:
-    """Refuse to search or update an index with another model than the one that built it."""
-    if manifest["model"]["identity"] != identity:
-        raise ModelMismatchError(
-            f"the index in {directory} was built with {manifest['model']['identity']}, but the configured model "
-            f"is {identity}: set ASSISTANT_MODEL to the index's model, or rebuild with `assistant index build`"
-        )

@@ -1,15 +1,17 @@
-"""The two index backends behind one interface: the local store (the default) and Milvus.
+"""The index behind one interface, whichever backend holds it: the local store (the default) or Milvus.
 
-The location a user names the index by picks the backend (:mod:`.location`); everything above the index layer (the
-retriever, the answerer, the CLI, the page) reads through :class:`StoreReader` and writes through
-:class:`StoreWriter`, and never learns which one it has.
+A :class:`Backend` is an index at a location (:func:`backend_for` picks the one the location names: the one place
+that knows both); everything above the index layer (the driver, the retriever, the answerer, the CLI, the page)
+reads through a :class:`StoreReader`, writes through a :class:`StoreWriter`, and never learns which one it has. Only
+the frozen values of :mod:`.records` and :mod:`.candidates` cross; each backend's tuning (FAISS probes, segment
+sizes, Milvus timeouts) is read from the settings by its own constructor.
 """
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, Protocol, Self
+from typing import TYPE_CHECKING, Protocol, Self
 
 from .location import milvus_address
 
@@ -19,18 +21,24 @@ if TYPE_CHECKING:
     from ..documents import Article, Chunk
     from ..settings import Settings
     from .candidates import Candidates, Window
-    from .records import ChunkRow
+    from .records import (
+        ArticleRecord,
+        ChunkerRecord,
+        ChunkRow,
+        Commit,
+        IndexCheck,
+        IndexDescription,
+        ModelRecord,
+        Removal,
+    )
 
-__all__ = [
-    "StoreReader", "StoreWriter", "check", "describe", "kept_generations", "location_of", "open_reader", "open_writer",
-    "require_index",
-]  # fmt: skip
+__all__ = ["Backend", "StoreReader", "StoreWriter", "backend_for", "describe_index", "location_of"]
 
 
 class StoreReader(Protocol):
     """One generation of an index, open for reading; safe to share between threads."""
 
-    manifest: dict[str, Any]  # the commit: generation, model, chunker, counts, roots, created_at
+    commit: Commit
     generation: int
     chunk_count: int
 
@@ -45,15 +53,13 @@ class StoreReader(Protocol):
     def sources(self) -> tuple[str, ...]:
         """The outlets this generation holds articles from, sorted."""
 
-    def source_codes(self, names: Iterable[str]) -> tuple[int, ...]: ...
-
-    def dense(self, vector: np.ndarray, n: int, window: Window, *, exact_max_rows: int, probes: int) -> Candidates:
+    def dense(self, vector: np.ndarray, n: int, window: Window) -> Candidates:
         """The ``n`` passages nearest ``vector`` (inner product) among those the window allows."""
 
     def lexical(self, words: list[str], n: int, window: Window) -> Candidates:
         """The ``n`` best passages by BM25 for ``words`` (the index's analyzer applies) that the window allows."""
 
-    def chunk_rows(self, ids: Iterable[int], where: dict[int, tuple[int, int]] | None = None) -> dict[int, ChunkRow]:
+    def chunk_rows(self, ids: Iterable[int], where: Mapping[int, tuple[int, int]] | None = None) -> dict[int, ChunkRow]:
         """The rows of these chunk ids (ids not held are left out); ``where`` is what candidates said of them."""
 
     def first_chunks(self, article_ids: Iterable[str]) -> list[int]:
@@ -66,15 +72,15 @@ class StoreReader(Protocol):
 class StoreWriter(Protocol):
     """Writes the next generation; a context manager whose ``commit()`` publishes it (nothing shows before)."""
 
-    base_manifest: dict[str, Any] | None  # the live commit this write starts from (None: a new index)
+    base: Commit | None  # the live commit this write starts from (None: a new index, or a rebuild)
     roots: set[str]
 
     def __enter__(self) -> Self: ...
 
     def __exit__(self, exc_type: object, exc: BaseException | None, tb: object) -> None: ...
 
-    def articles(self) -> dict[str, Any]:
-        """The live articles by id, each a row of uid, id, title, url, content_hash, copy_hash, file, root, origin."""
+    def articles(self) -> Mapping[str, ArticleRecord]:
+        """The live articles, by id."""
 
     def add(
         self, article: Article, chunks: list[Chunk], vectors: np.ndarray, *, file: str | None, root: str | None
@@ -82,17 +88,43 @@ class StoreWriter(Protocol):
 
     def remove(self, article_ids: Iterable[str]) -> int: ...
 
-    def removed(self) -> dict[str, Any]:
-        """Articles removed with `index remove`, by id: rows of id, title, file, origin, removed_at."""
+    def removed(self) -> Mapping[str, Removal]:
+        """Articles removed with `index remove`, by id."""
 
-    def remember(self, rows: Iterable[Any]) -> None:
-        """Remember these articles (rows of :meth:`articles`) as removed by the user, from the commit on."""
+    def remember(self, articles: Iterable[ArticleRecord]) -> None:
+        """Remember these articles as removed by the user, from the commit on."""
 
     def forget(self, article_ids: Iterable[str]) -> None: ...
 
-    def commit(self) -> dict[str, Any]: ...
+    def commit(self) -> Commit: ...
 
     def merge(self, *, full: bool = False) -> int: ...
+
+
+class Backend(Protocol):
+    """An index at one location: opened for reading or writing, described, checked."""
+
+    @property
+    def location(self) -> str | Path:
+        """Where the index is, as the user named it."""
+
+    def require(self) -> None:
+        """IndexNotFoundError (with the command that builds one) when there is no index here."""
+
+    def reader(self, generation: int | None = None) -> StoreReader:
+        """The live generation (or ``generation``, while it is kept)."""
+
+    def writer(self, *, model: ModelRecord | None, chunker: ChunkerRecord | None, fresh: bool = False) -> StoreWriter:
+        """The next generation's writer: ``fresh`` starts it empty (a rebuild); without a model and chunker (a
+        removal, a merge) it takes the index's own."""
+
+    def kept_generations(self) -> list[int]:
+        """The generations a reader can be opened at, oldest first."""
+
+    def describe(self, *, with_articles: bool = False) -> IndexDescription: ...
+
+    def check(self) -> IndexCheck:
+        """Every check there is (``assistant index verify``)."""
 
 
 def location_of(index_dir: str | Path | None, settings: Settings) -> str | Path:
@@ -101,90 +133,25 @@ def location_of(index_dir: str | Path | None, settings: Settings) -> str | Path:
     return location if milvus_address(location) is not None else Path(location)
 
 
-def require_index(location: str | Path) -> None:
-    """No local index, or an unreadable one: said before the lock is taken (a Milvus writer finds out itself)."""
-    if milvus_address(location) is None:
-        from .local.layout import current_store
-
-        current_store(Path(location))
-
-
-def open_reader(
-    location: str | Path, *, settings: Settings | None = None, generation: int | None = None
-) -> StoreReader:
-    """The live generation of the index at ``location`` (or ``generation``, while it is kept)."""
+def backend_for(location: str | Path | None, settings: Settings | None = None) -> Backend:
+    """The index at ``location`` (``settings.index_dir`` when None): Milvus when it names Milvus, else a folder."""
     from ..settings import get_settings
 
+    settings = settings or get_settings()
+    location = location_of(location, settings)
     address = milvus_address(location)
     if address is not None:
-        from .milvus.reader import MilvusReader
+        from .milvus.backend import MilvusBackend
 
-        return MilvusReader.open(address, settings or get_settings(), generation=generation)
-    from .local.reader import IndexReader
+        return MilvusBackend(address, settings)
+    from .local.backend import LocalBackend
 
-    return IndexReader.open(Path(location), generation=generation)
-
-
-def kept_generations(location: str | Path, *, settings: Settings | None = None) -> list[int]:
-    """The generations a reader can be opened at, oldest first (Milvus keeps only the live one)."""
-    if milvus_address(location) is not None:
-        reader = open_reader(location, settings=settings)
-        try:
-            return [reader.generation]
-        finally:
-            reader.close()
-    from .local.reader import kept_generations as local
-
-    return local(location)
+    return LocalBackend(Path(location), settings)
 
 
-def open_writer(
-    location: str | Path,
-    *,
-    model: dict[str, Any],
-    chunker: dict[str, Any],
-    fresh: bool = False,
-    settings: Settings,
-) -> StoreWriter:
-    address = milvus_address(location)
-    if address is not None:
-        from .milvus.writer import MilvusWriter
-
-        return MilvusWriter(address, model=model, chunker=chunker, fresh=fresh, settings=settings)
-    from .local.writer import IndexWriter
-
-    return IndexWriter(Path(location), model=model, chunker=chunker, fresh=fresh, settings=settings)
-
-
-def describe(location: str | Path, *, with_articles: bool = False, settings: Settings | None = None) -> dict[str, Any]:
-    """What the index holds, for people (``assistant index info``)."""
-    address = milvus_address(location)
-    if address is not None:
-        from ..settings import get_settings
-        from .milvus.reader import MilvusReader
-
-        reader = MilvusReader.open(address, settings or get_settings())
-        try:
-            return reader.describe(with_articles=with_articles)
-        finally:
-            reader.close()
-    from .local.describe import describe_index
-
-    return describe_index(location, with_articles=with_articles)
-
-
-def check(location: str | Path, *, settings: Settings | None = None) -> tuple[dict[str, Any] | None, list[str]]:
-    """(live commit, problems) of a full check (``assistant index verify``); no problems means every check passed."""
-    address = milvus_address(location)
-    if address is not None:
-        from ..settings import get_settings
-        from .milvus.reader import MilvusReader
-
-        reader = MilvusReader.open(address, settings or get_settings())
-        try:
-            return reader.manifest, reader.problems()
-        finally:
-            reader.close()
-    from .local.integrity import check_index
-
-    return check_index(location)
+def describe_index(
+    location: str | Path | None = None, *, with_articles: bool = False, settings: Settings | None = None
+) -> IndexDescription:
+    """What the index at ``location`` (``ASSISTANT_INDEX_DIR`` when None) holds: its live generation's counts,
+    dates, outlets, model, size and remembered removals, and with ``with_articles`` every article."""
+    return backend_for(location, settings).describe(with_articles=with_articles)

@@ -15,7 +15,7 @@ import json
 import logging
 import os
 import socket
-from collections.abc import Iterator, Sequence
+from collections.abc import Iterator, Mapping, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -111,9 +111,9 @@ def event_of(row: dict[str, Any]) -> Item | FileRead:
 _JOBS: dict[str, tuple[Settings, dict[str, str], dict[str, str]]] = {}  # a worker runs many read tasks: fetched once
 
 
-def job_text(settings: Settings, kept_ids: dict[str, str], known: dict[str, str]) -> str:
+def job_text(settings: Settings, kept_ids: Mapping[str, str], known: Mapping[str, str]) -> str:
     """What every read task needs, as JSON, put in the object store once rather than shipped with each task."""
-    return json.dumps({"settings": settings.model_dump(mode="json"), "kept_ids": kept_ids, "known": known})
+    return json.dumps({"settings": settings.model_dump(mode="json"), "kept_ids": dict(kept_ids), "known": dict(known)})
 
 
 def read_rows(row: dict[str, Any], job: Any) -> Iterator[dict[str, Any]]:
@@ -311,8 +311,8 @@ def _events(rows: Iterator[dict[str, Any]]) -> Iterator[Item | FileRead]:
 def ray_articles(
     pairs: Sequence[tuple[Path, Path]],
     settings: Settings,
-    kept_ids: dict[str, str],
-    known: dict[str, str],
+    kept_ids: Mapping[str, str],
+    known: Mapping[str, str],
     *,
     address: str | None = None,
     identity: str | None = None,

@@ -5,7 +5,7 @@ from __future__ import annotations
 import contextlib
 import dataclasses
 import threading
-from collections.abc import Iterator, Sequence
+from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from queue import Full, Queue
@@ -46,7 +46,7 @@ class FileRead:
     warnings: list[Skipped] = field(default_factory=list)
 
 
-def read_file(folder: Path, path: Path, settings: Settings, kept_ids: dict[str, str]) -> Iterator[Item | FileRead]:
+def read_file(folder: Path, path: Path, settings: Settings, kept_ids: Mapping[str, str]) -> Iterator[Item | FileRead]:
     """The articles of one file with their chunks (chunked as they are taken), then its :class:`FileRead`.
 
     A file indexed before keeps its id, whichever parent folder is named this time (``kept_ids``: file → id). Of
@@ -68,7 +68,7 @@ def read_file(folder: Path, path: Path, settings: Settings, kept_ids: dict[str, 
 def chunked_articles(
     pairs: Sequence[tuple[Path, Path]],
     settings: Settings,
-    kept_ids: dict[str, str],
+    kept_ids: Mapping[str, str],
     queued: int = 1024,
 ) -> Iterator[Item | FileRead]:
     """Each file's articles with their chunks (:func:`read_file`), then its :class:`FileRead`, in input order.

@@ -1,31 +1,32 @@
-"""Building and updating an index: read articles, chunk, embed only what changed, publish a new generation."""
+"""Building and updating an index: read articles, chunk, embed only what changed, publish a new generation.
+
+``update_index``, ``build_index``, ``remove_articles`` and ``optimize_index`` are the entry points; one ``_Run`` is
+one writer session (reading in a thread, deciding with :mod:`.reconcile`, embedding, writing).
+"""
 
 from __future__ import annotations
 
-import fnmatch
-import glob
 import logging
-import os
 import sys
 import time
-from collections.abc import Callable, Iterator, Sequence
-from dataclasses import asdict, dataclass, field
+from collections.abc import Iterator, Mapping, Sequence
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, cast
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
-from ..documents import Article, Skipped
+from ..documents import Skipped
 from ..embed.base import Embedder
 from ..embed.factory import embedder_from_settings
 from ..errors import ConfigError, IndexNotFoundError, NothingIndexedError
-from ..index.records import check_model
-from ..index.store import StoreWriter, location_of, open_writer, require_index
+from ..index.records import ArticleRecord, ChunkerRecord, ModelRecord
+from ..index.store import StoreWriter, backend_for
 from ..ingest.discovery import discover
-from ..ingest.duplicates import DuplicateFilter
 from ..settings import Settings, get_settings
 from .chunking import SPLITTER_NAME, embedding_text
 from .intake import FileRead, Item, chunked_articles
+from .reconcile import Kind, Reconciler, Verdict, scope_of
+from .summary import IndexSummary, ProgressCallback
 
 if TYPE_CHECKING:
     from tqdm import tqdm
@@ -33,95 +34,16 @@ if TYPE_CHECKING:
 logger = logging.getLogger(__name__)
 
 
-@dataclass(frozen=True)
-class _Admitted:
-    """What the duplicate filter reads of an article it admitted (its id and copy hash), kept to replay it."""
-
-    id: str
-    copy_hash: str
-
-
 # Articles embedded per group: bounds memory on big corpora while keeping model batches full.
 _GROUP = 256
 
-ProgressCallback = Callable[[int, int, int, int], None]
-"""Called with (articles done, articles to embed, chunks done, chunks to embed)."""
+
+def model_record(embedder: Embedder) -> ModelRecord:
+    return ModelRecord(embedder.name, embedder.identity, int(embedder.dimension))
 
 
-@dataclass
-class IndexSummary:
-    """What a build, update or removal did."""
-
-    added: list[str] = field(default_factory=list)
-    changed: list[str] = field(default_factory=list)
-    removed: list[str] = field(default_factory=list)
-    unchanged: int = 0
-    skipped: list[Skipped] = field(default_factory=list)
-    warnings: list[Skipped] = field(default_factory=list)  # indexed, but something in it was ignored
-    kept_out: list[str] = field(default_factory=list)  # found in the inputs, but removed with `index remove`
-    embedded_chunks: int = 0
-    articles: int = 0
-    chunks: int = 0
-    generation: int | None = None
-    published: bool = False
-    merges: int = 0
-    seconds: float = 0.0
-
-    def counts(self) -> dict[str, int]:
-        return {
-            "added": len(self.added),
-            "changed": len(self.changed),
-            "removed": len(self.removed),
-            "unchanged": self.unchanged,
-            "skipped": len(self.skipped),
-        }
-
-    def to_dict(self) -> dict[str, Any]:
-        body = asdict(self)
-        body["counts"] = self.counts()
-        for name in ("skipped", "warnings"):
-            body[name] = [{"origin": s.origin, "line": s.line, "reason": s.reason} for s in getattr(self, name)]
-        return body
-
-
-def model_record(embedder: Embedder) -> dict[str, Any]:
-    return {"name": embedder.name, "identity": embedder.identity, "dimension": int(embedder.dimension)}
-
-
-def chunker_record(settings: Settings) -> dict[str, Any]:
-    return {
-        "splitter": SPLITTER_NAME,
-        "chunk_size": settings.chunk_size,
-        "chunk_overlap": settings.chunk_overlap,
-        "embeds_title": True,
-    }
-
-
-def _path_ids(rows: dict[str, Any]) -> dict[str, str]:
-    """The id of each indexed (or removed) file whose id is its path ("odd/enc/a.txt" for .../odd/enc/a.txt)."""
-    ids: dict[str, str] = {}
-    for article_id, row in rows.items():
-        file = row["file"]
-        if file and (Path(file).name == article_id or Path(file).as_posix().endswith("/" + article_id)):
-            ids[file] = article_id
-    return ids
-
-
-def _in_scope(file: str, inputs: Sequence[str | Path]) -> bool:
-    """Whether an indexed file was covered by this update's inputs, so its absence means it is gone."""
-    path = Path(file)
-    for raw in inputs:
-        target = Path(raw).expanduser()
-        if glob.has_magic(str(raw)):
-            # Stored paths are resolved; the pattern may run through a symlinked folder, so try both spellings.
-            patterns = (os.path.abspath(target), str(target.resolve().parent / target.name))
-            if any(fnmatch.fnmatch(str(path), pattern) for pattern in patterns):
-                return True
-            continue
-        resolved = target.resolve()
-        if path == resolved or (target.is_dir() and path.is_relative_to(resolved)):
-            return True
-    return False
+def chunker_record(settings: Settings) -> ChunkerRecord:
+    return ChunkerRecord(SPLITTER_NAME, settings.chunk_size, settings.chunk_overlap, embeds_title=True)
 
 
 class _Run:
@@ -152,58 +74,21 @@ class _Run:
         self._embedding: tqdm[Any] | None = None
 
     def apply(self, inputs: Sequence[str | Path], *, prune: bool) -> bool:
-        """Returns whether anything was read successfully."""
+        """Read the inputs, decide for each article what to do (:mod:`.reconcile`), embed and write what changed,
+        remove what is gone. Returns whether anything was read successfully."""
         pairs, skipped = discover(inputs)
         self.summary.skipped.extend(skipped)
         existing = self.writer.articles()
-        in_scope = {i for i, row in existing.items() if prune and row["file"] and _in_scope(row["file"], inputs)}
-        # Gone means: covered by these inputs, and its file vanished or was read cleanly without it. A vanished file
-        # is known now; a file read without it only at the end. A file that failed to read keeps its articles:
-        # bad input never loses indexed data.
-        vanished = {i for i in in_scope if not Path(existing[i]["file"]).exists()}
-        maybe_gone = {existing[i]["copy_hash"]: i for i in in_scope - vanished}
-        # Built without the vanished, so a renamed file is re-indexed under its new id instead of skipped as a copy.
-        initial = {row["copy_hash"]: i for i, row in existing.items() if i not in vanished}
-        duplicates = DuplicateFilter(initial)
-        admitted: list[tuple[_Admitted, str | None]] = []  # what the filter saw, to replay it (not the texts)
-        deferred: list[Item] = []
-        removed = self.writer.removed()
-        # Articles removed with `index remove` stay out, unless their file is named itself (not its folder).
-        named = {str(Path(raw).resolve()) for raw in inputs if Path(raw).is_file()}
-        kept_ids = _path_ids({**removed, **existing})
-        waiting_ids: set[str] = set()
-        waiting_copies: set[str] = set()
-        loaded_ids: set[str] = set()
+        reconciler = Reconciler(existing, self.writer.removed(), scope_of(existing, self.writer.removed(), inputs,
+                                                                          prune=prune))  # fmt: skip
         clean_files: set[str] = set()
         any_read = False
-        for item in self._read(pairs, clean_files, kept_ids, existing):
-            article = item.article
+        for item in self._read(pairs, clean_files, reconciler.scope.path_ids, existing):
             any_read = True
-            if article.id in removed:
-                if item.file not in named:
-                    self.summary.kept_out.append(article.id)
-                    continue
-                self.writer.forget([article.id])
-            loaded_ids.add(article.id)
-            twin = maybe_gone.get(article.copy_hash)
-            if (
-                (twin is not None and twin != article.id)
-                or article.id in waiting_ids
-                or article.copy_hash in waiting_copies
-            ):
-                # A copy of an article that may turn out gone: decided at the end, with everything that depends on it.
-                deferred.append(item)
-                waiting_ids.add(article.id)
-                waiting_copies.add(article.copy_hash)
-                continue
-            self._consider(item, existing, duplicates, admitted)
-        gone = vanished | {i for i in in_scope - vanished if i not in loaded_ids and existing[i]["file"] in clean_files}
-        if deferred:
-            duplicates = DuplicateFilter({h: i for h, i in initial.items() if i not in gone})
-            for seen, replaces in admitted:
-                duplicates.admit(cast(Article, seen), replaces=replaces)
-            for item in deferred:
-                self._consider(item, existing, duplicates, admitted)
+            self._act(item, reconciler.consider(item))
+        gone = reconciler.gone(clean_files)
+        for item, verdict in reconciler.settle(gone):
+            self._act(item, verdict)
         self._embed()
         if self._embedding is not None:
             self._embedding.close()
@@ -211,37 +96,31 @@ class _Run:
         self.summary.removed.extend(sorted(gone))
         return any_read or bool(self.summary.kept_out)
 
-    def _consider(
-        self,
-        item: Item,
-        existing: dict[str, Any],
-        duplicates: DuplicateFilter,
-        admitted: list[tuple[_Admitted, str | None]],
-    ) -> None:
+    def _act(self, item: Item, verdict: Verdict) -> None:
+        """Do what the reconciliation decided for one article: count it, or queue it to be embedded and written."""
         article = item.article
-        if (refusal := duplicates.refusal(article)) is not None:
-            self.summary.skipped.append(refusal)
-            return
-        old = existing.get(article.id)
-        replaces = old["copy_hash"] if old is not None else None
-        duplicates.admit(article, replaces=replaces)
-        admitted.append((_Admitted(article.id, article.copy_hash), replaces))
-        if old is not None and old["content_hash"] == article.content_hash:
+        if verdict.forgets_removal:
+            self.writer.forget([article.id])
+        if verdict.kind is Kind.KEPT_OUT:
+            self.summary.kept_out.append(article.id)
+        elif verdict.kind is Kind.REFUSED and verdict.refusal is not None:
+            self.summary.skipped.append(verdict.refusal)
+        elif verdict.kind is Kind.UNCHANGED:
             self.summary.unchanged += 1
-            return
-        (self.summary.changed if old is not None else self.summary.added).append(article.id)
-        self._batch.append(item)
-        self._todo[0] += 1
-        self._todo[1] += len(item.chunks)
-        if len(self._batch) >= _GROUP:
-            self._embed()
+        elif verdict.writes:
+            (self.summary.changed if verdict.kind is Kind.CHANGED else self.summary.added).append(article.id)
+            self._batch.append(item)
+            self._todo[0] += 1
+            self._todo[1] += len(item.chunks)
+            if len(self._batch) >= _GROUP:
+                self._embed()
 
     def _read(
         self,
         pairs: Sequence[tuple[Path, Path]],
         clean_files: set[str],
-        kept_ids: dict[str, str],
-        existing: dict[str, Any],
+        kept_ids: Mapping[str, str],
+        existing: Mapping[str, ArticleRecord],
     ) -> Iterator[Item]:
         """Articles with their chunks, file and root (see :func:`chunked_articles`), with a progress bar by file.
 
@@ -252,7 +131,7 @@ class _Run:
         if self.ray is not None:
             from .distributed import ray_articles
 
-            known = {article_id: row["content_hash"] for article_id, row in existing.items()}
+            known = {article_id: article.content_hash for article_id, article in existing.items()}
             # The cluster loads the model the settings name: refused there if it is not the one this run embeds with.
             events = ray_articles(
                 pairs, self.settings, kept_ids, known, address=self.ray, identity=self.embedder.identity
@@ -314,14 +193,6 @@ class _Run:
             self.on_progress(self._done[0], self._todo[0], self._done[1], self._todo[1])
 
 
-def _check_compatible(manifest: dict[str, Any], directory: str | Path, embedder: Embedder, settings: Settings) -> None:
-    check_model(manifest, embedder.identity, directory)
-    old = {k: manifest["chunker"].get(k) for k in ("chunk_size", "chunk_overlap")}
-    new = {k: chunker_record(settings)[k] for k in old}
-    if old != new:
-        raise ConfigError(f"the index was chunked with {old}, settings say {new}: rebuild with `assistant index build`")
-
-
 def update_index(
     inputs: Sequence[str | Path],
     index_dir: str | Path | None = None,
@@ -340,34 +211,31 @@ def update_index(
     for ``RAY_ADDRESS`` or else a Ray instance started for this run (the ``scale`` extra).
     """
     settings = settings or get_settings()
-    index_dir = location_of(index_dir, settings)
+    backend = backend_for(index_dir, settings)
     started = time.perf_counter()
     embedder = embedder or embedder_from_settings(settings)
     summary = IndexSummary()
-    with open_writer(
-        index_dir, model=model_record(embedder), chunker=chunker_record(settings), fresh=rebuild, settings=settings
-    ) as writer:
-        starting_empty = rebuild or writer.base_manifest is None
-        if writer.base_manifest is not None:
-            _check_compatible(writer.base_manifest, index_dir, embedder, settings)
-        run = _Run(writer, embedder, settings, summary, on_progress, ray)
-        any_read = run.apply(inputs, prune=prune)
-        if starting_empty and not any_read:
+    chunker = chunker_record(settings)
+    with backend.writer(model=model_record(embedder), chunker=chunker, fresh=rebuild) as writer:
+        if writer.base is not None:
+            writer.base.check_model(embedder.identity, backend.location)
+            writer.base.check_chunker(chunker)
+        any_read = _Run(writer, embedder, settings, summary, on_progress, ray).apply(inputs, prune=prune)
+        if writer.base is None and not any_read:
             raise NothingIndexedError(
                 "no article could be indexed; nothing was written. Problems: "
                 + ("; ".join(s.describe() for s in summary.skipped[:20]) or "no input files")
             )
         writer.roots |= {str(Path(p).resolve()) for p in inputs if Path(p).is_dir()}
-        # base_manifest is None only when starting empty; naming it lets mypy see the else branch has one.
-        if writer.base_manifest is None or starting_empty or summary.added or summary.changed or summary.removed:
-            manifest = writer.commit()
+        if writer.base is None or summary.added or summary.changed or summary.removed:
+            commit = writer.commit()
             summary.published = True
             # Published first: the cost to publication is the change's; merging (when the policy asks) comes after.
             summary.merges = writer.merge() if settings.merge_after_write else 0
         else:
-            manifest = writer.base_manifest
-    _finish(summary, manifest, started)
-    logger.info("index %s: %s", index_dir, summary.counts())
+            commit = writer.base
+    summary.finish(commit, time.perf_counter() - started)
+    logger.info("index %s: %s", backend.location, summary.counts())
     return summary
 
 
@@ -376,15 +244,15 @@ def build_index(inputs: Sequence[str | Path], index_dir: str | Path | None = Non
     return update_index(inputs, index_dir, rebuild=True, **options)
 
 
-def _targets(target: str, existing: dict[str, Any]) -> list[str]:
+def _targets(target: str, existing: Mapping[str, ArticleRecord]) -> list[str]:
     """The ids ``target`` names: an article id, an article's URL, or a file (every article read from it)."""
     if target in existing:
         return [target]
-    by_url = [article_id for article_id, row in existing.items() if row["url"] and row["url"] == target.strip()]
+    by_url = [article_id for article_id, article in existing.items() if article.url and article.url == target.strip()]
     if by_url:
         return by_url
     file = str(Path(target).expanduser().resolve())
-    return [article_id for article_id, row in existing.items() if row["file"] == file]
+    return [article_id for article_id, article in existing.items() if article.file == file]
 
 
 def remove_articles(
@@ -399,16 +267,15 @@ def remove_articles(
     until their file is named itself in an update. ``index info`` lists them.
     """
     settings = settings or get_settings()
-    index_dir = location_of(index_dir, settings)
+    backend = backend_for(index_dir, settings)
     started = time.perf_counter()
-    require_index(index_dir)
+    backend.require()
     summary = IndexSummary()
-    with open_writer(index_dir, model={}, chunker={}, settings=settings) as writer:
-        manifest = writer.base_manifest
-        if manifest is None:
-            raise IndexNotFoundError(f"no index in {index_dir}")
-        existing = writer.articles()
-        removed = writer.removed()
+    with backend.writer(model=None, chunker=None) as writer:
+        commit = writer.base
+        if commit is None:
+            raise IndexNotFoundError(f"no index in {backend.location}")
+        existing, removed = writer.articles(), writer.removed()
         for target in article_ids:
             ids = [article_id for article_id in _targets(target, existing) if article_id not in summary.removed]
             if ids:
@@ -416,36 +283,29 @@ def remove_articles(
                 writer.remember(existing[article_id] for article_id in ids)
                 summary.removed.extend(ids)
             elif target in removed:
-                when = removed[target]["removed_at"][:10]
+                when = removed[target].removed_at[:10]
                 summary.skipped.append(Skipped(target, f"no article with this id in the index (removed {when})"))
             else:
                 summary.skipped.append(Skipped(target, "no article with this id, URL or file in the index"))
         if summary.removed:
-            manifest = writer.commit()
+            commit = writer.commit()
             summary.published = True
             summary.merges = writer.merge() if settings.merge_after_write else 0
-    _finish(summary, manifest, started)
+    summary.finish(commit, time.perf_counter() - started)
     return summary
 
 
 def optimize_index(index_dir: str | Path | None = None, *, settings: Settings | None = None) -> IndexSummary:
     """Merge every segment of the live generation into one, without its tombstoned passages (no new generation)."""
     settings = settings or get_settings()
-    index_dir = location_of(index_dir, settings)
+    backend = backend_for(index_dir, settings)
     started = time.perf_counter()
-    require_index(index_dir)
+    backend.require()
     summary = IndexSummary()
-    with open_writer(index_dir, model={}, chunker={}, settings=settings) as writer:
-        if writer.base_manifest is None:
-            raise IndexNotFoundError(f"no index in {index_dir}")
+    with backend.writer(model=None, chunker=None) as writer:
+        if writer.base is None:
+            raise IndexNotFoundError(f"no index in {backend.location}")
         summary.merges = writer.merge(full=True)
-        manifest = writer.base_manifest
-    _finish(summary, manifest, started)
+        commit = writer.base
+    summary.finish(commit, time.perf_counter() - started)
     return summary
-
-
-def _finish(summary: IndexSummary, manifest: dict[str, Any], started: float) -> None:
-    summary.generation = int(manifest["generation"])
-    summary.articles = manifest["counts"]["articles"]
-    summary.chunks = manifest["counts"]["chunks"]
-    summary.seconds = time.perf_counter() - started

@@ -1,4 +1,4 @@
-"""Which chunks a search may return: the date window as a range of chunk ids, and outlets as codes."""
+"""Which chunks a search may return: the date window as a range of chunk ids, and the outlets asked for."""
 
 from __future__ import annotations
 
@@ -6,20 +6,18 @@ import datetime as dt
 
 from ..index.candidates import Window
 from ..index.ids import day_range
-from ..index.store import StoreReader
 
 __all__ = ["window_of"]
 
 
 def window_of(
-    reader: StoreReader,
     since: dt.date | None,
     until: dt.date | None,
     sources: list[str],
     as_of: dt.date,
     keep_undated: bool = False,
 ) -> Window:
-    """The chunks of ``reader``'s generation published in the window (up to ``as_of``), by ``sources`` when given.
+    """The chunks published in the window (up to ``as_of``), by ``sources`` when given.
 
     Chunk ids sort by publication day, so a window is an id range, a slice of every segment; undated chunks sort
     first and stay in unless an explicit window asks for dated ones (``keep_undated`` keeps them in a phrase window
@@ -31,5 +29,4 @@ def window_of(
         low, high = day_range(since.isoformat() if since else "0001-01-01", last.isoformat())
     else:
         low, high = 0, day_range(None, last.isoformat())[1]  # undated ids sort first, so they stay in
-    codes = reader.source_codes(sources) if sources else None
-    return Window(low, high, undated=keep_undated, sources=codes)
+    return Window(low, high, undated=keep_undated, sources=tuple(sorted(set(sources))) if sources else None)

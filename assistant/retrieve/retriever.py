@@ -16,8 +16,8 @@ from ..embed.factory import embedder_from_settings, is_multilingual
 from ..errors import ConfigError
 from ..index.candidates import Candidates, Window
 from ..index.ids import DAY_SHIFT
-from ..index.records import ChunkRow, check_model
-from ..index.store import StoreReader, kept_generations, open_reader
+from ..index.records import ChunkRow
+from ..index.store import StoreReader, backend_for
 from ..settings import Settings, get_settings
 from ..text.cleaning import clean_question
 from ..text.languages import ENGLISH, content_terms, question_language
@@ -46,11 +46,12 @@ class Retriever:
     """
 
     def __init__(self, reader: StoreReader, embedder: Embedder, settings: Settings, directory: str | Path) -> None:
-        check_model(reader.manifest, embedder.identity, directory)
+        reader.commit.check_model(embedder.identity, directory)
         self.reader = reader
         self.embedder = embedder
         self.settings = settings
         self.directory = directory  # the index's location: a folder, or a Milvus address
+        self.backend = backend_for(directory, settings)
         self._swap = threading.Lock()
         self._older: dict[int, StoreReader] = {}  # generations a permalink pinned, while they are kept
 
@@ -63,11 +64,11 @@ class Retriever:
         settings: Settings | None = None,
     ) -> Retriever:
         settings = settings or get_settings()
-        directory = index_dir if index_dir is not None else settings.index_dir
-        reader = open_reader(directory, settings=settings)
+        backend = backend_for(index_dir, settings)
+        reader = backend.reader()
         try:
             embedder = embedder or embedder_from_settings(settings)
-            return cls(reader, embedder, settings, directory)
+            return cls(reader, embedder, settings, backend.location)
         except BaseException:
             reader.close()
             raise
@@ -86,7 +87,7 @@ class Retriever:
             if self.reader.is_latest():
                 return False
             # The old reader is left to the garbage collector: searches in flight still hold it.
-            self.reader = self._checked(open_reader(self.directory, settings=self.settings))
+            self.reader = self._checked(self.backend.reader())
         return True
 
     def reader_for(self, generation: int | None = None) -> StoreReader:
@@ -97,11 +98,11 @@ class Retriever:
             return reader
         with self._swap:
             older = self._older.get(generation)
-            if older is not None and generation not in kept_generations(self.directory, settings=self.settings):
+            if older is not None and generation not in self.backend.kept_generations():
                 self._older.pop(generation)  # pruned since it was opened: say so rather than answer from a ghost
                 older = None
             if older is None:
-                older = self._checked(open_reader(self.directory, settings=self.settings, generation=generation))
+                older = self._checked(self.backend.reader(generation))
                 self._older[generation] = older
                 while len(self._older) > _PINNED_READERS:  # the oldest opened goes; searches holding it finish
                     self._older.pop(next(iter(self._older)))
@@ -109,7 +110,7 @@ class Retriever:
 
     def _checked(self, reader: StoreReader) -> StoreReader:
         try:
-            check_model(reader.manifest, self.embedder.identity, self.directory)
+            reader.commit.check_model(self.embedder.identity, self.directory)
             reader.verify()
         except BaseException:
             reader.close()
@@ -284,11 +285,9 @@ class Retriever:
         keep_undated: bool = False,
         half_life: float | None = None,
     ) -> list[Hit]:
-        window = window_of(reader, since, until, sources, as_of, keep_undated)
+        window = window_of(since, until, sources, as_of, keep_undated)
         n = self.settings.candidates
-        dense = reader.dense(
-            vector, n, window, exact_max_rows=self.settings.exact_max_rows, probes=self.settings.ann_probes
-        )
+        dense = reader.dense(vector, n, window)
         bm25 = self._bm25(reader, query, n, window, lexical=dense_factor < 1)
         # Reciprocal-rank fusion on in-memory columns; only the chosen passages are read from SQLite. A chunk's
         # contributions add up in ranking order (dense first), as they always have.

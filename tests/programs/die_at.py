@@ -1,36 +1,37 @@
-"""A writer that dies at a chosen moment of its commit, skipping every cleanup as a SIGKILL would.
+"""A writer that dies at a named moment of its commit (assistant.index.writing.moment), skipping every cleanup as a
+SIGKILL would.
 
     die_at.py switch INDEX INPUT...   a rebuild, dying between renaming its store into place and switching CURRENT
-    die_at.py commit INDEX INPUT...   an update, dying after writing its segment files, before the commit row
+    die_at.py commit INDEX INPUT...   an update, dying after writing its segment files and commit row, before the
+                                      transaction that publishes them commits
 
 Exits with status 9 at that moment. The embedder is the one ``ASSISTANT_EMBEDDER`` chooses.
 """
 
 from __future__ import annotations
 
+import logging
 import os
 import sys
-from typing import Any
 
-import assistant.index.local.writer
 from assistant import build_index, update_index
 
-
-def replace(source: str | os.PathLike[str], target: str | os.PathLike[str]) -> None:
-    if os.path.basename(target) == "CURRENT":
-        os._exit(9)
-    os.rename(source, target)
+MOMENTS = {"switch": "renamed", "commit": "committing"}
 
 
-def commit_body(*args: Any, **kwargs: Any) -> dict[str, Any]:
-    os._exit(9)
+class DieAt(logging.Handler):
+    def __init__(self, moment: str) -> None:
+        super().__init__(logging.DEBUG)
+        self.moment = moment
+
+    def emit(self, record: logging.LogRecord) -> None:
+        if getattr(record, "moment", None) == self.moment:
+            os._exit(9)
 
 
 if __name__ == "__main__":
     moment, index, *inputs = sys.argv[1:]
-    if moment == "switch":
-        assistant.index.local.writer.os.replace = replace  # type: ignore[assignment]
-        build_index(inputs, index)
-    else:
-        assistant.index.local.writer.IndexWriter.commit_body = commit_body  # type: ignore[method-assign]
-        update_index(inputs, index)
+    logger = logging.getLogger("assistant.index")
+    logger.addHandler(DieAt(MOMENTS[moment]))
+    logger.setLevel(logging.DEBUG)
+    (build_index if moment == "switch" else update_index)(inputs, index)

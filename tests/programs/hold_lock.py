@@ -12,7 +12,7 @@ import sys
 from assistant.index.local.writer import IndexWriter
 
 if __name__ == "__main__":
-    writer = IndexWriter(sys.argv[1], model={}, chunker={})  # kept referenced: a collected writer lets its lock go
+    writer = IndexWriter(sys.argv[1], model=None, chunker=None)  # kept referenced: a collected writer lets its lock go
     writer.begin()
     print("writing", flush=True)
     sys.stdin.read()

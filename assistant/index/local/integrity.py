@@ -13,12 +13,11 @@ from __future__ import annotations
 import json
 import sqlite3
 from pathlib import Path
-from typing import Any
 
 import numpy as np
 
 from ...errors import IndexCorruptError
-from ..records import row_hash
+from ..records import Commit, IndexCheck, row_hash
 from .layout import DATABASE, SEGMENTS, body_checksum, connect, current_store, load_commit
 from .reader import IndexReader
 from .segments import Segment, check_sizes
@@ -26,26 +25,27 @@ from .segments import Segment, check_sizes
 __all__ = ["check_index", "deep_check"]
 
 
-def check_index(directory: str | Path) -> tuple[dict[str, Any] | None, list[str]]:
-    """(live commit, problems) for the index in ``directory``; no problems means every check passed."""
+def check_index(directory: str | Path) -> IndexCheck:
+    """The live commit and every problem of the index in ``directory``; no problems means every check passed."""
     store = current_store(Path(directory))
     try:
         db = connect(store, readonly=True)
     except IndexCorruptError as exc:
-        return None, [str(exc)]
+        return IndexCheck(None, (str(exc),))
     try:
         try:
-            commit = load_commit(db, store)
+            body = load_commit(db, store)
+            commit = Commit.from_body(body, store)
         except IndexCorruptError as exc:
-            return None, [str(exc)]
+            return IndexCheck(None, (str(exc),))
         problems = _kept_commits(db, store)
         if problems:
-            return commit, problems
+            return IndexCheck(commit, tuple(problems))
         try:
-            reader = IndexReader(store, db, commit, verify=False)
+            reader = IndexReader(store, db, body, verify=False)
         except IndexCorruptError as exc:
-            return commit, [str(exc)]
-        return commit, deep_check(reader)
+            return IndexCheck(commit, (str(exc),))
+        return IndexCheck(commit, tuple(deep_check(reader)))
     finally:
         db.close()
 
@@ -74,7 +74,7 @@ def _kept_commits(db: sqlite3.Connection, store: Path) -> list[str]:
 def deep_check(reader: IndexReader) -> list[str]:
     """Checksums of every segment file, SQLite's integrity, every live row against its segment, counts."""
     problems: list[str] = []
-    dimension = int(reader.manifest["model"]["dimension"])
+    dimension = reader.commit.model.dimension
     seen: set[str] = set()
     for (text,) in reader.query("SELECT body FROM main.commits"):
         for record in json.loads(text)["segments"]:
@@ -99,10 +99,10 @@ def deep_check(reader: IndexReader) -> list[str]:
         if segment.ann is not None and segment.ann.ntotal != segment.count:
             problems.append(f"segment {segment.name}: its IVF index holds {segment.ann.ntotal} of {segment.count}")
     problems += _rows_match(reader)
-    counts = reader.manifest["counts"]
+    counts = reader.commit.counts
     articles = reader.scalar("SELECT count(*) FROM articles")
-    if articles != counts["articles"]:
-        problems.append(f"{articles} articles in the database, the commit says {counts['articles']}")
+    if articles != counts.articles:
+        problems.append(f"{articles} articles in the database, the commit says {counts.articles}")
     orphans = reader.scalar(
         "SELECT count(*) FROM main.chunks c LEFT JOIN main.articles a ON a.uid = c.article_uid WHERE a.uid IS NULL"
     )

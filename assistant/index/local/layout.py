@@ -23,6 +23,7 @@ while later ones are written; a removal is a tombstone until no kept generation 
 
 from __future__ import annotations
 
+import contextlib
 import errno
 import json
 import os
@@ -30,7 +31,7 @@ import sqlite3
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from ...errors import IndexCorruptError, IndexNotFoundError
+from ...errors import IndexCorruptError, IndexNotFoundError, StoreError
 from ..records import generation_gone
 
 if TYPE_CHECKING:
@@ -223,3 +224,39 @@ def load_commit(db: sqlite3.Connection, path: Path, generation: int | None = Non
 def oldest_kept(generation: int, keep: int) -> int:
     """The oldest generation still readable once ``generation`` is live and ``keep`` are kept (the commit says it)."""
     return max(1, generation - keep + 1)
+
+
+def last_generation(directory: Path, live: Path | None) -> int:
+    """The highest generation this index has published, or any store or legacy folder is numbered after: a new
+    store goes on from there."""
+    previous = 0
+    if live is not None:
+        with contextlib.suppress(StoreError, sqlite3.Error):
+            db = connect(live, readonly=True)
+            try:
+                previous = int(load_commit(db, live)["generation"])
+            finally:
+                db.close()
+    numbers = [store_number(p.name) for p in directory.glob(STORE_PREFIX + "*")]
+    # An index of the previous version named its folders by generation: the numbers go on from there.
+    legacy = [p.name.removeprefix(LEGACY_PREFIX) for p in directory.glob(LEGACY_PREFIX + "*")]
+    numbers += [int(n) for n in legacy if n.isdigit()]
+    return max([previous, *(n for n in numbers if n >= 0)])
+
+
+def rename_into_place(built: Path, final: Path) -> None:
+    """A store written in a temporary folder, made durable and given its final name (not yet live)."""
+    fsync_file(built / DATABASE)
+    fsync_dir(built / SEGMENTS)
+    fsync_dir(built)
+    os.rename(built, final)
+    fsync_dir(final.parent)
+
+
+def switch_current(directory: Path, store: Path) -> None:
+    """Make ``store`` the live one: ``CURRENT`` replaced atomically (written, fsynced, renamed over)."""
+    pointer = directory / f"{CURRENT}.tmp"
+    pointer.write_text(store.name + "\n", encoding="utf-8")
+    fsync_file(pointer)
+    os.replace(pointer, directory / CURRENT)
+    fsync_dir(directory)

@@ -1,4 +1,4 @@
-"""Merges and purges: a tiered policy keeps the segment count bounded; old tombstones are forgotten.
+"""Merges: a tiered policy keeps the segment count bounded; the writer publishes what a merge writes.
 
 Policy (Lucene's tiered/log merge idea): a segment's *level* is ``floor(log_F(live rows / floor))`` (``F`` the merge
 factor, segments under ``floor`` rows count as ``floor``); whenever a level holds ``F`` segments, its ``F`` smallest
@@ -6,31 +6,32 @@ are merged into one, a level up. A segment whose rows are mostly tombstoned is r
 of ``N`` passages has at most about ``(F - 1) log_F(N / floor)`` segments, and each passage is rewritten about
 ``log_F(N / floor)`` times over its life: the cost of merging, per passage written, grows with the log of the size.
 
-A merge runs after its writer has published, and publishes its result as a new commit of the *same* generation (the
-same articles, in fewer segments); the inputs stay on disk while an older kept generation names them. A merge killed
-at any moment leaves files no commit names, which the next writer removes.
+A merge runs after its writer has published: it plans, writes the merged segment, and hands it to the writer, which
+publishes it as a new commit of the *same* generation (the same articles, in fewer segments;
+:meth:`.writer.IndexWriter.publish_merged`); the inputs stay on disk while an older kept generation names them. A
+merge killed at any moment leaves files no commit names, which the next writer removes.
 """
 
 from __future__ import annotations
 
-import json
 import logging
 import math
 import sqlite3
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Protocol
 
 import numpy as np
 
 from ...errors import IndexCorruptError
 from ..writing import moment
 from . import ann
-from .layout import SEGMENTS, body_checksum
+from .layout import SEGMENTS
 from .postings import POSTING, TERM, merged_postings
-from .segments import ROW, ArrayFile, Segment, file_name, live_rows, segment_name, write_array
+from .segments import ROW, ArrayFile, Segment, file_name, live_rows, open_segment, segment_name, write_array
 
 if TYPE_CHECKING:
-    from .writer import IndexWriter
+    from ...settings import Settings
+    from ..records import Commit
 
 logger = logging.getLogger(__name__)
 
@@ -54,7 +55,27 @@ def plan(sizes: list[tuple[int, int]], factor: int, floor: int) -> list[int] | N
     return None
 
 
-def run(writer: IndexWriter, *, full: bool = False) -> int:
+class Writer(Protocol):
+    """What a merge needs of the writer that publishes it (:class:`.writer.IndexWriter`)."""
+
+    store: Path | None
+    segments: list[dict[str, Any]]
+    base_generation: int
+    settings: Settings
+    written: list[Path]  # files of this write, removed if it does not publish
+
+    @property
+    def db(self) -> sqlite3.Connection: ...
+
+    @property
+    def dimension(self) -> int: ...
+
+    def reserve_segment(self) -> int: ...
+
+    def publish_merged(self, segments: list[dict[str, Any]]) -> Commit: ...
+
+
+def run(writer: Writer, *, full: bool = False) -> int:
     """Merge as the policy asks (everything into one segment when ``full``); returns how many merges ran."""
     merges = 0
     while True:
@@ -77,18 +98,16 @@ def run(writer: IndexWriter, *, full: bool = False) -> int:
         record = merge([segments[at] for at in chosen], dead, writer)
         logger.debug("merged segment %s written, not yet committed", record["name"], extra=moment("merge-written"))
         kept = [writer.segments[at] for at in range(len(segments)) if at not in chosen]
-        _publish(writer, [*kept, *([record] if record["rows"] else [])])
+        writer.publish_merged([*kept, *([record] if record["rows"] else [])])
         logger.info("merged into %s (%d rows)", record["name"], record["rows"])
         merges += 1
         if full:
             return merges
 
 
-def _open(writer: IndexWriter) -> list[Segment]:
-    from .reader import _segment
-
+def _open(writer: Writer) -> list[Segment]:
     assert writer.store is not None
-    return [_segment(writer.store / SEGMENTS, r, int(writer.model["dimension"])) for r in writer.segments]
+    return [open_segment(writer.store / SEGMENTS, r, writer.dimension) for r in writer.segments]
 
 
 def _dead(db: sqlite3.Connection, generation: int) -> np.ndarray:
@@ -101,7 +120,7 @@ def _dead_count(segment: Segment, dead: np.ndarray) -> int:
     return 0 if live is None else segment.count - int(np.count_nonzero(live))
 
 
-def merge(inputs: list[Segment], dead: np.ndarray, writer: IndexWriter) -> dict[str, Any]:
+def merge(inputs: list[Segment], dead: np.ndarray, writer: Writer) -> dict[str, Any]:
     """Write one segment holding the rows of ``inputs`` that the current generation sees, sorted by chunk id."""
     assert writer.store is not None
     folder = writer.store / SEGMENTS
@@ -128,7 +147,7 @@ def merge(inputs: list[Segment], dead: np.ndarray, writer: IndexWriter) -> dict[
         target[position[mine]] = np.flatnonzero(mine)
         targets.append(target)
     files: dict[str, Any] = {"rows": write_array(folder / file_name(name, "rows"), rows)}
-    dimension = int(writer.model["dimension"])
+    dimension = writer.dimension
     vectors = ArrayFile(folder / file_name(name, "vectors"), np.dtype(np.float32), (len(rows), dimension))
     try:
         for start in range(0, len(rows), _BLOCK):
@@ -178,61 +197,3 @@ def _merge_postings(folder: Path, name: str, inputs: list[Segment], targets: lis
     terms["start"][:-1] = np.cumsum(all_counts) - all_counts
     terms[-1] = (np.iinfo(np.uint64).max, total)
     return {"postings": record, "terms": write_array(folder / file_name(name, "terms"), terms)}
-
-
-def _publish(writer: IndexWriter, segments: list[dict[str, Any]]) -> None:
-    """A new commit of the same generation naming ``segments``; the earlier commits of that generation go."""
-    assert writer.base_manifest is not None
-    body = {key: value for key, value in writer.base_manifest.items() if key not in ("checksum", "commit")}
-    body["segments"] = segments
-    body["checksum"] = body_checksum(body)
-    from .layout import fsync_dir
-
-    assert writer.store is not None
-    fsync_dir(writer.store / SEGMENTS)
-    writer.db.execute("BEGIN IMMEDIATE")
-    number = writer.db.execute(
-        "INSERT INTO commits (generation, body) VALUES (?, ?)", (body["generation"], json.dumps(body))
-    ).lastrowid
-    writer.db.execute("DELETE FROM commits WHERE generation = ? AND number < ?", (body["generation"], number))
-    writer.db.execute("COMMIT")
-    logger.debug("merge of generation %d committed", body["generation"], extra=moment("merge-committed"))
-    writer.written.clear()
-    writer.base_manifest = body
-    writer.segments = segments
-    writer.cleanup()
-
-
-def purge(db: sqlite3.Connection, store: Path, oldest: int) -> int:
-    """Forget commits older than generation ``oldest``, and the tombstoned articles no kept commit's segments hold;
-    returns how many articles were forgotten."""
-    db.execute("BEGIN IMMEDIATE")
-    try:
-        db.execute("DELETE FROM commits WHERE generation < ?", (oldest,))
-        candidates = np.array(
-            [row[0] for row in db.execute(
-                "SELECT uid FROM articles WHERE removed_gen IS NOT NULL AND removed_gen <= ?", (oldest,)
-            )],
-            dtype=np.int64,
-        )  # fmt: skip
-        if len(candidates):
-            records = {
-                r["name"]: r for (body,) in db.execute("SELECT body FROM commits") for r in json.loads(body)["segments"]
-            }
-            for record in records.values():
-                held = np.load(store / SEGMENTS / file_name(record["name"], "rows"), mmap_mode="r")["article"]
-                candidates = candidates[~np.isin(candidates, held)]
-                if not len(candidates):
-                    break
-            for offset in range(0, len(candidates), 500):
-                part = candidates[offset : offset + 500].tolist()
-                marks = ",".join("?" * len(part))
-                db.execute(f"DELETE FROM chunks WHERE article_uid IN ({marks})", part)
-                db.execute(f"DELETE FROM article_texts WHERE uid IN ({marks})", part)
-                db.execute(f"DELETE FROM articles WHERE uid IN ({marks})", part)
-        db.execute("COMMIT")
-    except BaseException:
-        if db.in_transaction:
-            db.execute("ROLLBACK")
-        raise
-    return len(candidates)

@@ -2,9 +2,10 @@
 
 Words are analyzed as every backend analyzes them (:mod:`..analyzer`); each term is kept as its xxh3-64 hash. A
 segment's postings list, per term, the rows holding it and a weighted frequency (hits in the text plus
-``TITLE_WEIGHT`` times hits in the title), as FTS5's ``bm25(chunks_fts, 1.0, 2.0)`` counted them before. Scores are BM25 (k1 1.2, b 0.75, FTS5's formula) with the statistics of the generation being searched:
-its live rows, their lengths and how many of them hold each term, summed over its segments and without the
-tombstoned ones, so a generation's scores do not change when later generations are written or segments merged.
+``TITLE_WEIGHT`` times hits in the title), as FTS5's ``bm25(chunks_fts, 1.0, 2.0)`` counted them before. Scores
+are BM25 (k1 1.2, b 0.75, FTS5's formula) with the statistics of the generation being searched: its live rows,
+their lengths and how many of them hold each term, summed over its segments and without the tombstoned ones, so a
+generation's scores do not change when later generations are written or segments merged.
 """
 
 from __future__ import annotations

@@ -12,29 +12,26 @@ import contextlib
 import logging
 import sqlite3
 import threading
-import weakref
-from collections.abc import Iterable, Iterator
+from collections.abc import Iterable, Iterator, Mapping
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
 from ...errors import IndexCorruptError
+from ...settings import Settings, get_settings
 from ..analyzer import analyze
 from ..candidates import Candidates, Window
-from ..records import ChunkRow, generation_gone
+from ..records import ChunkRow, Commit, generation_gone
 from . import search
 from .layout import SEGMENTS, connect, current_store, load_commit, store_number
 from .postings import document_frequencies, term_hash
-from .segments import Segment, file_name, live_rows
+from .segments import live_rows, open_segment
 
 __all__ = ["ChunkRow", "IndexReader", "kept_generations"]
 
 logger = logging.getLogger(__name__)
 
-# Segments are immutable: every reader in the process that names one shares its mapping and its verification.
-_SEGMENTS: weakref.WeakValueDictionary[tuple[str, str, str], Segment] = weakref.WeakValueDictionary()
-_SEGMENTS_LOCK = threading.Lock()
 
 _ARTICLE_COLUMNS = (
     "a.id AS id, a.title AS title, (SELECT text FROM main.article_texts t WHERE t.uid = a.uid) AS text, "
@@ -42,23 +39,6 @@ _ARTICLE_COLUMNS = (
     "a.author AS author, a.origin AS origin, a.file AS file, a.root AS root, a.content_hash AS content_hash, "
     "a.copy_hash AS copy_hash, a.indexed_at AS indexed_at, a.uid AS uid"
 )
-
-
-def _segment(folder: Path, record: dict[str, Any], dimension: int) -> Segment:
-    # The files' identity is part of the key: a file changed on disk since (it never is, unless damaged) is mapped
-    # and checked again rather than trusted from before.
-    try:
-        stats = [(folder / file_name(record["name"], kind)).stat() for kind in sorted(record["files"])]
-        identity = repr([(s.st_ino, s.st_size, s.st_mtime_ns) for s in stats])
-    except FileNotFoundError:
-        identity = "missing"
-    key = (str(folder), record["name"], identity + repr(sorted((k, v["xxh3"]) for k, v in record["files"].items())))
-    with _SEGMENTS_LOCK:
-        segment = _SEGMENTS.get(key)
-        if segment is None:
-            segment = Segment(folder, record, dimension)
-            _SEGMENTS[key] = segment
-        return segment
 
 
 def _store_of(directory: Path, generation: int | None) -> Path:
@@ -92,14 +72,26 @@ def kept_generations(directory: str | Path) -> list[int]:
 class IndexReader:
     """One generation of the index, open for reading. Safe to share between threads."""
 
-    def __init__(self, store: Path, db: sqlite3.Connection, commit: dict[str, Any], *, verify: bool = True) -> None:
+    def __init__(
+        self,
+        store: Path,
+        db: sqlite3.Connection,
+        body: dict[str, Any],
+        *,
+        verify: bool = True,
+        settings: Settings | None = None,
+    ) -> None:
         self.path = store
-        self.manifest = commit
-        self.generation = int(commit["generation"])
-        self.commit = int(commit["commit"])
+        self.body = body  # the commit as stored: its segments and their checksums
+        self.commit = Commit.from_body(body, store)
+        self.generation = self.commit.generation
+        self.commit_number = int(body["commit"])
+        settings = settings or get_settings()
+        # FAISS's tuning, this backend's own: how small a window is searched exactly, how many IVF lists are probed.
+        self._exact_max_rows, self._probes = settings.exact_max_rows, settings.ann_probes
         self._db = db
-        dimension = int(commit["model"]["dimension"])
-        segments = [_segment(store / SEGMENTS, record, dimension) for record in commit["segments"]]
+        dimension = self.commit.model.dimension
+        segments = [open_segment(store / SEGMENTS, record, dimension) for record in body["segments"]]
         dead = np.array(
             [row[0] for row in self.query(
                 "SELECT uid FROM main.articles WHERE removed_gen IS NOT NULL AND removed_gen <= ?", (self.generation,)
@@ -108,10 +100,10 @@ class IndexReader:
         )  # fmt: skip
         self.lives = [search.Live(s, live_rows(s, dead)) for s in segments]
         self.chunk_count = sum(live.count for live in self.lives)
-        if self.chunk_count != commit["counts"]["chunks"]:
+        if self.chunk_count != self.commit.counts.chunks:
             raise IndexCorruptError(
                 f"{store}: generation {self.generation} has {self.chunk_count} passages in its segments, the commit "
-                f"says {commit['counts']['chunks']}"
+                f"says {self.commit.counts.chunks}"
             )
         lengths = sum(
             float(live.segment.lengths.sum() if live.live is None else live.segment.lengths[live.live].sum())
@@ -135,12 +127,19 @@ class IndexReader:
             threading.Thread(target=self._verify_all, name="verify-segments", daemon=True).start()
 
     @classmethod
-    def open(cls, directory: str | Path, *, generation: int | None = None, verify: bool = True) -> IndexReader:
+    def open(
+        cls,
+        directory: str | Path,
+        *,
+        generation: int | None = None,
+        verify: bool = True,
+        settings: Settings | None = None,
+    ) -> IndexReader:
         """The live generation of the index in ``directory``, or ``generation`` while it is still kept."""
         store = _store_of(Path(directory), generation)
         db = connect(store, readonly=True)
         try:
-            return cls(store, db, load_commit(db, store, generation), verify=verify)
+            return cls(store, db, load_commit(db, store, generation), verify=verify, settings=settings)
         except BaseException:
             db.close()
             raise
@@ -164,7 +163,7 @@ class IndexReader:
         return store.name, int(number or -1)
 
     def is_latest(self) -> bool:
-        return self.latest() == (self.path.name, self.commit)
+        return self.latest() == (self.path.name, self.commit_number)
 
     def close(self) -> None:
         self._db.close()
@@ -202,7 +201,10 @@ class IndexReader:
             self._sources = tuple(sorted(row[0] for row in rows))
         return self._sources
 
-    def source_codes(self, names: Iterable[str]) -> tuple[int, ...]:
+    def source_codes(self, names: Iterable[str] | None) -> tuple[int, ...] | None:
+        """The codes the segments keep for these outlets (None: any outlet)."""
+        if names is None:
+            return None
         wanted = sorted(set(names))
         marks = ",".join("?" * len(wanted))
         return tuple(row[0] for row in self.query(f"SELECT code FROM main.sources WHERE name IN ({marks})", wanted))
@@ -222,7 +224,7 @@ class IndexReader:
                     found[chunk_id] = (at, alive[0])
         return found
 
-    def chunk_rows(self, ids: Iterable[int], where: dict[int, tuple[int, int]] | None = None) -> dict[int, ChunkRow]:
+    def chunk_rows(self, ids: Iterable[int], where: Mapping[int, tuple[int, int]] | None = None) -> dict[int, ChunkRow]:
         """The rows of these chunks (ids this generation does not hold are left out), each checked against the hash
         its segment keeps. ``where`` maps ids to (segment, position) when the caller knows them already."""
         ids = list(ids)
@@ -263,12 +265,15 @@ class IndexReader:
         return {stem: counts[term_hash(stem)] for stem in wanted if counts[term_hash(stem)]}
 
     # -- searching ---------------------------------------------------------------------------------------------
-    def dense(self, vector: np.ndarray, n: int, window: Window, *, exact_max_rows: int, probes: int) -> Candidates:
-        return search.dense(self.lives, vector, n, window, exact_max_rows=exact_max_rows, probes=probes)
+    def dense(self, vector: np.ndarray, n: int, window: Window) -> Candidates:
+        codes = self.source_codes(window.sources)
+        return search.dense(
+            self.lives, vector, n, window, codes, exact_max_rows=self._exact_max_rows, probes=self._probes
+        )
 
     def lexical(self, words: list[str], n: int, window: Window) -> Candidates:
         hashes = list(dict.fromkeys(term_hash(term) for word in words for term in analyze(word)))
-        return search.lexical(self.lives, hashes, n, window, self.average_length)
+        return search.lexical(self.lives, hashes, n, window, self.source_codes(window.sources), self.average_length)
 
     def first_chunks(self, article_ids: Iterable[str]) -> list[int]:
         wanted = list(dict.fromkeys(article_ids))

@@ -9,28 +9,27 @@ from __future__ import annotations
 import sqlite3
 from collections.abc import Iterable
 from pathlib import Path
-from typing import Any
 
 from ...errors import StoreError
+from ..records import ArticleRecord, Removal
 from ..writing import utc_now
 from .layout import connect
 
 __all__ = ["Remembering", "carry_over", "forget", "remember", "removed"]
 
 
-def removed(db: sqlite3.Connection) -> dict[str, sqlite3.Row]:
+def removed(db: sqlite3.Connection) -> dict[str, Removal]:
     """The removed articles, by id."""
-    cursor = db.execute("SELECT id, title, file, origin, removed_at FROM removed")
-    cursor.row_factory = sqlite3.Row
-    return {row["id"]: row for row in cursor}
+    rows = db.execute("SELECT id, title, file, origin, removed_at FROM removed")
+    return {row[0]: Removal(*row) for row in rows}
 
 
-def remember(db: sqlite3.Connection, rows: Iterable[Any]) -> None:
-    """Record articles (rows with their id, title, file and origin) as removed by the user, now."""
+def remember(db: sqlite3.Connection, articles: Iterable[ArticleRecord]) -> None:
+    """Record articles as removed by the user, now."""
     stamp = utc_now()
     db.executemany(
         "INSERT OR REPLACE INTO removed (id, title, file, origin, removed_at) VALUES (?,?,?,?,?)",
-        [(row["id"], row["title"], row["file"], row["origin"], stamp) for row in rows],
+        [(a.id, a.title, a.file, a.origin, stamp) for a in articles],
     )
 
 
@@ -59,11 +58,11 @@ class Remembering:
     def db(self) -> sqlite3.Connection:
         raise NotImplementedError
 
-    def removed(self) -> dict[str, sqlite3.Row]:
+    def removed(self) -> dict[str, Removal]:
         return removed(self.db)
 
-    def remember(self, rows: Iterable[Any]) -> None:
-        remember(self.db, rows)
+    def remember(self, articles: Iterable[ArticleRecord]) -> None:
+        remember(self.db, articles)
 
     def forget(self, article_ids: Iterable[str]) -> None:
         forget(self.db, article_ids)

@@ -42,32 +42,40 @@ class Live:
         return self.segment.postings, self.norms, self.live
 
 
-def allowed(live: Live, window: Window) -> tuple[int, int, np.ndarray | None]:
-    """(first, stop, mask) of the rows of a segment the window allows: positions in [first, stop), and where
-    ``mask`` (over the whole segment) is True when the window is not just one range."""
+def allowed(live: Live, window: Window, codes: tuple[int, ...] | None) -> tuple[int, int, np.ndarray | None]:
+    """(first, stop, mask) of the rows of a segment the window allows (``codes``: its outlets' codes, None for any):
+    positions in [first, stop), and where ``mask`` (over the whole segment) is True when the window is not just one
+    range."""
     ids = live.segment.ids
     first, stop = (int(x) for x in np.searchsorted(ids, [window.low, window.high]))
     undated = int(np.searchsorted(ids, 1 << DAY_SHIFT)) if window.undated and window.low > 0 else 0
-    if not (undated or window.sources is not None or live.live is not None):
+    if not (undated or codes is not None or live.live is not None):
         return first, stop, None
     mask = np.zeros(len(ids), dtype=bool)
     mask[first:stop] = True
     mask[:undated] = True
-    if window.sources is not None:
-        mask &= np.isin(live.segment.sources, window.sources)
+    if codes is not None:
+        mask &= np.isin(live.segment.sources, codes)
     if live.live is not None:
         mask &= live.live
     return (0 if undated else first), stop, mask
 
 
 def dense(
-    lives: Sequence[Live], vector: np.ndarray, n: int, window: Window, *, exact_max_rows: int, probes: int
+    lives: Sequence[Live],
+    vector: np.ndarray,
+    n: int,
+    window: Window,
+    codes: tuple[int, ...] | None,
+    *,
+    exact_max_rows: int,
+    probes: int,
 ) -> Candidates:
     found = []
     query = np.ascontiguousarray(vector, dtype=np.float32)
     for at, live in enumerate(lives):
         live.segment.verify()
-        first, stop, mask = allowed(live, window)
+        first, stop, mask = allowed(live, window, codes)
         positions, scores = ann.search(
             live.segment, query, n, first, stop, mask, exact_max_rows=exact_max_rows, probes=probes
         )
@@ -75,11 +83,18 @@ def dense(
     return _best(lives, found, n)
 
 
-def lexical(lives: Sequence[Live], hashes: Sequence[int], n: int, window: Window, average_length: float) -> Candidates:
+def lexical(
+    lives: Sequence[Live],
+    hashes: Sequence[int],
+    n: int,
+    window: Window,
+    codes: tuple[int, ...] | None,
+    average_length: float,
+) -> Candidates:
     live_rows = sum(live.count for live in lives)
     for live in lives:
         live.segment.verify()
-    limits = [allowed(live, window) for live in lives]
+    limits = [allowed(live, window, codes) for live in lives]
     scored = bm25([live.part(average_length) for live in lives], hashes, live_rows, n, limits)
     found = []
     for at, (rows, scores) in enumerate(scored):

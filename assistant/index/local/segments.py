@@ -14,6 +14,7 @@ import logging
 import mmap
 import os
 import threading
+import weakref
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from pathlib import Path
@@ -323,3 +324,27 @@ def write_segment(
         kind, data = built
         files[ANN] = write_bytes(folder / file_name(name, ANN), data)
     return {"name": name, "rows": len(rows), "ann": kind, "files": files}
+
+
+# Segments are immutable: every reader in the process that names one shares its mapping and its verification.
+_SEGMENTS: weakref.WeakValueDictionary[tuple[str, str, str], Segment] = weakref.WeakValueDictionary()
+_SEGMENTS_LOCK = threading.Lock()
+
+
+def open_segment(folder: Path, record: dict[str, Any], dimension: int) -> Segment:
+    """The segment ``record`` names, mapped once per process: every reader (and merge) naming it shares the
+    mapping and its verification. Segments are immutable."""
+    # The files' identity is part of the key: a file changed on disk since (it never is, unless damaged) is mapped
+    # and checked again rather than trusted from before.
+    try:
+        stats = [(folder / file_name(record["name"], kind)).stat() for kind in sorted(record["files"])]
+        identity = repr([(s.st_ino, s.st_size, s.st_mtime_ns) for s in stats])
+    except FileNotFoundError:
+        identity = "missing"
+    key = (str(folder), record["name"], identity + repr(sorted((k, v["xxh3"]) for k, v in record["files"].items())))
+    with _SEGMENTS_LOCK:
+        segment = _SEGMENTS.get(key)
+        if segment is None:
+            segment = Segment(folder, record, dimension)
+            _SEGMENTS[key] = segment
+        return segment

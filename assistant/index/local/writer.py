@@ -11,46 +11,45 @@ from __future__ import annotations
 
 import contextlib
 import errno
-import itertools
 import json
 import logging
 import os
 import shutil
 import sqlite3
 from collections.abc import Iterable
+from dataclasses import asdict
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
 from ...documents import Article, Chunk
-from ...errors import IndexCorruptError, IndexNotFoundError, StoreError
+from ...errors import IndexCorruptError, IndexNotFoundError
 from ...settings import Settings, get_settings
 from ..analyzer import ANALYZER, TITLE_WEIGHT
-from ..records import row_hash
+from ..records import ArticleRecord, ChunkerRecord, Commit, ModelRecord, row_hash
 from ..writing import moment, utc_now, writer_lock
-from . import ann, removals
+from . import ann, removals, retention
 from .layout import (
     CURRENT,
-    DATABASE,
-    LEGACY_PREFIX,
     LOCK,
     SCHEMA_SQL,
     SCHEMA_VERSION,
     SEGMENTS,
-    STORE_PREFIX,
     TMP_PREFIX,
     body_checksum,
     connect,
     current_store,
     disk_full,
     fsync_dir,
-    fsync_file,
+    last_generation,
     load_commit,
     oldest_kept,
+    rename_into_place,
     store_name,
-    store_number,
+    switch_current,
 )
+from .merging import run
 from .postings import document, title_counts
 from .segments import ANN, KINDS, Pending, check_sizes, file_name, segment_name, segment_number
 
@@ -67,8 +66,8 @@ class IndexWriter(removals.Remembering):
         self,
         directory: str | Path,
         *,
-        model: dict[str, Any],
-        chunker: dict[str, Any],
+        model: ModelRecord | None,
+        chunker: ChunkerRecord | None,
         fresh: bool = False,
         keep_generations: int | None = None,
         settings: Settings | None = None,
@@ -85,7 +84,8 @@ class IndexWriter(removals.Remembering):
         self._unpublished: Path | None = None  # renamed into place, but CURRENT does not name it yet
         self.written: list[Path] = []  # segment files of this write, removed if it does not publish
         self.store: Path | None = None
-        self.base_manifest: dict[str, Any] | None = None  # the live commit this write starts from
+        self.base_body: dict[str, Any] | None = None  # the live commit this write starts from, as stored
+        self.base: Commit | None = None  # the same, in the terms both backends share
         self.base_generation = 0
         self.generation = 0
         self.roots: set[str] = set()
@@ -136,67 +136,42 @@ class IndexWriter(removals.Remembering):
         except IndexCorruptError:
             if not self.fresh:  # a rebuild replaces a damaged or outdated index; an update must not guess
                 raise
-        self._remove_leftovers(live)
+        retention.remove_leftovers(self.directory, live)
         if live is not None and not self.fresh:
             self._open_live(live)
         else:
             self._create(live)
             if live is not None:
                 removals.carry_over(self.db, live)
-        if self.base_manifest is not None and not self.model:  # removing, or holding the lock: the index's own
-            self.model, self.chunker = self.base_manifest["model"], self.base_manifest["chunker"]
+        if self.base is not None and self.model is None:  # removing, or holding the lock: the index's own
+            self.model, self.chunker = self.base.model, self.base.chunker
         self.db.execute("BEGIN IMMEDIATE")
         self.generation = self.base_generation + 1
         self._sources = {name: code for code, name in self.db.execute("SELECT code, name FROM sources")}
         self._next_chunk = int(self.db.execute("SELECT coalesce(max(uid), 0) FROM chunks").fetchone()[0]) + 1
-        self._pending = Pending(int(self.model.get("dimension", 0)))
-
-    def _remove_leftovers(self, live: Path | None) -> None:
-        for leftover in self.directory.glob(TMP_PREFIX + "*"):
-            logger.info("removing unfinished store %s", leftover)
-            shutil.rmtree(leftover, ignore_errors=True)
-        if live is not None:
-            # Renamed into place by a rebuild that died before switching CURRENT: nothing ever read it.
-            for folder in self.directory.glob(STORE_PREFIX + "*"):
-                if store_number(folder.name) > store_number(live.name):
-                    logger.info("removing unpublished store %s", folder)
-                    shutil.rmtree(folder, ignore_errors=True)
+        self._pending = Pending(self.dimension)
 
     def _open_live(self, store: Path) -> None:
         self._db = connect(store, readonly=False)
         self.store = store
-        manifest = load_commit(self.db, store)
+        body = load_commit(self.db, store)
         # Sizes, as a reader checks them at open; the checksums of a segment are checked when a merge reads it.
-        if problems := [p for record in manifest["segments"] for p in check_sizes(store / SEGMENTS, record)]:
+        if problems := [p for record in body["segments"] for p in check_sizes(store / SEGMENTS, record)]:
             raise IndexCorruptError(
                 "the live index is damaged, so it cannot be updated (rebuild it with `assistant index build`): "
                 + "; ".join(problems)
             )
-        self.base_manifest = manifest
-        self.base_generation = int(manifest["generation"])
-        self.roots = set(manifest.get("roots", []))
-        self.segments = list(manifest["segments"])
-        self.counts = dict(manifest["counts"])
+        self._based_on(body)
+        self.roots = set(self.base.roots if self.base else ())
+        self.counts = dict(body["counts"])
         self.db.execute("PRAGMA synchronous = FULL")
-        named = _named_segments(self.db)
+        named = retention.named_segments(self.db)
         on_disk = {segment_number(p.name) for p in (store / SEGMENTS).iterdir()}
         self._next_segment = max([0, *named, *on_disk]) + 1
-        self._remove_unnamed(store, named)
+        retention.remove_unnamed(store, named)
 
     def _create(self, live: Path | None) -> None:
-        previous = 0
-        if live is not None:
-            with contextlib.suppress(StoreError, sqlite3.Error):
-                db = connect(live, readonly=True)
-                try:
-                    previous = int(load_commit(db, live)["generation"])
-                finally:
-                    db.close()
-        numbers = [store_number(p.name) for p in self.directory.glob(STORE_PREFIX + "*")]
-        # An index of the previous version named its folders by generation: the numbers go on from there.
-        legacy = [p.name.removeprefix(LEGACY_PREFIX) for p in self.directory.glob(LEGACY_PREFIX + "*")]
-        numbers += [int(n) for n in legacy if n.isdigit()]
-        self.base_generation = max([previous, *(n for n in numbers if n >= 0)])
+        self.base_generation = last_generation(self.directory, live)
         self._tmp = self.directory / f"{TMP_PREFIX}{store_name(self.base_generation + 1)}-{os.getpid()}"
         (self._tmp / SEGMENTS).mkdir(parents=True)
         self._db = connect(self._tmp, readonly=False, create=True)
@@ -206,20 +181,13 @@ class IndexWriter(removals.Remembering):
         self._db.execute("INSERT INTO store VALUES ('created_at', ?)", (utc_now(),))
         self.store = self._tmp
 
-    def _remove_unnamed(self, store: Path, named: set[int]) -> None:
-        for path in (store / SEGMENTS).iterdir():
-            if segment_number(path.name) not in named:
-                logger.info("removing %s, which no commit names", path)
-                path.unlink(missing_ok=True)
-
     # -- reading the state being changed -------------------------------------------------------------------
-    def articles(self) -> dict[str, sqlite3.Row]:
-        cursor = self.db.execute(
+    def articles(self) -> dict[str, ArticleRecord]:
+        rows = self.db.execute(
             "SELECT uid, id, title, url, content_hash, copy_hash, file, root, origin FROM articles "
             "WHERE removed_gen IS NULL"
         )
-        cursor.row_factory = sqlite3.Row
-        return {row["id"]: row for row in cursor}
+        return {row[1]: ArticleRecord(*row) for row in rows}
 
     # -- changes -------------------------------------------------------------------------------------------
     def remove(self, article_ids: Iterable[str]) -> int:
@@ -289,7 +257,7 @@ class IndexWriter(removals.Remembering):
         folder = self.store / SEGMENTS
         self.written.extend(folder / file_name(name, kind) for kind in (*KINDS, ANN))
         self.segments.append(self._pending.write(folder, name, ann.builder(self.settings.ann_min_rows)))
-        self._pending = Pending(int(self.model["dimension"]))
+        self._pending = Pending(self.dimension)
         logger.debug("wrote segment %s, not yet named by a commit", name, extra=moment("segment-written"))
 
     def reserve_segment(self) -> int:
@@ -304,8 +272,6 @@ class IndexWriter(removals.Remembering):
         After an update has published, a merge that fails (a full disk, say) is logged and left to the next
         writer: the update stands. Optimizing (``full``) reports the failure.
         """
-        from .merging import run
-
         if self.db.in_transaction:  # optimizing without an update: the transaction begun for one is empty
             self.db.execute("ROLLBACK")
         if full:
@@ -327,83 +293,92 @@ class IndexWriter(removals.Remembering):
                 path.unlink(missing_ok=True)
         self.written = []
 
-    def commit(self) -> dict[str, Any]:
-        """Write the last segment, then publish everything in one commit; returns the commit."""
-        assert self.store is not None
+    def commit(self) -> Commit:
+        """Write the last segment, then publish everything in one commit; returns it."""
         self._flush()
-        body = self.commit_body(self.generation, self.segments)
-        self.db.execute("INSERT INTO commits (generation, body) VALUES (?, ?)", (self.generation, json.dumps(body)))
-        logger.debug("commit row of generation %d written, not committed", self.generation, extra=moment("committing"))
+        return self.publish(self._body(self.segments))
+
+    def publish_merged(self, segments: list[dict[str, Any]]) -> Commit:
+        """Publish a merge: the live generation's articles in ``segments`` (merging.py wrote the new one), as a new
+        commit of the same generation that replaces its earlier ones."""
+        assert self.base_body is not None
+        self.db.execute("BEGIN IMMEDIATE")
+        body = {key: value for key, value in self.base_body.items() if key not in ("checksum", "commit")}
+        body["segments"] = segments
+        body["checksum"] = body_checksum(body)
+        return self.publish(body, merged=True)
+
+    def publish(self, body: dict[str, Any], *, merged: bool = False) -> Commit:
+        """The one way a commit becomes live, inside the transaction begun for it: the commit row, the new files'
+        names on disk first (a rebuild's whole store renamed into place and ``CURRENT`` switched to it), then
+        retention (:mod:`.retention`) forgets what no kept generation needs."""
+        assert self.store is not None
+        generation = int(body["generation"])
+        number = self.db.execute(
+            "INSERT INTO commits (generation, body) VALUES (?, ?)", (generation, json.dumps(body))
+        ).lastrowid
+        if merged:
+            self.db.execute("DELETE FROM commits WHERE generation = ? AND number < ?", (generation, number))
+        if not merged:  # a merge's commit row goes in after its segment's moment (merge-written)
+            logger.debug("commit row of generation %d written, not committed", generation, extra=moment("committing"))
         if self._tmp is not None:
             self._publish_store()
         else:
             fsync_dir(self.store / SEGMENTS)  # the new files' names are on disk before the commit names them
             self.db.execute("COMMIT")
         self.written = []
-        logger.info("published generation %d (%s)", self.generation, self.counts, extra=moment("published"))
-        self.base_manifest, self.base_generation = body, self.generation
-        self.cleanup()
-        return body
+        self._based_on(body)
+        if merged:
+            logger.debug("merge of generation %d committed", generation, extra=moment("merge-committed"))
+        else:
+            logger.info("published generation %d (%s)", generation, self.counts, extra=moment("published"))
+        retention.clean(self.db, self.directory, self.store, oldest_kept(generation, self.keep_generations))
+        assert self.base is not None
+        return self.base
 
-    def commit_body(self, generation: int, segments: list[dict[str, Any]]) -> dict[str, Any]:
+    def _based_on(self, body: dict[str, Any]) -> None:
+        self.base_body, self.base = body, Commit.from_body(body, self.store)
+        self.base_generation = self.base.generation
+        self.segments = list(body["segments"])
+
+    def _body(self, segments: list[dict[str, Any]]) -> dict[str, Any]:
+        """The commit of this write's generation naming ``segments``, as stored (with its checksum)."""
+        assert self.model is not None and self.chunker is not None
         body: dict[str, Any] = {
             "schema_version": SCHEMA_VERSION,
-            "generation": generation,
+            "generation": self.generation,
             "created_at": utc_now(),
-            "model": self.model,
-            "chunker": self.chunker,
+            "model": asdict(self.model),
+            "chunker": asdict(self.chunker),
             "lexicon": {"analyzer": ANALYZER, "title_weight": TITLE_WEIGHT},
             "counts": dict(self.counts),
-            "oldest_kept": oldest_kept(generation, self.keep_generations),
+            "oldest_kept": oldest_kept(self.generation, self.keep_generations),
             "roots": sorted(self.roots),
             "segments": segments,
         }
         body["checksum"] = body_checksum(body)
         return body
 
+    @property
+    def dimension(self) -> int:
+        return self.model.dimension if self.model is not None else 0
+
     def _publish_store(self) -> None:
+        """A rebuild's store: committed, fsynced, renamed into place, then named by ``CURRENT`` (:mod:`.layout`)."""
         assert self._tmp is not None
         self.db.execute("COMMIT")
         self.db.execute("PRAGMA journal_mode = WAL")
         self.db.close()
         self._db = None
-        fsync_file(self._tmp / DATABASE)
-        fsync_dir(self._tmp / SEGMENTS)
-        fsync_dir(self._tmp)
         final = self.directory / store_name(self.generation)
-        os.rename(self._tmp, final)
+        rename_into_place(self._tmp, final)
         self._tmp, self._unpublished = None, final
-        fsync_dir(self.directory)
         logger.debug("store %s renamed into place, CURRENT not yet switched", final.name, extra=moment("renamed"))
-        pointer = self.directory / f"{CURRENT}.tmp"
-        pointer.write_text(final.name + "\n", encoding="utf-8")
-        fsync_file(pointer)
-        os.replace(pointer, self.directory / CURRENT)
+        switch_current(self.directory, final)
         self._unpublished = None
-        fsync_dir(self.directory)
         self.store = final
         self._db = connect(final, readonly=False)
         self.db.execute("PRAGMA synchronous = FULL")
-
-    def cleanup(self) -> None:
-        """Forget what no kept generation can see: old commits, tombstoned rows, files and stores no one names."""
-        from .merging import purge
-
-        assert self.store is not None
-        oldest = oldest_kept(self.base_generation, self.keep_generations)
-        purge(self.db, self.store, oldest)
-        logger.debug("purged what generation %d no longer keeps", oldest, extra=moment("purged"))
-        with contextlib.suppress(sqlite3.Error):
-            self.db.execute("PRAGMA wal_checkpoint(TRUNCATE)")
-        self._remove_unnamed(self.store, _named_segments(self.db))
-        # An older store holds the generations up to the next store's first one: gone once none of them is kept.
-        stores = sorted((n, p) for p in self.directory.iterdir() if (n := store_number(p.name)) >= 0 and p.is_dir())
-        stale = [p for (_, p), (after, _) in itertools.pairwise(stores) if after - 1 < oldest]
-        legacy = [p for p in self.directory.glob(LEGACY_PREFIX + "*") if p.is_dir()]
-        for folder in (*stale, *legacy):
-            if folder != self.store:
-                logger.info("removing %s, which no kept generation uses", folder)
-                shutil.rmtree(folder, ignore_errors=True)
 
     def abort(self) -> None:
         """Drop an unpublished write (if any) and release the lock. Safe to call twice."""
@@ -432,10 +407,3 @@ class IndexWriter(removals.Remembering):
         if self._lock is not None:
             self._lock.release()
             self._lock = None
-
-
-def _named_segments(db: sqlite3.Connection) -> set[int]:
-    named: set[int] = set()
-    for (body,) in db.execute("SELECT body FROM commits"):
-        named.update(segment_number(record["name"]) for record in json.loads(body)["segments"])
-    return named

@@ -11,7 +11,7 @@ from __future__ import annotations
 import json
 import logging
 from collections import Counter
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
 from typing import Any
 
 import numpy as np
@@ -21,7 +21,16 @@ from ...settings import Settings
 from ..candidates import Candidates, Window
 from ..ids import DAY_SHIFT
 from ..location import MilvusAddress, disk_usage
-from ..records import ChunkRow, generation_gone
+from ..records import (
+    ChunkRow,
+    Commit,
+    DateRange,
+    IndexDescription,
+    ListedArticle,
+    Removal,
+    SourceCount,
+    generation_gone,
+)
 from .connection import ARTICLES, CHUNKS, META, NAMED, SCHEMA_VERSION, Connection, listed
 from .versions import REMOVED, SOURCE, counted_stems, meta_values, term_counts
 
@@ -57,12 +66,14 @@ def visible(commit: dict[str, Any], article_field: str = "article_uid") -> str:
 class MilvusReader:
     """The live generation of a Milvus index. Safe to share between threads."""
 
-    def __init__(self, connection: Connection, commit: dict[str, Any]) -> None:
+    def __init__(self, connection: Connection, body: dict[str, Any]) -> None:
         self.connection = connection
         self.address = connection.address
-        self.manifest = commit
-        self.generation = int(commit["generation"])
-        self.chunk_count = int(commit["counts"]["chunks"])
+        self.body = body  # the commit as stored: its collections, uids, floor and pending deletes
+        self.commit = Commit.from_body(body, self.address)
+        self.generation = self.commit.generation
+        self.chunk_count = self.commit.counts.chunks
+        commit = body
         self._visible = visible(commit)
         self._upper = int(commit.get("next_uid", 1))  # every row's uid is below it
         self._frequencies: dict[str, int] = {}
@@ -97,7 +108,7 @@ class MilvusReader:
 
     def is_latest(self) -> bool:
         commit = read_commit(self.connection)
-        return commit is not None and commit == self.manifest
+        return commit is not None and commit == self.body
 
     def verify(self) -> None:
         """Milvus checks its own storage; what this reader checks is each row it shows (:meth:`chunk_rows`)."""
@@ -117,6 +128,7 @@ class MilvusReader:
         return tuple(sorted(name for name, (_, articles) in self._outlets().items() if articles > 0))
 
     def source_codes(self, names: Iterable[str]) -> tuple[int, ...]:
+        """The codes the passages keep for these outlets."""
         outlets = self._outlets()
         return tuple(outlets[name][0] for name in sorted(set(names)) if name in outlets)
 
@@ -127,10 +139,11 @@ class MilvusReader:
             span = f"({span} or chunk_id < {1 << DAY_SHIFT})"
         expr = f"{self._visible} and {span}"
         if window.sources is not None:
-            expr += f" and source_code in {list(window.sources) or [-2]}"  # no code is -2: an empty list matches none
+            codes = list(self.source_codes(window.sources)) or [-2]  # no code is -2: an empty list matches none
+            expr += f" and source_code in {codes}"
         return expr
 
-    def dense(self, vector: np.ndarray, n: int, window: Window, *, exact_max_rows: int, probes: int) -> Candidates:
+    def dense(self, vector: np.ndarray, n: int, window: Window) -> Candidates:
         query = [float(x) for x in np.asarray(vector, dtype=np.float32)]
         return _candidates(self.connection.search("vector", query, n, self._filter(window), "IP"), n)
 
@@ -144,7 +157,7 @@ class MilvusReader:
         return _candidates(found, n, magnitude=True)
 
     # -- rows ------------------------------------------------------------------------------------------------
-    def chunk_rows(self, ids: Iterable[int], where: dict[int, tuple[int, int]] | None = None) -> dict[int, ChunkRow]:
+    def chunk_rows(self, ids: Iterable[int], where: Mapping[int, tuple[int, int]] | None = None) -> dict[int, ChunkRow]:
         wanted = list(dict.fromkeys(int(i) for i in ids))
         if not wanted:
             return {}
@@ -183,45 +196,49 @@ class MilvusReader:
         return {stem: self._frequencies[stem] for stem in wanted if self._frequencies[stem]}
 
     # -- for people ------------------------------------------------------------------------------------------
-    def describe(self, *, with_articles: bool = False) -> dict[str, Any]:
-        """What ``assistant index info`` shows, in the local store's terms."""
+    def describe(self, *, with_articles: bool = False) -> IndexDescription:
+        """What ``assistant index info`` shows, in the terms the local store's description uses."""
         fields = ["id", "title", "date", "day", "source", "url", "origin"]
         articles = [row for batch in self._articles(fields) for row in batch]
         dates = sorted(row["date"] for row in articles if row["date"])
         counts = sorted(((-articles_, name) for name, (_, articles_) in self._outlets().items() if articles_ > 0))
-        removed = list(meta_values(self.connection, REMOVED, self.generation).values())
-        info: dict[str, Any] = {
-            "path": str(self.address),
-            "generation": self.generation,
-            "segments": "managed by Milvus",
-            "created_at": self.manifest["created_at"],
-            "articles": self.manifest["counts"]["articles"],
-            "chunks": self.chunk_count,
-            "date_range": {
-                "first": dates[0] if dates else None,
-                "last": dates[-1] if dates else None,
-                "undated": sum(1 for row in articles if not row["date"]),
-            },
-            "sources": [{"source": name, "articles": -count} for count, name in counts],
-            "model": self.manifest["model"],
-            "chunker": self.manifest["chunker"],
-            "roots": self.manifest.get("roots", []),
-            "bytes": disk_usage(self.address.uri) if self.address.lite else 0,
-            "removed": sorted(
-                ({k: item.get(k) for k in ("id", "title", "file", "removed_at")} for item in removed),
-                key=lambda item: (item["removed_at"], item["id"]),
-            ),
-        }
+        removed = meta_values(self.connection, REMOVED, self.generation).values()
+        listed = None
         if with_articles:
-            info["article_list"] = [
-                {k: (row[k] or None) if k != "title" else row[k] for k in ("id", "title", "date", "source", "url")}
-                | {"origin": row["origin"] or None}
+            listed = tuple(
+                ListedArticle(row["id"], row["title"], row["date"] or None, row["source"] or None, row["url"] or None,
+                              row["origin"] or None)
                 for row in sorted(articles, key=lambda row: (-int(row["day"]), row["id"]))
-            ]
-        return info
+            )  # fmt: skip
+        return IndexDescription(
+            path=str(self.address),
+            generation=self.generation,
+            segments=None,
+            created_at=self.commit.created_at,
+            articles=self.commit.counts.articles,
+            chunks=self.chunk_count,
+            date_range=DateRange(
+                dates[0] if dates else None, dates[-1] if dates else None, sum(1 for row in articles if not row["date"])
+            ),
+            sources=tuple(SourceCount(name, -count) for count, name in counts),
+            model=self.commit.model,
+            chunker=self.commit.chunker,
+            roots=self.commit.roots,
+            bytes=disk_usage(self.address.uri) if self.address.lite else 0,
+            removed=tuple(
+                sorted(
+                    (
+                        Removal(i["id"], i.get("title"), i.get("file"), i.get("origin"), i["removed_at"])
+                        for i in removed
+                    ),
+                    key=lambda item: (item.removed_at, item.id),
+                )
+            ),
+            article_list=listed,
+        )
 
     def _articles(self, fields: list[str]) -> Iterable[list[dict[str, Any]]]:
-        return self.connection.batches(ARTICLES, visible(self.manifest, "uid"), fields, self._upper)
+        return self.connection.batches(ARTICLES, visible(self.body, "uid"), fields, self._upper)
 
     def problems(self) -> list[str]:
         """What ``assistant index verify`` finds: rows against their checksums, articles against their passages, the
@@ -251,10 +268,10 @@ class MilvusReader:
             for uid, (count, _, _) in articles.items()
             if seen.get(uid, 0) != count
         ]
-        counts = self.manifest["counts"]
-        if rows != counts["chunks"] or len(articles) != counts["articles"]:
+        counts = self.commit.counts
+        if rows != counts.chunks or len(articles) != counts.articles:
             problems.append(
-                f"the commit counts {counts['articles']} articles and {counts['chunks']} chunks, Milvus holds "
+                f"the commit counts {counts.articles} articles and {counts.chunks} chunks, Milvus holds "
                 f"{len(articles)} and {rows}"
             )
         problems += self._side_problems(articles, stems)

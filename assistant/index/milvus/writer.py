@@ -16,6 +16,7 @@ import logging
 import threading
 from collections import Counter
 from collections.abc import Iterable
+from dataclasses import asdict
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -27,7 +28,7 @@ from ...settings import Settings
 from ..analyzer import ANALYZER, TITLE_WEIGHT, analyze
 from ..ids import day_number
 from ..location import MilvusAddress
-from ..records import row_hash
+from ..records import ArticleRecord, ChunkerRecord, Commit, ModelRecord, Removal, row_hash
 from ..writing import moment, utc_now, writer_lock
 from .connection import (
     ARTICLE_TEXT_FIELDS,
@@ -71,14 +72,21 @@ class MilvusWriter:
     """The next generation of a Milvus index. Use as a context manager; ``commit()`` publishes it."""
 
     def __init__(
-        self, address: MilvusAddress, *, model: dict[str, Any], chunker: dict[str, Any], fresh: bool, settings: Settings
+        self,
+        address: MilvusAddress,
+        *,
+        model: ModelRecord | None,
+        chunker: ChunkerRecord | None,
+        fresh: bool,
+        settings: Settings,
     ) -> None:
         self.address = address
-        self.model = model
+        self.model = model  # None: a removal or a merge, which takes the index's own
         self.chunker = chunker
         self.fresh = fresh
         self.settings = settings
-        self.base_manifest: dict[str, Any] | None = None
+        self.base_body: dict[str, Any] | None = None  # the live commit this write starts from, as stored
+        self.base: Commit | None = None  # the same, in the terms both backends share
         self.roots: set[str] = set()
         self.generation = 0
         self.counts = {"articles": 0, "chunks": 0}
@@ -137,30 +145,30 @@ class MilvusWriter:
         if connection.exists():
             connection.load(META)
             commit = read_commit(connection)
-        elif not self.model:  # removing or optimizing: there must be an index already
+        elif self.model is None:  # removing or optimizing: there must be an index already
             raise IndexNotFoundError(f"no index at {self.address}")
         base = int(commit["generation"]) if commit is not None else 0
         connection.use(commit.get("collections") if commit is not None else None)
-        if self.model:
+        if self.model is not None:
             have = connection.dimension()  # also refuses a collection of that name that is not ours
             prefix = self.address.collection
-            if self.fresh and have is not None and have != int(self.model["dimension"]):
+            if self.fresh and have is not None and have != self.model.dimension:
                 # A rebuild with a model of another dimension: new collections, published by its commit.
                 connection.use({kind: f"{prefix}_{kind}_g{base + 1}" for kind in NAMED})
             elif self.fresh and commit is not None:  # a rebuild counts its words anew, beside the live counts
                 connection.use({TERMS: f"{prefix}_{TERMS}_g{base + 1}"})
             if self.fresh or commit is None:  # an update with another model is refused by update.check_model
-                connection.create(int(self.model["dimension"]))
+                connection.create(self.model.dimension)
         connection.load()
         if commit is not None:
             self._finish_deletes(commit)
             self._next_uid = int(commit.get("next_uid", 1))
             if not self.fresh:
-                self.base_manifest = commit
+                self.base_body, self.base = commit, Commit.from_body(commit, self.address)
                 self.counts = dict(commit["counts"])
                 self.roots = set(commit.get("roots", []))
-                if not self.model:
-                    self.model, self.chunker = commit["model"], commit["chunker"]
+                if self.model is None:
+                    self.model, self.chunker = self.base.model, self.base.chunker
         # Left by a rebuild that published and died before dropping its predecessors, or by one that died early.
         connection.drop_others(keep=(commit or {}).get("collections", {}).values())
         # Rows of a generation never published: a writer died before its commit.
@@ -196,36 +204,35 @@ class MilvusWriter:
                 self.connection.delete(kind, f"gen < {floor}")
 
     # -- reading the state being changed ---------------------------------------------------------------------
-    def articles(self) -> dict[str, Any]:
-        return dict(self._live_articles())
+    def articles(self) -> dict[str, ArticleRecord]:
+        return {article_id: _record(row) for article_id, row in self._live_articles().items()}
 
     def _live_articles(self) -> dict[str, dict[str, Any]]:
         """The live articles, read once; removing one takes it out."""
         if self._live is None:
             self._live = {}
-            if self.base_manifest is not None:
+            if self.base_body is not None:
                 fields = ["uid", "id", "title", "url", "content_hash", "copy_hash", "file", "root", "origin"]
-                expr, upper = visible(self.base_manifest, "uid"), int(self.base_manifest.get("next_uid", 1))
+                expr, upper = visible(self.base_body, "uid"), int(self.base_body.get("next_uid", 1))
                 for batch in self.connection.batches(ARTICLES, expr, [*fields, "chunks", "source"], upper):
                     for row in batch:
                         record = {k: (row[k] if row[k] != "" or k == "title" else None) for k in row}
                         self._live[row["id"]] = record
         return self._live
 
-    def removed(self) -> dict[str, Any]:
-        found = dict(self._published_removed)
-        found.update(self._remember)
-        return {k: v for k, v in found.items() if k not in self._forget}
+    def removed(self) -> dict[str, Removal]:
+        found = {**self._published_removed, **self._remember}
+        return {key: _removal(item) for key, item in found.items() if key not in self._forget}
 
-    def remember(self, rows: Iterable[Any]) -> None:
+    def remember(self, articles: Iterable[ArticleRecord]) -> None:
         stamp = utc_now()
-        for row in rows:
-            self._forget.discard(row["id"])
+        for article in articles:
+            self._forget.discard(article.id)
             # What `index info` lists of a removal: a title, file and origin cut short, so that a versioned row (this
             # removal and the one before, versions.py) fits in one Milvus VARCHAR even for a hostile page's title.
-            item = {key: row[key] for key in ("title", "file", "origin")}
+            item = {"title": article.title, "file": article.file, "origin": article.origin}
             item = {key: value[:_LISTED] if isinstance(value, str) else value for key, value in item.items()}
-            self._remember[row["id"]] = {"id": row["id"], **item, "removed_at": stamp}
+            self._remember[article.id] = {"id": article.id, **item, "removed_at": stamp}
 
     def forget(self, article_ids: Iterable[str]) -> None:
         for article_id in article_ids:
@@ -327,7 +334,7 @@ class MilvusWriter:
             logger.debug("inserted %d passages, not yet published", len(rows), extra=moment("rows-inserted"))
 
     # -- publishing ------------------------------------------------------------------------------------------
-    def commit(self) -> dict[str, Any]:
+    def commit(self) -> Commit:
         self._flush()
         latest = read_commit(self.connection)
         if latest is not None and int(latest["generation"]) != self._base_generation:
@@ -346,12 +353,13 @@ class MilvusWriter:
             + [meta_row(REMOVED + key, None, removed[key], generation) for key in self._forget if key in removed],
         )
         self._count_words()
+        assert self.model is not None and self.chunker is not None
         body: dict[str, Any] = {
             "schema_version": SCHEMA_VERSION,
             "generation": self.generation,
             "created_at": utc_now(),
-            "model": self.model,
-            "chunker": self.chunker,
+            "model": asdict(self.model),
+            "chunker": asdict(self.chunker),
             "lexicon": {"analyzer": ANALYZER, "title_weight": TITLE_WEIGHT},
             "counts": dict(self.counts),
             "roots": sorted(self.roots),
@@ -371,8 +379,8 @@ class MilvusWriter:
         body.update(dropping=[], floor=0)
         connection.drop_others()
         logger.debug("deleted what generation %d drops", self.generation, extra=moment("purged"))
-        self.base_manifest = body
-        return body
+        self.base_body, self.base = body, Commit.from_body(body, self.address)
+        return self.base
 
     def _count_words(self) -> None:
         """Bring the passages-per-stem counts in line with this write (readers weigh words by them), versioned."""
@@ -407,3 +415,16 @@ class MilvusWriter:
             with _WRITERS_LOCK:
                 _WRITERS.discard(str(self.address))
             self._held = False
+
+
+def _record(row: dict[str, Any]) -> ArticleRecord:
+    """A live article as read from the articles collection (an empty text field is a missing value)."""
+    return ArticleRecord(
+        uid=int(row["uid"]), id=row["id"], title=row["title"] or "", url=row["url"],
+        content_hash=row["content_hash"], copy_hash=row["copy_hash"], file=row["file"], root=row["root"],
+        origin=row["origin"],
+    )  # fmt: skip
+
+
+def _removal(item: dict[str, Any]) -> Removal:
+    return Removal(item["id"], item.get("title"), item.get("file"), item.get("origin"), item["removed_at"])
