@@ -115,5 +115,5 @@ def test_hostile_corpus_build(tmp_path: Path, baseline_rss: float) -> None:
     lost = [f"{display(path)}: {token}" for path, token in corpus.tokens.items() if token not in all_text]
     assert not lost, lost
 
-    assert verify(index)[1] == []
+    assert verify(index).problems == ()
     assert run.peak_mb < baseline_rss + HOSTILE_MARGIN_MB, f"peak RSS {run.peak_mb:.0f} MB"
