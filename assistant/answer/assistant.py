@@ -3,36 +3,36 @@
 assistant = Assistant.open("index")
 answer = assistant.ask("How much is Alibaba investing in AI?")
 follow_up = assistant.ask("What about Baidu?", history=[answer])
+
+:meth:`Assistant.stream` is five steps, each handing the next a frozen value (:mod:`.steps`): resolve the question
+in its conversation, retrieve, weigh the evidence, write (quoted sentences, a timeline, or the LLM's answer:
+:mod:`.generated`), and finish the draft into the :class:`Answer` once its pieces are read.
 """
 
 from __future__ import annotations
 
 import logging
 import time
-from collections.abc import Iterable, Iterator
-from dataclasses import replace
+from collections.abc import Iterable
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, Protocol
+from typing import TYPE_CHECKING, Any
 
-from ..answers import Answer, AnswerStream, Citation, ShortAnswer, TimelineEvent
-from ..documents import Hit
+from ..answers import Answer, AnswerStream
 from ..embed.base import Embedder
 from ..errors import ConfigError, EndpointError
 from ..retrieve.retriever import Retriever
 from ..retrieve.timeframes import DateLike
 from ..settings import ANSWERERS, Settings, get_settings
-from ..text.citations import renumber
 from ..text.cleaning import clean_question
 from ..text.languages import language_name, question_language
-from .annotations import annotate, checked_short_answer
 from .conversation import Turn, as_turns, condense
-from .evidence import Evidence, gather
-from .extractive import Composition, ExtractiveAnswerer
+from .evidence import gather
+from .extractive import ExtractiveAnswerer
+from .steps import Answering, Asked, Draft, Drafting, Filters, Grounds, Laps, Retrieval, finish
 from .timeline import TimelineBuilder, is_story_question
 
 if TYPE_CHECKING:
     from ..llm.answerer import LLMAnswerer
-    from ..llm.checking import Verification
 
 logger = logging.getLogger(__name__)
 
@@ -45,22 +45,6 @@ _RAW_SLACK = 4
 _TIMELINE_PASSAGES = 24
 _TIMELINE_SENTENCES = 48
 _TIMELINE_RECENCY = 3.0  # the recency prior's half-life, times this: a story reaches back months, not weeks
-
-
-class _Finish(Protocol):
-    """How :meth:`Assistant.stream` turns a composition into the finished :class:`Answer`."""
-
-    def __call__(
-        self,
-        composition: Composition,
-        abstained: bool,
-        name: str,
-        *,
-        notice: str | None = ...,
-        unsupported: tuple[str, ...] = ...,
-        short_answer: ShortAnswer | None = ...,
-        timeline: tuple[TimelineEvent, ...] = ...,
-    ) -> Answer: ...
 
 
 class Assistant:
@@ -152,110 +136,29 @@ class Assistant:
         generation while it is kept (a permalink's), else GenerationGoneError; None is the live one.
         """
         started = time.perf_counter()
+        filters = Filters.of(as_of=as_of, since=since, until=until, sources=sources, k=k)
+        asked = self._resolve(question, history, answerer, timeline)
+        resolved = time.perf_counter()
+        found = self._retrieve(asked, filters, generation)
+        retrieved = time.perf_counter()
+        grounds = self._weigh(asked, found)
+        written = self._write(asked, grounds)
+        laps = Laps(started, resolved, retrieved)
+        return self._finish(written, Answering(asked, filters, grounds.evidence, found.reader.generation, laps))
+
+    # -- steps --------------------------------------------------------------------------------------------
+    def _resolve(self, question: str, history: Iterable[Any], answerer: str | None, timeline: bool | None) -> Asked:
+        """The question cleaned and, when it follows up earlier turns, rewritten to stand alone."""
         question = self._clean(question)
         use = _answerer(answerer or self.answerer)
         if use == "llm" and self.llm is None:
             raise ConfigError("no LLM endpoint is configured (set ASSISTANT_LLM_BASE_URL)")
-        turns = as_turns(history)
-        timings: dict[str, float] = {}
-        query, default_notice = self._condense(question, turns, use)
-        timings["condense"] = _ms(started)
-        mark = time.perf_counter()
-        retriever = self.retriever
-        # One generation for the whole answer, even if an update is swapped in while it is being composed.
-        reader = retriever.reader_for(generation)
+        query, notice = self._condense(question, as_turns(history), use)
         story = is_story_question(query) if timeline is None else timeline
-        sources = sorted({s for s in sources or () if s}) or None
-        filters = {"as_of": _iso(as_of), "since": _iso(since), "until": _iso(until), "sources": sources, "k": k}
-        vector = retriever.embedder.embed([query])[0]  # once, for both retrieval and sentence scoring
-        # A question the model cannot read (not English, English-only model) is answered from its words.
-        lexical = retriever.leans_on_words(question)
-        hits = retriever.search_pinned(
-            reader,
-            query,
-            max(k or self.settings.k, _TIMELINE_PASSAGES) if story else k,
-            as_of=as_of,
-            since=since,
-            until=until,
-            sources=sources,
-            vector=vector,
-            lexical=lexical,
-            recency=_TIMELINE_RECENCY if story else 1.0,  # a story's earlier reports matter too
-        )
-        hits = hits + retriever.leads(reader, hits, LEADS)
-        timings["retrieve"] = _ms(mark)
-        mark = time.perf_counter()
-        candidates = max(self.settings.sentence_candidates, _TIMELINE_SENTENCES) if story else None
-        evidence = gather(
-            query,
-            hits,
-            reader,
-            retriever.embedder,
-            candidates=candidates or self.settings.sentence_candidates,
-            query_vector=vector,
-            lexical=lexical,
-        )
-        support = evidence.support
-        if lexical:
-            default_notice = _join(default_notice, _words_only(question, retriever.embedder.name))
+        return Asked(question, query, use, story, notice)
 
-        def finish(
-            composition: Composition,
-            abstained: bool,
-            name: str,
-            *,
-            notice: str | None = default_notice,
-            unsupported: tuple[str, ...] = (),
-            short_answer: ShortAnswer | None = None,
-            timeline: tuple[TimelineEvent, ...] = (),
-        ) -> Answer:
-            timings["answer"] = _ms(mark)
-            notes = annotate(
-                query,
-                evidence,
-                composition,
-                self.settings,
-                abstained=abstained,
-                answerer=name,
-                filters=filters,
-                short=short_answer,
-                timeline=bool(timeline),
-            )
-            timings["total"] = _ms(started)
-            return Answer(
-                question=question,
-                query=query,
-                text=composition.text,
-                citations=composition.citations,
-                abstained=abstained,
-                answerer=name,
-                support=support,
-                conflicts=composition.conflicts,
-                unsupported=unsupported,
-                notice=notice,
-                timings=timings,
-                generation=reader.generation,
-                short_answer=notes.short_answer,
-                coverage=notes.coverage,
-                timeline=timeline,
-                trace=notes.trace,
-            )
-
-        if not evidence.candidates or support < self.settings.abstain_below:
-            why = _unreadable(question, retriever.embedder.name) if lexical else None
-            composition = self.extractive.abstain(evidence, why)
-            return AnswerStream(iter(composition.pieces), lambda: finish(composition, True, "extractive"))
-        if story:
-            told, events = TimelineBuilder().compose(evidence, self.extractive)
-            if events:
-                return AnswerStream(iter(told.pieces), lambda: finish(told, False, "extractive", timeline=events))
-        if use == "llm":
-            return self._generate(evidence, query, finish)
-        composition = self.extractive.compose(evidence)
-        return AnswerStream(iter(composition.pieces), lambda: finish(composition, False, "extractive"))
-
-    # -- steps --------------------------------------------------------------------------------------------
     def _clean(self, question: str) -> str:
+        """The question without its control and invisible characters; ConfigError if none is left or too many."""
         if not isinstance(question, str):
             raise ConfigError("the question must be text")
         limit = self.settings.max_question_chars
@@ -269,6 +172,7 @@ class Assistant:
         return question
 
     def _condense(self, question: str, turns: list[Turn], use: str) -> tuple[str, str | None]:
+        """The query standing alone (the LLM rewrites a follow-up when it answers) and why it was rewritten offline."""
         if not turns:
             return question, None
         if use == "llm" and self.llm is not None:
@@ -281,89 +185,69 @@ class Assistant:
                 return condense(question, turns), notice
         return condense(question, turns), None
 
-    def _generate(self, evidence: Evidence, query: str, finish: _Finish) -> AnswerStream:
-        from ..llm.answerer import Passage
-        from ..llm.checking import check_answer
+    def _retrieve(self, asked: Asked, filters: Filters, generation: int | None) -> Retrieval:
+        """The passages for the query and the opening passages of the best articles, from one index generation."""
+        retriever = self.retriever
+        # One generation for the whole answer, even if an update is swapped in while it is being composed.
+        reader = retriever.reader_for(generation)
+        vector = retriever.embedder.embed([asked.query])[0]  # once, for both retrieval and sentence scoring
+        # A question the model cannot read (not English, English-only model) is answered from its words.
+        lexical = retriever.leans_on_words(asked.question)
+        hits = retriever.search_pinned(
+            reader,
+            asked.query,
+            max(filters.k or self.settings.k, _TIMELINE_PASSAGES) if asked.story else filters.k,
+            as_of=filters.as_of,
+            since=filters.since,
+            until=filters.until,
+            sources=filters.sources,
+            vector=vector,
+            lexical=lexical,
+            recency=_TIMELINE_RECENCY if asked.story else 1.0,  # a story's earlier reports matter too
+        )
+        return Retrieval(reader, tuple(hits + retriever.leads(reader, hits, LEADS)), vector, lexical)
 
-        assert self.llm is not None
-        llm = self.llm  # the narrowing above does not reach into pieces()
-        hits = list(evidence.hits[: self.settings.llm_excerpts])
-        passages = [Passage(i + 1, h.title, h.source, h.date, h.text) for i, h in enumerate(hits)]
-        produced: list[str] = []
-        result: list[Answer] = []
+    def _weigh(self, asked: Asked, found: Retrieval) -> Grounds:
+        """Every sentence of the passages scored for the query: the evidence the answer is written from."""
+        candidates = max(self.settings.sentence_candidates, _TIMELINE_SENTENCES) if asked.story else None
+        evidence = gather(
+            asked.query,
+            found.hits,
+            found.reader,
+            self.retriever.embedder,
+            candidates=candidates or self.settings.sentence_candidates,
+            query_vector=found.vector,
+            lexical=found.lexical,
+        )
+        if not found.lexical:
+            return Grounds(evidence, asked.notice)
+        model = self.retriever.embedder.name
+        return Grounds(
+            evidence, _join(asked.notice, _words_only(asked.question, model)), _unreadable(asked.question, model)
+        )
 
-        def pieces() -> Iterator[str]:
-            try:
-                for piece in llm.generate(query, passages):
-                    produced.append(piece)
-                    yield piece
-                if not "".join(produced).strip():
-                    raise EndpointError("the endpoint returned an empty answer")
-            except EndpointError as exc:
-                logger.warning("LLM answer failed, answering extractively: %s", exc)
-                fallback = self.extractive.compose(evidence)
-                yield ("\n\n" if produced else "") + f"[{_fallback_notice(exc)}]\n\n"
-                yield from fallback.pieces
-                result.append(finish(fallback, False, "extractive", notice=_fallback_notice(exc)))
-                return
-            checked = check_answer("".join(produced), [p.text for p in passages], self.retriever.embedder)
-            if checked.abstained:  # the model found no answer in the excerpts: show them as the closest ones
-                closest = self.extractive.abstain(evidence)
-                result.append(finish(Composition((checked.text,), closest.citations), True, llm.name))
-                return
-            composition, unsupported = self._cited(checked, hits, evidence)
-            short = self._short(query, passages, composition, checked)
-            # The model states one value; when the sources disagree, the disagreement is shown beside it.
-            note = self.extractive.disagreement(evidence, len(composition.citations) + 1)
-            if note is not None:
-                yield "\n\n"
-                yield from note.pieces
-                composition = Composition(
-                    (*composition.pieces, "\n\n", *note.pieces),
-                    composition.citations + note.citations,
-                    note.conflicts,
-                )
-            result.append(finish(composition, False, llm.name, unsupported=unsupported, short_answer=short))
+    def _write(self, asked: Asked, grounds: Grounds) -> Draft | Drafting:
+        """The answer: an abstention when nothing supports one, else a timeline, the LLM's or quoted sentences."""
+        evidence, notice = grounds.evidence, grounds.notice
+        if not evidence.candidates or evidence.support < self.settings.abstain_below:
+            return Draft(self.extractive.abstain(evidence, grounds.unreadable), True, "extractive", notice)
+        if asked.story:
+            told, events = TimelineBuilder().compose(evidence, self.extractive)
+            if events:
+                return Draft(told, False, "extractive", notice, timeline=events)
+        if asked.answerer == "llm":
+            from .generated import LLMWriter
 
-        def done() -> Answer:
-            return result[0]
+            assert self.llm is not None
+            writer = LLMWriter(self.llm, self.extractive, self.retriever.embedder, self.settings.llm_excerpts)
+            return writer.write(asked.query, evidence, notice)
+        return Draft(self.extractive.compose(evidence), False, "extractive", notice)
 
-        return AnswerStream(pieces(), done)
-
-    def _short(
-        self, query: str, passages: list[Any], composition: Composition, checked: Verification
-    ) -> ShortAnswer | None:
-        """The model's short answer, if a cited excerpt states it word for word; else the extractive one."""
-        assert self.llm is not None
-        try:
-            proposal = self.llm.short_answer(query, passages)
-        except EndpointError as exc:
-            logger.warning("the LLM gave no short answer: %s", exc)
-            return None
-        order = list(dict.fromkeys(number for claim in checked.claims for number in claim.cited))
-        preferred = order.index(proposal[1]) + 1 if proposal and proposal[1] in order else None
-        return checked_short_answer(proposal, composition.citations, preferred, self.llm.name, query)
-
-    def _cited(self, checked: Verification, hits: list[Hit], evidence: Evidence) -> tuple[Composition, tuple[str, ...]]:
-        """Renumber a verified LLM answer's markers 1..n by first use and build their citations."""
-        order: list[int] = []
-        for claim in checked.claims:
-            for number in claim.cited:
-                if number not in order:
-                    order.append(number)
-        numbers = {old: new for new, old in enumerate(order, 1)}
-        text = renumber(checked.text, numbers)
-        spans_of = {hit.chunk_id: spans for hit, spans in zip(evidence.hits, evidence.spans, strict=True)}
-        citations: list[Citation] = []
-        for old in order:
-            hit = hits[old - 1]
-            claims = [claim for claim in checked.claims if old in claim.cited]
-            span = next((claim.spans[old] for claim in claims if old in claim.spans), (0, min(len(hit.text), 200)))
-            citation = self.extractive.citation(numbers[old], hit, spans_of.get(hit.chunk_id, ()), span, hit.score)
-            # Supported when every claim citing this excerpt is backed by it, not merely by another excerpt.
-            supported = all(old in claim.supported_by for claim in claims if not claim.abstains)
-            citations.append(citation if supported else replace(citation, supported=False))
-        return Composition((text,), tuple(citations)), tuple(checked.unsupported)
+    def _finish(self, written: Draft | Drafting, answering: Answering) -> AnswerStream:
+        """The answer's pieces as they come; once they are read, the :class:`Answer` (annotated and timed then)."""
+        if isinstance(written, Draft):
+            return AnswerStream(iter(written.composition.pieces), lambda: finish(written, answering, self.settings))
+        return AnswerStream(written.pieces(), lambda: finish(written.draft(), answering, self.settings))
 
 
 def _words_only(question: str, model: str) -> str:
@@ -387,24 +271,8 @@ def _join(first: str | None, second: str) -> str:
     return f"{first} {second}" if first else second
 
 
-def _fallback_notice(error: object) -> str:
-    from ..llm.answerer import RejectedAnswer
-
-    if isinstance(error, RejectedAnswer):  # the endpoint worked; its answer could not be trusted
-        return f"The LLM's answer was set aside (it {error.problem}); this is the extractive answer instead."
-    return f"The LLM endpoint failed ({error}); this is the extractive answer instead."
-
-
 def _answerer(name: str) -> str:
     """``name`` when it names an answerer; the one check, for settings, arguments and the page's choice alike."""
     if name not in ANSWERERS:
         raise ConfigError(f"unknown answerer {name!r}: use {' or '.join(repr(a) for a in ANSWERERS)}")
     return name
-
-
-def _iso(value: DateLike) -> str | None:
-    return None if value in (None, "") else str(value.isoformat() if hasattr(value, "isoformat") else value)
-
-
-def _ms(since: float) -> float:
-    return round((time.perf_counter() - since) * 1000, 2)
