@@ -1,19 +1,34 @@
-"""Test doubles shipped with the library, so users' tests (and ours) need no model: see :class:`HashingEmbedder`.
+"""Test doubles shipped with the library, so users' tests (and ours) need no model and no server: an embedder
+(:class:`HashingEmbedder`) and an OpenAI-compatible endpoint in the process (:class:`FakeLLM`).
 
-Choose it for a whole process (a CLI run, the chat page) with ``ASSISTANT_EMBEDDER=assistant.testing:HashingEmbedder``,
-or pass an instance as ``embedder=`` to :func:`assistant.update_index`, :meth:`assistant.Retriever.open` or
-:meth:`assistant.Assistant.open`.
+Choose the embedder for a whole process (a CLI run, the chat page) with
+``ASSISTANT_EMBEDDER=assistant.testing:HashingEmbedder``, or pass an instance as ``embedder=`` to
+:func:`assistant.update_index`, :meth:`assistant.Retriever.open` or :meth:`assistant.Assistant.open`.
+
+The endpoint is an ``httpx.MockTransport``: give it to a client instead of a socket, and script what it replies::
+
+    fake = FakeLLM("Alibaba invested 23 billion yuan [1].")
+    client = ChatClient(fake.url, "fake-model", transport=fake)   # or ChatClient.from_settings(s, transport=fake)
+    fake.script("/chat/completions", FakeReply(status=503), "Retried [1].")  # a 503, then an answer
+    assistant = Assistant.open(index, llm=LLMAnswerer(client))
 """
 
 from __future__ import annotations
 
 import hashlib
+import json
 import re
-from collections.abc import Sequence
+import threading
+import time
+from collections import defaultdict
+from collections.abc import Callable, Iterator, Mapping, Sequence
+from dataclasses import dataclass, replace
+from typing import Any
 
+import httpx
 import numpy as np
 
-__all__ = ["HashingEmbedder"]
+__all__ = ["FakeLLM", "FakeReply", "FakeRequest", "HashingEmbedder", "chat_chunks", "chat_completion"]
 
 _WORD = re.compile(r"\w+")
 
@@ -50,3 +65,172 @@ class HashingEmbedder:
             if not norm:
                 out[row, 0] = 1.0
         return out
+
+
+# -- an OpenAI-compatible endpoint in the process ------------------------------------------------------------
+_PIECE = re.compile(r"\S+\s*")
+
+
+@dataclass(frozen=True)
+class FakeRequest:
+    """A request :class:`FakeLLM` received: ``path`` is the URL's ("/v1/chat/completions"), ``body`` the JSON it
+    sent (raw bytes when it is not JSON, None when empty)."""
+
+    method: str
+    path: str
+    headers: httpx.Headers
+    body: Any
+
+    @property
+    def streams(self) -> bool:
+        """Whether it asked for server-sent events (``"stream": true``)."""
+        return isinstance(self.body, dict) and bool(self.body.get("stream"))
+
+
+@dataclass(frozen=True)
+class FakeReply:
+    """What :class:`FakeLLM` answers one request with.
+
+    ``text`` is a chat answer, sent in the form the request asked for: one completion, or events when it
+    streams. Otherwise ``events`` (each sent as ``data: <event>``), else ``body`` as is, else ``json``. ``error``
+    (an ``httpx.TransportError``: ``ConnectError`` for a refused connection, ``ReadTimeout``, ``RemoteProtocolError``
+    for a dropped one) is raised instead of replying, or after the ``events`` (a stream the network cut).
+    ``delay`` seconds pass first; longer than the client's read timeout, the client times out after that timeout.
+    """
+
+    status: int = 200
+    text: str | None = None
+    json: Any = None
+    body: bytes | None = None
+    events: Sequence[str] | None = None
+    content_type: str = "application/json"
+    error: httpx.TransportError | None = None
+    delay: float = 0.0
+
+
+Responder = Callable[[FakeRequest], FakeReply | str | None]
+
+
+class FakeLLM(httpx.MockTransport):
+    """An OpenAI-compatible endpoint in the process, for ``ChatClient(fake.url, model, transport=fake)``.
+
+    Replies come from, in order: the replies :meth:`script` queued for the request's path; ``respond`` (a function
+    of the :class:`FakeRequest` giving a :class:`FakeReply`, an answer's text, or None to pass); the default:
+    ``GET …/models`` lists ``models``, ``POST …/chat/completions`` answers ``answer`` (streamed when asked), any
+    other path is a 404. Every request is kept in ``requests``. Made for synchronous clients, such as ChatClient.
+    """
+
+    url = "http://fake-llm.test/v1"  # any base URL reaches the transport; this one names no real host
+
+    def __init__(
+        self,
+        answer: str = "A fake answer [1].",
+        *,
+        models: Sequence[str] = ("fake-model",),
+        respond: Responder | None = None,
+    ) -> None:
+        super().__init__(self._handle)
+        self.answer = answer
+        self.models = list(models)
+        self.respond = respond
+        self.requests: list[FakeRequest] = []
+        self._scripted: dict[str, list[FakeReply]] = defaultdict(list)
+        self._lock = threading.Lock()
+
+    def script(self, path: str, *replies: FakeReply | str) -> None:
+        """Queue replies for the requests whose path ends with ``path`` ("/chat/completions", "/models")."""
+        with self._lock:
+            self._scripted[path].extend(FakeReply(text=r) if isinstance(r, str) else r for r in replies)
+
+    def chat_requests(self) -> list[FakeRequest]:
+        """The chat-completion requests received, oldest first."""
+        return [r for r in self.requests if r.path.endswith("/chat/completions")]
+
+    def _handle(self, request: httpx.Request) -> httpx.Response:
+        received = _received(request)
+        with self._lock:
+            self.requests.append(received)
+            scripted = next((q for path, q in self._scripted.items() if q and received.path.endswith(path)), None)
+            reply = scripted.pop(0) if scripted else None
+        if reply is None and self.respond is not None:
+            answered = self.respond(received)
+            reply = FakeReply(text=answered) if isinstance(answered, str) else answered
+        return _response(reply or self._default(received), received, request)
+
+    def _default(self, request: FakeRequest) -> FakeReply:
+        if request.method == "GET" and request.path.endswith("/models"):
+            return FakeReply(json={"object": "list", "data": [{"id": m, "object": "model"} for m in self.models]})
+        if request.method == "POST" and request.path.endswith("/chat/completions"):
+            return FakeReply(text=self.answer)
+        return FakeReply(status=404, json={"error": {"message": f"no route {request.path}"}})
+
+
+def chat_completion(content: Any, finish: str = "stop") -> dict[str, Any]:
+    """An OpenAI chat-completion reply whose message is ``content``."""
+    message = {"role": "assistant", "content": content}
+    return {
+        "id": "fake-1",
+        "object": "chat.completion",
+        "choices": [{"index": 0, "message": message, "finish_reason": finish}],
+    }
+
+
+def chat_chunks(text: str, *, done: bool = True) -> list[str]:
+    """The server-sent events streaming ``text`` a word at a time; without ``done``, cut before it finishes."""
+    events = [_chunk({"role": "assistant"})]
+    events += [_chunk({"content": piece}) for piece in _PIECE.findall(text)]
+    if done:
+        events += [_chunk({}, "stop"), "[DONE]"]
+    return events
+
+
+def _chunk(delta: Mapping[str, str], finish: str | None = None) -> str:
+    choice: dict[str, Any] = {"index": 0, "delta": dict(delta)}
+    if finish:
+        choice["finish_reason"] = finish
+    return json.dumps({"object": "chat.completion.chunk", "choices": [choice]})
+
+
+def _received(request: httpx.Request) -> FakeRequest:
+    raw = request.content
+    try:
+        body = json.loads(raw) if raw else None
+    except ValueError:
+        body = raw
+    return FakeRequest(request.method, request.url.path, httpx.Headers(request.headers), body)
+
+
+def _response(reply: FakeReply, received: FakeRequest, request: httpx.Request) -> httpx.Response:
+    _wait(reply.delay, request)
+    if reply.text is not None:  # an answer, in the form the request asked for
+        shape = {"events": chat_chunks(reply.text)} if received.streams else {"json": chat_completion(reply.text)}
+        reply = replace(reply, text=None, **shape)
+    if reply.events is not None:
+        headers = {"content-type": "text/event-stream"}
+        return httpx.Response(reply.status, headers=headers, content=_stream(reply.events, reply.error))
+    if reply.error is not None:
+        raise reply.error
+    payload = reply.body if reply.body is not None else json.dumps(reply.json).encode()
+    return httpx.Response(reply.status, headers={"content-type": reply.content_type}, content=payload)
+
+
+def _stream(events: Sequence[str], error: httpx.TransportError | None) -> bytes | Iterator[bytes]:
+    data = [f"data: {event}\n\n".encode() for event in events]
+    if error is None:
+        return b"".join(data)
+
+    def cut() -> Iterator[bytes]:
+        yield from data
+        raise error
+
+    return cut()
+
+
+def _wait(delay: float, request: httpx.Request) -> None:
+    """Sleep ``delay`` seconds; past the request's read timeout, sleep that long and time out as a client would."""
+    limit = request.extensions.get("timeout", {}).get("read")
+    if limit is not None and delay > limit:
+        time.sleep(limit)
+        raise httpx.ReadTimeout(f"the fake endpoint took over {limit:g} s", request=request)
+    if delay > 0:
+        time.sleep(delay)

@@ -1,16 +1,21 @@
-"""Shared fixtures: an isolated environment, a deterministic fake embedder, the real packaged model, a small built
-index, and what the CLI costs in memory."""
+"""Shared fixtures: an isolated environment, a deterministic fake embedder, an LLM endpoint in the process, the real
+packaged model, a small built index, and what the CLI costs in memory."""
 
 from __future__ import annotations
 
 import json
 from collections.abc import Iterator
 from pathlib import Path
+from typing import TYPE_CHECKING, Any
 
 import pytest
+from fake_llm_server import ANSWER
 from processes import REPO, measured_cli
 
-from assistant.testing import HashingEmbedder
+from assistant.testing import FakeLLM, HashingEmbedder
+
+if TYPE_CHECKING:
+    from assistant.llm.client import ChatClient
 
 SEED = REPO / "corpus" / "chinese-tech-giants-ai.txt"
 SEED_QUESTION = "How much did Alibaba invest in AI in the first half of last year?"
@@ -55,6 +60,20 @@ def index_location(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[s
 @pytest.fixture
 def fake_embedder() -> FakeEmbedder:
     return FakeEmbedder()
+
+
+@pytest.fixture
+def fake_llm() -> FakeLLM:
+    """An OpenAI-compatible endpoint in the process (an ``httpx.MockTransport``): answers ANSWER, lists two models."""
+    return FakeLLM(ANSWER, models=["fake-model", "other"])
+
+
+def mock_client(fake: FakeLLM, **options: Any) -> ChatClient:
+    """A client for model "fake-model" whose requests go to ``fake`` instead of a socket."""
+    from assistant.llm.client import ChatClient
+
+    options.setdefault("timeout", 5)
+    return ChatClient(fake.url, "fake-model", transport=fake, **options)
 
 
 @pytest.fixture(scope="session")

@@ -1,5 +1,7 @@
-"""A scriptable fake OpenAI-compatible server for tests: plain and streamed replies, errors, delays, drops.
+"""A scriptable fake OpenAI-compatible server on a loopback socket: plain and streamed replies, errors, delays, drops.
 
+Most tests fake the endpoint in the process instead (``assistant.testing.FakeLLM``, the ``fake_llm`` fixture); this
+server is for the few that exercise the real transport: connections dropped, reads timing out, the settings' path.
 Also a hostile corpus for the prompt-injection tests, shared with the tests against the real llama.cpp server.
 """
 
@@ -18,6 +20,8 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from loopback import free_port, running
+
+from assistant.testing import chat_chunks, chat_completion
 
 if TYPE_CHECKING:
     from collections.abc import Sequence
@@ -73,8 +77,8 @@ class FakeServer:
             return Reply(json={"object": "list", "data": [{"id": "fake-model"}, {"id": "other"}]})
         if method == "POST" and path == "/v1/chat/completions":
             if isinstance(body, dict) and body.get("stream"):
-                return Reply(events=sse_events(self.answer))
-            return Reply(json=completion(self.answer))
+                return Reply(events=chat_chunks(self.answer))
+            return Reply(json=chat_completion(self.answer))
         return Reply(status=404, json={"error": {"message": f"no route {path}"}})
 
     def client(self, **options: Any) -> ChatClient:
@@ -85,25 +89,6 @@ class FakeServer:
 
     def chat_requests(self) -> list[Request]:
         return [r for r in self.requests if r.path == "/v1/chat/completions"]
-
-
-def completion(content: Any, finish: str = "stop") -> dict[str, Any]:
-    message = {"role": "assistant", "content": content}
-    return {
-        "id": "c1",
-        "object": "chat.completion",
-        "choices": [{"index": 0, "message": message, "finish_reason": finish}],
-    }
-
-
-def sse_events(text: str, *, done: bool = True) -> list[str]:
-    pieces = re.findall(r"\S+\s*", text)
-    events = [json.dumps({"choices": [{"index": 0, "delta": {"role": "assistant"}}]})]
-    events += [json.dumps({"choices": [{"index": 0, "delta": {"content": p}}]}) for p in pieces]
-    if done:
-        events.append(json.dumps({"choices": [{"index": 0, "delta": {}, "finish_reason": "stop"}]}))
-        events.append("[DONE]")
-    return events
 
 
 def handler_for(fake: FakeServer) -> type[BaseHTTPRequestHandler]:
@@ -130,6 +115,12 @@ def handler_for(fake: FakeServer) -> type[BaseHTTPRequestHandler]:
             if reply.drop:
                 self.close_connection = True
                 return
+            try:
+                self.write_reply(reply)
+            except ConnectionError:  # the client gave up first (a timeout test): nothing to report
+                self.close_connection = True
+
+        def write_reply(self, reply: Reply) -> None:
             if reply.events is not None:
                 self.send_response(reply.status)
                 self.send_header("Content-Type", "text/event-stream")

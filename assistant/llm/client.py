@@ -48,6 +48,10 @@ class ChatClient:
     ``timeout`` bounds connecting (at most 10 s) and each read, so a stream that stalls also fails. Connection
     errors, timeouts and 5xx replies are retried ``retries`` times, but never once a token was handed out: the
     caller has shown it, and a retry would repeat it.
+
+    ``transport`` replaces the network: requests go to it instead of a socket, with the same headers, timeouts,
+    retries and errors (an ``httpx.TransportError`` it raises is handled as one from the network). Tests pass an
+    ``httpx.MockTransport``, such as :class:`assistant.testing.FakeLLM`.
     """
 
     def __init__(
@@ -60,6 +64,7 @@ class ChatClient:
         retries: int = 2,
         max_tokens: int = 400,
         temperature: float = 0.1,
+        transport: httpx.BaseTransport | None = None,
     ) -> None:
         self.base_url = base_url.strip().rstrip("/")
         try:
@@ -77,11 +82,13 @@ class ChatClient:
         self._secret = api_key or None
         headers = {"Authorization": f"Bearer {api_key}"} if api_key else {}
         connect = min(timeout, _MAX_CONNECT_SECONDS)
-        self._http = httpx.Client(headers=headers, timeout=httpx.Timeout(timeout, connect=connect))
+        self._http = httpx.Client(headers=headers, timeout=httpx.Timeout(timeout, connect=connect), transport=transport)
 
     @classmethod
-    def from_settings(cls, settings: Settings) -> ChatClient | None:
-        """The configured client, or None when no endpoint is set. Asks the endpoint for a model if none is named."""
+    def from_settings(cls, settings: Settings, *, transport: httpx.BaseTransport | None = None) -> ChatClient | None:
+        """The configured client, or None when no endpoint is set. Asks the endpoint for a model if none is named.
+
+        ``transport`` is passed to the client (see :class:`ChatClient`)."""
         if not settings.llm_base_url:
             return None
         key = settings.llm_api_key.get_secret_value() if settings.llm_api_key is not None else None
@@ -93,6 +100,7 @@ class ChatClient:
             retries=settings.llm_retries,
             max_tokens=settings.llm_max_tokens,
             temperature=settings.llm_temperature,
+            transport=transport,
         )
         if not client.model:
             try:
