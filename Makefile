@@ -74,9 +74,9 @@ audit: $(DEV_STAMP)
 	$(BIN)/python tools/audit.py $(AUDIT_IGNORE)
 
 bench: $(DEV_STAMP)
-	$(BIN)/python bench/retrieval_realtimeqa.py
-	$(BIN)/python bench/answer_quality.py
-	$(BIN)/python bench/ui_load.py
+	$(BIN)/python -m bench.retrieval_realtimeqa
+	$(BIN)/python -m bench.answer_quality
+	$(BIN)/python -m bench.ui_load
 
 lint: $(DEV_STAMP)
 	$(BIN)/ruff check assistant tests bench ui tools
