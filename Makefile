@@ -65,18 +65,18 @@ test: $(DEV_STAMP) $(LLM_STAMP) $(CHROMIUM_STAMP)
 	$(BIN)/python -m pytest -m slow
 	$(MAKE) --no-print-directory audit
 
-# Known vulnerabilities of the installed packages (bench/audit.py says why not pip-audit alone). Fails only on a
+# Known vulnerabilities of the installed packages (tools/audit.py says why not pip-audit alone). Fails only on a
 # finding; PyPI being unreachable is a warning. An --ignore needs its reason, and is printed on every run.
 # diskcache (pulled in by llama-cpp-python, test-only `llm` extra) unpickles its cache folder: reachable only
 # through llama_cpp.server --cache true --cache_type disk, which nothing here starts; no fixed release exists.
 AUDIT_IGNORE := --ignore "GHSA-w8v5-vhqr-4h9v=used only by llama_cpp.server --cache_type disk, never started here"
 audit: $(DEV_STAMP)
-	$(BIN)/python bench/audit.py $(AUDIT_IGNORE)
+	$(BIN)/python tools/audit.py $(AUDIT_IGNORE)
 
 bench: $(DEV_STAMP)
-	$(BIN)/python bench/retrieval_realtimeqa.py
-	$(BIN)/python bench/answer_quality.py
-	$(BIN)/python bench/ui_load.py
+	$(BIN)/python -m bench.retrieval_realtimeqa
+	$(BIN)/python -m bench.answer_quality
+	$(BIN)/python -m bench.ui_load
 
 lint: $(DEV_STAMP)
 	$(BIN)/ruff check assistant tests bench ui tools

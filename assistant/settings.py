@@ -189,7 +189,7 @@ class Settings(BaseSettings):
         le=1,
         description=(
             "Abstain when the best sentence's support is below this. Calibrated: the highest value that still "
-            "answers 92% of the RealTime QA dev questions (bench/answer_quality.py --calibrate gave 0.450)."
+            "answers 92% of the RealTime QA dev questions (`python -m bench.answer_quality --calibrate` gave 0.450)."
         ),
     )
     excerpt_chars: int = Field(

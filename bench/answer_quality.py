@@ -1,6 +1,6 @@
 """Answer benchmark: does the answer state the gold answer, cite it, abstain when it should, and how fast?
 
-    python bench/answer_quality.py [--data ../shared/bench] [--work DIR] [--rtqa-index DIR] [--answerer extractive|llm]
+    python -m bench.answer_quality [--data ../shared/bench] [--work DIR] [--rtqa-index DIR] [--answerer extractive|llm]
 
 Sets, each asked through ``Assistant.ask`` exactly as a user would:
 - RealTime QA dev (103 questions, asked as of their ``question_date``, over all 1,663 articles);
@@ -13,7 +13,7 @@ one of the answer's cited excerpts (abstentions cite nothing). Abstention precis
 positive class, with the absent questions as positives and the RealTime QA and RGB questions as negatives.
 
 Two more sets, beside those: ``real`` asks the questions of ``bench/real_pages_questions.jsonl`` over saved news
-pages and feeds read from the fetched repositories' mirrors (see ``bench/real_pages.py``; skipped when absent) and
+pages and feeds read from the fetched repositories' mirrors (see ``bench.real_pages``; skipped when absent) and
 grades each answer right / partly / wrong; ``latency`` times search and ask on RealTime QA questions, idle and with
 a busy loop holding one core, for questions embedded with one torch thread (``ASSISTANT_QUERY_THREADS=1``, the
 default) and with every core (``0``, as before).
@@ -37,28 +37,23 @@ from pathlib import Path
 from typing import Any
 
 from assistant.answer.metrics import contains, exact_match, token_f1
-
-REPO = Path(__file__).resolve().parents[1]
-DEFAULT_DATA = REPO.parent / "shared" / "bench"
-
-
-def load_jsonl(path: Path) -> list[dict[str, Any]]:
-    with path.open(encoding="utf-8") as handle:
-        return [json.loads(line) for line in handle if line.strip()]
-
-
-def percentile(values: list[float], q: float) -> float:
-    ordered = sorted(values)
-    return ordered[min(len(ordered) - 1, round(q * (len(ordered) - 1)))] if ordered else float("nan")
-
-
-def ensure_index(paths: list[Path], directory: Path, embedder: Any, settings: Any) -> Path:
-    from assistant import build_index
-
-    if not (directory / "CURRENT").exists():
-        print(f"building {directory} from {', '.join(p.name for p in paths)}", file=sys.stderr)
-        build_index(paths, directory, embedder=embedder, settings=settings)
-    return directory
+from bench.harness import (
+    ABSENT_QUESTIONS,
+    ABSENT_SEED_QUESTIONS,
+    DATA_ROOT,
+    MIRROR,
+    REAL_PAGES_QUESTIONS,
+    REALTIMEQA,
+    RGB,
+    SEED_CORPUS,
+    add_save_option,
+    ensure_index,
+    has_data,
+    load_jsonl,
+    percentile,
+    save_figures,
+    write_jsonl,
+)
 
 
 def ask_all(
@@ -204,7 +199,7 @@ def table(figures: dict[str, Any]) -> str:
 
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--data", type=Path, default=DEFAULT_DATA)
+    parser.add_argument("--data", type=Path, default=DATA_ROOT)
     parser.add_argument("--work", type=Path, help="Where indexes are built and kept (default: a temporary dir).")
     parser.add_argument("--rtqa-index", type=Path, help="An existing RealTime QA index to reuse.")
     parser.add_argument("--answerer", choices=["extractive", "llm"], default="extractive")
@@ -213,12 +208,11 @@ def main() -> int:
     parser.add_argument("--mirror", type=Path, help="Where the fetched repositories are (default: ../.mirror).")
     parser.add_argument("--latency-questions", type=int, default=40, help="RealTime QA questions timed per setting.")
     parser.add_argument("--limit", type=int, help="Ask only the first N questions of each set (for slow LLMs).")
-    parser.add_argument("--save", type=Path, help="Write figures as JSON here.")
+    add_save_option(parser)
     parser.add_argument("--dump", type=Path, help="Write every answer as JSON lines here.")
     args = parser.parse_args()
-    rtqa, rgb = args.data / "realtimeqa", args.data / "rgb_en_fact"
-    if not (rtqa / "corpus.jsonl").exists() or not (rgb / "corpus.jsonl").exists():
-        print(f"skipped: benchmark data not found under {args.data}", file=sys.stderr)
+    rtqa, rgb = args.data / REALTIMEQA.folder_name, args.data / RGB.folder_name
+    if not (has_data(rtqa, REALTIMEQA) and has_data(rgb, RGB)):
         return 0
 
     from assistant.answer.assistant import Assistant
@@ -256,10 +250,10 @@ def main() -> int:
         figures["rgb_counterfactual"] = conflict_summary(rows_cf)
         dumped += [dict(r, set="rgb_counterfactual") for r in rows_cf]
     if "absent" in only:
-        absent = load_jsonl(REPO / "bench" / "absent_questions.jsonl")
+        absent = load_jsonl(ABSENT_QUESTIONS)
         rows_absent = ask_all(rtqa_assistant, [dict(q, as_of="2022-11-11") for q in absent], args.answerer, args.limit)
-        seed = open_index("seed", [REPO / "corpus"])
-        rows_seed = ask_all(seed, load_jsonl(REPO / "bench" / "absent_seed_questions.jsonl"), args.answerer, args.limit)
+        seed = open_index("seed", [SEED_CORPUS])
+        rows_seed = ask_all(seed, load_jsonl(ABSENT_SEED_QUESTIONS), args.answerer, args.limit)
         dumped += [dict(r, set="absent") for r in rows_absent] + [dict(r, set="absent_seed") for r in rows_seed]
         test = [r for r in rows_absent if r["split"] == "test"] + rows_seed
         answerable = [r for r in dumped if r["set"] in ("realtimeqa", "rgb")]
@@ -281,11 +275,9 @@ def main() -> int:
                 threshold, answered, abstained = calibrate(dev, calibration_absent)
                 figures["calibration"] = {"threshold": threshold, "answered": answered, "abstained": abstained}
     if "real" in only:
-        import real_pages  # bench/real_pages.py, beside this script
+        from bench import real_pages  # here, not at the top: real_pages imports this module
 
-        rows_real = real_pages.run(
-            args.mirror or real_pages.DEFAULT_MIRROR, work, real_pages.QUESTIONS, embedder, settings
-        )
+        rows_real = real_pages.run(args.mirror or MIRROR, work, REAL_PAGES_QUESTIONS, embedder, settings)
         if rows_real is not None:
             figures["real_pages"] = real_pages.summary(rows_real)
             dumped += [dict(r, set="real_pages") for r in rows_real]
@@ -300,10 +292,9 @@ def main() -> int:
         figures["limit"] = args.limit
     print(json.dumps(figures, indent=2))
     print(table(figures))
-    if args.save:
-        args.save.write_text(json.dumps(figures, indent=2) + "\n", encoding="utf-8")
+    save_figures(args.save, figures)
     if args.dump:
-        args.dump.write_text("".join(json.dumps(r) + "\n" for r in dumped), encoding="utf-8")
+        write_jsonl(args.dump, dumped)
     return 0
 
 

@@ -1,6 +1,6 @@
 """Milvus Lite vs the local index on RealTime QA dev: build cost, disk, retrieval quality and latency, side by side.
 
-    ASSISTANT_EMBED_BACKEND=openvino python bench/backends.py [--data ../shared/bench/realtimeqa] [--work DIR]
+    ASSISTANT_EMBED_BACKEND=openvino python -m bench.backends [--data ../shared/bench/realtimeqa] [--work DIR]
                                                               [--limit N] [--save figures.json]
 
 Both indexes hold the same corpus, embedded by the model the settings choose (``ASSISTANT_EMBED_BACKEND`` as the
@@ -23,7 +23,6 @@ from __future__ import annotations
 
 import argparse
 import contextlib
-import json
 import os
 import shutil
 import statistics
@@ -36,11 +35,22 @@ from typing import Any
 
 import numpy as np
 
-REPO = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(Path(__file__).resolve().parent))
-DEFAULT_DATA = REPO.parent / "shared" / "bench" / "realtimeqa"
-# Passages asked of each search, then reduced to distinct articles: as retrieval_realtimeqa.py asks, so the figures
-# compare with its.
+from bench.harness import (
+    REALTIMEQA,
+    TOP,
+    add_save_option,
+    article_metrics,
+    distinct,
+    fmt,
+    gold_sets,
+    has_data,
+    load_jsonl,
+    percentile,
+    save_figures,
+)
+
+# Passages asked of each search, then reduced to distinct articles: as bench.retrieval_realtimeqa asks, so the
+# figures compare with its.
 PASSAGES = 40
 BACKENDS = ("local", "milvus-lite")
 
@@ -116,8 +126,6 @@ def build(corpus: Path, location: str | Path, embedder: Any, settings: Any, labe
 
 def measure(location: str | Path, embedder: Any, settings: Any, questions: list[dict[str, Any]]) -> dict[str, Any]:
     """Ranked distinct articles and search latencies, then ask latencies, over ``questions`` on one index."""
-    from retrieval_realtimeqa import distinct
-
     from assistant import Assistant, Retriever
 
     ranked, search, returned = [], [], []
@@ -140,9 +148,6 @@ def measure(location: str | Path, embedder: Any, settings: Any, questions: list[
 
 
 def run(data: Path, work: Path, limit: int | None) -> dict[str, Any]:
-    from answer_quality import load_jsonl, percentile
-    from retrieval_realtimeqa import TOP, article_metrics, gold_sets
-
     from assistant.embed.factory import embedder_from_settings
     from assistant.index.location import disk_usage
     from assistant.settings import get_settings
@@ -210,12 +215,6 @@ def ratio(milvus: float | None, local: float | None) -> float | None:
     return milvus / local if milvus is not None and local else None
 
 
-def fmt(value: float | None) -> str:
-    if value is None:
-        return "-"
-    return f"{value:.3f}" if abs(value) < 10 else f"{value:.1f}"
-
-
 def table(figures: dict[str, Any]) -> str:
     rows: list[tuple[str, float | None, float | None, bool]] = [
         ("embedding s (shared)", figures["embedding_s"], figures["embedding_s"], False),
@@ -249,13 +248,12 @@ def table(figures: dict[str, Any]) -> str:
 
 def main(argv: list[str]) -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--data", type=Path, default=DEFAULT_DATA)
+    parser.add_argument("--data", type=Path, default=REALTIMEQA.folder)
     parser.add_argument("--work", type=Path, help="Build (and keep) both indexes here; default a temporary folder.")
     parser.add_argument("--limit", type=int, help="Index only the first N corpus articles (a quick run).")
-    parser.add_argument("--save", type=Path, help="Write the figures as JSON here.")
+    add_save_option(parser)
     args = parser.parse_args(argv)
-    if not (args.data / "corpus.jsonl").exists():
-        print(f"skip: RealTime QA data not found in {args.data}")
+    if not has_data(args.data, REALTIMEQA):
         return 0
     if args.limit is not None and args.limit < 1:
         parser.error("--limit must be at least 1")
@@ -271,8 +269,7 @@ def main(argv: list[str]) -> int:
 
                 server_manager_instance.release_all()
     print(table(figures))
-    if args.save:
-        args.save.write_text(json.dumps(figures, indent=2), encoding="utf-8")
+    save_figures(args.save, figures)
     return 0
 
 

@@ -1,7 +1,7 @@
 """Quality that holds on weeks it was not tuned on: RealTime QA dev figures by leave-one-week-out cross-validation,
 beside the figures of the shipped (tuned) settings.
 
-    python bench/crossval_realtimeqa.py --rtqa-index DIR [--data ../shared/bench] [--save out.json] [--quick]
+    python -m bench.crossval_realtimeqa --rtqa-index DIR [--data ../shared/bench] [--save out.json] [--quick]
 
 The 103 dev questions come from 11 quiz weeks (their ``question_date``). For each week in turn, every tunable choice
 is made on the other 10 weeks and scored on the held-out one:
@@ -26,9 +26,16 @@ from collections import Counter
 from pathlib import Path
 from typing import Any
 
-REPO = Path(__file__).resolve().parents[1]
-DEFAULT_DATA = REPO.parent / "shared" / "bench"
-sys.path.insert(0, str(Path(__file__).resolve().parent))
+from bench.harness import (
+    ABSENT_QUESTIONS,
+    DATA_ROOT,
+    REALTIMEQA,
+    add_save_option,
+    gold_sets,
+    has_data,
+    load_jsonl,
+    save_figures,
+)
 
 KEEP = 0.92  # share of the training weeks' questions the calibrated threshold still answers
 RETRIEVAL_GRID = {"recency_half_life_days": [15.0, 30.0, 60.0], "bm25_weight": [0.7, 1.0, 1.4], "rrf_k": [30.0, 60.0]}
@@ -61,7 +68,7 @@ def mean(values: list[float]) -> float:
 
 
 def threshold_for(supports: list[float], keep: float = KEEP) -> float:
-    """The highest threshold that still answers ``keep`` of the questions (as answer_quality.py --calibrate)."""
+    """The highest threshold that still answers ``keep`` of the questions (as bench.answer_quality --calibrate)."""
     ordered = sorted(supports)
     return ordered[int((1 - keep) * len(ordered))]
 
@@ -161,21 +168,17 @@ def short_scores(rows: list[dict[str, Any]], weights: Any) -> list[tuple[float, 
 
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--data", type=Path, default=DEFAULT_DATA)
+    parser.add_argument("--data", type=Path, default=DATA_ROOT)
     parser.add_argument("--rtqa-index", type=Path, required=False, help="A built RealTime QA index (required).")
-    parser.add_argument("--save", type=Path, help="Write the figures as JSON here.")
+    add_save_option(parser)
     parser.add_argument("--quick", action="store_true", help="Only the shipped answer settings (no answer grid).")
     args = parser.parse_args()
-    rtqa = args.data / "realtimeqa"
-    if not (rtqa / "queries_dev.jsonl").exists():
-        print(f"skip: RealTime QA data not found under {args.data}")
+    rtqa = args.data / REALTIMEQA.folder_name
+    if not has_data(rtqa, REALTIMEQA):
         return 0
     if args.rtqa_index is None or not (args.rtqa_index / "CURRENT").exists():
         print("skip: pass --rtqa-index DIR (build it with: assistant index build <data>/realtimeqa/corpus.jsonl)")
         return 0
-
-    from answer_quality import load_jsonl
-    from retrieval_realtimeqa import gold_sets
 
     from assistant.answer.short import SpanWeights
     from assistant.embed.factory import embedder_from_settings
@@ -191,7 +194,7 @@ def main() -> int:
     week_of = [weeks.index(q["question_date"]) for q in questions]
     gold = gold_sets(rtqa, questions)
     asked = [dict(q, as_of=q["question_date"]) for q in questions]
-    absent = [dict(q, as_of="2022-11-11") for q in load_jsonl(REPO / "bench" / "absent_questions.jsonl")]
+    absent = [dict(q, as_of="2022-11-11") for q in load_jsonl(ABSENT_QUESTIONS)]
 
     print(f"retrieval grid: {len(grid(RETRIEVAL_GRID))} settings", file=sys.stderr)
     retrieval = retrieval_rows(reader, embedder, questions, gold)
@@ -305,8 +308,7 @@ def main() -> int:
     for name, counts in report["chosen"].items():
         print(f"chosen per fold, {name}: {counts}")
     print(f"best in sample: {json.dumps(report['best_in_sample'])}")
-    if args.save:
-        args.save.write_text(json.dumps(report, indent=2) + "\n", encoding="utf-8")
+    save_figures(args.save, report)
     reader.close()
     return 0
 

@@ -1,6 +1,6 @@
 """Embedding backends for all-MiniLM-L6-v2 on this CPU: speed, agreement with PyTorch, and dense recall.
 
-    python bench/embedding_backends.py --work DIR [--data ../shared/bench/realtimeqa] [--sample 2000] [--full]
+    python -m bench.embedding_backends --work DIR [--data ../shared/bench/realtimeqa] [--sample 2000] [--full]
                                        [--backends torch,onnx,onnx-int8,openvino,openvino-bf16]
 
 PyTorch is sentence-transformers as the index uses it. The others run the same weights exported to ONNX
@@ -33,9 +33,8 @@ from typing import Any
 
 import numpy as np
 
-REPO = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(Path(__file__).resolve().parent))
-DEFAULT_DATA = REPO.parent / "shared" / "bench" / "realtimeqa"
+from bench.harness import REALTIMEQA, has_data, load_jsonl
+
 MAX_TOKENS = 256
 
 
@@ -104,8 +103,8 @@ def backend(name: str, folder: Path, work: Path) -> Any:
 
         return load_embedder(None, batch_size=64)
     if name == "openvino":  # what ASSISTANT_EMBED_BACKEND=openvino runs
-        from assistant.embed.base import PACKAGED_MODEL_NAME, weights_hash
         from assistant.embed.openvino import CompiledEmbedder
+        from assistant.embed.base import PACKAGED_MODEL_NAME, weights_hash
 
         identity = f"{PACKAGED_MODEL_NAME}@sha256:{weights_hash(folder)}"
         return CompiledEmbedder(PACKAGED_MODEL_NAME, folder, identity, cache=work / "cache", batch_size=64)
@@ -173,17 +172,14 @@ def dense_recall(vectors: np.ndarray, queries: np.ndarray, questions: list[dict[
 
 def main(argv: list[str]) -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--data", type=Path, default=DEFAULT_DATA)
+    parser.add_argument("--data", type=Path, default=REALTIMEQA.folder)
     parser.add_argument("--work", type=Path, required=True)
     parser.add_argument("--sample", type=int, default=2000)
     parser.add_argument("--full", action="store_true", help="Embed every passage and measure dense recall.")
     parser.add_argument("--backends", default="torch,onnx,onnx-int8,openvino,openvino-bf16")
     args = parser.parse_args(argv)
-    if not (args.data / "corpus.jsonl").exists():
-        print(f"skip: RealTime QA data not found under {args.data}")
+    if not has_data(args.data, REALTIMEQA):
         return 0
-    from answer_quality import load_jsonl
-
     from assistant.embed.base import packaged_model_path
 
     args.work.mkdir(parents=True, exist_ok=True)

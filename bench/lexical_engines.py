@@ -1,8 +1,8 @@
 """BM25 engines on the same passages: the index's own postings, tantivy, and FTS5 as the previous design used it.
 
-    python bench/lexical_engines.py --index DIR [--data ../shared/bench/realtimeqa] [--work DIR] [--top 200]
+    python -m bench.lexical_engines --index DIR [--data ../shared/bench/realtimeqa] [--work DIR] [--top 200]
 
-Reads the passages (text and title) of an index built by this project (bench/scale.py builds them at 50k, 200k
+Reads the passages (text and title) of an index built by this project (bench.scale builds them at 50k, 200k
 and 1M passages), builds a tantivy index (English stemmer, text and title, title boosted 2) and an FTS5 table
 (``porter unicode61 remove_diacritics 2``, ``bm25(…, 1.0, 2.0)``, rowid = chunk id) of them, then asks the 103
 RealTime QA dev questions of all three: the question's rarest words (the retriever's own choice), as of the
@@ -22,9 +22,7 @@ import time
 from pathlib import Path
 from typing import Any
 
-REPO = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(Path(__file__).resolve().parent))
-DEFAULT_DATA = REPO.parent / "shared" / "bench" / "realtimeqa"
+from bench.harness import REALTIMEQA, has_data, load_jsonl, percentile
 
 
 def passages(reader: Any) -> Any:
@@ -73,20 +71,19 @@ def build_fts5(reader: Any, path: Path) -> tuple[sqlite3.Connection, float]:
 def main(argv: list[str]) -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--index", type=Path, required=True)
-    parser.add_argument("--data", type=Path, default=DEFAULT_DATA)
+    parser.add_argument("--data", type=Path, default=REALTIMEQA.folder)
     parser.add_argument("--work", type=Path, help="Where the tantivy and FTS5 indexes are built (default: beside).")
     parser.add_argument("--top", type=int, default=200)
     parser.add_argument("--engines", default="ours,tantivy,fts5")
     args = parser.parse_args(argv)
-    if not (args.data / "queries_dev.jsonl").exists():
-        print(f"skip: RealTime QA data not found under {args.data}")
+    if not has_data(args.data, REALTIMEQA, ["queries_dev.jsonl"]):  # the passages come from the index
         return 0
     import tantivy
-    from answer_quality import load_jsonl, percentile
 
     from assistant import get_settings
     from assistant.index.analyzer import analyze
     from assistant.index.ids import day_range
+    from assistant.index.candidates import Window
     from assistant.index.local import search
     from assistant.index.local.postings import term_hash
     from assistant.index.local.reader import IndexReader
@@ -118,7 +115,7 @@ def main(argv: list[str]) -> int:
             started = time.perf_counter()
             if engine == "ours":
                 hashes = list(dict.fromkeys(term_hash(t) for w in words for t in analyze(w)))
-                found = search.lexical(reader.lives, hashes, args.top, search.Window(0, high), reader.average_length)
+                found = search.lexical(reader.lives, hashes, args.top, Window(0, high), None, reader.average_length)
                 ids = found.ids.tolist()
             elif engine == "tantivy":
                 assert tantivy_index is not None

@@ -1,6 +1,6 @@
 """Distributed ingestion on Ray: the RealTime QA corpus built by one process, by one Ray node, and by two.
 
-    python bench/ray_ingest.py [--data ../shared/bench/realtimeqa] [--limit 300] [--per-file 25] [--work DIR]
+    python -m bench.ray_ingest [--data ../shared/bench/realtimeqa] [--limit 300] [--per-file 25] [--work DIR]
                                [--save FILE]
 
 The first ``--limit`` articles of ``corpus.jsonl`` are written as JSON Lines files of ``--per-file`` articles each
@@ -30,7 +30,6 @@ import json
 import os
 import secrets
 import signal
-import socket
 import subprocess
 import sys
 import tempfile
@@ -39,8 +38,8 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
-REPO = Path(__file__).resolve().parents[1]
-DEFAULT_DATA = REPO.parent / "shared" / "bench" / "realtimeqa"
+from bench.harness import REALTIMEQA, REPO, add_save_option, free_port, has_data, save_figures
+
 RAY = Path(sys.executable).with_name("ray")
 PROJECTED_ARTICLES = 1_000_000
 NODE_COUNTS = (1, 2, 10, 100)
@@ -57,12 +56,6 @@ def write_corpus(data: Path, folder: Path, limit: int, per_file: int) -> int:
 
 
 # -- Ray nodes on this machine -------------------------------------------------------------------------------------
-def free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return int(probe.getsockname()[1])
-
-
 class Nodes:
     """``ray start --block`` processes, each the leader of a session of its own: what a node starts (Ray's workers
     change process group, not session) is found by session and stopped by process id."""
@@ -182,14 +175,13 @@ def hours(seconds: float) -> str:
 
 def main(argv: list[str]) -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--data", type=Path, default=DEFAULT_DATA)
+    parser.add_argument("--data", type=Path, default=REALTIMEQA.folder)
     parser.add_argument("--limit", type=int, default=300, help="Articles of the corpus to build (its first ones).")
     parser.add_argument("--per-file", type=int, default=25, help="Articles per JSON Lines file.")
     parser.add_argument("--work", type=Path, help="Work folder (default: a temporary one, removed afterwards).")
-    parser.add_argument("--save", type=Path, help="Write the figures here as JSON.")
+    add_save_option(parser)
     args = parser.parse_args(argv)
-    if not (args.data / "corpus.jsonl").exists():
-        print(f"skip: RealTime QA data not found under {args.data}")
+    if not has_data(args.data, REALTIMEQA, ["corpus.jsonl"]):
         return 0
     try:
         import ray  # noqa: F401
@@ -238,14 +230,8 @@ def main(argv: list[str]) -> int:
     print("|---|---|")
     for nodes_count, seconds in projected.items():
         print(f"| {nodes_count} | {hours(seconds)} |")
-    if args.save:
-        figures = {
-            "runs": runs,
-            "efficiency": efficiency,
-            "per_node_articles_per_s": per_node,
-            "projected_s": projected,
-        }
-        args.save.write_text(json.dumps(figures, indent=2))
+    figures = {"runs": runs, "efficiency": efficiency, "per_node_articles_per_s": per_node, "projected_s": projected}
+    save_figures(args.save, figures)
     return 0
 
 

@@ -1,12 +1,12 @@
 """Real pages: questions whose answers are on saved news pages and feeds, graded right / partly / wrong.
 
-    python bench/real_pages.py [--mirror ../.mirror] [--work DIR] [--questions bench/real_pages_questions.jsonl]
+    python -m bench.real_pages [--mirror ../.mirror] [--work DIR] [--questions bench/real_pages_questions.jsonl]
 
 The material is read from the git mirrors the ``fetch`` tool leaves beside the repository (``../.mirror``), never
 copied into the repository: the article-extraction benchmark's 181 pages (``html/*.html.gz``, read gzipped as the
 benchmark ships them), trafilatura's 110 saved pages (``tests/cache``) and feedparser's feeds without a declared
 encoding (``tests/illformed/chardet``). All of them are indexed together, so each question competes with every
-other page. Skips cleanly (prints ``skip:``, exit 0) when a mirror is absent. ``bench/answer_quality.py`` runs the
+other page. Skips cleanly (prints ``skip:``, exit 0) when a mirror is absent. ``bench.answer_quality`` runs the
 same set beside its RealTime QA figures (``--only real``), and measures search and ask latency with and without a
 busy process on one core (``--only latency``).
 
@@ -29,9 +29,9 @@ import tempfile
 from pathlib import Path
 from typing import Any
 
-REPO = Path(__file__).resolve().parents[1]
-DEFAULT_MIRROR = REPO.parent / ".mirror"
-QUESTIONS = REPO / "bench" / "real_pages_questions.jsonl"
+from bench.answer_quality import contains  # the bench's own answer matching
+from bench.harness import MIRROR, REAL_PAGES_QUESTIONS, ensure_index, load_jsonl, write_jsonl
+
 # (mirror folder, paths inside the repository, name of the folder they are indexed from)
 SOURCES = (
     ("scrapinghub+article-extraction-benchmark", ("html",), "aeb"),
@@ -39,10 +39,6 @@ SOURCES = (
     ("kurtmckee+feedparser", ("tests/illformed/chardet",), "feedparser"),
 )
 GRADES = ("right", "partly", "wrong")
-
-if str(REPO) not in sys.path:
-    sys.path.insert(0, str(REPO))
-from bench.answer_quality import contains, load_jsonl  # noqa: E402 - the bench's own answer matching
 
 
 def extract(mirror: Path, work: Path) -> list[Path] | None:
@@ -62,18 +58,6 @@ def extract(mirror: Path, work: Path) -> list[Path] | None:
             subprocess.run(["tar", "-x", "-C", str(target)], input=archive, check=True)
         folders.append(target)
     return folders
-
-
-def ensure_index(folders: list[Path], directory: Path, embedder: Any, settings: Any) -> Path:
-    from assistant import build_index
-
-    if not (directory / "CURRENT").exists():
-        summary = build_index(folders, directory, embedder=embedder, settings=settings)
-        print(
-            f"real pages: {summary.articles} articles, {summary.chunks} passages, {len(summary.skipped)} skipped",
-            file=sys.stderr,
-        )
-    return directory
 
 
 def grade(question: dict[str, Any], answer: Any) -> str:
@@ -140,9 +124,9 @@ def run(mirror: Path, work: Path, questions_file: Path, embedder: Any, settings:
 
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--mirror", type=Path, default=DEFAULT_MIRROR)
+    parser.add_argument("--mirror", type=Path, default=MIRROR)
     parser.add_argument("--work", type=Path, help="Where material and index go (kept, reused by later runs).")
-    parser.add_argument("--questions", type=Path, default=QUESTIONS)
+    parser.add_argument("--questions", type=Path, default=REAL_PAGES_QUESTIONS)
     parser.add_argument("--dump", type=Path, help="Write every answer as JSON lines here.")
     args = parser.parse_args()
     from assistant.embed.factory import embedder_from_settings
@@ -157,7 +141,7 @@ def main() -> int:
         print(f"{row['grade']:>6}  {row['id']:<22} {row['question']}")
     print(json.dumps(summary(rows)))
     if args.dump:
-        args.dump.write_text("".join(json.dumps(r, ensure_ascii=False) + "\n" for r in rows), encoding="utf-8")
+        write_jsonl(args.dump, rows)
     return 0
 
 

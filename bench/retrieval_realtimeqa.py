@@ -1,6 +1,6 @@
 """Retrieval benchmark on RealTime QA (dev): this project's index and retriever against the LangChain pipeline.
 
-    python bench/retrieval_realtimeqa.py [--data ../shared/bench/realtimeqa] [--only ours|langchain]
+    python -m bench.retrieval_realtimeqa [--data ../shared/bench/realtimeqa] [--only ours|langchain]
 
 Each pipeline runs in its own subprocess (so peak RSS is its own): it ingests all 1,663 articles, then answers the
 103 dev questions asked as of their ``question_date``. Printed per pipeline: article-level Recall@1/5/10 and MRR@10,
@@ -22,34 +22,19 @@ import time
 from pathlib import Path
 from typing import Any
 
-REPO = Path(__file__).resolve().parents[1]
-DEFAULT_DATA = REPO.parent / "shared" / "bench" / "realtimeqa"
-TOP = 10
-
-
-def load_jsonl(path: Path) -> list[dict[str, Any]]:
-    with path.open(encoding="utf-8") as handle:
-        return [json.loads(line) for line in handle if line.strip()]
-
-
-def article_metrics(ranked: list[list[str]], gold: list[set[str]]) -> dict[str, float]:
-    """Recall@k: share of questions with a gold article among the first k distinct articles; MRR@10."""
-    from assistant.answer.metrics import recall_at, reciprocal_rank
-
-    out: dict[str, float] = {}
-    for k in (1, 5, 10):
-        out[f"recall@{k}"] = sum(recall_at(r, g, k) for r, g in zip(ranked, gold, strict=True)) / len(gold)
-    out["mrr@10"] = sum(reciprocal_rank(r, g, TOP) for r, g in zip(ranked, gold, strict=True)) / len(gold)
-    return out
-
-
-def distinct(ids: list[str]) -> list[str]:
-    return list(dict.fromkeys(ids))
-
-
-def percentile(values: list[float], q: float) -> float:
-    ordered = sorted(values)
-    return ordered[min(len(ordered) - 1, round(q * (len(ordered) - 1)))]
+from bench.harness import (
+    REALTIMEQA,
+    REPO,
+    add_save_option,
+    article_metrics,
+    distinct,
+    fmt,
+    gold_sets,
+    has_data,
+    load_jsonl,
+    percentile,
+    save_figures,
+)
 
 
 def run_ours(data: Path, work: Path, reuse: Path | None) -> dict[str, Any]:
@@ -127,22 +112,6 @@ def worker(name: str, data: Path, out: Path, reuse: Path | None) -> None:
     out.write_text(json.dumps(result), encoding="utf-8")
 
 
-def gold_sets(data: Path, questions: list[dict[str, Any]]) -> list[set[str]]:
-    """Gold ids per question, widened to exact copies of a gold article (same title and text).
-
-    The corpus holds a few articles twice under different ids; the index stores a copy once (under the id it
-    met first), so retrieving that copy is retrieving the gold article.
-    """
-    from assistant.ingest.loading import load_file
-
-    articles, _ = load_file(data / "corpus.jsonl", data, max_bytes=1 << 34)
-    by_copy: dict[str, set[str]] = {}
-    for article in articles:
-        by_copy.setdefault(article.copy_hash, set()).add(article.id)
-    key_of = {article.id: article.copy_hash for article in articles}
-    return [set().union(*(by_copy[key_of[e]] for e in q["evidence"] if e in key_of)) for q in questions]
-
-
 def summarise(result: dict[str, Any], data: Path) -> dict[str, Any]:
     records = load_jsonl(data / "corpus.jsonl")
     questions = load_jsonl(data / "queries_dev.jsonl")
@@ -158,23 +127,16 @@ def summarise(result: dict[str, Any], data: Path) -> dict[str, Any]:
     return row
 
 
-def fmt(value: Any) -> str:
-    if value is None:
-        return "-"
-    return f"{value:.3f}" if isinstance(value, float) and abs(value) < 10 else f"{value:.1f}"
-
-
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--data", type=Path, default=DEFAULT_DATA)
+    parser.add_argument("--data", type=Path, default=REALTIMEQA.folder)
     parser.add_argument("--only", choices=["ours", "langchain"])
     parser.add_argument("--reuse-index", type=Path, help="Evaluate (and keep) our index here; skips re-ingest.")
-    parser.add_argument("--save", type=Path, help="Write the figures as JSON here.")
+    add_save_option(parser)
     parser.add_argument("--worker", choices=["ours", "langchain"], help=argparse.SUPPRESS)
     parser.add_argument("--out", type=Path, help=argparse.SUPPRESS)
     args = parser.parse_args()
-    if not (args.data / "corpus.jsonl").exists():
-        print(f"skip: RealTime QA data not found in {args.data}")
+    if not has_data(args.data, REALTIMEQA):
         return 0
     if args.worker:
         worker(args.worker, args.data, args.out, args.reuse_index)
@@ -182,10 +144,12 @@ def main() -> int:
     rows: dict[str, dict[str, Any]] = {}
     for name in [args.only] if args.only else ["ours", "langchain"]:
         with tempfile.NamedTemporaryFile(suffix=".json") as out:
-            command = [sys.executable, __file__, "--data", str(args.data), "--worker", name, "--out", out.name]
+            # Run from the repository, so that `-m` imports its bench and assistant: paths made absolute first.
+            command = [sys.executable, "-m", "bench.retrieval_realtimeqa", "--worker", name, "--out", out.name]
+            command += ["--data", str(args.data.resolve())]
             if args.reuse_index and name == "ours":
-                command += ["--reuse-index", str(args.reuse_index)]
-            subprocess.run(command, check=True)
+                command += ["--reuse-index", str(args.reuse_index.resolve())]
+            subprocess.run(command, check=True, cwd=REPO)
             result = json.loads(Path(out.name).read_text())
             rows[name] = summarise(result, args.data)
             gold = gold_sets(args.data, load_jsonl(args.data / "queries_dev.jsonl"))
@@ -203,8 +167,7 @@ def main() -> int:
             for c in columns
         }
         print("| ours / langchain | " + " | ".join(fmt(ratios[c]) for c in columns) + " |")
-    if args.save:
-        args.save.write_text(json.dumps(rows, indent=2), encoding="utf-8")
+    save_figures(args.save, rows)
     return 0
 
 

@@ -1,6 +1,6 @@
 """Scale benchmark: the index at 50k, 200k and 1M passages of real news text, beside the previous design.
 
-    python bench/scale.py --work DIR [--sizes 50000,200000,1000000] [--data ../shared/bench/realtimeqa]
+    python -m bench.scale --work DIR [--sizes 50000,200000,1000000] [--data ../shared/bench/realtimeqa]
                           [--hogs 1] [--old-src DIR --old-max 200000] [--lexical-compare] [--save FILE]
 
 The corpus is RealTime QA's 1,663 articles (about 21k passages) replicated until it holds the wanted number of
@@ -27,7 +27,6 @@ import argparse
 import datetime as dt
 import json
 import os
-import re
 import statistics
 import subprocess
 import sys
@@ -37,115 +36,8 @@ from typing import Any
 
 import numpy as np
 
-REPO = Path(__file__).resolve().parents[1]
-DEFAULT_DATA = REPO.parent / "shared" / "bench" / "realtimeqa"
-SIGMA = 0.01
-COPY = re.compile(r"^(.*) \(copy (\d+)\)$")
-
-
-# -- corpus and vectors --------------------------------------------------------------------------------------------
-def load_jsonl(path: Path) -> list[dict[str, Any]]:
-    with path.open(encoding="utf-8") as handle:
-        return [json.loads(line) for line in handle if line.strip()]
-
-
-def key(text: str) -> int:
-    import xxhash
-
-    return int(xxhash.xxh3_64_intdigest(text.encode("utf-8", "surrogatepass")))
-
-
-def articles_of(path: Path) -> list[Any]:
-    """The articles the index would read from a JSON Lines file (cleaned, as the pipeline cleans them)."""
-    from assistant.ingest.loading import load_file
-
-    articles, _ = load_file(path, path.parent, max_bytes=1 << 30)
-    return articles
-
-
-def write_corpus(records: list[dict[str, Any]], copies: int, folder: Path, last: int | None = None) -> Path:
-    """``copies`` copies of the corpus as JSON Lines files, one per copy (copy 0 is the original); the last one
-    holds only the first ``last`` articles when given (``copy-NNNN-M.jsonl``), to reach an exact size."""
-    folder.mkdir(parents=True, exist_ok=True)
-    for c in range(copies):
-        part = last if last is not None and c == copies - 1 else None
-        path = folder / (f"copy-{c:04d}.jsonl" if part is None else f"copy-{c:04d}-{part}.jsonl")
-        if path.exists():
-            continue
-        with path.open("w", encoding="utf-8") as out:
-            for r in records[:part]:
-                record = {k: r[k] for k in ("id", "title", "text", "source", "date", "url") if r.get(k)}
-                if c:
-                    record["id"] = f"{r['id']}~{c}"
-                    record["title"] = f"{r['title']} (copy {c})"
-                    if r.get("date"):
-                        record["date"] = (dt.date.fromisoformat(r["date"][:10]) - dt.timedelta(weeks=c)).isoformat()
-                out.write(json.dumps(record) + "\n")
-    return folder
-
-
-class Replay:
-    """The real model's vectors of the unique passages, replayed; a copy's passage gets its original's plus noise."""
-
-    name = "all-MiniLM-L6-v2 (replayed)"
-    dimension = 384
-
-    def __init__(self, work: Path) -> None:
-        self.keys = np.load(work / "vectors.keys.npy")
-        self.matrix = np.load(work / "vectors.npy", mmap_mode="r")
-        self.identity = f"replayed-minilm@{len(self.keys)}"
-        self.index = {int(k): i for i, k in enumerate(self.keys)}
-        self.missing = 0
-        self.seconds = 0.0
-
-    def embed(self, texts: list[str]) -> np.ndarray:
-        started = time.perf_counter()
-        out = np.empty((len(texts), self.dimension), dtype=np.float32)
-        for i, text in enumerate(texts):
-            title, newline, body = text.partition("\n")
-            match = COPY.match(title)
-            original = f"{match.group(1)}{newline}{body}" if match else text
-            at = self.index.get(key(original))
-            if at is None:  # not a passage of the corpus (the article a benchmark adds): a seeded random vector
-                self.missing += 1
-                vector = np.random.default_rng(key(text)).standard_normal(self.dimension)
-            else:
-                vector = np.asarray(self.matrix[at], dtype=np.float64)
-                if match:
-                    noise = np.random.default_rng([key(original), int(match.group(2))]).standard_normal(self.dimension)
-                    vector = vector + SIGMA * noise
-            out[i] = vector / np.linalg.norm(vector)
-        self.seconds += time.perf_counter() - started
-        return out
-
-
-def real_vectors(original: Path, work: Path) -> list[int]:
-    """Cache the real model's vector of every unique passage (title and text, as the index embeds them); returns
-    the number of passages of each article of one copy of the corpus."""
-    from assistant.indexing.chunking import chunk_article, embedding_text
-
-    articles = [(a, chunk_article(a)) for a in articles_of(original)]
-    passages = [embedding_text(a.title, c.text) for a, chunks in articles for c in chunks]
-    counts = [len(chunks) for _, chunks in articles]
-    if (work / "vectors.npy").exists():
-        return counts
-    from assistant.embed.factory import load_embedder
-
-    texts = sorted(set(passages))
-    print(f"embedding {len(texts)} unique passages with the real model (once)", file=sys.stderr)
-    vectors = load_embedder(None, batch_size=64).embed(texts)
-    np.save(work / "vectors.keys.npy", np.array([key(t) for t in texts], dtype=np.uint64))
-    np.save(work / "vectors.npy", vectors)
-    return counts
-
-
-def query_vectors(questions: list[dict[str, Any]], work: Path) -> np.ndarray:
-    path = work / "questions.npy"
-    if not path.exists():
-        from assistant.embed.factory import load_embedder
-
-        np.save(path, load_embedder(None).embed([q["question"] for q in questions]))
-    return np.load(path)
+from bench.harness import BENCH, REALTIMEQA, REPO, add_save_option, has_data, load_jsonl, percentile, save_figures
+from bench.scale_corpus import Replay, query_vectors, real_vectors, write_corpus
 
 
 # -- workers (each in a process of its own) ------------------------------------------------------------------------
@@ -167,12 +59,9 @@ def written() -> int:
 
 
 def percentiles(values: list[float]) -> dict[str, float]:
-    ordered = sorted(values)
-
-    def at(q: float) -> float:
-        return 1000 * ordered[min(len(ordered) - 1, round(q * (len(ordered) - 1)))]
-
-    return {"p50": at(0.5), "p95": at(0.95), "p99": at(0.99), "mean": 1000 * statistics.fmean(ordered)}
+    """p50/p95/p99 and the mean of timings in seconds, in ms."""
+    at = {f"p{round(100 * q)}": 1000 * percentile(values, q) for q in (0.5, 0.95, 0.99)}
+    return at | {"mean": 1000 * statistics.fmean(values)}
 
 
 def worker(kind: str, args: argparse.Namespace) -> dict[str, Any]:
@@ -181,9 +70,7 @@ def worker(kind: str, args: argparse.Namespace) -> dict[str, Any]:
     from assistant import build_index, get_settings, remove_articles, update_index
     from assistant.index.local.reader import IndexReader
 
-    new = (
-        importlib.util.find_spec("assistant.index.local.segments") is not None
-    )  # the segmented store, or the previous one
+    new = importlib.util.find_spec("assistant.index.local.segments") is not None  # the segmented store, or the previous one
     replay = Replay(args.work)
     index = Path(args.index)
     extra = {"merge_after_write": False} if new else {}
@@ -208,7 +95,7 @@ def worker(kind: str, args: argparse.Namespace) -> dict[str, Any]:
         from assistant.index.local.writer import IndexWriter
 
         started = time.perf_counter()
-        with IndexWriter(index, model={}, chunker={}, settings=get_settings(progress=False)) as writer:
+        with IndexWriter(index, model=None, chunker=None, settings=get_settings(progress=False)) as writer:
             result["merges"] = writer.merge(full=kind == "optimize")
             result["segments"] = len(writer.segments)
         result["seconds"] = time.perf_counter() - started
@@ -301,29 +188,45 @@ def ann_recall(retriever: Any, questions: list[dict[str, Any]], vectors: np.ndar
     for q, v in zip(questions, vectors, strict=True):
         day = dt.date.fromisoformat(q["question_date"])
         for name, since in (("as_of", None), ("window", day - dt.timedelta(days=30))):
-            window = window_of(reader, since, day if since else None, [], day)
+            window = window_of(since, day if since else None, [], day)
             kwargs = {"probes": retriever.settings.ann_probes}
             approx = search.dense(
-                reader.lives, v, 10, window, exact_max_rows=retriever.settings.exact_max_rows, **kwargs
+                reader.lives, v, 10, window, None, exact_max_rows=retriever.settings.exact_max_rows, **kwargs
             )
-            exact = search.dense(reader.lives, v, 10, window, exact_max_rows=10**12, **kwargs)
+            exact = search.dense(reader.lives, v, 10, window, None, exact_max_rows=10**12, **kwargs)
             found[name].append(len(set(approx.ids.tolist()) & set(exact.ids.tolist())) / max(1, len(exact)))
     return {f"ann_recall@10_{name}": statistics.fmean(values) for name, values in found.items()}
 
 
 # -- orchestration -------------------------------------------------------------------------------------------------
+def worker_environment(src: Path) -> dict[str, str]:
+    """The environment of a measurement process for the design whose source is in ``src``.
+
+    It runs ``python -P -m bench.scale``: -P keeps the current folder off the path, so ``assistant`` is the one in
+    ``src``, first on PYTHONPATH; this repository follows it for the ``bench`` package (an export of an earlier
+    design has no bench/__init__.py, and a regular package later on the path wins over a folder without one).
+    """
+    path = [str(src)] if src.resolve() == REPO else [str(src), str(REPO)]
+    return dict(
+        os.environ,
+        PYTHONPATH=os.pathsep.join(path),
+        HF_HUB_OFFLINE="1",
+        TOKENIZERS_PARALLELISM="false",
+    )
+
+
 def run_worker(
     kind: str, args: argparse.Namespace, index: Path, corpus: Path | None, src: Path, hogs: int = 0
 ) -> dict[str, Any]:
     out = Path(args.work) / f"result-{kind}-{os.getpid()}.json"
-    command = [sys.executable, str(Path(__file__).resolve()), "--worker", kind, "--index", str(index),
+    command = [sys.executable, "-P", "-m", "bench.scale", "--worker", kind, "--index", str(index),
                "--out", str(out), "--work", str(args.work), "--data", str(args.data),
                "--repeats", str(args.repeats)]  # fmt: skip
     if corpus is not None:
         command += ["--corpus", str(corpus), "--copies", str(args.copies), "--last", str(args.last or 0)]
     if not args.quality:
         command.append("--no-quality")
-    env = dict(os.environ, PYTHONPATH=str(src), HF_HUB_OFFLINE="1", TOKENIZERS_PARALLELISM="false")
+    env = worker_environment(src)
     spinners = [subprocess.Popen([sys.executable, "-c", "while True: pass"]) for _ in range(hogs)]
     try:
         subprocess.run(command, env=env, check=True)
@@ -402,7 +305,7 @@ def table(results: list[dict[str, Any]]) -> str:
 
 def main(argv: list[str]) -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--data", type=Path, default=DEFAULT_DATA)
+    parser.add_argument("--data", type=Path, default=REALTIMEQA.folder)
     parser.add_argument("--work", type=Path, help="Where corpora, vectors and indexes are kept (reused next time).")
     parser.add_argument("--sizes", default="50000,200000,1000000", help="Passages per index, comma-separated.")
     parser.add_argument("--hogs", type=int, default=1, help="Busy processes during the second search run (0: none).")
@@ -410,8 +313,8 @@ def main(argv: list[str]) -> int:
     parser.add_argument("--old-src", type=Path, help="An export of the previous design's source, to measure beside.")
     parser.add_argument("--old-max", type=int, default=200_000, help="Largest size the previous design is built at.")
     parser.add_argument("--no-quality", dest="quality", action="store_false", help="Skip recall measurements.")
-    parser.add_argument("--save", type=Path, help="Write every figure as JSON here.")
-    parser.add_argument("--table", type=Path, default=REPO / "bench" / "scale.md", help="The Markdown table.")
+    add_save_option(parser)
+    parser.add_argument("--table", type=Path, default=BENCH / "scale.md", help="The Markdown table.")
     parser.add_argument("--worker", help=argparse.SUPPRESS)
     parser.add_argument("--index", type=Path, help=argparse.SUPPRESS)
     parser.add_argument("--corpus", type=Path, help=argparse.SUPPRESS)
@@ -422,8 +325,7 @@ def main(argv: list[str]) -> int:
     if args.worker:
         args.out.write_text(json.dumps(worker(args.worker, args)))
         return 0
-    if not (args.data / "corpus.jsonl").exists():
-        print(f"skip: RealTime QA data not found under {args.data}")
+    if not has_data(args.data, REALTIMEQA):
         return 0
     if args.work is None:
         parser.error("--work is required: indexes of a million passages take gigabytes")
@@ -450,8 +352,7 @@ def main(argv: list[str]) -> int:
     args.table.write_text(
         f"# Index at scale (bench/scale.py, {dt.date.today().isoformat()}, load {os.getloadavg()[0]:.1f})\n\n{text}\n"
     )
-    if args.save:
-        args.save.write_text(json.dumps(results, indent=2))
+    save_figures(args.save, results)
     return 0
 
 

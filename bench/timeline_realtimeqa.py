@@ -1,7 +1,7 @@
 """Timelines on RealTime QA stories that span several weeks: are the events in date order, each cited, without
 duplicates, and do they reach the articles the story's dev questions were about?
 
-    python bench/timeline_realtimeqa.py --rtqa-index DIR [--data ../shared/bench] [--save out.json]
+    python -m bench.timeline_realtimeqa --rtqa-index DIR [--data ../shared/bench] [--save out.json]
 
 The stories are in ``bench/story_questions.jsonl``: a question about the story, the day it is asked, and the dev
 questions (from several quiz weeks) that belong to it; their gold articles are the story's known reports. Printed
@@ -18,9 +18,17 @@ import sys
 from pathlib import Path
 from typing import Any
 
-REPO = Path(__file__).resolve().parents[1]
-DEFAULT_DATA = REPO.parent / "shared" / "bench"
-sys.path.insert(0, str(Path(__file__).resolve().parent))
+from bench.harness import (
+    DATA_ROOT,
+    REALTIMEQA,
+    STORY_QUESTIONS,
+    add_save_option,
+    gold_sets,
+    has_data,
+    load_jsonl,
+    save_figures,
+)
+
 _SAME_TEXT = 0.8  # token Jaccard above which two events say the same thing
 
 
@@ -54,27 +62,23 @@ def checks(answer: Any) -> dict[str, Any]:
 
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--data", type=Path, default=DEFAULT_DATA)
+    parser.add_argument("--data", type=Path, default=DATA_ROOT)
     parser.add_argument("--rtqa-index", type=Path)
-    parser.add_argument("--save", type=Path)
+    add_save_option(parser)
     args = parser.parse_args()
-    rtqa = args.data / "realtimeqa"
-    if not (rtqa / "queries_dev.jsonl").exists():
-        print(f"skip: RealTime QA data not found under {args.data}")
+    rtqa = args.data / REALTIMEQA.folder_name
+    if not has_data(rtqa, REALTIMEQA):
         return 0
     if args.rtqa_index is None or not (args.rtqa_index / "CURRENT").exists():
         print("skip: pass --rtqa-index DIR (build it with: assistant index build <data>/realtimeqa/corpus.jsonl)")
         return 0
     import datetime as dt
 
-    from answer_quality import load_jsonl
-    from retrieval_realtimeqa import gold_sets
-
     from assistant.answer.assistant import Assistant
     from assistant.settings import get_settings
 
     dev = {q["id"]: q for q in load_jsonl(rtqa / "queries_dev.jsonl")}
-    stories = load_jsonl(REPO / "bench" / "story_questions.jsonl")
+    stories = load_jsonl(STORY_QUESTIONS)
     rows = []
     with Assistant.open(args.rtqa_index, settings=get_settings(progress=False)) as assistant:
         for story in stories:
@@ -118,8 +122,7 @@ def main() -> int:
         "gold_reached": sum(r["gold_reached"] for r in rows) / n,
     }
     print(json.dumps(summary, indent=2))
-    if args.save:
-        args.save.write_text(json.dumps({"summary": summary, "rows": rows}, indent=2) + "\n", encoding="utf-8")
+    save_figures(args.save, {"summary": summary, "rows": rows})
     return 0
 
 

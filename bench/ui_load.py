@@ -1,6 +1,6 @@
 """Load and soak on the chat page: concurrent gradio_client sessions asking RealTime QA questions through ``/chat``.
 
-    python bench/ui_load.py [--sessions 50] [--questions 5] [--soak-minutes 10] [--soak-rate 1]
+    python -m bench.ui_load [--sessions 50] [--questions 5] [--soak-minutes 10] [--soak-rate 1]
                             [--rtqa-index DIR] [--work DIR] [--save FILE]
 
 Starts ``assistant serve`` on a free loopback port over a copy of the RealTime QA index (built in ``--work`` when
@@ -23,7 +23,6 @@ import argparse
 import json
 import os
 import shutil
-import socket
 import statistics
 import subprocess
 import sys
@@ -33,8 +32,8 @@ import time
 from pathlib import Path
 from typing import Any
 
-REPO = Path(__file__).resolve().parents[1]
-DEFAULT_DATA = REPO.parent / "shared" / "bench" / "realtimeqa"
+from bench.harness import REALTIMEQA, add_save_option, free_port, has_data, load_jsonl, percentile, save_figures
+
 # A made-up event no RealTime QA article mentions: only the article added mid-run can answer it.
 NEW_TITLE = "Ferry service restored on Lake Vorzhana"
 NEW_TEXT = (
@@ -45,17 +44,6 @@ NEW_QUESTION = "How many passengers does the Lake Vorzhana ferry carry per cross
 SAMPLE_SECONDS = 5.0
 ANSWER_TIMEOUT = 300.0  # an answer not finished by then counts as an error, never as a hang of the benchmark
 SESSION_QUESTIONS = 10  # questions per chat session during the soak
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
-
-
-def percentile(values: list[float], q: float) -> float:
-    ordered = sorted(values)
-    return ordered[min(len(ordered) - 1, round(q * (len(ordered) - 1)))] if ordered else float("nan")
 
 
 def wait_up(url: str, process: subprocess.Popen[bytes], seconds: float = 900) -> None:
@@ -255,17 +243,16 @@ def soak(url: str, pid: int, dev: list[dict[str, Any]], minutes: float, rate: fl
 
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--data", type=Path, default=DEFAULT_DATA)
+    parser.add_argument("--data", type=Path, default=REALTIMEQA.folder)
     parser.add_argument("--rtqa-index", type=Path, help="An existing RealTime QA index; it is copied, not changed.")
     parser.add_argument("--work", type=Path)
     parser.add_argument("--sessions", type=int, default=50)
     parser.add_argument("--questions", type=int, default=5)
     parser.add_argument("--soak-minutes", type=float, default=10.0, help="0 skips the soak.")
     parser.add_argument("--soak-rate", type=float, default=1.0, help="Questions per second during the soak.")
-    parser.add_argument("--save", type=Path)
+    add_save_option(parser)
     args = parser.parse_args()
-    if not (args.data / "corpus.jsonl").exists():
-        print(f"skipped: RealTime QA not found under {args.data}", file=sys.stderr)
+    if not has_data(args.data, REALTIMEQA):
         return 0
     work = args.work or Path(tempfile.mkdtemp(prefix="ui-load-"))
     work.mkdir(parents=True, exist_ok=True)
@@ -287,7 +274,7 @@ def main() -> int:
             ],
             check=True,
         )
-    dev = [json.loads(line) for line in (args.data / "queries_dev.jsonl").read_text(encoding="utf-8").splitlines()]
+    dev = load_jsonl(args.data / "queries_dev.jsonl")
     port = free_port()
     url = f"http://127.0.0.1:{port}/"
     corpus = work / "corpus"
@@ -318,8 +305,7 @@ def main() -> int:
     finally:
         server.terminate()
         server.wait(timeout=60)
-    if args.save:
-        args.save.write_text(json.dumps(figures, indent=2) + "\n", encoding="utf-8")
+    save_figures(args.save, figures)
     return 0
 
 

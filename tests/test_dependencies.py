@@ -1,5 +1,5 @@
 """The installed Gradio, and every Gradio pyproject.toml admits, has the fix of the last published file-access
-advisory (6.16.0); and the audit's verdicts, from canned PyPI answers (bench/audit.py)."""
+advisory (6.16.0); and the audit's verdicts, from canned PyPI answers (tools/audit.py)."""
 
 from __future__ import annotations
 
@@ -72,10 +72,10 @@ def test_the_lower_bound_check_can_tell(specifier: str, safe: bool) -> None:
     assert admits_nothing_below(SpecifierSet(specifier), FIXED) is safe
 
 
-# -- the audit (bench/audit.py), against canned answers: no network --------------------------------------------
+# -- the audit (tools/audit.py), against canned answers: no network --------------------------------------------
 @pytest.fixture(scope="module")
 def audit():
-    spec = importlib.util.spec_from_file_location("audit", REPO / "bench" / "audit.py")
+    spec = importlib.util.spec_from_file_location("audit", REPO / "tools" / "audit.py")
     module = importlib.util.module_from_spec(spec)
     sys.modules["audit"] = module
     spec.loader.exec_module(module)

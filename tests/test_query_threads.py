@@ -1,6 +1,6 @@
 """Torch threads (issue 11): a question is embedded with ``ASSISTANT_QUERY_THREADS`` (default 1) and a batch of
 passages with every core, also when both happen at once in one process (the chat page adds articles while it
-answers). Timings are the benchmark's business (bench/answer_quality.py --only latency); these tests check the
+answers). Timings are the benchmark's business (python -m bench.answer_quality --only latency); these tests check the
 thread count each model call runs with.
 """
 

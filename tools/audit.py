@@ -1,6 +1,6 @@
 """Audit the installed packages for known vulnerabilities, with what this network answers; `make audit` runs it.
 
-    .venv/bin/python bench/audit.py [--workers 8] [--timeout 20] [--skip-pip-audit]
+    .venv/bin/python tools/audit.py [--workers 8] [--timeout 20] [--skip-pip-audit]
 
 Why not pip-audit alone: its PyPI service asks ``https://pypi.org/pypi/<name>/<version>/json``, which answers 404
 here, and its OSV (api.osv.dev) and ecosyste.ms services do not resolve. So it reports every package as "Dependency
