@@ -103,8 +103,8 @@ def backend(name: str, folder: Path, work: Path) -> Any:
 
         return load_embedder(None, batch_size=64)
     if name == "openvino":  # what ASSISTANT_EMBED_BACKEND=openvino runs
-        from assistant.embed.openvino import CompiledEmbedder
         from assistant.embed.base import PACKAGED_MODEL_NAME, weights_hash
+        from assistant.embed.openvino import CompiledEmbedder
 
         identity = f"{PACKAGED_MODEL_NAME}@sha256:{weights_hash(folder)}"
         return CompiledEmbedder(PACKAGED_MODEL_NAME, folder, identity, cache=work / "cache", batch_size=64)

@@ -82,8 +82,8 @@ def main(argv: list[str]) -> int:
 
     from assistant import get_settings
     from assistant.index.analyzer import analyze
-    from assistant.index.ids import day_range
     from assistant.index.candidates import Window
+    from assistant.index.ids import day_range
     from assistant.index.local import search
     from assistant.index.local.postings import term_hash
     from assistant.index.local.reader import IndexReader

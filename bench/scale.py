@@ -70,7 +70,8 @@ def worker(kind: str, args: argparse.Namespace) -> dict[str, Any]:
     from assistant import build_index, get_settings, remove_articles, update_index
     from assistant.index.local.reader import IndexReader
 
-    new = importlib.util.find_spec("assistant.index.local.segments") is not None  # the segmented store, or the previous one
+    # The segmented store, or the previous one.
+    new = importlib.util.find_spec("assistant.index.local.segments") is not None
     replay = Replay(args.work)
     index = Path(args.index)
     extra = {"merge_after_write": False} if new else {}

@@ -87,7 +87,7 @@ def test_every_project_import_resolves(bench: None, name: str) -> None:
 def test_the_import_check_can_fail(bench: None, tmp_path: Path) -> None:
     probe = tmp_path / "probe.py"
     probe.write_text(
-        "from bench.harness import percentile\nfrom assistant.index import search\n\n\ndef main():\n"
+        "from bench.harness import percentile\nfrom assistant.index.local import search\n\n\ndef main():\n"
         "    from assistant.index.gone import X\n    from assistant.settings import Nothing, get_settings\n",
         encoding="utf-8",
     )
