@@ -30,6 +30,7 @@ if TYPE_CHECKING:
     from .index.store import describe_index
     from .indexing.summary import IndexSummary
     from .indexing.update import build_index, remove_articles, update_index
+    from .retrieve.filters import Filters
     from .retrieve.retriever import Retriever
 
 __all__ = [
@@ -45,6 +46,7 @@ __all__ = [
     "Conflict",
     "Embedder",
     "EndpointError",
+    "Filters",
     "Hit",
     "IndexCorruptError",
     "IndexDescription",
@@ -72,6 +74,7 @@ _LAZY = {
     "Assistant": "answer.assistant",
     "Embedder": "embed.base",
     "Retriever": "retrieve.retriever",
+    "Filters": "retrieve.filters",
     "IndexSummary": "indexing.summary",
     "IndexDescription": "index.records",
     "describe_index": "index.store",

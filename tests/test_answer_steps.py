@@ -10,9 +10,10 @@ from collections.abc import Generator
 import numpy as np
 import pytest
 
+from assistant import ConfigError, Filters
 from assistant.answer.evidence import Evidence
 from assistant.answer.extractive import ABSTENTION, Composition
-from assistant.answer.steps import Answering, Asked, Draft, Drafting, Filters, Laps, finish
+from assistant.answer.steps import Answering, Asked, Draft, Drafting, Laps, finish
 from assistant.settings import Settings
 
 
@@ -85,3 +86,14 @@ def test_a_draft_whose_stream_was_closed_early_is_not_there() -> None:
     pieces.close()
     with pytest.raises(IndexError):
         drafting.draft()
+
+
+def test_filters_come_as_one_value_or_one_by_one_never_both() -> None:
+    import pytest
+
+    chosen = Filters(as_of="2024-06-01", sources=("AP",), k=3)
+    assert Filters.given(chosen) is chosen
+    assert Filters.given(None, as_of="2024-06-01", sources=["AP"], k=3) == chosen
+    assert Filters.given(None) == Filters()
+    with pytest.raises(ConfigError, match="not both"):
+        Filters.given(chosen, since="2024-01-01")

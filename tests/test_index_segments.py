@@ -11,7 +11,7 @@ import pytest
 from conftest import FakeEmbedder, article_ids, news_corpus, write_jsonl
 from durability import AS_OF, GOLDEN_QUERIES, current, golden_hits
 
-from assistant import IndexNotFoundError, Retriever, build_index, get_settings, remove_articles, update_index
+from assistant import Filters, IndexNotFoundError, Retriever, build_index, get_settings, remove_articles, update_index
 from assistant.errors import GenerationGoneError
 from assistant.index.analyzer import analyze
 from assistant.index.candidates import Window
@@ -203,7 +203,7 @@ def test_a_retriever_answers_again_from_a_kept_generation(base_index: tuple[Path
     assert retriever.search("central bank interest rate", k=3, as_of=AS_OF) != first
     # Asked again of generation 1 (a permalink to an answer, say): the same passages with the same scores.
     pinned = retriever.reader_for(1)
-    assert retriever.search_pinned(pinned, "central bank interest rate", k=3, as_of=AS_OF) == first
+    assert retriever.search_pinned(pinned, "central bank interest rate", Filters(as_of=AS_OF, k=3)) == first
     for n in range(2):
         (corpus / f"extra{n}.txt").write_text(f"Extra {n}\n\nExtra story number {n}.\n")
         update_index([corpus], index, embedder=FakeEmbedder())

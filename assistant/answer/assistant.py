@@ -11,6 +11,7 @@ in its conversation, retrieve, weigh the evidence, write (quoted sentences, a ti
 
 from __future__ import annotations
 
+import dataclasses
 import logging
 import time
 from collections.abc import Iterable
@@ -20,6 +21,7 @@ from typing import TYPE_CHECKING, Any
 from ..answers import Answer, AnswerStream
 from ..embed.base import Embedder
 from ..errors import ConfigError, EndpointError
+from ..retrieve.filters import Filters
 from ..retrieve.retriever import Retriever
 from ..retrieve.timeframes import DateLike
 from ..settings import ANSWERERS, Settings, get_settings
@@ -28,7 +30,7 @@ from ..text.languages import language_name, question_language
 from .conversation import Turn, as_turns, condense
 from .evidence import gather
 from .extractive import ExtractiveAnswerer
-from .steps import Answering, Asked, Draft, Drafting, Filters, Grounds, Laps, Retrieval, finish
+from .steps import Answering, Asked, Draft, Drafting, Grounds, Laps, Retrieval, finish
 from .timeline import TimelineBuilder, is_story_question
 
 if TYPE_CHECKING:
@@ -117,6 +119,7 @@ class Assistant:
         question: str,
         history: Iterable[Any] = (),
         *,
+        filters: Filters | None = None,
         as_of: DateLike = None,
         since: DateLike = None,
         until: DateLike = None,
@@ -129,14 +132,15 @@ class Assistant:
         """Answer ``question`` as a stream of text; the stream's ``answer`` is the finished :class:`Answer`.
 
         ``history`` holds earlier turns (previous :class:`Answer` objects, or (question, answer) pairs), used to
-        rewrite a follow-up into a standalone query. ``as_of``, ``since``, ``until`` and ``sources`` filter
-        retrieval as in :meth:`Retriever.search`. ``answerer`` overrides the default for this question.
-        ``timeline`` True answers with a dated timeline of the story, False never does, None (default) does when
-        the question asks about a story ("What happened with ...?"). ``generation`` answers from that index
-        generation while it is kept (a permalink's), else GenerationGoneError; None is the live one.
+        rewrite a follow-up into a standalone query. ``filters`` (a :class:`Filters`: as of, since, until,
+        sources, k; or the same given one by one) filter retrieval as in :meth:`Retriever.search`. ``answerer``
+        overrides the default for this question. ``timeline`` True answers with a dated timeline of the story,
+        False never does, None (default) does when the question asks about a story ("What happened with ...?").
+        ``generation`` answers from that index generation while it is kept (a permalink's), else
+        GenerationGoneError; None is the live one.
         """
         started = time.perf_counter()
-        filters = Filters.of(as_of=as_of, since=since, until=until, sources=sources, k=k)
+        filters = Filters.given(filters, as_of=as_of, since=since, until=until, sources=sources, k=k)
         asked = self._resolve(question, history, answerer, timeline)
         resolved = time.perf_counter()
         found = self._retrieve(asked, filters, generation)
@@ -193,14 +197,12 @@ class Assistant:
         vector = retriever.embedder.embed([asked.query])[0]  # once, for both retrieval and sentence scoring
         # A question the model cannot read (not English, English-only model) is answered from its words.
         lexical = retriever.leans_on_words(asked.question)
+        if asked.story:  # a timeline reads more passages than an answer
+            filters = dataclasses.replace(filters, k=max(filters.k or self.settings.k, _TIMELINE_PASSAGES))
         hits = retriever.search_pinned(
             reader,
             asked.query,
-            max(filters.k or self.settings.k, _TIMELINE_PASSAGES) if asked.story else filters.k,
-            as_of=filters.as_of,
-            since=filters.since,
-            until=filters.until,
-            sources=filters.sources,
+            filters,
             vector=vector,
             lexical=lexical,
             recency=_TIMELINE_RECENCY if asked.story else 1.0,  # a story's earlier reports matter too

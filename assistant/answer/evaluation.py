@@ -20,6 +20,7 @@ from pathlib import Path
 from typing import Any
 
 from ..errors import InputError
+from ..retrieve.filters import Filters
 from .metrics import contains, exact_match, rank_of, recall_at, reciprocal_rank, token_f1
 
 __all__ = ["EvalQuestion", "evaluate", "load_questions", "summarise"]
@@ -112,8 +113,7 @@ def evaluate(
             hits = assistant.retriever.search_pinned(
                 assistant.retriever.reader_for(answer.generation),
                 answer.query,
-                _DEPTH * _PASSAGES_PER_ARTICLE,
-                as_of=item.as_of,
+                Filters(as_of=item.as_of, k=_DEPTH * _PASSAGES_PER_ARTICLE),
             )
             ranked = list(dict.fromkeys(hit.article_id for hit in hits))
             # A gold URL names its article: the article's id counts as gold too.

@@ -9,58 +9,21 @@ write (a :class:`Draft`, or a :class:`Drafting` while an LLM writes) → :func:`
 from __future__ import annotations
 
 import time
-from collections.abc import Generator, Iterable, Iterator
+from collections.abc import Generator, Iterator
 from dataclasses import dataclass
-from typing import Any
 
 import numpy as np
 
 from ..answers import Answer, ShortAnswer, TimelineEvent
 from ..documents import Hit
 from ..index.store import StoreReader
-from ..retrieve.timeframes import DateLike
+from ..retrieve.filters import Filters
 from ..settings import Settings
 from .annotations import annotate
 from .evidence import Evidence
 from .extractive import Composition
 
-__all__ = ["Answering", "Asked", "Draft", "Drafting", "Filters", "Grounds", "Laps", "Retrieval", "finish"]
-
-
-@dataclass(frozen=True)
-class Filters:
-    """Which passages may answer, as the caller asked: published by ``as_of`` (None: today), between ``since`` and
-    ``until``, by ``sources`` (None: any outlet), the best ``k`` (None: the settings')."""
-
-    as_of: DateLike = None
-    since: DateLike = None
-    until: DateLike = None
-    sources: tuple[str, ...] | None = None
-    k: int | None = None
-
-    @classmethod
-    def of(
-        cls,
-        *,
-        as_of: DateLike = None,
-        since: DateLike = None,
-        until: DateLike = None,
-        sources: Iterable[str] | None = None,
-        k: int | None = None,
-    ) -> Filters:
-        """The filters with ``sources`` deduplicated and sorted, None when they name no outlet."""
-        return cls(as_of, since, until, tuple(sorted({s for s in sources or () if s})) or None, k)
-
-    def record(self) -> dict[str, Any]:
-        """The filters as an answer's trace records them: days as ISO text, outlets as a list."""
-        sources = list(self.sources) if self.sources else None
-        return {
-            "as_of": _iso(self.as_of),
-            "since": _iso(self.since),
-            "until": _iso(self.until),
-            "sources": sources,
-            "k": self.k,
-        }
+__all__ = ["Answering", "Asked", "Draft", "Drafting", "Grounds", "Laps", "Retrieval", "finish"]
 
 
 @dataclass(frozen=True)
@@ -187,10 +150,6 @@ def finish(draft: Draft, answering: Answering, settings: Settings) -> Answer:
         timeline=draft.timeline,
         trace=notes.trace,
     )
-
-
-def _iso(value: DateLike) -> str | None:
-    return None if value in (None, "") else str(value.isoformat() if hasattr(value, "isoformat") else value)
 
 
 def _ms(start: float, end: float) -> float:

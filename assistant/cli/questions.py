@@ -32,11 +32,13 @@ def search(
     as_json: bool,
 ) -> None:
     """Print the passages that best answer QUESTION."""
+    from ..retrieve.filters import Filters
     from ..retrieve.retriever import Retriever
 
     settings = get_settings(index_dir=index_dir)
+    filters = Filters.of(as_of=as_of, since=since, until=until, sources=sources, k=k)
     with Retriever.open(settings.index_dir, settings=settings) as retriever:
-        hits = retriever.search(question, k, since=since, until=until, sources=sources or None, as_of=as_of)
+        hits = retriever.search(question, filters=filters)
         generation = retriever.generation
     if as_json:
         emit({"query": question, "generation": generation, "hits": [hit.to_dict() for hit in hits]})
@@ -95,19 +97,17 @@ def ask(
     """Answer QUESTION from the indexed articles: the direct answer first, then the quoted evidence, the
     coverage, and numbered sources you can check."""
     from ..answer.assistant import Assistant
+    from ..retrieve.filters import Filters
 
     settings = get_settings(index_dir=index_dir, llm_base_url=llm_url, llm_model=llm_model)
+    filters = Filters.of(as_of=as_of, since=since, until=until, sources=sources, k=k)
     answerer = "llm" if (use_llm or llm_url) else "extractive"
     history = _read_history(history_file) if history_file else []
     with Assistant.open(settings.index_dir, settings=settings, answerer=answerer) as assistant:
         stream = assistant.stream(
             question,
             history,
-            as_of=as_of,
-            since=since,
-            until=until,
-            sources=sources or None,
-            k=k,
+            filters=filters,
             timeline=timeline,
             generation=generation,
         )

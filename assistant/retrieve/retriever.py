@@ -22,7 +22,7 @@ from ..settings import Settings, get_settings
 from ..text.cleaning import clean_question
 from ..text.languages import ENGLISH, content_terms, question_language
 from ..text.terms import query_terms
-from .filters import window_of
+from .filters import Filters, window_of
 from .threads import one_thread
 from .timeframes import DateLike, parse_day, window_from_question
 from .words import selective_terms
@@ -138,6 +138,7 @@ class Retriever:
         query: str,
         k: int | None = None,
         *,
+        filters: Filters | None = None,
         since: DateLike = None,
         until: DateLike = None,
         sources: Iterable[str] | None = None,
@@ -145,7 +146,7 @@ class Retriever:
         vector: np.ndarray | None = None,
         lexical: bool | None = None,
     ) -> list[Hit]:
-        """Top-k passages for ``query``.
+        """Top-k passages for ``query``, within ``filters`` (or the same given one by one).
 
         ``as_of`` (default today) is the day the question is asked: later articles are excluded and the
         recency prior counts age from it. ``since``/``until`` are an explicit window (which turns the prior off);
@@ -154,17 +155,8 @@ class Retriever:
         English and the model only understands English, see :meth:`leans_on_words`). Every hit of one search
         comes from the same index generation.
         """
-        return self.search_pinned(
-            self.reader,
-            query,
-            k,
-            since=since,
-            until=until,
-            sources=sources,
-            as_of=as_of,
-            vector=vector,
-            lexical=lexical,
-        )
+        filters = Filters.given(filters, as_of=as_of, since=since, until=until, sources=sources, k=k)
+        return self.search_pinned(self.reader, query, filters, vector=vector, lexical=lexical)
 
     def leans_on_words(self, question: str) -> bool:
         """Whether to answer ``question`` mostly from word matches: it is not English and the model only knows English.
@@ -178,12 +170,8 @@ class Retriever:
         self,
         reader: StoreReader,
         query: str,
-        k: int | None = None,
+        filters: Filters,
         *,
-        since: DateLike = None,
-        until: DateLike = None,
-        sources: Iterable[str] | None = None,
-        as_of: DateLike = None,
         vector: np.ndarray | None = None,
         lexical: bool | None = None,
         recency: float = 1.0,
@@ -199,13 +187,13 @@ class Retriever:
         query = clean_question(query or "")  # the same cleaning a question gets before it is answered
         if not query:
             raise ConfigError("the question is empty")
-        k = k or self.settings.k
+        k = filters.k or self.settings.k
         if k < 1:
             raise ConfigError("k must be at least 1")
-        as_of_day = parse_day(as_of, name="as_of", end=True) or dt.date.today()
-        since_day = parse_day(since, name="since")
-        until_day = parse_day(until, name="until", end=True)
-        source_list = sorted({s for s in sources or () if s})
+        as_of_day = parse_day(filters.as_of, name="as_of", end=True) or dt.date.today()
+        since_day = parse_day(filters.since, name="since")
+        until_day = parse_day(filters.until, name="until", end=True)
+        source_list = list(filters.sources or ())
         explicit_window = since_day is not None or until_day is not None
         lexical = self.leans_on_words(query) if lexical is None else lexical
         dense_factor = _FOREIGN_DENSE if lexical else 1.0
