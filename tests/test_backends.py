@@ -80,7 +80,7 @@ def test_conflicting_outlets_are_shown(tmp_path: Path, index_location: str | Pat
 
 
 def test_the_page_adds_articles_and_answers_from_them(tmp_path: Path, index_location: str | Path) -> None:
-    from assistant_ui.app import ChatService
+    from assistant_ui.service import ChatService
 
     build_index([news_corpus(tmp_path / "news")], index_location, embedder=FakeEmbedder())
     service = ChatService(get_settings(), index_location, tmp_path / "uploads", embedder=FakeEmbedder())

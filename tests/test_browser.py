@@ -26,8 +26,8 @@ from assistant.settings import Settings
 pytest.importorskip("gradio", reason="gradio is not installed: pip install -e .")
 sync_api = pytest.importorskip("playwright.sync_api", reason="playwright is not installed: pip install -e '.[test]'")
 
-import assistant_ui.app as ui_app  # noqa: E402
 import assistant_ui.page as ui_page  # noqa: E402
+from assistant_ui.service import ChatService  # noqa: E402
 
 expect = sync_api.expect
 
@@ -91,7 +91,7 @@ def server(tmp_path_factory: pytest.TempPathFactory, real_embedder) -> Iterator[
         shutil.copy(path, corpus / path.name)
     settings = Settings(progress=False, index_dir=root / "index", corpus_dir=corpus)
     build_index([corpus], settings.index_dir, embedder=real_embedder, settings=settings)
-    service = ui_app.ChatService(settings, settings.index_dir, corpus / "uploads", embedder=real_embedder)
+    service = ChatService(settings, settings.index_dir, corpus / "uploads", embedder=real_embedder)
     demo = ui_page.build_app(service)
     demo.queue(default_concurrency_limit=2, max_size=16)
     port = free_port()

@@ -22,8 +22,8 @@ from assistant.settings import Settings
 pytest.importorskip("gradio", reason="gradio is not installed: pip install -e .")
 pytest.importorskip("playwright.sync_api", reason="playwright is not installed: pip install -e '.[test]'")
 
-import assistant_ui.app as ui_app
 import assistant_ui.page as ui_page
+from assistant_ui.service import ChatService
 from test_browser import ANSWER_TIMEOUT, WIDE, Tab, expect
 from test_browser import browser as browser  # fixtures shared with test_browser.py
 from test_browser import screenshot as screenshot
@@ -35,7 +35,7 @@ REVISED = (
 
 
 @pytest.fixture(scope="module")
-def news_server(tmp_path_factory: pytest.TempPathFactory, real_embedder) -> Iterator[tuple[str, ui_app.ChatService]]:
+def news_server(tmp_path_factory: pytest.TempPathFactory, real_embedder) -> Iterator[tuple[str, ChatService]]:
     root = tmp_path_factory.mktemp("browser-news")
     corpus = root / "corpus"
     corpus.mkdir()
@@ -43,7 +43,7 @@ def news_server(tmp_path_factory: pytest.TempPathFactory, real_embedder) -> Iter
         shutil.copy(path, corpus / path.name)
     settings = Settings(progress=False, index_dir=root / "index", corpus_dir=corpus)
     build_index([corpus], settings.index_dir, embedder=real_embedder, settings=settings)
-    service = ui_app.ChatService(settings, settings.index_dir, corpus / "uploads", embedder=real_embedder)
+    service = ChatService(settings, settings.index_dir, corpus / "uploads", embedder=real_embedder)
     demo = ui_page.build_app(service)
     demo.queue(default_concurrency_limit=2, max_size=16)
     port = free_port()

@@ -14,9 +14,9 @@ from assistant.settings import Settings
 
 pytest.importorskip("gradio", reason="gradio is not installed: pip install -e .")
 
-from assistant_ui.app import ChatService
 from assistant_ui.permalinks import Permalink, read_permalink
 from assistant_ui.render import answer_markdown
+from assistant_ui.service import ChatService
 
 FILTERS = ("", "", "", [], 8, "extractive")
 # A later report from another outlet with another figure for the same investment: the answer changes.

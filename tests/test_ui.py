@@ -26,9 +26,10 @@ from assistant.settings import Settings
 gradio_client = pytest.importorskip("gradio_client", reason="gradio is not installed: pip install -e .")
 
 import assistant_ui.fetcher  # noqa: E402
-from assistant_ui.app import ChatService, bind_credentials, is_loopback, serve, start  # noqa: E402
+from assistant_ui.app import bind_credentials, is_loopback, serve, start  # noqa: E402
 from assistant_ui.fetcher import FETCH_REDIRECTS, fetch_page, public_address  # noqa: E402
 from assistant_ui.render import answer_markdown, cards_html  # noqa: E402
+from assistant_ui.service import ChatService  # noqa: E402
 
 from assistant.documents import web_url  # noqa: E402
 
@@ -653,7 +654,7 @@ def test_the_page_answers_from_an_update_made_outside_it(tmp_path: Path, caplog:
 
 
 def test_a_long_chat_keeps_a_bounded_history_and_unique_card_anchors(tmp_path: Path) -> None:
-    from assistant_ui.app import KEPT_TURNS
+    from assistant_ui.service import KEPT_TURNS
 
     service, _, _ = _service(tmp_path)
     chat: list[dict] = []

@@ -1,4 +1,5 @@
-"""The page itself: its tabs, components and the events that wire them to a :class:`~assistant_ui.app.ChatService`."""
+"""The page itself: its tabs, components and the events that wire them to a
+:class:`~assistant_ui.service.ChatService`."""
 
 from __future__ import annotations
 
@@ -15,7 +16,7 @@ if TYPE_CHECKING:
     import gradio as gr
     from gradio.components import Component
 
-    from .app import ChatService
+    from .service import ChatService
 
 EXAMPLES = [
     "How much did Alibaba invest in AI in the first half of last year?",

@@ -1,0 +1,244 @@
+"""What the page does, without the page: one assistant shared by every session, questions, and index updates."""
+
+from __future__ import annotations
+
+import hashlib
+import logging
+import shutil
+import threading
+from collections.abc import Iterator
+from dataclasses import astuple
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from assistant import Answer, Assistant, AssistantError, Embedder, Filters, Settings
+from assistant.ingest.decoding import SNIFF_BYTES, is_binary
+from assistant.ingest.formats import FORMATS, suffix_of
+
+from .permalinks import link_html, read_permalink, recheck
+from .render import answer_markdown, cards_html, escaped
+
+if TYPE_CHECKING:
+    from assistant.indexing.summary import ProgressCallback
+
+__all__ = ["KEPT_TURNS", "ChatService"]
+
+logger = logging.getLogger(__name__)
+
+# Follow-ups use only the last few turns; a long chat must not grow a session's state without bound.
+KEPT_TURNS = 10
+
+
+class ChatService:
+    """What the page does, without the page: one assistant shared by every session, and index updates."""
+
+    def __init__(self, settings: Settings, index_dir: Path, upload_dir: Path, embedder: Embedder | None = None) -> None:
+        self.settings = settings
+        self.index_dir = index_dir
+        self.upload_dir = upload_dir
+        self.assistant = Assistant.open(index_dir, settings=settings, embedder=embedder)
+        self._update = threading.Lock()
+
+    # -- questions --------------------------------------------------------------------------------------
+    def options(
+        self, as_of: str, since: str, until: str, sources: list[str] | None, k: float | None, answerer: str | None
+    ) -> dict[str, Any]:
+        """The page's filter inputs as the assistant takes them: one :class:`Filters` value, and the answerer."""
+        filters = Filters.of(
+            as_of=as_of or None, since=since or None, until=until or None, sources=sources, k=int(k) if k else None
+        )
+        return {"filters": filters, "answerer": answerer or None}
+
+    def chat(
+        self, message: str, chat: list[dict[str, Any]], turns: list[Answer], *filters: Any
+    ) -> Iterator[tuple[list[dict[str, Any]], str, list[Answer], str]]:
+        """Stream one exchange: the question, the answer as it is produced, then the checked answer and cards."""
+        yield from self._exchange(message, message, chat, turns, filters, None)
+
+    def timeline(
+        self, chat: list[dict[str, Any]], turns: list[Answer], *filters: Any
+    ) -> Iterator[tuple[list[dict[str, Any]], str, list[Answer], str]]:
+        """The last question again, answered as a dated timeline of its story ("Show as timeline")."""
+        turns = list(turns or [])
+        if not turns:
+            yield list(chat or []), cards_html(None, ""), turns, ""
+            return
+        query = turns[-1].query  # already standalone: a follow-up was rewritten
+        yield from self._exchange(query, f"Show as timeline: {query}", chat, turns, filters, True, history=[])
+
+    def permalink(self, turns: list[Answer], *filters: Any) -> str:
+        """A link to the last answer: its standalone question, these filters and its index generation."""
+        return link_html(turns[-1], *filters[:5]) if turns else ""
+
+    def reopen(self, params: Any) -> dict[str, Any] | None:
+        """Re-ask a permalink's question (see :func:`assistant_ui.permalinks.recheck`); None without one."""
+        link = read_permalink(params)
+        if link is None:
+            return None
+        self._refresh()
+        return recheck(self.assistant, link, self.options(*link.filters(), None))
+
+    def _exchange(
+        self,
+        message: str,
+        shown: str,
+        chat: list[dict[str, Any]],
+        turns: list[Answer],
+        filters: tuple[Any, ...],
+        timeline: bool | None,
+        history: list[Answer] | None = None,
+    ) -> Iterator[tuple[list[dict[str, Any]], str, list[Answer], str]]:
+        chat = list(chat or [])
+        turns = list(turns or [])[-KEPT_TURNS:]
+        chat.append({"role": "user", "content": shown})
+        self._refresh()
+        try:
+            stream = self.assistant.stream(
+                message, turns if history is None else history, timeline=timeline, **self.options(*filters)
+            )
+            text = ""
+            for piece in stream:
+                text += piece
+                # Article text streams in too: escaped like the finished answer, before any of it is shown.
+                yield [*chat, {"role": "assistant", "content": escaped(text)}], cards_html(None, ""), turns, ""
+            answer = stream.answer
+        except AssistantError as exc:
+            yield [*chat, {"role": "assistant", "content": "⚠️ " + escaped(str(exc))}], cards_html(None, ""), turns, ""
+            return
+        prefix = f"a{sum(m.get('role') == 'assistant' for m in chat) + 1}"  # unique per answer shown in this chat
+        chat.append({"role": "assistant", "content": answer_markdown(answer, prefix)})
+        yield chat, cards_html(answer, prefix), [*turns, answer][-KEPT_TURNS:], ""
+
+    def ask(self, question: str, *filters: Any) -> dict[str, Any]:
+        self._refresh()
+        return self.assistant.ask(question, **self.options(*filters)).to_dict()
+
+    def search(self, query: str, *filters: Any) -> list[dict[str, Any]]:
+        chosen = self.options(*filters)["filters"]
+        self._refresh()
+        hits = self.assistant.retriever.search(query, filters=chosen)
+        return [hit.to_dict() for hit in hits]
+
+    def _refresh(self) -> None:
+        """Answer from the newest generation, whoever published it (this page, or `assistant index update`)."""
+        try:
+            self.assistant.refresh()
+        except AssistantError as exc:
+            # The generation in use was verified when it was opened and stays intact on disk: keep answering from
+            # it rather than failing every question until someone repairs the index.
+            logger.warning("keeping index generation %s: %s", self.assistant.retriever.generation, exc)
+
+    # -- library ----------------------------------------------------------------------------------------
+    def library(self, filter_text: str = "") -> tuple[str, list[list[str]]]:
+        from assistant import describe_index
+
+        info = describe_index(self.index_dir, with_articles=True, settings=self.settings)
+        dates = info.date_range
+        outlets = ", ".join(f"{s.source} ({s.articles})" for s in info.sources) or "–"
+        stats = (
+            f"**{info.articles} articles**, {info.chunks} passages · dates {dates.first or '–'} … "
+            f"{dates.last or '–'} ({dates.undated} undated) · sources: {outlets} · generation "
+            f"{info.generation}, updated {info.created_at} · model {info.model.name}"
+        )
+        wanted = filter_text.strip().lower()
+        rows = [
+            [a.title or "", a.source or "", a.date or "", a.id]
+            for a in info.article_list or ()
+            if not wanted or wanted in " ".join(str(v) for v in astuple(a)).lower()
+        ]
+        return stats, rows
+
+    def add_articles(
+        self,
+        files: list[str] | None,
+        url: str,
+        text: str,
+        title: str,
+        progress: ProgressCallback | None = None,
+    ) -> dict[str, Any]:
+        """Copy uploads (and a pasted text or fetched URL) into the upload folder and update the index.
+
+        Chats keep using the current generation until the new one is published; then they switch to it.
+        """
+        from assistant import update_index
+
+        self.upload_dir.mkdir(parents=True, exist_ok=True)
+        refused: list[dict[str, str]] = []
+        paths: list[Path] = []
+        for name in files or []:
+            source = Path(name)
+            reason = self._refusal(source)
+            if reason:
+                refused.append({"file": source.name, "reason": reason})
+            else:
+                target = self.upload_dir / _safe_name(source.name)
+                shutil.copyfile(source, target)
+                paths.append(target)
+        if text.strip():
+            body = f"{title.strip() or text.strip().splitlines()[0][:120]}\n\n{text.strip()}\n"
+            paths.append(self._write("pasted", ".txt", body.encode("utf-8")))
+        if url.strip():
+            try:
+                paths.append(self._fetch(url.strip()))
+            except AssistantError as exc:
+                refused.append({"file": url.strip(), "reason": str(exc)})
+        if not paths:
+            return {"added": 0, "skipped": refused, "articles": None}
+        with self._update:  # one update at a time from this page; the index lock guards against other writers
+            # prune=False: the update names only the new files, and must not drop articles it did not name.
+            summary = update_index(
+                paths,
+                self.index_dir,
+                prune=False,
+                settings=self.settings,
+                embedder=self.assistant.retriever.embedder,
+                on_progress=progress,
+            )
+        self.assistant.refresh()
+        skipped = refused + [{"file": self._shown(s.origin), "reason": s.describe()} for s in summary.skipped]
+        return {"added": summary.added, "changed": summary.changed, "skipped": skipped, "articles": summary.articles}
+
+    @property
+    def max_bytes(self) -> int:
+        return self.settings.max_file_bytes
+
+    def _refusal(self, source: Path) -> str | None:
+        """Why an uploaded file is not copied into the corpus, or None.
+
+        Refused here rather than skipped by the indexer: a refused file never lands in corpus/uploads, where every
+        later start would skip it again.
+        """
+        suffix = suffix_of(source)
+        if suffix not in FORMATS:
+            return f"unsupported type {suffix or '(none)'}"
+        if source.stat().st_size > self.max_bytes:
+            return f"larger than {self.settings.max_file_mb:g} MB (ASSISTANT_MAX_FILE_MB)"
+        if FORMATS[suffix].gzip:
+            return None  # compressed bytes look binary; the indexer checks what they decompress to
+        with source.open("rb") as handle:
+            head = handle.read(SNIFF_BYTES)
+        # The indexer's own test, so the page and the indexer cannot disagree about what is text.
+        if is_binary(head):
+            return f"binary content, not a {suffix} text file"
+        return None
+
+    def _shown(self, origin: str) -> str:
+        """An indexer origin as the page shows it: relative to the upload folder, not a path on the server."""
+        folder = str(self.upload_dir) + "/"
+        return origin[len(folder) :] if origin.startswith(folder) else Path(origin).name
+
+    def _write(self, stem: str, suffix: str, data: bytes) -> Path:
+        path = self.upload_dir / f"{stem}-{hashlib.sha256(data).hexdigest()[:12]}{suffix}"
+        path.write_bytes(data)
+        return path
+
+    def _fetch(self, url: str) -> Path:
+        from .fetcher import fetch_page
+
+        data = fetch_page(url, self.max_bytes, allow_private=self.settings.ui_fetch_private)
+        return self._write("url", ".html", data)
+
+
+def _safe_name(name: str) -> str:
+    keep = "".join(c if c.isalnum() or c in "-_." else "_" for c in Path(name).name).lstrip(".")
+    return keep or "upload"
