@@ -9,8 +9,10 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any, Literal, get_args
 
-from pydantic import Field, SecretStr
+from pydantic import Field, SecretStr, ValidationError
 from pydantic_settings import BaseSettings, SettingsConfigDict
+
+from .errors import ConfigError
 
 Answerer = Literal["extractive", "llm"]
 ANSWERERS: tuple[str, ...] = get_args(Answerer)
@@ -246,7 +248,20 @@ class Settings(BaseSettings):
 
 
 def get_settings(**overrides: Any) -> Settings:
-    """Settings as of now: environment and ``.env`` are read at each call, overrides win."""
+    """Settings as of now: environment and ``.env`` are read at each call, overrides win.
+
+    A value out of bounds or of the wrong kind is a ConfigError naming the setting as a user sets it
+    (``ASSISTANT_K``), what it got and what it needs, not pydantic's traceback.
+    """
     # Any, not object: these are forwarded to fields of every type, and pydantic validates each one.
     clean = {key: value for key, value in overrides.items() if value is not None}
-    return Settings(**clean)
+    try:
+        return Settings(**clean)
+    except ValidationError as exc:
+        problems = "; ".join(
+            f"ASSISTANT_{str(error['loc'][0]).upper()}={error.get('input')!r}: {error['msg']}"
+            if error["loc"]
+            else error["msg"]
+            for error in exc.errors()
+        )
+        raise ConfigError(f"invalid setting: {problems}") from None

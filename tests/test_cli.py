@@ -286,3 +286,14 @@ def test_subprocess_stdout_holds_only_data(seed_index: Path, tmp_path: Path) -> 
     assert body["query"] == SEED_QUESTION and len(body["hits"]) == 1
     assert "23 billion yuan" in body["hits"][0]["text"]
     assert "loading embedding model" in done.stderr  # -v logs go to stderr
+
+
+@pytest.mark.parametrize(
+    ("name", "value", "said"),
+    [("ASSISTANT_K", "0", "greater than or equal to 1"), ("ASSISTANT_CHUNK_SIZE", "lots", "valid integer")],
+)
+def test_a_bad_setting_is_named_with_exit_2_not_a_traceback(tmp_path: Path, name: str, value: str, said: str) -> None:
+    result = CliRunner(env={name: value}).invoke(cli, ["search", "volcano", "--index", str(tmp_path / "none")])
+    assert result.exit_code == 2, result.output
+    assert f"invalid setting: {name}={value!r}" in result.output and said in result.output
+    assert "Traceback" not in result.output

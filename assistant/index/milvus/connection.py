@@ -112,7 +112,7 @@ class Connection:
             or "Milvus" not in type(exc).__name__
         ):
             return StoreUnavailableError(
-                f"cannot reach Milvus at {self.address} ({doing}): {text}; is the server running? (README: "
+                f"cannot reach Milvus at {self.address} ({doing}): {text}; is the server running? (docs/scale.md: "
                 "'A Milvus server')"
             )
         return StoreError(f"Milvus at {self.address} failed to {doing}: {text}")
