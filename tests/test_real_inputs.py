@@ -222,7 +222,10 @@ PREVIOUS = Path(sys.prefix) / "previous"
 
 @pytest.mark.skipif(not (PREVIOUS / "lxml").is_dir(), reason=f"no previous lxml in {PREVIOUS} (`make test` puts it)")
 def test_the_streamed_feed_tests_pass_with_the_previous_lxml_too() -> None:
-    env = {**os.environ, "PYTHONPATH": os.pathsep.join([str(PREVIOUS), os.environ.get("PYTHONPATH", "")])}
+    # The older lxml first; then this checkout, whatever the installed package points at.
+    repo = Path(__file__).resolve().parents[1]
+    paths = [str(PREVIOUS), str(repo), os.environ.get("PYTHONPATH", "")]
+    env = {**os.environ, "PYTHONPATH": os.pathsep.join(p for p in paths if p)}
     version = subprocess.run(
         [sys.executable, "-c", "from lxml import etree; print(etree.__version__)"],
         env=env,
@@ -236,6 +239,7 @@ def test_the_streamed_feed_tests_pass_with_the_previous_lxml_too() -> None:
     done = subprocess.run(
         [sys.executable, "-m", "pytest", __file__, "-q", "-p", "no:cacheprovider", "-k", "big_feed"],
         env=env,
+        cwd=repo,
         capture_output=True,
         text=True,
         timeout=600,

@@ -74,6 +74,24 @@ class Writer(Protocol):
 
     def publish_merged(self, segments: list[dict[str, Any]]) -> Commit: ...
 
+    def abort_merge(self) -> None: ...
+
+
+def merge_after(writer: Writer, *, full: bool = False) -> int:
+    """Merge as the policy asks (everything into one segment when ``full``); returns how many merges ran.
+
+    After an update has published, a merge that fails (a full disk, say) is logged and left to the next writer:
+    the update stands. Optimizing (``full``) reports the failure.
+    """
+    if full:
+        return run(writer, full=True)
+    try:
+        return run(writer)
+    except Exception as exc:
+        logger.warning("merging segments failed, the next update will try again: %s", exc)
+        writer.abort_merge()
+        return 0
+
 
 def run(writer: Writer, *, full: bool = False) -> int:
     """Merge as the policy asks (everything into one segment when ``full``); returns how many merges ran."""

@@ -49,7 +49,7 @@ from .layout import (
     store_name,
     switch_current,
 )
-from .merging import run
+from .merging import merge_after
 from .postings import document, title_counts
 from .segments import ANN, KINDS, Pending, check_sizes, file_name, segment_name, segment_number
 
@@ -267,21 +267,10 @@ class IndexWriter(removals.Remembering):
 
     # -- publishing ----------------------------------------------------------------------------------------
     def merge(self, *, full: bool = False) -> int:
-        """Merge segments as the tiered policy asks (all into one when ``full``); returns how many merges ran.
-
-        After an update has published, a merge that fails (a full disk, say) is logged and left to the next
-        writer: the update stands. Optimizing (``full``) reports the failure.
-        """
+        """Merge segments as the tiered policy asks (all into one when ``full``): see :func:`.merging.merge_after`."""
         if self.db.in_transaction:  # optimizing without an update: the transaction begun for one is empty
             self.db.execute("ROLLBACK")
-        if full:
-            return run(self, full=True)
-        try:
-            return run(self)
-        except Exception as exc:
-            logger.warning("merging segments failed, the next update will try again: %s", exc)
-            self.abort_merge()
-            return 0
+        return merge_after(self, full=full)
 
     def abort_merge(self) -> None:
         """Undo a merge that failed: its open transaction and the files it wrote (no commit names them)."""

@@ -12,7 +12,7 @@ the next writer puts back the previous value of every row a writer that died had
 from __future__ import annotations
 
 import json
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
 from typing import Any
 
 from .connection import META, TERMS, UNUSED, Connection, listed, quoted
@@ -20,6 +20,7 @@ from .connection import META, TERMS, UNUSED, Connection, listed, quoted
 __all__ = [
     "REMOVED",
     "SOURCE",
+    "count_words",
     "counted_stems",
     "drop_forgotten",
     "meta_row",
@@ -27,9 +28,11 @@ __all__ = [
     "reset_unpublished",
     "term_counts",
     "term_row",
+    "write_side_rows",
 ]
 
 SOURCE, REMOVED = "source/", "removed/"  # the keys' prefixes in the meta collection
+_BATCH = 512  # stems counted per query and upsert
 _FORGOTTEN = '{"value": null'  # how json.dumps starts a row whose value is gone
 
 
@@ -73,6 +76,31 @@ def term_counts(connection: Connection, stems: Iterable[str], generation: int) -
 def counted_stems(connection: Connection, generation: int) -> int:
     """How many stems generation ``generation`` counts in at least one passage."""
     return connection.count(TERMS, f"(gen <= {generation} and df > 0) or (gen > {generation} and prev > 0)")
+
+
+def write_side_rows(
+    connection: Connection,
+    generation: int,
+    outlets: Mapping[str, tuple[Any, Any]],
+    removals: Mapping[str, tuple[Any, Any]],
+) -> None:
+    """Write the outlets' and the removals' rows of ``generation``, each as (new value, value before): None for
+    a removal undone."""
+    connection.upsert(
+        META,
+        [meta_row(SOURCE + name, new, old, generation) for name, (new, old) in outlets.items()]
+        + [meta_row(REMOVED + key, new, old, generation) for key, (new, old) in removals.items()],
+    )
+
+
+def count_words(connection: Connection, deltas: Mapping[str, int], base: int, generation: int) -> None:
+    """Bring the passages-per-stem counts in line with a write (``deltas``: passages added per stem, or removed
+    below zero), as rows of ``generation`` over the counts ``base`` published (readers weigh words by them)."""
+    touched = sorted(stem for stem, delta in deltas.items() if delta)
+    for offset in range(0, len(touched), _BATCH):
+        part = touched[offset : offset + _BATCH]
+        before = term_counts(connection, part, base)
+        connection.upsert(TERMS, [term_row(s, max(0, before[s] + deltas[s]), before[s], generation) for s in part])
 
 
 def reset_unpublished(connection: Connection, generation: int) -> int:

@@ -25,13 +25,11 @@ import numpy as np
 from ...documents import Article, Chunk
 from ...errors import IndexLockedError, IndexNotFoundError
 from ...settings import Settings
-from ..analyzer import ANALYZER, TITLE_WEIGHT, analyze
-from ..ids import day_number
+from ..analyzer import ANALYZER, TITLE_WEIGHT
 from ..location import MilvusAddress
-from ..records import ArticleRecord, ChunkerRecord, Commit, ModelRecord, Removal, row_hash
+from ..records import ArticleRecord, ChunkerRecord, Commit, ModelRecord, Removal
 from ..writing import moment, utc_now, writer_lock
 from .connection import (
-    ARTICLE_TEXT_FIELDS,
     ARTICLES,
     CHUNKS,
     META,
@@ -42,16 +40,16 @@ from .connection import (
     Connection,
     fit,
 )
-from .reader import read_commit, signed, visible
+from .reader import read_commit, visible
+from .rows import Stored, record_of, removal_of
 from .versions import (
     REMOVED,
     SOURCE,
+    count_words,
     drop_forgotten,
-    meta_row,
     meta_values,
     reset_unpublished,
-    term_counts,
-    term_row,
+    write_side_rows,
 )
 
 if TYPE_CHECKING:
@@ -205,7 +203,7 @@ class MilvusWriter:
 
     # -- reading the state being changed ---------------------------------------------------------------------
     def articles(self) -> dict[str, ArticleRecord]:
-        return {article_id: _record(row) for article_id, row in self._live_articles().items()}
+        return {article_id: record_of(row) for article_id, row in self._live_articles().items()}
 
     def _live_articles(self) -> dict[str, dict[str, Any]]:
         """The live articles, read once; removing one takes it out."""
@@ -222,7 +220,7 @@ class MilvusWriter:
 
     def removed(self) -> dict[str, Removal]:
         found = {**self._published_removed, **self._remember}
-        return {key: _removal(item) for key, item in found.items() if key not in self._forget}
+        return {key: removal_of(item) for key, item in found.items() if key not in self._forget}
 
     def remember(self, articles: Iterable[ArticleRecord]) -> None:
         stamp = utc_now()
@@ -281,8 +279,7 @@ class MilvusWriter:
             raise ValueError("one vector per chunk")
         article_uid = self._next_uid
         self._next_uid += 1 + len(chunks)
-        # What Milvus stores is what the checksum covers: fields cut to its VARCHAR size (see connection.fit).
-        title, source, url = fit(article.title), fit(article.source), fit(article.url)
+        source = fit(article.source)
         code = -1
         if source:
             outlet = self._outlets.setdefault(
@@ -290,35 +287,11 @@ class MilvusWriter:
             )
             outlet["articles"] += 1
             code = outlet["code"]
-        values = {
-            "id": article.id, "title": title, "date": article.date, "source": source, "url": url,
-            "author": fit(article.author), "origin": fit(article.origin), "file": fit(file), "root": fit(root),
-            "content_hash": article.content_hash, "copy_hash": article.copy_hash,
-            "indexed_at": utc_now(),
-        }  # fmt: skip
-        record: dict[str, Any] = {name: values[name] or "" for name in ARTICLE_TEXT_FIELDS}
-        record.update(
-            uid=article_uid, day=day_number(article.day) if article.day else 0, gen=self.generation, chunks=len(chunks)
-        )
-        self._articles.append(record | {"unused": UNUSED})
-        title_words = " ".join(analyze(title))
-        # The title counts TITLE_WEIGHT times, as in the local store's postings; the passage's own words come first.
-        words = [fit(" ".join([" ".join(analyze(chunk.text)), *[title_words] * TITLE_WEIGHT])) for chunk in chunks]
-        for offset, (chunk, vector, text) in enumerate(zip(chunks, vectors, words, strict=True), start=1):
-            self._df.update(set(text.split()))
-            digest = row_hash(
-                chunk.text, chunk.start, chunk.end, chunk.ordinal, article.id, title, article.date, source or None,
-                url or None,
-            )  # fmt: skip
-            self._rows.append(
-                {
-                    "uid": article_uid + offset, "chunk_id": chunk.id, "article_uid": article_uid,
-                    "article_id": article.id, "ordinal": chunk.ordinal, "start": chunk.start, "end": chunk.end,
-                    "text": chunk.text, "title": title, "date": article.date or "", "source": source,
-                    "url": url, "source_code": code, "gen": self.generation, "hash": signed(digest), "words": text,
-                    "vector": [float(x) for x in np.asarray(vector, dtype=np.float32)],
-                }
-            )  # fmt: skip
+        stored = Stored(article, file, root, article_uid, code, self.generation)
+        self._articles.append(stored.article_row(len(chunks)))
+        for row in stored.passage_rows(chunks, vectors):
+            self._df.update(set(row["words"].split()))
+            self._rows.append(row)
             if len(self._rows) >= min(_BATCH, self.settings.segment_rows):
                 self._flush()
         self._added[article.id] = (article_uid, len(chunks), source)
@@ -343,16 +316,16 @@ class MilvusWriter:
                 "worked; nothing of this write was published: run it again"
             )
         connection = self.connection
-        generation, outlets, removed = self.generation, self._published_outlets, self._published_removed
         # Versioned (versions.py): the live commit's readers, and the next writer if this one dies, see the values
         # before; this commit publishes these.
-        connection.upsert(
-            META,
-            [meta_row(SOURCE + name, o, outlets.get(name), generation) for name, o in self._outlets.items()]
-            + [meta_row(REMOVED + key, item, removed.get(key), generation) for key, item in self._remember.items()]
-            + [meta_row(REMOVED + key, None, removed[key], generation) for key in self._forget if key in removed],
-        )
-        self._count_words()
+        outlets = {name: (outlet, self._published_outlets.get(name)) for name, outlet in self._outlets.items()}
+        removed: dict[str, tuple[Any, Any]] = {
+            k: (v, self._published_removed.get(k)) for k, v in self._remember.items()
+        }
+        removed |= {key: (None, self._published_removed[key]) for key in self._forget if key in self._published_removed}
+        write_side_rows(connection, self.generation, outlets, removed)
+        count_words(connection, self._df, self._base_generation, self.generation)
+        self._df.clear()
         assert self.model is not None and self.chunker is not None
         body: dict[str, Any] = {
             "schema_version": SCHEMA_VERSION,
@@ -382,16 +355,6 @@ class MilvusWriter:
         self.base_body, self.base = body, Commit.from_body(body, self.address)
         return self.base
 
-    def _count_words(self) -> None:
-        """Bring the passages-per-stem counts in line with this write (readers weigh words by them), versioned."""
-        touched = sorted(stem for stem, delta in self._df.items() if delta)
-        for offset in range(0, len(touched), _BATCH):
-            part = touched[offset : offset + _BATCH]
-            before = term_counts(self.connection, part, self._base_generation)
-            rows = [term_row(s, max(0, before[s] + self._df[s]), before[s], self.generation) for s in part]
-            self.connection.upsert(TERMS, rows)
-        self._df.clear()
-
     def merge(self, *, full: bool = False) -> int:
         """Milvus merges its own segments (compaction); asked to optimize, it is asked to compact now."""
         if full:
@@ -415,16 +378,3 @@ class MilvusWriter:
             with _WRITERS_LOCK:
                 _WRITERS.discard(str(self.address))
             self._held = False
-
-
-def _record(row: dict[str, Any]) -> ArticleRecord:
-    """A live article as read from the articles collection (an empty text field is a missing value)."""
-    return ArticleRecord(
-        uid=int(row["uid"]), id=row["id"], title=row["title"] or "", url=row["url"],
-        content_hash=row["content_hash"], copy_hash=row["copy_hash"], file=row["file"], root=row["root"],
-        origin=row["origin"],
-    )  # fmt: skip
-
-
-def _removal(item: dict[str, Any]) -> Removal:
-    return Removal(item["id"], item.get("title"), item.get("file"), item.get("origin"), item["removed_at"])
