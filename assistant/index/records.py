@@ -10,10 +10,11 @@ checksums, Milvus collections) behind its reader and writer; none of that crosse
 from __future__ import annotations
 
 from collections.abc import Mapping
-from dataclasses import dataclass, field
+from dataclasses import asdict, dataclass, field
 from typing import Any, NamedTuple
 
 from ..errors import ConfigError, GenerationGoneError, IndexCorruptError, ModelMismatchError
+from .analyzer import ANALYZER, TITLE_WEIGHT
 
 __all__ = [
     "ArticleRecord", "ChunkRow", "ChunkerRecord", "Commit", "Counts", "DateRange", "IndexCheck", "IndexDescription",
@@ -111,6 +112,19 @@ class Commit:
             )
         except (KeyError, TypeError, ValueError) as exc:
             raise IndexCorruptError(f"{where}: the commit is incomplete ({type(exc).__name__}: {exc})") from exc
+
+    def body(self) -> dict[str, Any]:
+        """The shared part of the commit as both backends store it (JSON), each adding its own fields to it;
+        :meth:`from_body` reads it back."""
+        return {
+            "generation": self.generation,
+            "created_at": self.created_at,
+            "model": asdict(self.model),
+            "chunker": asdict(self.chunker),
+            "lexicon": {"analyzer": ANALYZER, "title_weight": TITLE_WEIGHT},
+            "counts": asdict(self.counts),
+            "roots": sorted(self.roots),
+        }
 
     def check_model(self, identity: str, location: object) -> None:
         """Refuse to search or update an index with another model than the one that built it."""

@@ -6,6 +6,7 @@ one writer session (reading in a thread, deciding with :mod:`.reconcile`, embedd
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import sys
 import time
@@ -19,8 +20,8 @@ from ..documents import Skipped
 from ..embed.base import Embedder
 from ..embed.factory import embedder_from_settings
 from ..errors import ConfigError, IndexNotFoundError, NothingIndexedError
-from ..index.records import ArticleRecord, ChunkerRecord, ModelRecord
-from ..index.store import StoreWriter, backend_for
+from ..index.records import ArticleRecord, ChunkerRecord, Commit, ModelRecord
+from ..index.store import Backend, StoreWriter, backend_for
 from ..ingest.discovery import discover
 from ..settings import Settings, get_settings
 from .chunking import SPLITTER_NAME, embedding_text
@@ -244,6 +245,16 @@ def build_index(inputs: Sequence[str | Path], index_dir: str | Path | None = Non
     return update_index(inputs, index_dir, rebuild=True, **options)
 
 
+@contextlib.contextmanager
+def _existing(backend: Backend) -> Iterator[tuple[StoreWriter, Commit]]:
+    """The writer of an index that must be there already (a removal, a merge), with its live commit."""
+    backend.require()
+    with backend.writer(model=None, chunker=None) as writer:
+        if writer.base is None:
+            raise IndexNotFoundError(f"no index in {backend.location}")
+        yield writer, writer.base
+
+
 def _targets(target: str, existing: Mapping[str, ArticleRecord]) -> list[str]:
     """The ids ``target`` names: an article id, an article's URL, or a file (every article read from it)."""
     if target in existing:
@@ -267,14 +278,9 @@ def remove_articles(
     until their file is named itself in an update. ``index info`` lists them.
     """
     settings = settings or get_settings()
-    backend = backend_for(index_dir, settings)
     started = time.perf_counter()
-    backend.require()
     summary = IndexSummary()
-    with backend.writer(model=None, chunker=None) as writer:
-        commit = writer.base
-        if commit is None:
-            raise IndexNotFoundError(f"no index in {backend.location}")
+    with _existing(backend_for(index_dir, settings)) as (writer, commit):
         existing, removed = writer.articles(), writer.removed()
         for target in article_ids:
             ids = [article_id for article_id in _targets(target, existing) if article_id not in summary.removed]
@@ -298,14 +304,9 @@ def remove_articles(
 def optimize_index(index_dir: str | Path | None = None, *, settings: Settings | None = None) -> IndexSummary:
     """Merge every segment of the live generation into one, without its tombstoned passages (no new generation)."""
     settings = settings or get_settings()
-    backend = backend_for(index_dir, settings)
     started = time.perf_counter()
-    backend.require()
     summary = IndexSummary()
-    with backend.writer(model=None, chunker=None) as writer:
-        if writer.base is None:
-            raise IndexNotFoundError(f"no index in {backend.location}")
+    with _existing(backend_for(index_dir, settings)) as (writer, commit):
         summary.merges = writer.merge(full=True)
-        commit = writer.base
     summary.finish(commit, time.perf_counter() - started)
     return summary

@@ -17,7 +17,6 @@ import os
 import shutil
 import sqlite3
 from collections.abc import Iterable
-from dataclasses import asdict
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -26,8 +25,7 @@ import numpy as np
 from ...documents import Article, Chunk
 from ...errors import IndexCorruptError, IndexNotFoundError
 from ...settings import Settings, get_settings
-from ..analyzer import ANALYZER, TITLE_WEIGHT
-from ..records import ArticleRecord, ChunkerRecord, Commit, ModelRecord, row_hash
+from ..records import ArticleRecord, ChunkerRecord, Commit, Counts, ModelRecord, row_hash
 from ..writing import moment, utc_now, writer_lock
 from . import ann, removals, retention
 from .layout import (
@@ -333,16 +331,13 @@ class IndexWriter(removals.Remembering):
     def _body(self, segments: list[dict[str, Any]]) -> dict[str, Any]:
         """The commit of this write's generation naming ``segments``, as stored (with its checksum)."""
         assert self.model is not None and self.chunker is not None
+        shared = Commit(
+            self.generation, utc_now(), self.model, self.chunker, Counts(**self.counts), tuple(self.roots)
+        ).body()
         body: dict[str, Any] = {
             "schema_version": SCHEMA_VERSION,
-            "generation": self.generation,
-            "created_at": utc_now(),
-            "model": asdict(self.model),
-            "chunker": asdict(self.chunker),
-            "lexicon": {"analyzer": ANALYZER, "title_weight": TITLE_WEIGHT},
-            "counts": dict(self.counts),
+            **shared,
             "oldest_kept": oldest_kept(self.generation, self.keep_generations),
-            "roots": sorted(self.roots),
             "segments": segments,
         }
         body["checksum"] = body_checksum(body)

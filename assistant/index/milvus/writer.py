@@ -16,7 +16,6 @@ import logging
 import threading
 from collections import Counter
 from collections.abc import Iterable
-from dataclasses import asdict
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -25,9 +24,8 @@ import numpy as np
 from ...documents import Article, Chunk
 from ...errors import IndexLockedError, IndexNotFoundError
 from ...settings import Settings
-from ..analyzer import ANALYZER, TITLE_WEIGHT
 from ..location import MilvusAddress
-from ..records import ArticleRecord, ChunkerRecord, Commit, ModelRecord, Removal
+from ..records import ArticleRecord, ChunkerRecord, Commit, Counts, ModelRecord, Removal
 from ..writing import moment, utc_now, writer_lock
 from .connection import (
     ARTICLES,
@@ -327,15 +325,12 @@ class MilvusWriter:
         count_words(connection, self._df, self._base_generation, self.generation)
         self._df.clear()
         assert self.model is not None and self.chunker is not None
+        shared = Commit(
+            self.generation, utc_now(), self.model, self.chunker, Counts(**self.counts), tuple(self.roots)
+        ).body()
         body: dict[str, Any] = {
             "schema_version": SCHEMA_VERSION,
-            "generation": self.generation,
-            "created_at": utc_now(),
-            "model": asdict(self.model),
-            "chunker": asdict(self.chunker),
-            "lexicon": {"analyzer": ANALYZER, "title_weight": TITLE_WEIGHT},
-            "counts": dict(self.counts),
-            "roots": sorted(self.roots),
+            **shared,
             "next_uid": self._next_uid,
             "floor": self.generation if self.fresh else 0,
             "collections": {kind: self.connection.names[kind] for kind in NAMED},
