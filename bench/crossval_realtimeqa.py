@@ -38,9 +38,17 @@ from bench.harness import (
 )
 
 KEEP = 0.92  # share of the training weeks' questions the calibrated threshold still answers
-RETRIEVAL_GRID = {"recency_half_life_days": [15.0, 30.0, 60.0], "bm25_weight": [0.7, 1.0, 1.4], "rrf_k": [30.0, 60.0]}
-ANSWER_GRID = {"answer_margin": [0.1, 0.2, 0.3], "sentence_candidates": [8, 16], "answer_sentences": [2, 3]}
-SPAN_GRID = {
+RETRIEVAL_GRID: dict[str, list[Any]] = {
+    "recency_half_life_days": [15.0, 30.0, 60.0],
+    "bm25_weight": [0.7, 1.0, 1.4],
+    "rrf_k": [30.0, 60.0],
+}
+ANSWER_GRID: dict[str, list[Any]] = {
+    "answer_margin": [0.1, 0.2, 0.3],
+    "sentence_candidates": [8, 16],
+    "answer_sentences": [2, 3],
+}
+SPAN_GRID: dict[str, list[Any]] = {
     "rank_decay": [0.2, 0.4],
     "proximity": [0.2, 0.4, 0.6],
     "votes": [0.1, 0.2],
@@ -103,6 +111,7 @@ def answer_rows(reader: Any, embedder: Any, asked: list[dict], configs: list[dic
     from assistant.answer.evidence import gather
     from assistant.answer.extractive import ExtractiveAnswerer
     from assistant.answer.metrics import contains
+    from assistant.retrieve.filters import Filters
     from assistant.retrieve.retriever import Retriever
     from assistant.settings import get_settings
     from assistant.text.cleaning import clean_question
@@ -113,7 +122,7 @@ def answer_rows(reader: Any, embedder: Any, asked: list[dict], configs: list[dic
     for q in asked:
         query = clean_question(q["question"])
         vector = embedder.embed([query])[0]
-        hits = retriever.search_pinned(reader, query, None, as_of=q.get("as_of"), vector=vector)
+        hits = retriever.search_pinned(reader, query, Filters(as_of=q.get("as_of")), vector=vector)
         hits = hits + retriever.leads(reader, hits, LEADS)  # as Assistant.ask weighs them (asserted below)
         passages = [hit.text for hit in hits]
         evidences: dict[int, Any] = {}
@@ -274,7 +283,7 @@ def main() -> int:
         [float(s[2] and rows[i]["support"] >= defaults.abstain_below) for i, s in enumerate(default_spans)]
     )
 
-    report = {
+    report: dict[str, Any] = {
         "questions": len(questions),
         "weeks": len(weeks),
         "absent_questions": len(absent),

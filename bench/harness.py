@@ -109,7 +109,7 @@ def percentile(values: Sequence[float], q: float) -> float:
     return ordered[min(len(ordered) - 1, round(q * (len(ordered) - 1)))] if ordered else float("nan")
 
 
-def fmt(value: float | None) -> str:
+def fmt(value: float | int | None) -> str:
     """A table cell: "-" for no value, three decimals below 10 (rates, ratios), one above (seconds, MB, ms).
 
     The two copies agreed on every float and differed on ints, which neither table holds: one printed 3 as "3.0",

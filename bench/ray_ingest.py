@@ -122,7 +122,8 @@ def ray_nodes(root: Path) -> Iterator[Nodes]:
     # Token authentication from the environment, for the nodes and this process alike (no token file written).
     auth = {"RAY_AUTH_MODE": "token", "RAY_AUTH_TOKEN": token, "RAY_USAGE_STATS_ENABLED": "0"}
     os.environ.update(auth)
-    from ray._raylet import AuthenticationTokenLoader, Config  # Ray reads the mode once, when imported
+    # Ray reads the mode once, when imported; these live in its compiled core, which declares no types.
+    from ray._raylet import AuthenticationTokenLoader, Config  # type: ignore[attr-defined]
 
     Config.initialize("")
     AuthenticationTokenLoader.instance().reset_cache()

@@ -29,7 +29,7 @@ import tempfile
 from pathlib import Path
 from typing import Any
 
-from bench.answer_quality import contains  # the bench's own answer matching
+from assistant.answer.metrics import contains  # the product's own answer matching
 from bench.harness import MIRROR, REAL_PAGES_QUESTIONS, ensure_index, load_jsonl, write_jsonl
 
 # (mirror folder, paths inside the repository, name of the folder they are indexed from)

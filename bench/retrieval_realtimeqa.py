@@ -116,7 +116,7 @@ def summarise(result: dict[str, Any], data: Path) -> dict[str, Any]:
     records = load_jsonl(data / "corpus.jsonl")
     questions = load_jsonl(data / "queries_dev.jsonl")
     megabytes = sum(len((r["title"] + "\n" + r["text"]).encode()) for r in records) / 1e6
-    row = article_metrics(result["ranked"], gold_sets(data, questions))
+    row: dict[str, Any] = dict(article_metrics(result["ranked"], gold_sets(data, questions)))
     seconds = result["ingest_seconds"]
     row["articles/s"] = len(records) / seconds if seconds else None
     row["MB/s"] = megabytes / seconds if seconds else None

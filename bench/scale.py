@@ -141,7 +141,7 @@ def measure(index: Path, replay: Replay, args: argparse.Namespace, new: bool) ->
         reader.verify()
         out["verify_s"] = time.perf_counter() - started
     settings = get_settings(progress=False)
-    retriever = Retriever(reader, replay, settings, index)  # type: ignore[arg-type]
+    retriever = Retriever(reader, replay, settings, index)
     windows = {}
     for q in questions:
         day = dt.date.fromisoformat(q["question_date"])
@@ -165,7 +165,7 @@ def measure(index: Path, replay: Replay, args: argparse.Namespace, new: bool) ->
     out["rss_anon_mb"] = rss_mb("RssAnon")
     out["rss_file_mb"] = rss_mb("RssFile")
     if args.quality:
-        bm25 = Retriever(reader, replay, get_settings(progress=False, dense_weight=0), index)  # type: ignore[arg-type]
+        bm25 = Retriever(reader, replay, get_settings(progress=False, dense_weight=0), index)
         found = []
         for q, v in zip(questions, vectors, strict=True):
             hits = bm25.search(q["question"], 40, as_of=q["question_date"], vector=v)
@@ -185,7 +185,7 @@ def ann_recall(retriever: Any, questions: list[dict[str, Any]], vectors: np.ndar
     from assistant.retrieve.filters import window_of
 
     reader = retriever.reader
-    found = {"as_of": [], "window": []}
+    found: dict[str, list[float]] = {"as_of": [], "window": []}
     for q, v in zip(questions, vectors, strict=True):
         day = dt.date.fromisoformat(q["question_date"])
         for name, since in (("as_of", None), ("window", day - dt.timedelta(days=30))):
