@@ -13,6 +13,7 @@ from collections.abc import Mapping
 from dataclasses import asdict, dataclass, field
 from typing import Any, NamedTuple
 
+from ..documents import Chunk
 from ..errors import ConfigError, GenerationGoneError, IndexCorruptError, ModelMismatchError
 from .analyzer import ANALYZER, TITLE_WEIGHT
 
@@ -33,16 +34,10 @@ def row_hash(
     return int(xxhash.xxh3_64_intdigest("\x1f".join(fields).encode("utf-8", "surrogatepass")))
 
 
-@dataclass(frozen=True)
-class ChunkRow:
+@dataclass(frozen=True, slots=True)
+class ChunkRow(Chunk):
     """A chunk with its article's metadata, as the retriever needs it."""
 
-    id: int
-    article_id: str
-    ordinal: int
-    start: int
-    end: int
-    text: str
     title: str
     date: str | None
     source: str | None
