@@ -105,8 +105,8 @@ lock-upgrade:
 # .venv-latest/ resolved today, what it moves past the lock printed, then lint, types and the default suite in it.
 test-latest: $(DEV_STAMP) $(CHROMIUM_STAMP)
 	rm -rf $(LATEST) && $(PYTHON) -m venv $(LATEST)
-	$(UV_COMPILE) --upgrade --no-annotate pyproject.toml requirements/install.in requirements/llm.in --all-extras \
-		--excludes requirements/llm.exclude -o $(LATEST)/latest.txt
+	$(UV_COMPILE) --upgrade --no-annotate pyproject.toml requirements/install.in requirements/build.in \
+		requirements/llm.in --all-extras --excludes requirements/llm.exclude -o $(LATEST)/latest.txt
 	$(BIN)/python tools/newer.py requirements/dev.txt requirements/llm.txt --than $(LATEST)/latest.txt
 	CMAKE_ARGS="-DGGML_NATIVE=OFF" $(LATEST)/bin/python -m pip install --quiet --require-hashes --no-deps \
 		-r $(LATEST)/latest.txt

@@ -307,6 +307,51 @@ def test_an_index_of_another_schema_is_refused_with_the_rebuild_command(tmp_path
         backend_for(location).reader()
 
 
+def test_an_index_of_the_previous_milvus_schema_is_rebuilt_in_place_keeping_its_removals(tmp_path: Path) -> None:
+    """Schema 1 kept outlets and removals in a meta collection without generations: an update is refused with the
+    rebuild command, and that rebuild works, keeps the removals remembered, and leaves nothing of schema 1."""
+    import json
+
+    from pymilvus import DataType
+
+    from assistant.index.milvus.connection import META, UNUSED
+
+    location = f"milvus-lite:{tmp_path / 'm.db'}"
+    corpus = news_corpus(tmp_path / "news")
+    build_index([corpus], location, embedder=FakeEmbedder())
+    remove_articles(["news/volcano.md"], location)
+    reader = backend_for(location).reader()
+    connection = reader.connection  # type: ignore[attr-defined]
+    body = {**reader.body, "schema_version": 1}  # type: ignore[attr-defined]
+    removal = describe_index(location).removed[0]
+    # The meta collection as schema 1 made it: key, value and a vector, values as plain JSON.
+    client, name = connection.client, connection.names[META]
+    client.drop_collection(name)
+    schema = client.create_schema(auto_id=False)
+    schema.add_field("key", DataType.VARCHAR, is_primary=True, max_length=65_535)
+    schema.add_field("value", DataType.VARCHAR, max_length=65_535)
+    schema.add_field("unused", DataType.FLOAT_VECTOR, dim=2)
+    index = client.prepare_index_params()
+    index.add_index("unused", index_type="AUTOINDEX", metric_type="L2")
+    client.create_collection(name, schema=schema, consistency_level="Strong")
+    client.create_index(name, index)
+    client.load_collection(name)
+    removed = {"id": removal.id, "title": removal.title, "file": removal.file, "origin": removal.origin,
+               "removed_at": removal.removed_at}  # fmt: skip
+    client.upsert(name, [
+        {"key": "commit", "value": json.dumps(body), "unused": UNUSED},
+        {"key": f"removed/{removal.id}", "value": json.dumps(removed), "unused": UNUSED},
+    ])  # fmt: skip
+    reader.close()
+    with pytest.raises(IndexCorruptError, match=r"schema 1.*assistant index build --index milvus-lite:"):
+        update_index([corpus], location, embedder=FakeEmbedder())
+    summary = build_index([corpus], location, embedder=FakeEmbedder())
+    assert summary.published and summary.kept_out == ["news/volcano.md"] and summary.articles == 4
+    assert [r.id for r in describe_index(location).removed] == ["news/volcano.md"]
+    assert backend_for(location).check().problems == ()
+    assert update_index([corpus], location, embedder=FakeEmbedder()).unchanged == 4
+
+
 def test_a_writer_killed_mid_update_leaves_the_milvus_index_answering(tmp_path: Path) -> None:
     import signal
 

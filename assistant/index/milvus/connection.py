@@ -131,6 +131,19 @@ class Connection:
             )
         return True
 
+    def fields(self, kind: str) -> set[str]:
+        with self.translated(f"describe {kind}"):
+            return {field["name"] for field in self.client.describe_collection(self.names[kind])["fields"]}
+
+    def recreate(self, kind: str) -> None:
+        """Drop collection ``kind`` and make it anew in this version's schema (an older version's index, rebuilt)."""
+        schema, index = _schemas(self.client, 2, exact=self.address.lite)[kind]
+        with self.translated(f"make {kind} anew"):
+            self.client.drop_collection(self.names[kind])
+            self.client.create_collection(self.names[kind], schema=schema, consistency_level="Strong")
+            self.client.create_index(self.names[kind], index, sync=False)
+        self.load(kind)
+
     def use(self, collections: dict[str, str] | None) -> None:
         """Read and write the passages and articles in the collections a commit names (None: the default ones)."""
         prefix = self.address.collection

@@ -22,7 +22,7 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 
 from ...documents import Article, Chunk
-from ...errors import IndexLockedError, IndexNotFoundError
+from ...errors import IndexCorruptError, IndexLockedError, IndexNotFoundError
 from ...settings import Settings
 from ..location import MilvusAddress
 from ..records import ArticleRecord, ChunkerRecord, Commit, Counts, ModelRecord, Removal
@@ -45,6 +45,7 @@ from .versions import (
     SOURCE,
     count_words,
     drop_forgotten,
+    meta_row,
     meta_values,
     reset_unpublished,
     write_side_rows,
@@ -141,6 +142,8 @@ class MilvusWriter:
         if connection.exists():
             connection.load(META)
             commit = read_commit(connection)
+            if commit is not None and commit.get("schema_version") != SCHEMA_VERSION:
+                self._upgrade(commit)
         elif self.model is None:  # removing or optimizing: there must be an index already
             raise IndexNotFoundError(f"no index at {self.address}")
         base = int(commit["generation"]) if commit is not None else 0
@@ -179,6 +182,26 @@ class MilvusWriter:
         self._published_removed = meta_values(connection, REMOVED, base) if commit is not None else {}
         # A rebuild counts articles anew but keeps the outlets' codes.
         self._outlets = {k: {**v, "articles": 0} if self.fresh else dict(v) for k, v in self._published_outlets.items()}
+
+    def _upgrade(self, commit: dict[str, Any]) -> None:
+        """An index an older version wrote (another schema). An update is refused; a rebuild makes the meta
+        collection anew in this schema first, keeping the old commit (so that the rebuild goes on from its
+        generation, and readers keep refusing it until the rebuild publishes) and the outlets and removals."""
+        found = commit.get("schema_version")
+        if not self.fresh or self.model is None:
+            raise IndexCorruptError(
+                f"{self.address} holds an index of schema {found}, this version writes {SCHEMA_VERSION}: rebuild it "
+                f"with `assistant index build --index {self.address}`"
+            )
+        if "gen" in self.connection.fields(META):
+            return  # made anew already, by a rebuild that did not finish
+        logger.warning("rebuilding %s, an index of schema %s: its meta collection is made anew", self.address, found)
+        kept = self.connection.query(META, 'key like "source/%" or key like "removed/%"', ["key", "value"])
+        self.connection.recreate(META)
+        generation = int(commit["generation"])
+        rows = [meta_row(row["key"], json.loads(row["value"]), None, generation) for row in kept]
+        rows.append({"key": "commit", "value": json.dumps(commit), "gen": 0, "unused": UNUSED})
+        self.connection.upsert(META, rows)
 
     def _finish_deletes(self, commit: dict[str, Any]) -> None:
         """Delete what a published commit hides but a writer did not get to delete (it died meanwhile)."""
