@@ -79,9 +79,8 @@ class _Run:
         remove what is gone. Returns whether anything was read successfully."""
         pairs, skipped = discover(inputs)
         self.summary.skipped.extend(skipped)
-        existing = self.writer.articles()
-        reconciler = Reconciler(existing, self.writer.removed(), scope_of(existing, self.writer.removed(), inputs,
-                                                                          prune=prune))  # fmt: skip
+        existing, removed = self.writer.articles(), self.writer.removed()
+        reconciler = Reconciler(existing, removed, scope_of(existing, removed, inputs, prune=prune))
         clean_files: set[str] = set()
         any_read = False
         for item in self._read(pairs, clean_files, reconciler.scope.path_ids, existing):

@@ -304,9 +304,9 @@ class IndexWriter(removals.Remembering):
         number = self.db.execute(
             "INSERT INTO commits (generation, body) VALUES (?, ?)", (generation, json.dumps(body))
         ).lastrowid
-        if merged:
+        if merged:  # the same generation in other segments: its earlier commits go
             self.db.execute("DELETE FROM commits WHERE generation = ? AND number < ?", (generation, number))
-        if not merged:  # a merge's commit row goes in after its segment's moment (merge-written)
+        else:
             logger.debug("commit row of generation %d written, not committed", generation, extra=moment("committing"))
         if self._tmp is not None:
             self._publish_store()
