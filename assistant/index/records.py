@@ -9,13 +9,14 @@ checksums, Milvus collections) behind its reader and writer; none of that crosse
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping
 from dataclasses import asdict, dataclass, field
 from typing import Any, NamedTuple
 
 from ..documents import Chunk
 from ..errors import ConfigError, GenerationGoneError, IndexCorruptError, ModelMismatchError
 from .analyzer import ANALYZER, TITLE_WEIGHT
+from .writing import utc_now
 
 __all__ = [
     "ArticleRecord", "ChunkRow", "ChunkerRecord", "Commit", "Counts", "DateRange", "IndexCheck", "IndexDescription",
@@ -107,6 +108,19 @@ class Commit:
             )
         except (KeyError, TypeError, ValueError) as exc:
             raise IndexCorruptError(f"{where}: the commit is incomplete ({type(exc).__name__}: {exc})") from exc
+
+    @classmethod
+    def stamped(
+        cls,
+        generation: int,
+        model: ModelRecord | None,
+        chunker: ChunkerRecord | None,
+        counts: Mapping[str, int],
+        roots: Iterable[str],
+    ) -> Commit:
+        """The commit a writer publishes for ``generation`` now (a write always has its model and chunker)."""
+        assert model is not None and chunker is not None, "a commit needs the model and chunker of its index"
+        return cls(generation, utc_now(), model, chunker, Counts(**counts), tuple(sorted(roots)))
 
     def body(self) -> dict[str, Any]:
         """The shared part of the commit as both backends store it (JSON), each adding its own fields to it;

@@ -25,7 +25,7 @@ import numpy as np
 from ...documents import Article, Chunk
 from ...errors import IndexCorruptError, IndexNotFoundError
 from ...settings import Settings, get_settings
-from ..records import ArticleRecord, ChunkerRecord, Commit, Counts, ModelRecord, row_hash
+from ..records import ArticleRecord, ChunkerRecord, Commit, ModelRecord, row_hash
 from ..writing import moment, utc_now, writer_lock
 from . import ann, removals, retention
 from .layout import (
@@ -330,10 +330,7 @@ class IndexWriter(removals.Remembering):
 
     def _body(self, segments: list[dict[str, Any]]) -> dict[str, Any]:
         """The commit of this write's generation naming ``segments``, as stored (with its checksum)."""
-        assert self.model is not None and self.chunker is not None
-        shared = Commit(
-            self.generation, utc_now(), self.model, self.chunker, Counts(**self.counts), tuple(self.roots)
-        ).body()
+        shared = Commit.stamped(self.generation, self.model, self.chunker, self.counts, self.roots).body()
         body: dict[str, Any] = {
             "schema_version": SCHEMA_VERSION,
             **shared,

@@ -25,7 +25,7 @@ from ...documents import Article, Chunk
 from ...errors import IndexCorruptError, IndexLockedError, IndexNotFoundError
 from ...settings import Settings
 from ..location import MilvusAddress
-from ..records import ArticleRecord, ChunkerRecord, Commit, Counts, ModelRecord, Removal
+from ..records import ArticleRecord, ChunkerRecord, Commit, ModelRecord, Removal
 from ..writing import moment, utc_now, writer_lock
 from .connection import (
     ARTICLES,
@@ -347,10 +347,7 @@ class MilvusWriter:
         write_side_rows(connection, self.generation, outlets, removed)
         count_words(connection, self._df, self._base_generation, self.generation)
         self._df.clear()
-        assert self.model is not None and self.chunker is not None
-        shared = Commit(
-            self.generation, utc_now(), self.model, self.chunker, Counts(**self.counts), tuple(self.roots)
-        ).body()
+        shared = Commit.stamped(self.generation, self.model, self.chunker, self.counts, self.roots).body()
         body: dict[str, Any] = {
             "schema_version": SCHEMA_VERSION,
             **shared,
