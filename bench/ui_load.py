@@ -277,8 +277,9 @@ def main() -> int:
     dev = load_jsonl(args.data / "queries_dev.jsonl")
     port = free_port()
     url = f"http://127.0.0.1:{port}/"
-    corpus = work / "corpus"
-    shutil.rmtree(corpus, ignore_errors=True)  # uploads from an earlier run would be re-added on start
+    # The index is served as it is (no --corpus); the page's uploads land in corpus/uploads under the server's
+    # working folder, emptied first so that each run's Library tab starts from nothing.
+    shutil.rmtree(work / "corpus", ignore_errors=True)
     env = dict(os.environ, ASSISTANT_PROGRESS="false")
     command = [
         sys.executable,
@@ -287,8 +288,6 @@ def main() -> int:
         "serve",
         "--index",
         str(index),
-        "--corpus",
-        str(corpus),
         "--port",
         str(port),
     ]

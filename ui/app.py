@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import ipaddress
 import logging
+from pathlib import Path
 from typing import TYPE_CHECKING
 
 from assistant import ConfigError, Embedder, Settings
@@ -85,15 +86,45 @@ def _index_folder(settings: Settings) -> str:
     return address.uri if address.lite else str(settings.corpus_dir.resolve())
 
 
-def serve(settings: Settings, *, host: str = "127.0.0.1", port: int = 7860, embedder: Embedder | None = None) -> None:
-    """Start the page (building the index from the corpus first when there is none); blocks until stopped."""
-    bind_credentials(host, settings)  # refuse before spending minutes on the index
-    index_dir = settings.index_dir
-    if settings.corpus_dir.is_dir():
-        from assistant import update_index
+def serve(
+    settings: Settings,
+    *,
+    corpus: Path | None = None,
+    host: str = "127.0.0.1",
+    port: int = 7860,
+    embedder: Embedder | None = None,
+) -> None:
+    """Start the page over the index at ``settings.index_dir``; blocks until stopped.
 
-        # Builds the index on first start; later starts embed only articles added to the corpus meanwhile.
-        logger.warning("updating %s from %s", index_dir, settings.corpus_dir)
-        update_index([settings.corpus_dir], index_dir, settings=settings, embedder=embedder)
-    service = ChatService(settings, index_dir, settings.corpus_dir / "uploads", embedder=embedder)
+    With ``corpus`` (``assistant serve --corpus``, which ``make run`` gives), the index is first updated from that
+    folder of articles: built on first start, later only what was added or changed there meanwhile. Without it the
+    index is served as it is: serving never changes an index it was not asked to change.
+    """
+    bind_credentials(host, settings)  # refuse before spending minutes on the index
+    if corpus is not None:
+        _update_from(corpus, settings, embedder)
+    service = _open_service(settings, corpus, embedder)
     start(service, host=host, port=port)
+
+
+def _update_from(corpus: Path, settings: Settings, embedder: Embedder | None) -> None:
+    from assistant import update_index
+
+    if not corpus.is_dir():
+        raise ConfigError(f"--corpus {corpus}: no such folder")
+    logger.warning("updating %s from %s", settings.index_dir, corpus)
+    update_index([corpus], settings.index_dir, settings=settings, embedder=embedder)
+
+
+def _open_service(settings: Settings, corpus: Path | None, embedder: Embedder | None) -> ChatService:
+    """The page's service over the index; the Library tab copies what it adds into the corpus's uploads/ folder
+    (the settings' corpus folder when none was given)."""
+    from assistant.errors import GenerationGoneError, IndexNotFoundError
+
+    uploads = (corpus or settings.corpus_dir) / "uploads"
+    try:
+        return ChatService(settings, settings.index_dir, uploads, embedder=embedder)
+    except IndexNotFoundError as exc:
+        if corpus is not None or isinstance(exc, GenerationGoneError):
+            raise
+        raise IndexNotFoundError(f"{exc}, or serve with `assistant serve --corpus FOLDER` to build it") from None

@@ -33,19 +33,20 @@ def cli(verbose: int) -> None:
 @click.option(
     "--corpus",
     "corpus_dir",
-    type=click.Path(file_okay=False, path_type=Path),
+    type=click.Path(exists=True, file_okay=False, path_type=Path),
     default=None,
-    help="Articles to build the index from when there is none (default: corpus/).",
+    help="Update the index from this folder of articles first (building it on first start); "
+    "without it the index is served unchanged.",
 )
 @index_option
 @errors
 def serve(host: str, port: int, corpus_dir: Path | None, index_dir: Path | None) -> None:
-    """Open the chat page in the browser at http://HOST:PORT (building the index on first start)."""
+    """Open the chat page at http://HOST:PORT over the index (with --corpus, updated from that folder first)."""
     try:
         from assistant_ui.app import serve as run
     except ImportError as exc:
         raise ConfigError(f"the chat page needs gradio and the assistant_ui package: pip install -e . ({exc})") from exc
-    run(get_settings(index_dir=index_dir, corpus_dir=corpus_dir), host=host, port=port)
+    run(get_settings(index_dir=index_dir, corpus_dir=corpus_dir), corpus=corpus_dir, host=host, port=port)
 
 
 for command in (index, search, ask, evaluate, serve):

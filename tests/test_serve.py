@@ -1,0 +1,101 @@
+"""What `assistant serve` does to the index before the page opens: with --corpus it updates the index from that
+folder (building it on first start); without it the index is served unchanged, whatever the default corpus holds.
+The page itself is not started here (``start`` is replaced): these tests are about the index."""
+
+from __future__ import annotations
+
+import shutil
+from pathlib import Path
+
+import pytest
+from click.testing import CliRunner
+from conftest import SEED, FakeEmbedder, article_ids, news_corpus
+
+from assistant import IndexNotFoundError, Settings, build_index, describe_index
+
+pytest.importorskip("gradio", reason="gradio is not installed: pip install -e .")
+
+import assistant_ui.app
+from assistant_ui.service import ChatService
+
+from assistant.cli import cli
+
+
+@pytest.fixture
+def started(monkeypatch: pytest.MonkeyPatch) -> list[ChatService]:
+    """The services `serve` would have put behind a page, in the order it started them."""
+    services: list[ChatService] = []
+    monkeypatch.setattr(assistant_ui.app, "start", lambda service, **_: services.append(service))
+    return services
+
+
+def _demo_corpus(folder: Path) -> Path:
+    """A corpus like the repository's: the demo article alone."""
+    folder.mkdir()
+    shutil.copy(SEED, folder / SEED.name)
+    return folder
+
+
+def test_serving_an_index_without_a_corpus_leaves_it_unchanged(
+    index_location: str | Path, tmp_path: Path, started: list[ChatService]
+) -> None:
+    news = news_corpus(tmp_path / "news")
+    build_index([news], index_location, embedder=FakeEmbedder())
+    before = describe_index(index_location)
+    held = article_ids(index_location)
+    # The settings' corpus folder exists and holds an article the index lacks: the case that used to be added.
+    settings = Settings(index_dir=index_location, corpus_dir=_demo_corpus(tmp_path / "corpus"))
+    assistant_ui.app.serve(settings, embedder=FakeEmbedder())
+    after = describe_index(index_location)
+    assert (after.generation, after.articles, after.created_at) == (
+        before.generation,
+        before.articles,
+        before.created_at,
+    )
+    assert article_ids(index_location) == held and not any(SEED.name in i for i in held)
+    assert [str(s.index_dir) for s in started] == [str(index_location)]
+    # The page answers from it as it is.
+    answer = started[0].ask("Where did the volcano erupt?", "", "", "", [], 4, "extractive")
+    assert answer["generation"] == before.generation and not answer["abstained"]
+
+
+def test_serving_with_a_corpus_builds_the_index_then_adds_what_the_folder_gained(
+    index_location: str | Path, tmp_path: Path, started: list[ChatService]
+) -> None:
+    corpus = news_corpus(tmp_path / "news")
+    settings = Settings(index_dir=index_location, corpus_dir=corpus)
+    assistant_ui.app.serve(settings, corpus=corpus, embedder=FakeEmbedder())
+    first = describe_index(index_location)
+    assert first.generation >= 1 and first.articles == 5
+    (corpus / "ferry.txt").write_text("Harbor ferry resumes\n\nThe ferry to the island runs again.\n", "utf-8")
+    assistant_ui.app.serve(settings, corpus=corpus, embedder=FakeEmbedder())
+    second = describe_index(index_location)
+    assert second.generation > first.generation and second.articles == 6
+    assert len(started) == 2 and started[1].upload_dir == corpus / "uploads"
+
+
+def test_serving_a_missing_index_without_a_corpus_names_both_ways_to_make_one(
+    tmp_path: Path, started: list[ChatService]
+) -> None:
+    settings = Settings(index_dir=tmp_path / "nothing", corpus_dir=_demo_corpus(tmp_path / "corpus"))
+    with pytest.raises(IndexNotFoundError) as raised:
+        assistant_ui.app.serve(settings, embedder=FakeEmbedder())
+    message = str(raised.value)
+    assert str(tmp_path / "nothing") in message and "assistant index build" in message and "--corpus" in message
+    assert not (tmp_path / "nothing").exists() and started == []
+
+
+def test_the_serve_command_updates_only_from_the_corpus_it_is_given(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    calls: list[tuple[Path, Path | None]] = []
+    monkeypatch.setattr(
+        assistant_ui.app, "serve", lambda settings, *, corpus, **_: calls.append((settings.index_dir, corpus))
+    )
+    runner = CliRunner()
+    assert runner.invoke(cli, ["serve", "--index", str(tmp_path / "mine")]).exit_code == 0
+    corpus = news_corpus(tmp_path / "news")
+    assert runner.invoke(cli, ["serve", "--index", str(tmp_path / "mine"), "--corpus", str(corpus)]).exit_code == 0
+    assert calls == [(tmp_path / "mine", None), (tmp_path / "mine", corpus)]
+    missing = runner.invoke(cli, ["serve", "--corpus", str(tmp_path / "absent")])
+    assert missing.exit_code == 2 and "does not exist" in missing.output and len(calls) == 2
