@@ -26,9 +26,17 @@ SEED_QUESTION = "How much did Alibaba invest in AI in the first half of last yea
 FakeEmbedder = HashingEmbedder
 
 
+@pytest.fixture(scope="session")
+def model_cache(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """Where the run's processes keep the model converted for OpenVINO (the default backend): converted once per
+    run, not in the developer's home folder."""
+    return tmp_path_factory.mktemp("model-cache")
+
+
 @pytest.fixture(autouse=True)
-def isolated_env(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
-    """No test reads the developer's ASSISTANT_* variables or .env, or writes to the repo's index/."""
+def isolated_env(monkeypatch: pytest.MonkeyPatch, tmp_path: Path, model_cache: Path) -> None:
+    """No test reads the developer's ASSISTANT_* variables or .env, or writes to the repo's index/ or the home
+    folder's model cache."""
     import os
 
     for key in list(os.environ):
@@ -37,6 +45,7 @@ def isolated_env(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
     monkeypatch.setenv("HF_HUB_OFFLINE", "1")
     monkeypatch.setenv("ASSISTANT_PROGRESS", "false")
     monkeypatch.setenv("ASSISTANT_INDEX_DIR", str(tmp_path / "default-index"))
+    monkeypatch.setenv("ASSISTANT_CACHE_DIR", str(model_cache))
     monkeypatch.chdir(tmp_path)
 
 

@@ -1,9 +1,11 @@
-"""The openvino embedding backend: the packaged model compiled by OpenVINO gives the torch backend's vectors."""
+"""The openvino embedding backend, the default: the packaged model compiled by OpenVINO gives the torch backend's
+vectors, converts without printing the converter's noise, and gives way to torch when it cannot run."""
 
 from __future__ import annotations
 
 import json
 import shutil
+import subprocess
 import sys
 from pathlib import Path
 
@@ -100,3 +102,86 @@ def test_a_model_that_does_not_mean_pool_is_refused(tmp_path: Path, cache: Path)
         CompiledEmbedder("cls-model", folder, "x", cache=cache)
     with pytest.raises(ValueError, match="embed_backend"):
         Settings(embed_backend="onnx")  # type: ignore[arg-type]
+
+
+# -- the default, and torch when OpenVINO cannot run -------------------------------------------------------------
+
+
+def test_openvino_is_the_default_backend(cache: Path) -> None:
+    assert Settings().embed_backend == "openvino"
+    embedder = embedder_from_settings(Settings(cache_dir=cache))
+    assert isinstance(embedder, CompiledEmbedder)
+
+
+def _torch_only(monkeypatch: pytest.MonkeyPatch) -> None:
+    """OpenVINO not installed, and no compiled embedder left from another test."""
+    import assistant.embed.factory as factory
+
+    monkeypatch.setitem(sys.modules, "openvino", None)
+    monkeypatch.setattr(factory, "_COMPILED", {})
+    monkeypatch.setattr(factory, "_FELL_BACK", set())
+
+
+def test_without_openvino_the_default_falls_back_to_torch_with_one_notice(
+    monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture, real_embedder, cache: Path
+) -> None:
+    _torch_only(monkeypatch)
+    with caplog.at_level("WARNING", logger="assistant.embed.factory"):
+        first = embedder_from_settings(Settings(cache_dir=cache))
+        second = embedder_from_settings(Settings(cache_dir=cache))
+    assert not isinstance(first, CompiledEmbedder) and first.identity == second.identity == real_embedder.identity
+    notices = [r.getMessage() for r in caplog.records if r.name == "assistant.embed.factory"]
+    assert len(notices) == 1 and "embedding with torch" in notices[0] and "pip install" in notices[0], notices
+    assert "\n" not in notices[0]
+
+
+def test_openvino_asked_for_by_name_is_not_replaced(monkeypatch: pytest.MonkeyPatch, cache: Path) -> None:
+    _torch_only(monkeypatch)
+    monkeypatch.setenv("ASSISTANT_EMBED_BACKEND", "openvino")
+    with pytest.raises(ModelError, match=r"pip install -e '\.\[openvino\]'"):
+        embedder_from_settings(Settings(cache_dir=cache))
+
+
+def test_torch_by_name_or_on_another_device_never_tries_openvino(monkeypatch: pytest.MonkeyPatch) -> None:
+    import assistant.embed.factory as factory
+
+    seen: list[str] = []
+    monkeypatch.setattr(factory, "load_embedder", lambda model, *, backend, **_: seen.append(backend))
+    embedder_from_settings(Settings(embed_backend="torch"))
+    embedder_from_settings(Settings(device="cuda"))  # a torch device: torch, unless openvino is asked for by name
+    embedder_from_settings(Settings(device="cuda", embed_backend="openvino"))
+    assert seen == ["torch", "torch", "openvino"]
+
+
+def test_a_model_openvino_cannot_convert_runs_on_torch_by_default(
+    tmp_path: Path, cache: Path, caplog: pytest.LogCaptureFixture, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import assistant.embed.factory as factory
+
+    monkeypatch.setattr(factory, "_FELL_BACK", set())
+    folder = tmp_path / "cls-model"
+    shutil.copytree(packaged_model_path(), folder)
+    pooling = folder / "1_Pooling" / "config.json"
+    pooling.write_text(json.dumps({"word_embedding_dimension": 384, "pooling_mode_cls_token": True}))
+    with caplog.at_level("WARNING", logger="assistant.embed.factory"):
+        embedder = embedder_from_settings(Settings(model=str(folder), cache_dir=cache))
+    assert not isinstance(embedder, CompiledEmbedder) and embedder.dimension == 384
+    assert any("mean pooling" in r.getMessage() for r in caplog.records), caplog.text
+
+
+def test_the_first_conversion_prints_only_its_one_line_notice(tmp_path: Path) -> None:
+    """As a user meets it: a build with a cold cache shows no converter warnings, progress bars or library notes."""
+    from processes import REPO, child_env
+
+    run = subprocess.run(
+        [sys.executable, "-m", "assistant", "index", "build", str(REPO / "corpus"), "--index", str(tmp_path / "i")],
+        env=child_env(ASSISTANT_CACHE_DIR=str(tmp_path / "cold")),
+        capture_output=True,
+        text=True,
+        timeout=600,
+        cwd=tmp_path,
+    )
+    assert run.returncode == 0, run.stderr
+    assert list((tmp_path / "cold" / "openvino").glob("*/model.xml"))  # it did convert, here
+    lines = [line for line in run.stderr.splitlines() if line.strip()]
+    assert len(lines) == 1 and "converting" in lines[0] and "(once)" in lines[0], run.stderr

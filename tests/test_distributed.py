@@ -146,9 +146,11 @@ def test_a_local_ray_instance_builds_what_one_process_builds(tmp_path: Path, rea
     offsets, and the real model's vectors) is the single-process one, skipped inputs and warnings too."""
     corpus = news_corpus(tmp_path / "news")
     shutil.copytree(REAL, corpus / "real")
-    local = build_index([corpus], tmp_path / "local", embedder=real_embedder, settings=settings())
+    # The workers load the model the settings name (they cannot be handed this process's): torch, as here.
+    torch = settings(embed_backend="torch")
+    local = build_index([corpus], tmp_path / "local", embedder=real_embedder, settings=torch)
     started = time.perf_counter()
-    on_ray = build_index([corpus], tmp_path / "ray", embedder=real_embedder, settings=settings(), ray="")
+    on_ray = build_index([corpus], tmp_path / "ray", embedder=real_embedder, settings=torch, ray="")
     print(f"local Ray build: {time.perf_counter() - started:.1f}s")
     assert not ray.is_initialized()
     assert on_ray.counts() == local.counts() and on_ray.added == local.added

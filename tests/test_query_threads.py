@@ -81,5 +81,8 @@ def test_questions_during_a_build_in_the_same_process(recorded: SentenceTransfor
 
 def test_the_setting_reaches_the_loaded_model(monkeypatch: pytest.MonkeyPatch, real_embedder: Any) -> None:
     monkeypatch.setenv("ASSISTANT_QUERY_THREADS", "2")
-    embedder = embedder_from_settings(Settings())
+    compiled = embedder_from_settings(Settings())  # the default backend: OpenVINO compiles a question's model for it
+    compiled.embed(["one short question"])
+    assert compiled.query_threads == 2 and int(compiled._compiled[2].get_property("INFERENCE_NUM_THREADS")) == 2
+    embedder = embedder_from_settings(Settings(embed_backend="torch"))
     assert embedder.query_threads == 2 and embedder._model is real_embedder._model  # same weights, own option

@@ -10,7 +10,7 @@ import threading
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from ..errors import ConfigError
+from ..errors import ConfigError, ModelError
 from .base import Embedder, resolve_model, weights_hash
 
 if TYPE_CHECKING:
@@ -24,6 +24,7 @@ logger = logging.getLogger(__name__)
 _LOADED: dict[tuple[str, str, int, int], SentenceTransformerEmbedder] = {}
 _COMPILED: dict[tuple[str, int, int], Embedder] = {}
 _CUSTOM: dict[str, Embedder] = {}
+_FELL_BACK: set[str] = set()  # reasons already told, once per process
 _LOAD_LOCK = threading.Lock()
 
 
@@ -49,6 +50,7 @@ def load_embedder(
         with _LOAD_LOCK:
             compiled_key = (str(folder), batch_size, query_threads)
             if compiled_key not in _COMPILED:
+                logger.info("loading embedding model %s from %s on OpenVINO", name, folder)
                 _COMPILED[compiled_key] = CompiledEmbedder(
                     name,
                     folder,
@@ -100,18 +102,52 @@ def embedder_from_settings(settings: Settings) -> Embedder:
     """
     spec = settings.embedder
     if not spec:
+        return _model_embedder(settings)
+    with _LOAD_LOCK:
+        if spec not in _CUSTOM:
+            _CUSTOM[spec] = _custom_embedder(spec)
+        return _CUSTOM[spec]
+
+
+def _model_embedder(settings: Settings) -> Embedder:
+    """The settings' model on OpenVINO (the default) or torch.
+
+    OpenVINO is the default wherever it runs. When it cannot run the model (not installed, a model it cannot
+    convert) and the user did not ask for it, the model runs on torch, with a one-line notice per process; asked for
+    explicitly, its error stands. A torch device other than the CPU (``ASSISTANT_DEVICE``) means torch.
+    """
+    chosen = "embed_backend" in settings.model_fields_set
+    backend = settings.embed_backend if chosen or settings.device == "cpu" else "torch"
+
+    def load(on: str) -> Embedder:
         return load_embedder(
             settings.model,
             device=settings.device,
             batch_size=settings.batch_size,
             query_threads=settings.query_threads,
-            backend=settings.embed_backend,
+            backend=on,
             cache_dir=settings.cache_dir,
         )
+
+    if backend == "openvino":
+        try:
+            return load("openvino")
+        except ModelError as exc:
+            if chosen:
+                raise
+            _notice_fallback(str(exc))
+    return load("torch")
+
+
+def _notice_fallback(reason: str) -> None:
     with _LOAD_LOCK:
-        if spec not in _CUSTOM:
-            _CUSTOM[spec] = _custom_embedder(spec)
-        return _CUSTOM[spec]
+        if reason in _FELL_BACK:
+            return
+        _FELL_BACK.add(reason)
+    logger.warning(
+        "embedding with torch: %s (ASSISTANT_EMBED_BACKEND=torch chooses it and silences this)",
+        reason.splitlines()[0] if reason else "OpenVINO is unavailable",
+    )
 
 
 def _custom_embedder(spec: str) -> Embedder:

@@ -13,13 +13,15 @@ core; OpenVINO fixes the count when it compiles, so the model is compiled once f
 
 from __future__ import annotations
 
+import contextlib
 import json
 import logging
 import os
 import shutil
 import tempfile
 import threading
-from collections.abc import Sequence
+import warnings
+from collections.abc import Iterator, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -81,8 +83,11 @@ def converted_model(folder: Path, identity: str, cache: Path) -> Path:
 
     logger.warning("converting %s for OpenVINO into %s (once)", folder, target)
     example = {name: torch.ones(2, 16, dtype=torch.long) for name in _INPUTS}
-    with torch.no_grad():
-        model = ov.convert_model(Hidden().eval(), example_input=example)
+    try:
+        with torch.no_grad(), _quiet_converter():
+            model = ov.convert_model(Hidden().eval(), example_input=example)
+    except Exception as exc:  # the converter raises its own kinds (tracing, frontend, OpenVINO's RuntimeError)
+        raise ModelError(f"OpenVINO could not convert {folder}: {exc}") from exc
     target.parent.mkdir(parents=True, exist_ok=True)
     # Written beside and renamed into place: a conversion killed half-way leaves no half model to load next time.
     staging = Path(tempfile.mkdtemp(prefix=".tmp-", dir=target.parent))
@@ -95,6 +100,26 @@ def converted_model(folder: Path, identity: str, cache: Path) -> Path:
     finally:
         shutil.rmtree(staging, ignore_errors=True)
     return target / "model.xml"
+
+
+@contextlib.contextmanager
+def _quiet_converter() -> Iterator[None]:
+    """Keep what loading and tracing the model print off the user's screen: transformers' weight-loading bar and
+    notes, and the tracer's warnings about Python branches in the attention code, which are about the traced graph's
+    generality (the input shapes stay dynamic; the tests hold the vectors to the torch backend's)."""
+    from transformers.utils import logging as hf_logging
+
+    verbosity, bar = hf_logging.get_verbosity(), hf_logging.is_progress_bar_enabled()
+    hf_logging.set_verbosity_error()
+    hf_logging.disable_progress_bar()
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            yield
+    finally:
+        hf_logging.set_verbosity(verbosity)
+        if bar:
+            hf_logging.enable_progress_bar()
 
 
 class CompiledEmbedder:
