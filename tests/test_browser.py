@@ -307,3 +307,35 @@ def test_hostile_markup_in_an_article_stays_text(tab: Tab, tmp_path: Path, scree
     )
     assert live == []
     assert not tab.errors, tab.errors
+
+
+def test_the_page_says_what_it_holds_and_keeps_saying_it_as_articles_arrive(tab: Tab, tmp_path: Path) -> None:
+    page = tab.page
+    header, examples = page.locator("#overview"), page.locator("#examples")
+    expect(header).to_contain_text("News QA assistant")
+    expect(header).to_contain_text("tech news blog")
+    expect(header).to_contain_text("last updated")
+    before = int(header.locator("strong").first.inner_text().split()[0].replace(",", ""))
+    seed = "What do the articles say about “Chinese Tech Giants Rush to Invest in AI Amidst Growing Competition with"
+    expect(examples).to_contain_text(seed + " the U.S.”?")  # whole, however long
+
+    article = tmp_path / "ferry-timetable.md"
+    article.write_text(
+        "---\ntitle: Lake Orsa ferry adds a night crossing\ndate: 2025-04-04\nsource: Orsa Courier\n---\n\n"
+        "The Lake Orsa ferry will add a night crossing at 23:40 from June, the operator said.\n",
+        encoding="utf-8",
+    )
+    tab.add_file(article)
+    # Without reloading: the count, the new outlet and an example about the newest headline, first.
+    expect(header.locator("strong").first).to_have_text(f"{before + 1} articles", timeout=30_000)
+    expect(header).to_contain_text("Orsa Courier")
+    newest = "What do the articles say about “Lake Orsa ferry adds a night crossing”?"
+    page.get_by_role("tab", name="Chat").click()
+    expect(examples.locator("button").first).to_have_text(newest)
+
+    examples.locator("button").first.click()
+    expect(tab.question).to_have_value(newest)
+    page.get_by_role("button", name="Ask", exact=True).click()
+    expect(page.locator("#cards .card", has_text="Orsa Courier").first).to_be_attached(timeout=ANSWER_TIMEOUT)
+    expect(page.locator("#chat")).to_contain_text("23:40")
+    assert not tab.dialogs and not tab.errors, (tab.dialogs, tab.errors)

@@ -8,6 +8,7 @@ from typing import TYPE_CHECKING, Any
 from assistant import AssistantError
 from assistant.ingest.formats import FORMATS
 
+from .overview import EXAMPLES_SHOWN
 from .permalinks import KEEP_QUERY_JS, SET_URL_JS
 from .render import cards_html, recheck_html
 
@@ -18,11 +19,9 @@ if TYPE_CHECKING:
 
     from .service import ChatService
 
-EXAMPLES = [
-    "How much did Alibaba invest in AI in the first half of last year?",
-    "What about Baidu?",
-    "What did Xi Jinping say about the private sector?",
-]
+# How often an open page asks whether the index changed (an update from the Library tab, the command line or
+# another page), to keep its header and example questions current.
+OVERVIEW_SECONDS = 30
 CSS = """
 .cards .card { border: 1px solid #ddd; border-radius: 8px; padding: 8px 12px; margin: 8px 0; }
 .cards.abstained .card { border-style: dashed; opacity: 0.85; }
@@ -47,6 +46,7 @@ def build_app(service: ChatService) -> gr.Blocks:
     demo = gr.Blocks(title="News QA assistant")
     with demo:
         turns = gr.State([])
+        header = gr.Markdown(elem_id="overview")
         with gr.Tab("Chat"):
             with gr.Row():
                 with gr.Column(scale=3):
@@ -57,7 +57,11 @@ def build_app(service: ChatService) -> gr.Blocks:
                         as_timeline = gr.Button("Show as timeline")
                         new_chat = gr.Button("New chat")
                     permalink = gr.HTML("", elem_id="permalink")
-                    gr.Examples(EXAMPLES, inputs=question)
+                    with gr.Column(elem_id="examples"):
+                        # Buttons, not gr.Examples: those are fixed when the page is built and cut long headlines.
+                        examples = [
+                            gr.Button(visible=False, size="sm", variant="secondary") for _ in range(EXAMPLES_SHOWN)
+                        ]
                 with gr.Column(scale=2):
                     cards = gr.HTML(cards_html(None, ""), elem_id="cards")
             recheck = gr.HTML("", elem_id="recheck")
@@ -148,9 +152,19 @@ def build_app(service: ChatService) -> gr.Blocks:
             outcome = service.add_articles(files, link, text, title, report)
             return (outcome, *service.library(""))
 
+        def overview() -> list[Any]:
+            text, questions = service.overview()
+            padded = [*questions, *[""] * (EXAMPLES_SHOWN - len(questions))]
+            return [text, *(gr.Button(value=q, visible=bool(q)) for q in padded)]
+
+        shown = [header, *examples]
+        demo.load(overview, None, shown, api_visibility="private")
+        gr.Timer(OVERVIEW_SECONDS).tick(overview, None, shown, queue=False, show_progress="hidden")
+        for example in examples:
+            example.click(lambda text: text, example, question, api_visibility="private")
         add.click(
             add_articles, [uploads, url, pasted, pasted_title], [result, stats, articles], api_name="add_articles"
-        )
+        ).then(overview, None, shown, api_visibility="private")
         article_filter.change(service.library, article_filter, [stats, articles], api_visibility="private")
         demo.load(service.library, None, [stats, articles], api_visibility="private")
         # Gradio finds the request parameter by its type; this module's annotations are strings (gradio is imported

@@ -15,6 +15,7 @@ from assistant import Answer, Assistant, AssistantError, Embedder, Filters, Sett
 from assistant.ingest.decoding import SNIFF_BYTES, is_binary
 from assistant.ingest.formats import FORMATS, suffix_of
 
+from .overview import Overview, overview_of
 from .permalinks import link_html, read_permalink, recheck
 from .render import answer_markdown, cards_html, escaped
 
@@ -38,6 +39,8 @@ class ChatService:
         self.upload_dir = upload_dir
         self.assistant = Assistant.open(index_dir, settings=settings, embedder=embedder)
         self._update = threading.Lock()
+        self._described = threading.Lock()
+        self._overview: Overview | None = None
 
     # -- questions --------------------------------------------------------------------------------------
     def options(
@@ -127,6 +130,19 @@ class ChatService:
             # The generation in use was verified when it was opened and stays intact on disk: keep answering from
             # it rather than failing every question until someone repairs the index.
             logger.warning("keeping index generation %s: %s", self.assistant.retriever.generation, exc)
+
+    # -- what the index holds ---------------------------------------------------------------------------
+    def overview(self) -> tuple[str, tuple[str, ...]]:
+        """The page's header and example questions for the live generation (the articles are listed again only
+        when the generation changed): what the page polls to stay current as updates publish."""
+        from assistant import describe_index
+
+        info = describe_index(self.index_dir, settings=self.settings)
+        with self._described:
+            if self._overview is None or self._overview.generation != info.generation:
+                self._overview = overview_of(describe_index(self.index_dir, with_articles=True, settings=self.settings))
+            shown = self._overview
+        return shown.header, shown.examples
 
     # -- library ----------------------------------------------------------------------------------------
     def library(self, filter_text: str = "") -> tuple[str, list[list[str]]]:
