@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 from conftest import FakeEmbedder, news_corpus
 
-from assistant import build_index, describe_index
+from assistant import Settings, build_index, describe_index
 from assistant.index.records import DateRange, ListedArticle, SourceCount
 
 pytest.importorskip("gradio", reason="gradio is not installed: pip install -e .")
@@ -70,3 +70,41 @@ def test_examples_skip_untitled_and_repeated_headlines_and_outlet_names_are_esca
     )
     hostile = replace(described, sources=(SourceCount("<b>*Wire*</b>", 5),))
     assert "<b>" not in overview_of(hostile).header and "\\*Wire\\*" in overview_of(hostile).header
+
+
+def test_the_service_lists_articles_again_only_for_a_new_generation_and_keeps_its_overview_through_a_failure(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from assistant_ui.service import ChatService
+
+    import assistant
+    from assistant import StoreUnavailableError, update_index
+
+    corpus = news_corpus(tmp_path / "news")
+    build_index([corpus], tmp_path / "idx", embedder=FakeEmbedder())
+    service = ChatService(Settings(), tmp_path / "idx", tmp_path / "uploads", embedder=FakeEmbedder())
+    listings: list[bool] = []
+    real = assistant.describe_index
+
+    def counting(*args, with_articles: bool = False, **kwargs):
+        listings.append(with_articles)
+        return real(*args, with_articles=with_articles, **kwargs)
+
+    monkeypatch.setattr(assistant, "describe_index", counting)
+    header, examples = service.overview()
+    assert service.overview() == (header, examples) and listings.count(True) == 1  # the second poll lists nothing
+    (corpus / "ferry.txt").write_text("Harbor ferry resumes\n\nThe ferry runs again.\n", encoding="utf-8")
+    update_index([corpus], tmp_path / "idx", embedder=FakeEmbedder())
+    newer = service.overview()
+    assert "**6 articles**" in newer[0] and listings.count(True) == 2
+
+    def down(*args, **kwargs):
+        raise StoreUnavailableError("the Milvus server at 127.0.0.1:19530 does not answer")
+
+    monkeypatch.setattr(assistant, "describe_index", down)
+    assert service.overview() == newer  # the last overview stays
+    fresh = ChatService(Settings(), tmp_path / "idx", tmp_path / "uploads", embedder=FakeEmbedder())
+    assert fresh.overview() == (
+        "The index cannot be read right now: the Milvus server at 127.0.0.1:19530 does not answer",
+        (),
+    )

@@ -15,8 +15,8 @@ __all__ = ["EXAMPLES_SHOWN", "Overview", "overview_of"]
 
 TITLE = "News QA assistant"
 PURPOSE = (
-    "Ask questions of the articles below: each answer quotes the sentences it comes from, says who published them "
-    "and when, and says so when the articles don't answer."
+    "Ask questions of the news articles in this index: each answer quotes the sentences it comes from, says who "
+    "published them and when, and says so when the articles don't answer."
 )
 OUTLETS_NAMED = 4  # the outlets with the most articles are named; the rest are counted
 EXAMPLES_SHOWN = 3

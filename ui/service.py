@@ -137,10 +137,18 @@ class ChatService:
         when the generation changed): what the page polls to stay current as updates publish."""
         from assistant import describe_index
 
-        info = describe_index(self.index_dir, settings=self.settings)
         with self._described:
-            if self._overview is None or self._overview.generation != info.generation:
-                self._overview = overview_of(describe_index(self.index_dir, with_articles=True, settings=self.settings))
+            try:
+                info = describe_index(self.index_dir, settings=self.settings)
+                if self._overview is None or self._overview.generation != info.generation:
+                    listed = describe_index(self.index_dir, with_articles=True, settings=self.settings)
+                    self._overview = overview_of(listed)
+            except AssistantError as exc:
+                # Polled every few seconds by every open page: a store that cannot be read right now (a Milvus
+                # server restarting) leaves the last overview in place rather than an error on each poll.
+                logger.warning("the page's overview cannot read the index now: %s", exc)
+                if self._overview is None:
+                    return f"The index cannot be read right now: {escaped(str(exc))}", ()
             shown = self._overview
         return shown.header, shown.examples
 
