@@ -12,6 +12,7 @@ Screenshots land in a temporary folder and in bench/results/screenshots/ (gitign
 from __future__ import annotations
 
 import shutil
+import threading
 from collections.abc import Iterator
 from pathlib import Path
 from urllib.parse import urlsplit
@@ -339,3 +340,60 @@ def test_the_page_says_what_it_holds_and_keeps_saying_it_as_articles_arrive(tab:
     expect(page.locator("#cards .card", has_text="Orsa Courier").first).to_be_attached(timeout=ANSWER_TIMEOUT)
     expect(page.locator("#chat")).to_contain_text("23:40")
     assert not tab.dialogs and not tab.errors, (tab.dialogs, tab.errors)
+
+
+class GatedEmbedder:
+    """The real embedder behind a gate the test opens: a first build that is visibly under way until then."""
+
+    def __init__(self, inner) -> None:
+        self.inner, self.gate = inner, threading.Event()
+        self.name, self.identity, self.dimension = inner.name, inner.identity, inner.dimension
+
+    def embed(self, texts):
+        assert self.gate.wait(120), "the test never opened the gate"
+        return self.inner.embed(texts)
+
+
+def test_the_first_build_shows_its_progress_and_the_page_answers_when_it_is_done(
+    browser, real_embedder, tmp_path: Path
+) -> None:
+    corpus = tmp_path / "corpus"
+    corpus.mkdir()
+    for path in (SEED, SEED.with_suffix(".meta.json")):
+        shutil.copy(path, corpus / path.name)
+    settings = Settings(progress=False, index_dir=tmp_path / "index", corpus_dir=corpus)
+    embedder = GatedEmbedder(real_embedder)
+    service = ChatService(settings, settings.index_dir, corpus / "uploads", embedder, first_build_from=corpus)
+    demo = ui_page.build_app(service)
+    demo.queue(default_concurrency_limit=2, max_size=16)
+    port = free_port()
+    demo.launch(server_name="127.0.0.1", server_port=port, prevent_thread_lock=True, quiet=True, css=ui_page.CSS)
+    context = browser.new_context(viewport=WIDE)
+    try:
+        tab = Tab(context.new_page(), f"http://127.0.0.1:{port}/")
+        header = tab.page.locator("#overview")
+        expect(header).to_contain_text("Building the index from", timeout=30_000)
+        tab.question.fill(SEED_QUESTION)
+        tab.question.press("Enter")
+        expect(tab.page.locator("#chat")).to_contain_text("Ask again when the index is ready", timeout=ANSWER_TIMEOUT)
+
+        embedder.gate.set()
+        # Without a reload: the header turns into what the index holds, and the same page answers.
+        expect(header.locator("strong").first).to_have_text("1 article", timeout=ADD_TIMEOUT)
+        expect(header).to_contain_text("tech news blog")
+        expect(tab.page.locator("#examples button").first).to_contain_text("Chinese Tech Giants")
+        tab.question.fill(SEED_QUESTION)
+        tab.question.press("Enter")
+        expect(tab.page.locator("#cards .card#a2-cite-1")).to_contain_text("23 billion yuan", timeout=ANSWER_TIMEOUT)
+        expect(tab.page.locator("#chat")).to_contain_text("23 billion yuan")
+        # The outlet filter learnt the index's outlets when the build ended.
+        tab.page.get_by_text("Filters", exact=True).click()
+        tab.page.get_by_label("Sources").click()
+        expect(tab.page.get_by_role("option", name="tech news blog")).to_be_visible(timeout=10_000)
+        assert not tab.dialogs and not tab.errors, (tab.dialogs, tab.errors)
+    finally:
+        embedder.gate.set()
+        context.close()
+        demo.close()
+        assert service.first_build is not None
+        service.first_build.wait(120)

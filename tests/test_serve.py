@@ -5,6 +5,7 @@ The page itself is not started here (``start`` is replaced): these tests are abo
 from __future__ import annotations
 
 import shutil
+import threading
 from pathlib import Path
 
 import pytest
@@ -65,13 +66,14 @@ def test_serving_with_a_corpus_builds_the_index_then_adds_what_the_folder_gained
     corpus = news_corpus(tmp_path / "news")
     settings = Settings(index_dir=index_location, corpus_dir=corpus)
     assistant_ui.app.serve(settings, corpus=corpus, embedder=FakeEmbedder())
+    assert started[0].first_build is not None and started[0].first_build.wait(120).finished  # built behind the page
     first = describe_index(index_location)
     assert first.generation >= 1 and first.articles == 5
     (corpus / "ferry.txt").write_text("Harbor ferry resumes\n\nThe ferry to the island runs again.\n", "utf-8")
     assistant_ui.app.serve(settings, corpus=corpus, embedder=FakeEmbedder())
     second = describe_index(index_location)
     assert second.generation > first.generation and second.articles == 6
-    assert len(started) == 2 and started[1].upload_dir == corpus / "uploads"
+    assert len(started) == 2 and started[1].upload_dir == corpus / "uploads" and started[1].first_build is None
 
 
 def test_serving_a_missing_index_without_a_corpus_names_both_ways_to_make_one(
@@ -99,3 +101,57 @@ def test_the_serve_command_updates_only_from_the_corpus_it_is_given(
     assert calls == [(tmp_path / "mine", None), (tmp_path / "mine", corpus)]
     missing = runner.invoke(cli, ["serve", "--corpus", str(tmp_path / "absent")])
     assert missing.exit_code == 2 and "does not exist" in missing.output and len(calls) == 2
+
+
+class GatedEmbedder(FakeEmbedder):
+    """The fake embedder, holding its first batch until the test opens the gate (or failing it, when told to)."""
+
+    def __init__(self, fail: bool = False) -> None:
+        super().__init__()
+        self.gate, self.waiting, self.fail = threading.Event(), threading.Event(), fail
+
+    def embed(self, texts):  # type: ignore[no-untyped-def]
+        self.waiting.set()
+        assert self.gate.wait(120), "the test never opened the gate"
+        if self.fail:
+            raise RuntimeError("the embedding model ran out of memory")
+        return super().embed(texts)
+
+
+def _exchange(service: ChatService, question: str) -> str:
+    """The last chat message after asking ``question`` through the page's chat."""
+    *_, (chat, _cards, _turns, _box) = list(service.chat(question, [], [], "", "", "", [], 4, "extractive"))
+    return chat[-1]["content"]
+
+
+def test_a_first_build_runs_behind_the_open_page_which_answers_once_it_is_published(
+    index_location: str | Path, tmp_path: Path, started: list[ChatService]
+) -> None:
+    corpus = news_corpus(tmp_path / "news")
+    embedder = GatedEmbedder()
+    assistant_ui.app.serve(Settings(index_dir=index_location, corpus_dir=corpus), corpus=corpus, embedder=embedder)
+    service = started[0]  # the page opened before the index exists
+    assert embedder.waiting.wait(60) and not service.ready and service.sources() == []
+    assert "Building the index from" in service.overview()[0] and service.overview()[1] == ()
+    assert "Building the index from" in service.library()[0]
+    told = _exchange(service, "Where did the volcano erupt?")
+    assert told.startswith("⚠️ Building the index from") and "Ask again when the index is ready" in told
+    with pytest.raises(IndexNotFoundError, match="Building the index"):
+        service.add_articles(None, "", "A pasted article about ferries.", "Ferries")
+    embedder.gate.set()
+    assert service.first_build is not None and service.first_build.wait(120).finished and service.ready
+    assert "**5 articles**" in service.overview()[0] and "Reykjavik Post" in service.sources()
+    assert "Grindavik" in _exchange(service, "Where did the volcano erupt?")
+
+
+def test_a_first_build_that_fails_says_why_on_the_page(tmp_path: Path, started: list[ChatService]) -> None:
+    corpus = news_corpus(tmp_path / "news")
+    embedder = GatedEmbedder(fail=True)
+    embedder.gate.set()
+    assistant_ui.app.serve(Settings(index_dir=tmp_path / "idx", corpus_dir=corpus), corpus=corpus, embedder=embedder)
+    service = started[0]
+    assert service.first_build is not None
+    ended = service.first_build.wait(120)
+    assert not ended.finished and ended.error and "ran out of memory" in ended.error and not service.ready
+    assert "failed: RuntimeError: the embedding model ran out of memory" in service.overview()[0]
+    assert "failed" in _exchange(service, "Where did the volcano erupt?")

@@ -101,17 +101,34 @@ def serve(
     index is served as it is: serving never changes an index it was not asked to change.
     """
     bind_credentials(host, settings)  # refuse before spending minutes on the index
-    if corpus is not None:
-        _update_from(corpus, settings, embedder)
-    service = _open_service(settings, corpus, embedder)
+    if corpus is not None and not corpus.is_dir():
+        raise ConfigError(f"--corpus {corpus}: no such folder")
+    if corpus is not None and not _has_index(settings):
+        # A first build takes minutes: the page opens at once and shows its progress (see firstbuild.py).
+        service = ChatService(settings, settings.index_dir, corpus / "uploads", embedder, first_build_from=corpus)
+    else:
+        if corpus is not None:
+            _update_from(corpus, settings, embedder)
+        service = _open_service(settings, corpus, embedder)
     start(service, host=host, port=port)
+
+
+def _has_index(settings: Settings) -> bool:
+    from assistant import IndexNotFoundError, describe_index
+    from assistant.errors import GenerationGoneError
+
+    try:
+        describe_index(settings.index_dir, settings=settings)
+    except GenerationGoneError:
+        return True  # an index whose generation went missing: the update says so, as it always has
+    except IndexNotFoundError:
+        return False
+    return True
 
 
 def _update_from(corpus: Path, settings: Settings, embedder: Embedder | None) -> None:
     from assistant import update_index
 
-    if not corpus.is_dir():
-        raise ConfigError(f"--corpus {corpus}: no such folder")
     logger.warning("updating %s from %s", settings.index_dir, corpus)
     update_index([corpus], settings.index_dir, settings=settings, embedder=embedder)
 

@@ -11,7 +11,7 @@ from .render import escaped
 if TYPE_CHECKING:
     from assistant import IndexDescription
 
-__all__ = ["EXAMPLES_SHOWN", "Overview", "overview_of"]
+__all__ = ["EXAMPLES_SHOWN", "Overview", "overview_of", "pending"]
 
 TITLE = "News QA assistant"
 PURPOSE = (
@@ -33,6 +33,11 @@ class Overview:
 
 def overview_of(info: IndexDescription) -> Overview:
     return Overview(info.generation, _header(info), _examples(info))
+
+
+def pending(line: str) -> Overview:
+    """The page's header while there is no index yet to describe: ``line`` says why (a first build's progress)."""
+    return Overview(0, f"## {TITLE}\n{PURPOSE}\n\n{escaped(line)}", ())
 
 
 def _header(info: IndexDescription) -> str:

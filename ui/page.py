@@ -22,6 +22,7 @@ if TYPE_CHECKING:
 # How often an open page asks whether the index changed (an update from the Library tab, the command line or
 # another page), to keep its header and example questions current.
 OVERVIEW_SECONDS = 30
+BUILD_POLL_SECONDS = 2
 CSS = """
 .cards .card { border: 1px solid #ddd; border-radius: 8px; padding: 8px 12px; margin: 8px 0; }
 .cards.abstained .card { border-style: dashed; opacity: 0.85; }
@@ -39,8 +40,8 @@ CSS = """
 def build_app(service: ChatService) -> gr.Blocks:
     import gradio as gr
 
-    sources = list(service.assistant.retriever.sources())
-    llm_configured = service.assistant.llm is not None
+    sources = service.sources()
+    llm_configured = bool(service.settings.llm_base_url)
     filters: list[Component] = []
     # Bound apart from the with: Blocks.__enter__ returns self but is unannotated, so `as demo` would be Any.
     demo = gr.Blocks(title="News QA assistant")
@@ -75,7 +76,7 @@ def build_app(service: ChatService) -> gr.Blocks:
                     k = gr.Slider(1, 20, value=service.settings.k, step=1, label="Passages")
                     answerer = gr.Radio(
                         ["extractive", "llm"],
-                        value=service.assistant.answerer,
+                        value=service.assistant.answerer if service.ready else service.settings.answerer,
                         label="Answerer",
                         visible=llm_configured,
                     )
@@ -160,6 +161,14 @@ def build_app(service: ChatService) -> gr.Blocks:
         shown = [header, *examples]
         demo.load(overview, None, shown, api_visibility="private")
         gr.Timer(OVERVIEW_SECONDS).tick(overview, None, shown, queue=False, show_progress="hidden")
+        # While a first build runs (serve --corpus on a location without an index), its progress every second or
+        # two, and the outlets for the filter once it is done; then this timer stops.
+        building = gr.Timer(BUILD_POLL_SECONDS, active=not service.ready)
+
+        def build_tick() -> list[Any]:
+            return [*overview(), gr.Dropdown(choices=service.sources()), gr.Timer(active=not service.ready)]
+
+        building.tick(build_tick, None, [*shown, source_pick, building], queue=False, show_progress="hidden")
         for example in examples:
             example.click(lambda text: text, example, question, api_visibility="private")
         add.click(

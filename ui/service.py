@@ -11,11 +11,12 @@ from dataclasses import astuple
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from assistant import Answer, Assistant, AssistantError, Embedder, Filters, Settings
+from assistant import Answer, Assistant, AssistantError, Embedder, Filters, IndexNotFoundError, Settings
 from assistant.ingest.decoding import SNIFF_BYTES, is_binary
 from assistant.ingest.formats import FORMATS, suffix_of
 
-from .overview import Overview, overview_of
+from .firstbuild import FirstBuild
+from .overview import Overview, overview_of, pending
 from .permalinks import link_html, read_permalink, recheck
 from .render import answer_markdown, cards_html, escaped
 
@@ -33,14 +34,49 @@ KEPT_TURNS = 10
 class ChatService:
     """What the page does, without the page: one assistant shared by every session, and index updates."""
 
-    def __init__(self, settings: Settings, index_dir: Path, upload_dir: Path, embedder: Embedder | None = None) -> None:
+    def __init__(
+        self,
+        settings: Settings,
+        index_dir: Path,
+        upload_dir: Path,
+        embedder: Embedder | None = None,
+        *,
+        first_build_from: Path | None = None,
+    ) -> None:
+        """Open the index; with ``first_build_from`` (a location without one yet), build it from that folder in
+        the background instead, answering once it is published (:mod:`.firstbuild`)."""
         self.settings = settings
         self.index_dir = index_dir
         self.upload_dir = upload_dir
-        self.assistant = Assistant.open(index_dir, settings=settings, embedder=embedder)
         self._update = threading.Lock()
         self._described = threading.Lock()
         self._overview: Overview | None = None
+        self._assistant: Assistant | None = None
+        self.first_build: FirstBuild | None = None
+        if first_build_from is None:
+            self._assistant = Assistant.open(index_dir, settings=settings, embedder=embedder)
+            return
+
+        def opened() -> None:
+            self._assistant = Assistant.open(index_dir, settings=settings, embedder=embedder)
+
+        self.first_build = FirstBuild(first_build_from, index_dir, settings, embedder, opened).start()
+
+    @property
+    def assistant(self) -> Assistant:
+        """The assistant over the index; until a first build has published it, an error saying how far it got."""
+        if self._assistant is None:
+            progress = self.first_build.progress().line() if self.first_build else "no index"
+            raise IndexNotFoundError(f"{progress} Ask again when the index is ready.")
+        return self._assistant
+
+    @property
+    def ready(self) -> bool:
+        return self._assistant is not None
+
+    def sources(self) -> list[str]:
+        """The outlets the index names (none while the first build runs)."""
+        return list(self._assistant.retriever.sources()) if self._assistant else []
 
     # -- questions --------------------------------------------------------------------------------------
     def options(
@@ -124,6 +160,8 @@ class ChatService:
 
     def _refresh(self) -> None:
         """Answer from the newest generation, whoever published it (this page, or `assistant index update`)."""
+        if not self.ready:
+            return  # a first build still running: the question is told so by the assistant property
         try:
             self.assistant.refresh()
         except AssistantError as exc:
@@ -137,6 +175,8 @@ class ChatService:
         when the generation changed): what the page polls to stay current as updates publish."""
         from assistant import describe_index
 
+        if self.first_build is not None and not self.ready:
+            return pending(self.first_build.progress().line()).header, ()
         with self._described:
             try:
                 info = describe_index(self.index_dir, settings=self.settings)
@@ -156,6 +196,8 @@ class ChatService:
     def library(self, filter_text: str = "") -> tuple[str, list[list[str]]]:
         from assistant import describe_index
 
+        if self.first_build is not None and not self.ready:
+            return self.first_build.progress().line(), []
         info = describe_index(self.index_dir, with_articles=True, settings=self.settings)
         dates = info.date_range
         outlets = ", ".join(f"{s.source} ({s.articles})" for s in info.sources) or "–"
@@ -186,6 +228,7 @@ class ChatService:
         """
         from assistant import update_index
 
+        embedder = self.assistant.retriever.embedder  # until the first build is done, the error saying so
         self.upload_dir.mkdir(parents=True, exist_ok=True)
         refused: list[dict[str, str]] = []
         paths: list[Path] = []
@@ -215,7 +258,7 @@ class ChatService:
                 self.index_dir,
                 prune=False,
                 settings=self.settings,
-                embedder=self.assistant.retriever.embedder,
+                embedder=embedder,
                 on_progress=progress,
             )
         self.assistant.refresh()
