@@ -67,6 +67,30 @@ from assistant.text.languages import ENGLISH, question_language
             "Who criticised Kristi Noem’s campaign?",
         ),
         ("What did Kristi Noem say about the campaign?", "", "Who asked her about it?", None),
+        # "And" before a question of its own: its pronoun is resolved, never spliced into the last question
+        # ("Why did what position does he hold at Disney say…", "…still committed to the Dubai Air Show?").
+        (
+            "Why did Disney's Kevin Mayer say the Disney+ launch ran into problems?",
+            "Kevin Mayer, the head of Disney's direct-to-consumer unit, said the launch ran into technical problems.",
+            "And what position does he hold at Disney?",
+            "What position does Kevin Mayer hold at Disney?",
+        ),
+        (
+            "How many Boeing 787 jets did Emirates order at the Dubai Air Show?",
+            "Emirates ordered 30 Boeing 787 jets at the Dubai Air Show.",
+            "And how many 777X jets are they still committed to?",
+            "How many 777X jets are they still committed to? "
+            "How many Boeing 787 jets did Emirates order at the Dubai Air Show?",
+        ),
+        ("How much did Alibaba invest in AI?", "", "And how much did Tencent spend?", "How much did Tencent spend?"),
+        ("How much did Alibaba invest in AI?", "", "And what about Baidu?", "How much did Baidu invest in AI?"),
+        # A pronoun after the question's own name is that name's.
+        (
+            "How much did Alibaba invest in AI?",
+            "",
+            "Did Tencent say it would invest more?",
+            "Did Tencent say it would invest more?",
+        ),
     ],
 )
 def test_follow_ups_read_right_or_search_both_turns(previous, answer, follow_up, expected):

@@ -21,6 +21,13 @@ _ELLIPSIS = re.compile(
     r"|^(?:same|the same)\s+(?:for|with)\s+(?P<c>.+?)\W*$",
     re.IGNORECASE,
 )
+# "And what position does he hold?": a connective before a question of its own, not an ellipsis ("And Tencent?").
+_CONNECTIVE = re.compile(r"^(?:and|but|also|so|then)\s+", re.IGNORECASE)
+_QUESTION_START = re.compile(
+    r"^(?:what|which|who|whom|whose|when|where|why|how|is|are|was|were|do|does|did|can|could|will|would|has|have"
+    r"|had|should)\b(?!\s+about\b)",
+    re.IGNORECASE,
+)
 _PERSONAL = re.compile(r"\b(he|she|him|his|her|hers)\b", re.IGNORECASE)
 _IMPERSONAL = re.compile(r"\b(it|its|they|them|their|theirs|the company|the firm|this company)\b", re.IGNORECASE)
 _PRONOUNS = re.compile(f"{_PERSONAL.pattern}|{_IMPERSONAL.pattern}", re.IGNORECASE)
@@ -78,6 +85,7 @@ def condense(question: str, history: Sequence[Turn]) -> str:
         return question
     last = history[-1]
     base = last.query or last.question
+    question = _own_question(question)
     ellipsis = _ELLIPSIS.match(question)
     if ellipsis:
         subject = next(g for g in ellipsis.groups() if g)
@@ -90,11 +98,34 @@ def condense(question: str, history: Sequence[Turn]) -> str:
     own = _names(question)
     if not own and (_PERSONAL.search(question) or _IMPERSONAL.search(question)):
         return _resolve_pronouns(question, last, base) or _both(question, base)
+    if own and _points_back(question, own):
+        return _resolve_pronouns(question, last, base) or _both(question, base)
     if not own and len(query_terms(question)) <= 1 and len(question.split()) <= 6:
         # A question with no subject of its own ("How much?", "Why?") continues the last one.
         context = " ".join(_names(base)) or base
         return f"{question} ({context})"
     return question
+
+
+def _own_question(question: str) -> str:
+    """``question`` without a leading "And" when a question of its own follows it ("And how many jets did they
+    order?"): such a follow-up is read for its pronouns, not spliced into the last question as an ellipsis."""
+    rest = _CONNECTIVE.sub("", question, count=1)
+    if rest != question and _QUESTION_START.match(rest):
+        return rest[:1].upper() + rest[1:]
+    return question
+
+
+def _points_back(question: str, own: list[str]) -> bool:
+    """Whether a pronoun in a question that names things of its own stands for something of the last turn:
+    "he" when the question names no person ("What position does he hold at Disney?"), any pronoun before the
+    question's first name. A pronoun after one ("Did Tencent say it would…") is that name's."""
+    first_name = min((question.find(name) for name in own if name in question), default=len(question))
+    for match in _PRONOUNS.finditer(question):
+        personal = match.group().lower() in _PERSON_WORDS
+        if match.start() < first_name or (personal and not any(_is_person(name) for name in own)):
+            return True
+    return False
 
 
 def _both(question: str, base: str) -> str:
