@@ -1,7 +1,7 @@
 """Embedding backends for all-MiniLM-L6-v2 on this CPU: speed, agreement with PyTorch, and dense recall.
 
     python -m bench.embedding_backends --work DIR [--data ../shared/bench/realtimeqa] [--sample 2000] [--full]
-                                       [--backends torch,onnx,onnx-int8,openvino,openvino-bf16]
+                                       [--backends torch,onnx,onnx-int8,openvino,openvino-bf16,...]
 
 PyTorch is sentence-transformers as the index uses it. The others run the same weights exported to ONNX
 (``torch.onnx.export``) with the model's own tokenizer (``tokenizers``, 256 tokens), mean pooling and L2
@@ -9,11 +9,14 @@ normalisation, as sentence-transformers does: ONNX Runtime in fp32 and with int8
 weights (``onnxruntime.quantization.quantize_dynamic``), OpenVINO in fp32 as ``ASSISTANT_EMBED_BACKEND=openvino``
 runs it (``assistant.embed.openvino``, converted from the PyTorch weights) and, from the ONNX graph, with a bf16
 inference hint (this CPU has AVX512-BF16). The project installs ``openvino`` (extra ``[openvino]``, and the test
-extra); ``onnxruntime`` and ``onnx`` it does not: sentence-transformers' ``[onnx]`` extra pins other versions of
-torch, transformers and sentence-transformers than the project's, so measure those with them on ``PYTHONPATH``
-from a separate folder (``pip install --target DIR --no-deps onnxruntime onnx protobuf ml_dtypes flatbuffers
-coloredlogs humanfriendly``). Static int8 quantisation (NNCF / optimum-intel) is not measured: it needs those
-pinned stacks.
+extra); ``onnxruntime``, ``onnx`` and ``nncf`` it does not: sentence-transformers' ``[onnx]`` extra pins other
+versions of torch, transformers and sentence-transformers than the project's, so measure those with them on
+``PYTHONPATH`` from a separate folder (``pip install --target DIR --no-deps onnxruntime onnx protobuf ml_dtypes
+flatbuffers coloredlogs humanfriendly``, and for NNCF ``pip install --target DIR --no-deps nncf pydot ninja
+tabulate``).
+``openvino-int8-weights`` and ``openvino-int8`` are the default backend's converted model quantised by NNCF, its
+weights alone or weights and activations (calibrated on 300 passages outside the sample); a backend whose package
+is missing is printed as skipped.
 
 Printed per backend: passages/s on ``--sample`` RealTime QA passages (batch 64, two threads), the cosine of its
 vectors to PyTorch's (mean and worst), and with ``--full`` the dense-only recall@1/@10 of the gold article on
@@ -97,17 +100,19 @@ def export(folder: Path, path: Path) -> None:
         )
 
 
-def backend(name: str, folder: Path, work: Path) -> Any:
+def backend(name: str, folder: Path, work: Path, calibration: list[str]) -> Any:
     if name == "torch":
         from assistant.embed.factory import load_embedder
 
         return load_embedder(None, batch_size=64)
-    if name == "openvino":  # what ASSISTANT_EMBED_BACKEND=openvino runs
+    if name == "openvino":  # what the default backend runs
         from assistant.embed.base import PACKAGED_MODEL_NAME, weights_hash
         from assistant.embed.openvino import CompiledEmbedder
 
         identity = f"{PACKAGED_MODEL_NAME}@sha256:{weights_hash(folder)}"
         return CompiledEmbedder(PACKAGED_MODEL_NAME, folder, identity, cache=work / "cache", batch_size=64)
+    if name in ("openvino-int8-weights", "openvino-int8"):
+        return int8(name, folder, work, calibration)
     onnx_path = work / "minilm.onnx"
     export(folder, onnx_path)
     if name.startswith("onnx"):
@@ -140,6 +145,35 @@ def backend(name: str, folder: Path, work: Path) -> Any:
         return np.asarray(compiled({"input_ids": ids, "attention_mask": mask, "token_type_ids": types})[0])
 
     return Exported(folder, run_ov)
+
+
+def int8(name: str, folder: Path, work: Path, calibration: list[str]) -> Any:
+    """The default backend's converted model quantised by NNCF: its weights alone to int8
+    (``nncf.compress_weights``), or weights and activations (``nncf.quantize``, transformer preset, calibrated on
+    ``calibration``: passages outside the measured sample)."""
+    import copy
+    import threading
+
+    import nncf
+
+    from assistant.embed.openvino import _INPUTS, converted_model
+
+    compiled = backend("openvino", folder, work, calibration)
+    source = compiled._core.read_model(str(converted_model(folder, compiled.identity, work / "cache")))
+    if name == "openvino-int8-weights":
+        quantised = nncf.compress_weights(source)
+    else:
+        items = []
+        for text in calibration:
+            encoded = compiled._tokenizer.encode_batch([text])[0]
+            ids, mask = np.array([encoded.ids]), np.array([encoded.attention_mask])
+            items.append(dict(zip(_INPUTS, (ids, mask, np.zeros_like(ids)), strict=True)))
+        quantised = nncf.quantize(
+            source, nncf.Dataset(items), model_type=nncf.ModelType.TRANSFORMER, subset_size=len(items)
+        )
+    variant = copy.copy(compiled)  # the same tokenizer, pooling and threads; another model compiled on first use
+    variant._model, variant._compiled, variant._lock = quantised, {}, threading.Lock()
+    return variant
 
 
 def passages(data: Path) -> tuple[list[str], list[str], list[str | None]]:
@@ -176,7 +210,9 @@ def main(argv: list[str]) -> int:
     parser.add_argument("--work", type=Path, required=True)
     parser.add_argument("--sample", type=int, default=2000)
     parser.add_argument("--full", action="store_true", help="Embed every passage and measure dense recall.")
-    parser.add_argument("--backends", default="torch,onnx,onnx-int8,openvino,openvino-bf16")
+    parser.add_argument(
+        "--backends", default="torch,onnx,onnx-int8,openvino,openvino-bf16,openvino-int8-weights,openvino-int8"
+    )
     args = parser.parse_args(argv)
     if not has_data(args.data, REALTIMEQA):
         return 0
@@ -186,12 +222,18 @@ def main(argv: list[str]) -> int:
     folder = packaged_model_path()
     texts, ids, days = passages(args.data)
     questions = load_jsonl(args.data / "queries_dev.jsonl")
-    sample = texts[:: max(1, len(texts) // args.sample)][: args.sample]
+    step = max(2, len(texts) // args.sample)
+    sample = texts[::step][: args.sample]
+    calibration = texts[1::step][:300]  # for the int8 variants: passages next to the sample's, none of them
     reference: np.ndarray | None = None
     print("| backend | passages/s | cosine to PyTorch mean / worst | dense recall@1 | dense recall@10 |")
     print("|---|---|---|---|---|")
     for name in args.backends.split(","):
-        model = backend(name, folder, args.work)
+        try:
+            model = backend(name, folder, args.work, calibration)
+        except ImportError as exc:  # onnxruntime, nncf: measured from a folder on PYTHONPATH (see above)
+            print(f"| {name} | skipped: {exc} | | | |", flush=True)
+            continue
         model.embed(sample[:64])  # warm up
         started = time.perf_counter()
         vectors = model.embed(sample)
