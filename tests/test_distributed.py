@@ -284,6 +284,55 @@ def test_bad_input_on_ray_reads_as_it_does_locally(tmp_path: Path, index_locatio
         assert hits[0] == hits[1] and hits[0]
 
 
+class FlakyRay:
+    """Stands in for the ray module in ``connect``: ``init`` fails as Ray does when a local node is slow to register
+    (the bare Exception of ray/_private/node.py) the first ``failures`` times."""
+
+    TIMEOUT = (
+        "The current node timed out during startup. This could happen because some of the raylet failed to startup "
+        "or the GCS has become overloaded."
+    )
+
+    def __init__(self, failures: int, message: str = TIMEOUT) -> None:
+        self.failures, self.message = failures, message
+        self.inits: list[object] = []
+        self.shutdowns = 0
+
+    def is_initialized(self) -> bool:
+        return False
+
+    def init(self, address: object = None, **_: object) -> None:
+        self.inits.append(address)
+        if len(self.inits) <= self.failures:
+            raise Exception(self.message)
+
+    def shutdown(self) -> None:
+        self.shutdowns += 1
+
+
+def test_a_local_instance_slow_to_start_is_started_again(
+    monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
+) -> None:
+    monkeypatch.delenv("RAY_ADDRESS", raising=False)
+    flaky = FlakyRay(failures=distributed.LOCAL_START_ATTEMPTS - 1)
+    assert distributed.connect(flaky, None) is True  # type: ignore[arg-type]
+    assert len(flaky.inits) == distributed.LOCAL_START_ATTEMPTS and flaky.shutdowns == flaky.failures
+    assert "slow to start" in caplog.text
+
+    never = FlakyRay(failures=distributed.LOCAL_START_ATTEMPTS)
+    with pytest.raises(ClusterError, match=r"did not start \(3 attempts\).*ray start --head"):
+        distributed.connect(never, None)  # type: ignore[arg-type]
+    # Another failure, or the same one from a cluster named by its address, is not retried.
+    other = FlakyRay(failures=1, message="something else broke")
+    with pytest.raises(Exception, match="something else broke"):
+        distributed.connect(other, None)  # type: ignore[arg-type]
+    named = FlakyRay(failures=1)
+    monkeypatch.setattr(distributed, "_check_reachable", lambda address: None)
+    with pytest.raises(Exception, match="timed out during startup"):
+        distributed.connect(named, "ray://10.0.0.5:10001")  # type: ignore[arg-type]
+    assert len(other.inits) == len(named.inits) == 1
+
+
 def test_without_ray_the_command_says_how_to_install_it(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     from click.testing import CliRunner
 

@@ -202,6 +202,13 @@ def _check_reachable(address: str) -> None:
         raise ClusterError(f"cannot reach the Ray cluster at {address}: {exc}") from exc
 
 
+# Ray waits a fixed 30 s for a new local node to register with its GCS, then raises a bare Exception with this
+# message (ray/_private/node.py). With every core busy (a CPU hog on each of two cores beside two test runs) it
+# happened twice in this project's test runs; a start that times out is shut down and made again.
+_START_TIMEOUT = "timed out during startup"
+LOCAL_START_ATTEMPTS = 3
+
+
 def connect(ray: ModuleType, address: str | None) -> bool:
     """Join the cluster at ``address`` (None or "": ``RAY_ADDRESS``, else a local instance started here).
 
@@ -220,18 +227,31 @@ def connect(ray: ModuleType, address: str | None) -> bool:
         os.environ.setdefault("RAY_USAGE_STATS_ENABLED", "0")
         options["include_dashboard"] = False
     logger.info("connecting to Ray %s", target or "(local instance)")
-    try:
-        ray.init(
-            address=target,
-            runtime_env={"env_vars": WORKER_ENV},
-            # Workers' output stays in the cluster's logs: the CLI's stdout is its result (JSON with --json).
-            log_to_driver=False,
-            logging_level=logging.WARNING,
-            **options,
-        )
-    except ConnectionError as exc:
-        raise ClusterError(f"cannot reach the Ray cluster at {target}: {exc}") from exc
-    return True
+    for attempt in range(1, LOCAL_START_ATTEMPTS + 1):
+        try:
+            ray.init(
+                address=target,
+                runtime_env={"env_vars": WORKER_ENV},
+                # Workers' output stays in the cluster's logs: the CLI's stdout is its result (JSON with --json).
+                log_to_driver=False,
+                logging_level=logging.WARNING,
+                **options,
+            )
+            return True
+        except ConnectionError as exc:
+            raise ClusterError(f"cannot reach the Ray cluster at {target}: {exc}") from exc
+        except Exception as exc:  # Ray raises a bare Exception when a local node is slow to start
+            if target is not None or _START_TIMEOUT not in str(exc):
+                raise
+            ray.shutdown()  # what the attempt started, before the next one
+            if attempt == LOCAL_START_ATTEMPTS:
+                raise ClusterError(
+                    f"a local Ray instance did not start ({LOCAL_START_ATTEMPTS} attempts): its node did not register "
+                    "within the 30 s Ray allows, which happens on a machine this busy; try again, or start one with "
+                    "`ray start --head` and pass its address"
+                ) from exc
+            logger.warning("a local Ray instance was slow to start (attempt %d): starting it again", attempt)
+    return True  # not reached: the loop returns or raises
 
 
 def _quiet_data(ray: ModuleType) -> dict[str, Any]:
