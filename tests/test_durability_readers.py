@@ -4,14 +4,18 @@ ones, and every answer comes from exactly one generation, however the swaps race
 
 from __future__ import annotations
 
+import ast
 import re
 import threading
+import time
 from pathlib import Path
 
+import pytest
 from conftest import FakeEmbedder
 from durability import current, wait_for
 
 from assistant import Answer, Assistant, Hit, Retriever, build_index, get_settings, update_index
+from assistant.arrays import ATTEMPTS, mapped_array
 from assistant.index.local.reader import kept_generations
 
 
@@ -171,3 +175,83 @@ def test_every_answer_comes_from_one_generation_while_updates_swap_them(tmp_path
     assert errors == []
     for name, replies in answered.items():
         assert set(range(2, updates + 2)) <= set(replies), name
+
+
+def test_npy_headers_are_read_one_thread_at_a_time_while_readers_and_a_writer_race(
+    tmp_path: Path, base_index: tuple[Path, Path], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """numpy parses .npy headers with ast.literal_eval, which CPython 3.11 cannot run in two threads at once
+    (python/cpython#106905: "SystemError: AST constructor recursion depth mismatch", seen in the test above under
+    load). Here every header parse is slowed and counted: readers opening new segments and a writer purging and
+    merging old ones in the same process never parse two headers at the same time."""
+    corpus, index = base_index
+    inside, most, guard = [0], [0], threading.Lock()
+    parse = ast.literal_eval
+
+    def counted(text: str) -> object:
+        if not (isinstance(text, str) and text.lstrip().startswith("{'descr'")):  # not an .npy header
+            return parse(text)
+        with guard:
+            inside[0] += 1
+            most[0] = max(most[0], inside[0])
+        try:
+            time.sleep(0.01)  # widens the window a second parse would have to land in
+            return parse(text)
+        finally:
+            with guard:
+                inside[0] -= 1
+
+    monkeypatch.setattr(ast, "literal_eval", counted)
+    merging = get_settings(merge_factor=2, keep_generations=1, progress=False)
+    readers = [Retriever.open(index, embedder=FakeEmbedder()) for _ in range(3)]
+    stop, errors, searches = threading.Event(), [], [0]
+
+    def reader(retriever: Retriever) -> None:
+        while not stop.is_set():
+            try:
+                retriever.refresh()
+                retriever.search("comet seen by astronomers", k=3, as_of="2030-01-01")
+                searches[0] += 1
+            except BaseException as exc:
+                errors.append(exc)
+                return
+
+    threads = [threading.Thread(target=reader, args=(r,)) for r in readers]
+    for thread in threads:
+        thread.start()
+    try:
+        for n in range(6):
+            (corpus / f"comet{n}.txt").write_text(f"Comet {n} seen\n\nAstronomers saw comet number {n}.\n")
+            assert update_index([corpus], index, embedder=FakeEmbedder(), settings=merging).published
+    finally:
+        stop.set()
+        for thread in threads:
+            thread.join(timeout=30)
+    assert errors == [] and searches[0] > 0
+    assert most[0] == 1, f"{most[0]} headers were parsed at the same time"
+
+
+def test_a_header_read_disturbed_by_another_threads_ast_is_read_again(
+    base_index: tuple[Path, Path], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The other AST users of a process (an import defining pydantic models in another thread) cannot take the
+    lock: a header parse they disturb raises CPython's SystemError, and the store reads the header again."""
+    _, index = base_index
+    parse, failures = ast.literal_eval, [2]
+
+    def disturbed(text: str) -> object:
+        if failures[0]:
+            failures[0] -= 1
+            raise SystemError("AST constructor recursion depth mismatch (before=147, after=49)")
+        return parse(text)
+
+    monkeypatch.setattr(ast, "literal_eval", disturbed)
+    with Retriever.open(index, embedder=FakeEmbedder()) as retriever:  # opens (maps) every segment
+        assert retriever.search("comet seen by astronomers", k=3, as_of="2030-01-01")
+    assert failures == [0]
+    rows = next((index / current(index) / "segments").glob("seg-*.rows.npy"))
+    failures[0] = 1
+    assert len(mapped_array(rows)) > 0 and failures == [0]
+    failures[0] = ATTEMPTS  # as many as the attempts: the error stands
+    with pytest.raises(SystemError, match="recursion depth mismatch"):
+        mapped_array(rows)

@@ -20,7 +20,14 @@ UI = REPO / "ui"
 
 # The pipeline, lowest first: a module may import its own stage or a lower one, never a higher one.
 STAGES: list[tuple[str, ...]] = [
-    ("assistant.errors", "assistant.settings", "assistant.documents", "assistant.answers", "assistant.testing"),
+    (
+        "assistant.errors",
+        "assistant.settings",
+        "assistant.documents",
+        "assistant.answers",
+        "assistant.testing",
+        "assistant.arrays",
+    ),
     ("assistant.text",),
     ("assistant.ingest",),
     ("assistant.embed",),  # the embedding model, one module per backend

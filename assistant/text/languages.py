@@ -13,6 +13,7 @@ import threading
 from functools import lru_cache
 from typing import Any
 
+from ..arrays import parsed
 from .terms import query_terms
 
 __all__ = ["ENGLISH", "content_terms", "language_name", "question_language"]
@@ -112,5 +113,7 @@ def _identifier() -> Any:
         if not _IDENTIFIER:
             from py3langid.langid import MODEL_FILE, LanguageIdentifier
 
-            _IDENTIFIER.append(LanguageIdentifier.from_model_file(MODEL_FILE, norm_probs=True))
+            # Its model is a numpy file: read like the store's, one at a time (see assistant/arrays.py).
+            model = parsed(lambda: LanguageIdentifier.from_model_file(MODEL_FILE, norm_probs=True), MODEL_FILE)
+            _IDENTIFIER.append(model)
         return _IDENTIFIER[0]

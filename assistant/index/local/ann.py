@@ -18,6 +18,8 @@ from typing import TYPE_CHECKING, Any, cast
 
 import numpy as np
 
+from ...arrays import mapped_array
+
 if TYPE_CHECKING:
     import faiss
 
@@ -42,7 +44,7 @@ def builder(min_rows: int, template: Any = None) -> Callable[[Path], tuple[str, 
     def build(path: Path) -> tuple[str, np.ndarray] | None:
         import faiss
 
-        vectors = np.load(path, mmap_mode="r")
+        vectors = mapped_array(path)
         rows, dimension = vectors.shape
         if rows < min_rows:
             return None

@@ -41,6 +41,17 @@ _ARTICLE_COLUMNS = (
 )
 
 
+OPEN_ATTEMPTS = 3
+
+
+def _newest(db: sqlite3.Connection) -> int | None:
+    try:
+        row = db.execute("SELECT max(number) FROM main.commits").fetchone()
+    except sqlite3.DatabaseError:
+        return None
+    return None if row is None else row[0]
+
+
 def _store_of(directory: Path, generation: int | None) -> Path:
     store = current_store(directory)
     if generation is None or generation >= store_number(store.name):
@@ -135,14 +146,27 @@ class IndexReader:
         verify: bool = True,
         settings: Settings | None = None,
     ) -> IndexReader:
-        """The live generation of the index in ``directory``, or ``generation`` while it is still kept."""
-        store = _store_of(Path(directory), generation)
-        db = connect(store, readonly=True)
-        try:
-            return cls(store, db, load_commit(db, store, generation), verify=verify, settings=settings)
-        except BaseException:
-            db.close()
-            raise
+        """The live generation of the index in ``directory``, or ``generation`` while it is still kept.
+
+        The live generation is opened again when a writer published a newer one and purged this one's files while
+        it was being opened (with ASSISTANT_KEEP_GENERATIONS=1 one publish is enough): that is not damage.
+        """
+        for attempt in range(1, OPEN_ATTEMPTS + 1):
+            store = _store_of(Path(directory), generation)
+            db = connect(store, readonly=True)
+            newest = _newest(db)
+            try:
+                return cls(store, db, load_commit(db, store, generation), verify=verify, settings=settings)
+            except IndexCorruptError:
+                moved_on = current_store(Path(directory)) != store or _newest(db) != newest
+                db.close()
+                if generation is not None or not moved_on or attempt == OPEN_ATTEMPTS:
+                    raise
+                logger.info("generation of %s replaced while it was being opened: opening the new one", directory)
+            except BaseException:
+                db.close()
+                raise
+        raise AssertionError("not reached")
 
     def _verify_all(self) -> None:
         for live in sorted(self.lives, key=lambda live: live.segment.count):

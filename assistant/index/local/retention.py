@@ -19,6 +19,7 @@ from pathlib import Path
 
 import numpy as np
 
+from ...arrays import mapped_array
 from ..writing import moment
 from .layout import LEGACY_PREFIX, SEGMENTS, STORE_PREFIX, TMP_PREFIX, store_number
 from .segments import file_name, segment_number
@@ -91,7 +92,7 @@ def purge(db: sqlite3.Connection, store: Path, oldest: int) -> int:
                 r["name"]: r for (body,) in db.execute("SELECT body FROM commits") for r in json.loads(body)["segments"]
             }
             for record in records.values():
-                held = np.load(store / SEGMENTS / file_name(record["name"], "rows"), mmap_mode="r")["article"]
+                held = mapped_array(store / SEGMENTS / file_name(record["name"], "rows"))["article"]
                 candidates = candidates[~np.isin(candidates, held)]
                 if not len(candidates):
                     break

@@ -22,6 +22,7 @@ from typing import IO, TYPE_CHECKING, Any
 
 import numpy as np
 
+from ...arrays import read_header
 from ...errors import IndexCorruptError
 from .postings import POSTING, TERM, Postings, build_postings
 
@@ -127,10 +128,9 @@ def _map(path: Path, record: dict[str, Any]) -> tuple[mmap.mmap, np.ndarray | No
         if path.suffix != ".npy":
             return mapped, None
         try:
-            version = np.lib.format.read_magic(handle)
+            version, shape, fortran, dtype = read_header(handle)
             if version != (1, 0):
                 raise ValueError(f"npy version {version}")
-            shape, fortran, dtype = np.lib.format.read_array_header_1_0(handle)
             offset = handle.tell()
             count = int(np.prod(shape, dtype=np.int64))
             if fortran or offset + count * dtype.itemsize != size:
