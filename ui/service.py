@@ -197,7 +197,7 @@ class ChatService:
         from assistant import describe_index
 
         if self.first_build is not None and not self.ready:
-            return self.first_build.progress().line(), []
+            return escaped(self.first_build.progress().line()), []
         info = describe_index(self.index_dir, with_articles=True, settings=self.settings)
         dates = info.date_range
         outlets = ", ".join(f"{s.source} ({s.articles})" for s in info.sources) or "–"
