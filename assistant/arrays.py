@@ -35,17 +35,18 @@ def mapped_array(path: Path) -> np.ndarray:
     return parsed(lambda: np.load(path, mmap_mode="r"), path)
 
 
-def read_header(handle: IO[bytes]) -> tuple[tuple[int, int], tuple[int, ...], bool, np.dtype]:
-    """The format version, shape, Fortran order and dtype of the ``.npy`` file open at its start in ``handle``."""
+def read_header(handle: IO[bytes]) -> tuple[tuple[int, ...], bool, np.dtype]:
+    """The shape, Fortran order and dtype of the version 1.0 ``.npy`` file open at its start in ``handle``;
+    ValueError for another version or a header numpy cannot read."""
     start = handle.tell()
 
-    def parse() -> tuple[tuple[int, int], tuple[int, ...], bool, np.dtype]:
+    def parse() -> tuple[tuple[int, ...], bool, np.dtype]:
         handle.seek(start)
         version = np.lib.format.read_magic(handle)
         if version != (1, 0):
-            return version, (), False, np.dtype("V1")
+            raise ValueError(f"npy version {version}")
         shape, fortran, dtype = np.lib.format.read_array_header_1_0(handle)
-        return version, shape, fortran, dtype
+        return shape, fortran, dtype
 
     return parsed(parse, getattr(handle, "name", "an .npy file"))
 

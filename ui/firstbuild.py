@@ -84,8 +84,9 @@ class FirstBuild:
 
     def _report(self, articles_done: int, articles: int, chunks_done: int, chunks: int) -> None:
         with self._lock:
-            self._progress = replace(self._progress, articles_done=articles_done, articles=articles)
-            self._progress = replace(self._progress, chunks_done=chunks_done, chunks=chunks)
+            self._progress = replace(
+                self._progress, articles_done=articles_done, articles=articles, chunks_done=chunks_done, chunks=chunks
+            )
 
     def _run(self) -> None:
         from assistant import update_index

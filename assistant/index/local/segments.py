@@ -128,9 +128,7 @@ def _map(path: Path, record: dict[str, Any]) -> tuple[mmap.mmap, np.ndarray | No
         if path.suffix != ".npy":
             return mapped, None
         try:
-            version, shape, fortran, dtype = read_header(handle)
-            if version != (1, 0):
-                raise ValueError(f"npy version {version}")
+            shape, fortran, dtype = read_header(handle)
             offset = handle.tell()
             count = int(np.prod(shape, dtype=np.int64))
             if fortran or offset + count * dtype.itemsize != size:
