@@ -11,6 +11,7 @@ from .errors import (
     ClusterError,
     ConfigError,
     EndpointError,
+    FetchError,
     IndexCorruptError,
     IndexLockedError,
     IndexNotFoundError,
@@ -32,6 +33,9 @@ if TYPE_CHECKING:
     from .indexing.update import build_index, remove_articles, update_index
     from .retrieve.filters import Filters
     from .retrieve.retriever import Retriever
+    from .watch.questions import Watchlist
+    from .watch.records import RoundReport, WatchedQuestion
+    from .watch.watcher import Watcher
 
 __all__ = [
     "Answer",
@@ -46,6 +50,7 @@ __all__ = [
     "Conflict",
     "Embedder",
     "EndpointError",
+    "FetchError",
     "Filters",
     "Hit",
     "IndexCorruptError",
@@ -58,10 +63,14 @@ __all__ = [
     "ModelMismatchError",
     "NothingIndexedError",
     "Retriever",
+    "RoundReport",
     "Settings",
     "Skipped",
     "StoreError",
     "StoreUnavailableError",
+    "WatchedQuestion",
+    "Watcher",
+    "Watchlist",
     "build_index",
     "describe_index",
     "get_settings",
@@ -81,6 +90,10 @@ _LAZY = {
     "build_index": "indexing.update",
     "update_index": "indexing.update",
     "remove_articles": "indexing.update",
+    "Watcher": "watch.watcher",
+    "Watchlist": "watch.questions",
+    "WatchedQuestion": "watch.records",
+    "RoundReport": "watch.records",
 }
 
 

@@ -2,6 +2,7 @@
 
     AssistantError                 base of everything below
     ├── ConfigError                a setting or argument is invalid
+    │   └── FetchError             a URL (a page, a feed) cannot be fetched: refused, HTTP error, too big, timed out
     ├── ModelError                 an embedding model cannot be found or loaded
     ├── InputError                 an article could not be read (file, line, field)
     ├── EndpointError              an LLM endpoint failed (unreachable, timed out, bad reply)
@@ -29,6 +30,19 @@ class AssistantError(Exception):
 
 class ConfigError(AssistantError):
     """A setting or argument has an invalid value."""
+
+
+class FetchError(ConfigError):
+    """A URL cannot be fetched: its address is refused, the server answers an error, or the body is too big.
+
+    ``status`` is the HTTP status when the server answered one; ``retry_after`` the seconds its ``Retry-After``
+    header asks a client to wait (a 429 or 503), or None.
+    """
+
+    def __init__(self, message: str, *, status: int | None = None, retry_after: float | None = None) -> None:
+        super().__init__(message)
+        self.status = status
+        self.retry_after = retry_after
 
 
 class ModelError(AssistantError):

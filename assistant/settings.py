@@ -226,6 +226,30 @@ class Settings(BaseSettings):
         10.0, gt=0, le=600, description="Seconds to wait for a Milvus server to answer a connection or a request."
     )
 
+    # -- feeds and watched questions ------------------------------------------------------------------------
+    watch_dir: Path | None = Field(
+        None,
+        description=(
+            "Where the watched feeds and questions are kept (a SQLite file and the feed entries as read); "
+            "default: watch/ in the index folder, or in the corpus folder for a Milvus server."
+        ),
+    )
+    watch_every: float = Field(
+        900.0, ge=1, le=7 * 24 * 3600, description="Seconds between two rounds over the watched feeds (15 min)."
+    )
+    feed_timeout: float = Field(
+        20.0, gt=0, le=600, description="Seconds to wait for a feed or a page linked from it before giving up."
+    )
+    feed_hosts_at_once: int = Field(
+        4, ge=1, le=64, description="Feed hosts fetched at the same time; one request at a time per host."
+    )
+    feed_max_backoff: float = Field(
+        24 * 3600.0,
+        ge=1,
+        le=30 * 24 * 3600,
+        description="Longest wait before retrying a failing feed; the wait doubles with each failure up to this.",
+    )
+
     # -- chat page ------------------------------------------------------------------------------------------
     ui_auth: SecretStr | None = Field(
         None, description="user:password for the chat page; required to serve on anything but loopback."
@@ -237,8 +261,9 @@ class Settings(BaseSettings):
     ui_fetch_private: bool = Field(
         False,
         description=(
-            "Let 'add a URL' fetch pages on loopback, private, link-local and other non-public addresses; off, "
-            "a page user cannot make the server reach internal services (SSRF)."
+            "Let 'add a URL', feeds added in the page and the pages feed entries link to be fetched from loopback, "
+            "private, link-local and other non-public addresses; off, neither a page user nor a feed can make the "
+            "server reach internal services (SSRF). Feeds named on the command line or in --watch's file may be."
         ),
     )
 

@@ -30,12 +30,14 @@ STAGES: list[tuple[str, ...]] = [
     ),
     ("assistant.text",),
     ("assistant.ingest",),
+    ("assistant.web",),  # fetching pages and feeds: the SSRF guard, conditional requests
     ("assistant.embed",),  # the embedding model, one module per backend
     ("assistant.index",),  # the store: what both backends share, the protocol, and each backend in its own room
     ("assistant.indexing",),  # from files to a published generation: read, chunk, embed, reconcile, write
     ("assistant.retrieve",),
     ("assistant.llm",),
     ("assistant.answer",),
+    ("assistant.watch",),  # news keeps arriving: feed rounds through the one writer, watched questions re-asked
     ("assistant",),  # the public API (assistant/__init__.py)
     ("assistant.cli", "assistant.__main__", "assistant_ui"),  # the entry points: the command line and the chat page
 ]
@@ -134,6 +136,7 @@ def test_public_api_is_pinned() -> None:
         "Conflict",
         "Embedder",
         "EndpointError",
+        "FetchError",
         "Filters",
         "Hit",
         "IndexCorruptError",
@@ -146,10 +149,14 @@ def test_public_api_is_pinned() -> None:
         "ModelMismatchError",
         "NothingIndexedError",
         "Retriever",
+        "RoundReport",
         "Settings",
         "Skipped",
         "StoreError",
         "StoreUnavailableError",
+        "WatchedQuestion",
+        "Watcher",
+        "Watchlist",
         "build_index",
         "describe_index",
         "get_settings",

@@ -25,13 +25,13 @@ from assistant.settings import Settings
 
 gradio_client = pytest.importorskip("gradio_client", reason="gradio is not installed: pip install -e .")
 
-import assistant_ui.fetcher  # noqa: E402
 from assistant_ui.app import bind_credentials, is_loopback, serve, start  # noqa: E402
-from assistant_ui.fetcher import FETCH_REDIRECTS, fetch_page, public_address  # noqa: E402
 from assistant_ui.render import answer_markdown, cards_html  # noqa: E402
 from assistant_ui.service import ChatService  # noqa: E402
 
+import assistant.web.fetch  # noqa: E402
 from assistant.documents import web_url  # noqa: E402
+from assistant.web.fetch import FETCH_REDIRECTS, fetch_page, public_address  # noqa: E402
 
 NO_FILTERS = ("", "", "", [], 8, "extractive")  # as of, since, until, sources, passages, answerer
 UPLOAD_MB = 0.5  # the page fixture's upload limit: quick to exceed, and fractional ("0.5mb" would not start Gradio)
@@ -463,7 +463,7 @@ def site() -> Iterator[_SiteServer]:
 def outside(monkeypatch: pytest.MonkeyPatch) -> Iterator[_SiteServer]:
     """A stand-in for a public web site: on 127.0.0.2, which the fetch is told to treat as a public address."""
     real = public_address
-    monkeypatch.setattr(assistant_ui.fetcher, "public_address", lambda address: address == "127.0.0.2" or real(address))
+    monkeypatch.setattr(assistant.web.fetch, "public_address", lambda address: address == "127.0.0.2" or real(address))
     yield from _serve_site("127.0.0.2")
 
 
@@ -536,9 +536,9 @@ def test_only_http_urls_are_fetched(site: _SiteServer) -> None:
 
 def test_every_address_of_a_host_must_be_public(monkeypatch: pytest.MonkeyPatch) -> None:
     """A name with one public and one internal address is refused: the connection could go to either."""
-    monkeypatch.setattr(assistant_ui.fetcher, "resolve", lambda host, port: ["93.184.216.34", "10.1.2.3"])
+    monkeypatch.setattr(assistant.web.fetch, "resolve", lambda host, port: ["93.184.216.34", "10.1.2.3"])
     refused = "connected to a host it should have refused"
-    monkeypatch.setattr(assistant_ui.fetcher, "_get", lambda *args: pytest.fail(refused))
+    monkeypatch.setattr(assistant.web.fetch, "_get", lambda *args: pytest.fail(refused))
     with pytest.raises(ConfigError, match=r"refusing news\.example: it is not a public address"):
         fetch_page("https://news.example/story", 10_000)
 
@@ -566,7 +566,7 @@ def test_the_fetch_connects_to_the_address_it_checked(site: _SiteServer, monkeyp
         asked.append(host)
         return ["127.0.0.1"]
 
-    monkeypatch.setattr(assistant_ui.fetcher, "resolve", resolve_once)
+    monkeypatch.setattr(assistant.web.fetch, "resolve", resolve_once)
     # news.example has no address in the real DNS: fetched only if the connection goes to the resolved one.
     assert b"1,200 passengers" in fetch_page(f"http://news.example:{port}/article", 10_000, allow_private=True)
     assert asked == ["news.example"] and site.seen == [("/article", f"news.example:{port}")]

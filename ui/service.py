@@ -300,7 +300,7 @@ class ChatService:
         return path
 
     def _fetch(self, url: str) -> Path:
-        from .fetcher import fetch_page
+        from assistant.web.fetch import fetch_page
 
         data = fetch_page(url, self.max_bytes, allow_private=self.settings.ui_fetch_private)
         return self._write("url", ".html", data)

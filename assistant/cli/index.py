@@ -16,6 +16,7 @@ from .options import emit, errors, index_option, json_option
 
 if TYPE_CHECKING:
     from ..indexing.summary import IndexSummary
+    from ..watch.records import WatchedQuestion
 
 
 @click.group()
@@ -24,8 +25,9 @@ def index() -> None:
 
 
 def _print_summary(summary: IndexSummary, as_json: bool, index_dir: Path) -> None:
+    changed = _watched_changes(index_dir) if summary.published else []
     if as_json:
-        emit(summary.to_dict())
+        emit({**summary.to_dict(), "watched_changed": [question.to_dict() for question in changed]})
         return
     counts = summary.counts()
     state = f"generation {summary.generation}" if summary.published else "no change"
@@ -43,6 +45,22 @@ def _print_summary(summary: IndexSummary, as_json: bool, index_dir: Path) -> Non
             f"  kept out {len(summary.kept_out)} article(s) removed with `assistant index remove` "
             "(listed by `assistant index info`; name the file itself in an update to add it back)"
         )
+    for question in changed:
+        click.echo(f"watched question [{question.id}] changed: {question.question}")
+        for change in question.changes:
+            click.echo(f"  {change}")
+
+
+def _watched_changes(index_dir: Path) -> list[WatchedQuestion]:
+    """The watched questions whose answer this update changed (asked again only when some are watched)."""
+    from ..watch.state import WatchState, watch_folder
+    from ..watch.watcher import Watcher
+
+    settings = get_settings(index_dir=index_dir)
+    if not WatchState.exists(watch_folder(index_dir, settings)):
+        return []
+    with Watcher(index_dir, settings=settings) as watcher:
+        return watcher.recheck()
 
 
 def _run_update(paths: tuple[Path, ...], index_dir: Path | None, as_json: bool, **options: Any) -> None:

@@ -14,6 +14,7 @@ from ..settings import get_settings
 from .index import index
 from .options import errors, index_option
 from .questions import ask, evaluate, search
+from .watch import watch
 
 
 @click.group()
@@ -49,7 +50,7 @@ def serve(host: str, port: int, corpus_dir: Path | None, index_dir: Path | None)
     run(get_settings(index_dir=index_dir, corpus_dir=corpus_dir), corpus=corpus_dir, host=host, port=port)
 
 
-for command in (index, search, ask, evaluate, serve):
+for command in (index, search, ask, evaluate, serve, watch):
     cli.add_command(command)
 
 

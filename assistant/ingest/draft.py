@@ -27,6 +27,7 @@ class Draft:
     id: str | None = None
     line: int | None = None  # line of a JSON Lines record or JSON array item
     entry: int | None = None  # 1-based position of a feed entry
+    summary_only: bool = False  # a feed entry without its full text (the linked page has it)
     warnings: tuple[str, ...] = ()  # what was ignored: the article is indexed without it
 
 

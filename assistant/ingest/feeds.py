@@ -21,12 +21,14 @@ from .webpage import markup_text
 _SAMPLE = 1 << 20
 
 
-def _entry_text(entry: Any) -> str:
+def _entry_text(entry: Any) -> tuple[str, bool]:
+    """The entry's text, and whether it is only a summary (the feed has no full content for it)."""
     # Full content beats the summary, which feeds often truncate.
     parts = entry.get("content") or []
     detail = parts[0] if parts else entry.get("summary_detail") or {}
     value = detail.get("value") or entry.get("summary") or ""
-    return clean_text(markup_text(value, is_html="html" in (detail.get("type") or "text/html")))
+    text = clean_text(markup_text(value, is_html="html" in (detail.get("type") or "text/html")))
+    return text, not (parts and parts[0].get("value"))
 
 
 def _feed_inline(node: Any, key: str) -> str | None:
@@ -85,8 +87,25 @@ def _as_utf8(data: bytes) -> bytes:
     return b'<?xml version="1.0" encoding="utf-8"?>\n' + body
 
 
+@dataclasses.dataclass(frozen=True)
+class FeedDocument:
+    """A whole feed as read: its entries, its title, and how long its publisher says it may be cached (RSS
+    ``<ttl>``, in minutes; None when it does not say)."""
+
+    entries: list[Parsed]
+    title: str | None = None
+    ttl_minutes: int | None = None
+    problem: str | None = None  # what feedparser's forgiving parser had to step over (not well-formed XML)
+
+
 def parse_feed(data: bytes) -> list[Parsed]:
     """Each RSS/Atom entry is an article; a file that is not a feed is an error."""
+    return read_feed(data).entries
+
+
+def read_feed(data: bytes, *, allow_empty: bool = False) -> FeedDocument:
+    """A feed's entries with its title and ``<ttl>``; a document that is not a feed is an InputError, and so is a
+    feed without entries unless ``allow_empty`` (a watched feed may be quiet today)."""
     data = _as_utf8(data)
     # A file object, never bytes or str: feedparser would treat those as a path or URL to open.
     try:
@@ -100,17 +119,21 @@ def parse_feed(data: bytes) -> list[Parsed]:
         if not feed.get("version"):
             problem = feed.get("bozo_exception") if feed.get("bozo") else None
             raise InputError("not a feed" + (f": {one_line(problem)}" if problem else ""))
-        raise InputError("empty: feed has no entries")
+        if not allow_empty:
+            raise InputError("empty: feed has no entries")
+        if feed.get("bozo"):  # a watched feed that reads as empty because its XML is broken has failed
+            raise InputError(f"not well-formed XML: {one_line(feed.get('bozo_exception'))}")
     source = _feed_inline(feed.feed, "title")
     drafts: list[Parsed] = []
     for number, entry in enumerate(entries, start=1):
+        text, summary_only = _entry_text(entry)
         date: str | None = None
         for key in ("published", "updated", "published_parsed", "updated_parsed"):
             if date := parse_date(entry.get(key)):
                 break
         drafts.append(
             Draft(
-                text=_entry_text(entry),
+                text=text,
                 title=_feed_inline(entry, "title"),
                 date=date,
                 source=source,
@@ -118,9 +141,12 @@ def parse_feed(data: bytes) -> list[Parsed]:
                 author=_feed_inline(entry, "author"),
                 id=strip_unprintable(entry.get("id") or "").strip() or None,
                 entry=number,
+                summary_only=summary_only,
             )
         )
-    return drafts
+    ttl = str(feed.feed.get("ttl") or "").strip()
+    problem = one_line(feed.get("bozo_exception")) if feed.get("bozo") else None
+    return FeedDocument(drafts, source, int(ttl) if ttl.isdigit() else None, problem)
 
 
 # An entry alone, in the root its feed had, for feedparser to read as a one-entry feed.
