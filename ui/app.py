@@ -18,6 +18,7 @@ from assistant import ConfigError, Embedder, Settings
 
 from .page import CSS, build_app
 from .service import ChatService
+from .watching import PageWatch
 
 if TYPE_CHECKING:
     # For annotations only: gradio takes seconds to import, so build_app imports it, not this module.
@@ -93,12 +94,16 @@ def serve(
     host: str = "127.0.0.1",
     port: int = 7860,
     embedder: Embedder | None = None,
+    watch: list[str] | None = None,
+    every: float | None = None,
 ) -> None:
     """Start the page over the index at ``settings.index_dir``; blocks until stopped.
 
     With ``corpus`` (``assistant serve --corpus``, which ``make run`` gives), the index is first updated from that
     folder of articles: built on first start, later only what was added or changed there meanwhile. Without it the
-    index is served as it is: serving never changes an index it was not asked to change.
+    index is served as it is: serving never changes an index it was not asked to change. ``watch`` names feeds
+    (URLs, or files listing them) to add to the watched ones; while the page is up, the watched feeds (these and
+    those added in the page) are fetched every ``every`` seconds (the settings' ``watch_every``).
     """
     bind_credentials(host, settings)  # refuse before spending minutes on the index
     if corpus is not None and not corpus.is_dir():
@@ -110,7 +115,11 @@ def serve(
         if corpus is not None:
             _update_from(corpus, settings, embedder)
         service = _open_service(settings, corpus, embedder)
-    start(service, host=host, port=port)
+    service.watch = PageWatch(service, feeds=watch, every=every).start()
+    try:
+        start(service, host=host, port=port)
+    finally:
+        service.watch.stop()
 
 
 def _has_index(settings: Settings) -> bool:

@@ -11,6 +11,7 @@ from assistant.ingest.formats import FORMATS
 from .overview import EXAMPLES_SHOWN
 from .permalinks import KEEP_QUERY_JS, SET_URL_JS
 from .render import cards_html, recheck_html
+from .watching import FEED_HEADERS
 
 if TYPE_CHECKING:
     # For annotations only: gradio takes seconds to import, so build_app imports it when the page is built.
@@ -34,6 +35,8 @@ CSS = """
 .recheck-columns { display: flex; gap: 12px; }
 .recheck-column { flex: 1; border: 1px solid #ddd; border-radius: 8px; padding: 8px 12px; }
 .recheck-note { font-weight: bold; }
+.watch-badge { color: #b35c00; font-weight: bold; }
+.watched { border-top: 1px solid #ddd; padding-top: 6px; }
 """
 
 
@@ -48,6 +51,7 @@ def build_app(service: ChatService) -> gr.Blocks:
     with demo:
         turns = gr.State([])
         header = gr.Markdown(elem_id="overview")
+        badge = gr.HTML("", elem_id="watch-badge")
         with gr.Tab("Chat"):
             with gr.Row():
                 with gr.Column(scale=3):
@@ -57,7 +61,9 @@ def build_app(service: ChatService) -> gr.Blocks:
                         send = gr.Button("Ask", variant="primary")
                         as_timeline = gr.Button("Show as timeline")
                         new_chat = gr.Button("New chat")
+                        watch_question = gr.Button("Watch this question")
                     permalink = gr.HTML("", elem_id="permalink")
+                    watch_note = gr.HTML("", elem_id="watch-note")
                     with gr.Column(elem_id="examples"):
                         # Buttons, not gr.Examples: those are fixed when the page is built and cut long headlines.
                         examples = [
@@ -93,6 +99,20 @@ def build_app(service: ChatService) -> gr.Blocks:
             pasted = gr.Textbox(label="…and its text", lines=6)
             add = gr.Button("Add to the index", variant="primary")
             result = gr.JSON(label="Update")
+            with gr.Accordion("Feeds", open=True, elem_id="feeds"):
+                feeds_table = gr.Dataframe(headers=FEED_HEADERS, interactive=False, elem_id="feeds-table")
+                feed_url = gr.Textbox(label="Feed URL (RSS or Atom)")
+                with gr.Row():
+                    add_feed = gr.Button("Watch feed")
+                    remove_feed = gr.Button("Stop watching feed")
+                    fetch_feeds = gr.Button("Fetch feeds now")
+                feed_note = gr.Markdown(elem_id="feed-note")
+        with gr.Tab("Watched"):
+            watched = gr.HTML("", elem_id="watched")
+            watched_pick = gr.Dropdown([], label="Watched question")
+            with gr.Row():
+                mark_seen = gr.Button("Mark as seen")
+                forget = gr.Button("Stop watching")
 
         chat_inputs = [question, chatbot, turns, *filters]
         chat_outputs = [chatbot, cards, turns, question]
@@ -161,6 +181,36 @@ def build_app(service: ChatService) -> gr.Blocks:
         shown = [header, *examples]
         demo.load(overview, None, shown, api_visibility="private")
         gr.Timer(OVERVIEW_SECONDS).tick(overview, None, shown, queue=False, show_progress="hidden")
+
+        # Watching: the badge, the watched questions and the feed list, kept current like the header.
+        watching = service.watch
+
+        def watch_view() -> list[Any]:
+            service.recheck_watched()  # an update from elsewhere (the command line) changes answers too
+            return [
+                watching.badge(),
+                watching.questions_html(),
+                gr.Dropdown(choices=watching.choices()),
+                watching.feed_rows(),
+            ]
+
+        view = [badge, watched, watched_pick, feeds_table]
+        demo.load(watch_view, None, view, api_visibility="private")
+        gr.Timer(OVERVIEW_SECONDS).tick(watch_view, None, view, show_progress="hidden")
+        watch_question.click(
+            watching.watch, [turns, source_pick, since, until], watch_note, api_name="watch_question"
+        ).then(watch_view, None, view, api_visibility="private")
+        for button, action in ((add_feed, watching.add_feed), (remove_feed, watching.remove_feed)):
+            button.click(action, feed_url, feed_note, api_visibility="private").then(
+                watch_view, None, view, api_visibility="private"
+            )
+        fetch_feeds.click(lambda: watching.fetch_now(), None, feed_note, api_name="fetch_feeds").then(
+            watch_view, None, view, api_visibility="private"
+        ).then(overview, None, shown, api_visibility="private")
+        for button, choose in ((mark_seen, watching.seen), (forget, watching.forget)):
+            button.click(choose, watched_pick, None, api_visibility="private").then(
+                watch_view, None, view, api_visibility="private"
+            )
         # While a first build runs (serve --corpus on a location without an index), its progress every second or
         # two, and the outlets for the filter once it is done; then this timer stops.
         building = gr.Timer(BUILD_POLL_SECONDS, active=not service.ready)

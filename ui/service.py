@@ -19,6 +19,7 @@ from .firstbuild import FirstBuild
 from .overview import Overview, overview_of, pending
 from .permalinks import link_html, read_permalink, recheck
 from .render import answer_markdown, cards_html, escaped
+from .watching import PageWatch
 
 if TYPE_CHECKING:
     from assistant.indexing.summary import ProgressCallback
@@ -48,11 +49,12 @@ class ChatService:
         self.settings = settings
         self.index_dir = index_dir
         self.upload_dir = upload_dir
-        self._update = threading.Lock()
+        self.update_lock = threading.Lock()  # one writer at a time from this page: its Library tab and feed rounds
         self._described = threading.Lock()
         self._overview: Overview | None = None
         self._assistant: Assistant | None = None
         self.first_build: FirstBuild | None = None
+        self.watch = PageWatch(self)  # feeds and watched questions; `serve` starts its rounds
         if first_build_from is None:
             self._assistant = Assistant.open(index_dir, settings=settings, embedder=embedder)
             return
@@ -114,7 +116,7 @@ class ChatService:
         link = read_permalink(params)
         if link is None:
             return None
-        self._refresh()
+        self.refresh()
         return recheck(self.assistant, link, self.options(*link.filters(), None))
 
     def _exchange(
@@ -130,7 +132,7 @@ class ChatService:
         chat = list(chat or [])
         turns = list(turns or [])[-KEPT_TURNS:]
         chat.append({"role": "user", "content": shown})
-        self._refresh()
+        self.refresh()
         try:
             stream = self.assistant.stream(
                 message, turns if history is None else history, timeline=timeline, **self.options(*filters)
@@ -149,16 +151,16 @@ class ChatService:
         yield chat, cards_html(answer, prefix), [*turns, answer][-KEPT_TURNS:], ""
 
     def ask(self, question: str, *filters: Any) -> dict[str, Any]:
-        self._refresh()
+        self.refresh()
         return self.assistant.ask(question, **self.options(*filters)).to_dict()
 
     def search(self, query: str, *filters: Any) -> list[dict[str, Any]]:
         chosen = self.options(*filters)["filters"]
-        self._refresh()
+        self.refresh()
         hits = self.assistant.retriever.search(query, filters=chosen)
         return [hit.to_dict() for hit in hits]
 
-    def _refresh(self) -> None:
+    def refresh(self) -> None:
         """Answer from the newest generation, whoever published it (this page, or `assistant index update`)."""
         if not self.ready:
             return  # a first build still running: the question is told so by the assistant property
@@ -168,6 +170,16 @@ class ChatService:
             # The generation in use was verified when it was opened and stays intact on disk: keep answering from
             # it rather than failing every question until someone repairs the index.
             logger.warning("keeping index generation %s: %s", self.assistant.retriever.generation, exc)
+
+    def recheck_watched(self) -> None:
+        """Ask the watched questions again when the index changed since they were last answered."""
+        if not (self.ready and self.watch.watching):
+            return
+        try:
+            self.watch.watcher.attach(self.assistant)
+            self.watch.watcher.recheck()
+        except AssistantError as exc:
+            logger.warning("the watched questions cannot be asked again now: %s", exc)
 
     # -- what the index holds ---------------------------------------------------------------------------
     def overview(self) -> tuple[str, tuple[str, ...]]:
@@ -251,7 +263,7 @@ class ChatService:
                 refused.append({"file": url.strip(), "reason": str(exc)})
         if not paths:
             return {"added": 0, "skipped": refused, "articles": None}
-        with self._update:  # one update at a time from this page; the index lock guards against other writers
+        with self.update_lock:  # one update at a time from this page; the index lock guards against other writers
             # prune=False: the update names only the new files, and must not drop articles it did not name.
             summary = update_index(
                 paths,
@@ -262,6 +274,7 @@ class ChatService:
                 on_progress=progress,
             )
         self.assistant.refresh()
+        self.recheck_watched()
         skipped = refused + [{"file": self._shown(s.origin), "reason": s.describe()} for s in summary.skipped]
         return {"added": summary.added, "changed": summary.changed, "skipped": skipped, "articles": summary.articles}
 

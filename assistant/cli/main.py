@@ -14,7 +14,7 @@ from ..settings import get_settings
 from .index import index
 from .options import errors, index_option
 from .questions import ask, evaluate, search
-from .watch import watch
+from .watch import duration, watch
 
 
 @click.group()
@@ -39,15 +39,30 @@ def cli(verbose: int) -> None:
     help="Update the index from this folder of articles first (building it on first start); "
     "without it the index is served unchanged.",
 )
+@click.option(
+    "--watch",
+    "feeds",
+    multiple=True,
+    help="Watch these feeds while the page is up: an RSS/Atom URL, or a file listing one a line (repeatable).",
+)
+@click.option("--every", default=None, help="Time between feed rounds, e.g. 15m (default: ASSISTANT_WATCH_EVERY).")
 @index_option
 @errors
-def serve(host: str, port: int, corpus_dir: Path | None, index_dir: Path | None) -> None:
-    """Open the chat page at http://HOST:PORT over the index (with --corpus, updated from that folder first)."""
+def serve(
+    host: str, port: int, corpus_dir: Path | None, feeds: tuple[str, ...], every: str | None, index_dir: Path | None
+) -> None:
+    """Open the chat page at http://HOST:PORT over the index (with --corpus, updated from that folder first; with
+    --watch, fetching feeds into it)."""
     try:
         from assistant_ui.app import serve as run
     except ImportError as exc:
         raise ConfigError(f"the chat page needs gradio and the assistant_ui package: pip install -e . ({exc})") from exc
-    run(get_settings(index_dir=index_dir, corpus_dir=corpus_dir), corpus=corpus_dir, host=host, port=port)
+    settings = get_settings(index_dir=index_dir, corpus_dir=corpus_dir)
+    if feeds:
+        from ..watch.watcher import feed_urls
+
+        feed_urls(feeds)  # a wrong file or URL is refused before the page starts
+    run(settings, corpus=corpus_dir, host=host, port=port, watch=list(feeds), every=duration(every))
 
 
 for command in (index, search, ask, evaluate, serve, watch):

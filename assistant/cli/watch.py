@@ -39,6 +39,7 @@ def duration(value: str | None) -> float | None:
 @click.argument("feeds", nargs=-1)
 @click.option("--every", default=None, help="Time between rounds, e.g. 15m (default: ASSISTANT_WATCH_EVERY, 15 min).")
 @click.option("--once", is_flag=True, help="One round over the due feeds, then exit (for cron).")
+@click.option("--force", is_flag=True, help="With --once: fetch every feed, even those not due (ttl, backoff).")
 @click.option("--question", "questions", multiple=True, help="Watch this question (repeatable).")
 @click.option("--remove", "removals", multiple=True, help="Stop watching this feed URL (repeatable).")
 @click.option("--forget", "forgotten", multiple=True, type=int, help="Stop watching the question with this number.")
@@ -50,6 +51,7 @@ def watch(
     feeds: tuple[str, ...],
     every: str | None,
     once: bool,
+    force: bool,
     questions: tuple[str, ...],
     removals: tuple[str, ...],
     forgotten: tuple[int, ...],
@@ -60,14 +62,15 @@ def watch(
     """Keep the index up to date from FEEDS (RSS/Atom URLs, or files listing one URL a line), and print when the
     answer to a watched question changes.
 
-    Feeds and questions are remembered in the index's watch folder: later runs need not name them again. Runs
-    rounds until stopped (Ctrl-C or SIGTERM: a round being fetched is abandoned, one being written is finished,
-    and the index stays on its last generation either way).
+    Feeds and questions are remembered in the index's watch folder: later runs need not name them again
+    (`assistant watch` alone watches the remembered feeds; --question, --remove and --forget alone only change what
+    is watched). Runs rounds until stopped (Ctrl-C or SIGTERM: a round being fetched is abandoned, one being
+    written is finished, and the index stays on its last generation either way).
     """
     from ..watch.watcher import Watcher, feed_urls
 
-    settings = get_settings(index_dir=index_dir)
-    seconds = duration(every) or settings.watch_every
+    settings = get_settings(index_dir=index_dir, watch_every=duration(every))
+    seconds = settings.watch_every
     with Watcher(settings.index_dir, settings=settings) as watcher:
         for url in feed_urls(feeds):
             watcher.add_feeds([url])
@@ -85,6 +88,8 @@ def watch(
         if listing:
             _print_list(watcher.feeds(), watcher.watchlist.questions(), as_json)
             return
+        if (questions or removals or forgotten) and not (feeds or once):
+            return  # only a change to what is watched: the rounds are another run's (or the page's)
         if not watcher.feeds():
             for changed in watcher.recheck():
                 _print_question(changed, as_json, "changed")
@@ -98,7 +103,7 @@ def watch(
                 _print_question(question, as_json, "changed")
 
         if once:
-            result = watcher.round()
+            result = watcher.round(every_feed=force)
             report(result, watcher.recheck())
             return
         stop = _stop_on_signals()

@@ -120,6 +120,12 @@ class Watcher:
                 logger.warning("feed round failed: %s", exc)
             stop.wait(every)
 
+    def attach(self, assistant: Assistant) -> None:
+        """Answer the questions (and embed) with ``assistant`` from now on: one the caller owns and closes."""
+        if self._owns_assistant and self._assistant is not None and self._assistant is not assistant:
+            self._assistant.close()
+        self._assistant, self._owns_assistant = assistant, False
+
     def assistant(self) -> Assistant | None:
         """The assistant the questions are asked with: the one given, or one opened over the index (None while
         there is no index yet)."""
