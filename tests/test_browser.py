@@ -83,6 +83,9 @@ def browser() -> Iterator[object]:
             chromium.close()
 
 
+SERVICES: list[ChatService] = []  # the service behind the shared server, for what only the server's owner does
+
+
 @pytest.fixture(scope="module")
 def server(tmp_path_factory: pytest.TempPathFactory, real_embedder) -> Iterator[str]:
     root = tmp_path_factory.mktemp("browser-ui")
@@ -93,6 +96,7 @@ def server(tmp_path_factory: pytest.TempPathFactory, real_embedder) -> Iterator[
     settings = Settings(progress=False, index_dir=root / "index", corpus_dir=corpus)
     build_index([corpus], settings.index_dir, embedder=real_embedder, settings=settings)
     service = ChatService(settings, settings.index_dir, corpus / "uploads", embedder=real_embedder)
+    SERVICES.append(service)
     demo = ui_page.build_app(service)
     demo.queue(default_concurrency_limit=2, max_size=16)
     port = free_port()
@@ -397,3 +401,75 @@ def test_the_first_build_shows_its_progress_and_the_page_answers_when_it_is_done
         demo.close()
         assert service.first_build is not None
         service.first_build.wait(120)
+
+
+FERRY_FEED = """<?xml version="1.0" encoding="utf-8"?>
+<rss version="2.0" xmlns:content="http://purl.org/rss/1.0/modules/content/"><channel>
+<title>Skarn Island Herald</title><link>{base}/</link><description>Island news</description>
+{items}
+</channel></rss>"""
+FERRY_ITEM = """<item><title>{title}</title><link>{base}/{slug}</link><guid>{slug}</guid><pubDate>{date}</pubDate>
+<description>{text}</description><content:encoded><![CDATA[<p>{text}</p>]]></content:encoded></item>"""
+
+
+def test_watch_a_feed_and_a_question_and_see_when_its_answer_changes(tab: Tab, screenshot, capsys) -> None:
+    from feedsite import FeedSite
+
+    page = tab.page
+    with FeedSite().running() as site:
+
+        def serve(*items: tuple[str, str, str, str]) -> str:
+            listed = "".join(
+                FERRY_ITEM.format(base=site.url(""), slug=slug, title=title, date=date, text=text)
+                for slug, title, date, text in items
+            )
+            return site.put("/herald.rss", FERRY_FEED.format(base=site.url(""), items=listed))
+
+        first = (
+            "ferry-fare",
+            "Harbour board sets the Skarn ferry fare",
+            "Tue, 01 Apr 2025 08:00:00 GMT",
+            "The ferry fare between Port Vellmar and Skarn Island will be 14 euros from May, the harbour board said.",
+        )
+        url = serve(first)
+        # Named by whoever runs the server (as `serve --watch` does): a loopback feed is allowed.
+        SERVICES[0].watch.watcher.add_feeds([url])
+        page.get_by_role("tab", name="Library").click()
+        page.get_by_role("button", name="Fetch feeds now").click()
+        expect(page.locator("#feed-note")).to_contain_text("1 articles added", timeout=ADD_TIMEOUT)
+        expect(page.locator("#feeds-table")).to_contain_text("Skarn Island Herald")
+
+        tab.ask("How much will the ferry fare between Port Vellmar and Skarn Island be?")
+        expect(page.locator("#chat")).to_contain_text("14 euros")
+        page.get_by_role("button", name="Watch this question").click()
+        expect(page.locator("#watch-note")).to_contain_text("Watching “How much will the ferry fare")
+
+        # The feed brings a newer article; the next round asks the question again and the page says it changed.
+        serve(
+            first,
+            (
+                "ferry-fare-cut",
+                "Skarn ferry fare cut before the summer",
+                "Mon, 14 Apr 2025 08:00:00 GMT",
+                "The harbour board cut the ferry fare between Port Vellmar and Skarn Island to 11 euros from May.",
+            ),
+        )
+        page.get_by_role("tab", name="Library").click()
+        page.get_by_role("button", name="Fetch feeds now").click()
+        expect(page.locator("#feed-note")).to_contain_text("1 articles added", timeout=ADD_TIMEOUT)
+        expect(page.locator("#watch-badge")).to_contain_text("1 watched answer changed")
+        page.get_by_role("tab", name="Watched").click()
+        watched = page.locator("#watched .watched").first
+        expect(watched.locator(".watch-badge")).to_contain_text("changed")
+        expect(watched).to_contain_text("newly cited: “Skarn ferry fare cut before the summer”")
+        expect(watched.locator(".recheck-column")).to_have_count(2)  # then and now, side by side
+        expect(watched.locator(".recheck-column").nth(1)).to_contain_text("11 euros")
+        screenshot(tab, "watched-answer-changed", capsys)
+
+        # Seen: the badge goes, the then and now stay.
+        page.get_by_label("Watched question").click()
+        page.get_by_role("option").first.click()
+        page.get_by_role("button", name="Mark as seen").click()
+        expect(page.locator("#watch-badge")).to_have_text("", timeout=10_000)
+        expect(watched.locator(".recheck-column")).to_have_count(2)
+    assert not tab.dialogs and not tab.errors, (tab.dialogs, tab.errors)

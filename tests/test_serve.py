@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import shutil
 import threading
+import time
 from pathlib import Path
 
 import pytest
@@ -155,3 +156,43 @@ def test_a_first_build_that_fails_says_why_on_the_page(tmp_path: Path, started: 
     assert not ended.finished and ended.error and "ran out of memory" in ended.error and not service.ready
     assert "failed: RuntimeError: the embedding model ran out of memory" in service.overview()[0]
     assert "failed" in _exchange(service, "Where did the volcano erupt?")
+
+
+def test_serving_with_watch_fetches_the_feeds_into_the_index_while_the_page_is_up(
+    tmp_path: Path, started: list[ChatService], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from assistant_ui.watching import PageWatch
+    from feedsite import FeedSite
+    from test_watch_feeds import atom
+
+    news = news_corpus(tmp_path / "news")
+    index = tmp_path / "idx"
+    build_index([news], index, embedder=FakeEmbedder())
+    settings = Settings(index_dir=index, corpus_dir=news, progress=False)
+    with FeedSite().running() as site:
+        url = site.put("/atom.xml", atom(site, entries=2))
+        listing = tmp_path / "feeds.txt"
+        listing.write_text(url + "\n")
+        assistant_ui.app.serve(settings, embedder=FakeEmbedder(), watch=[str(listing)])
+        (service,) = started
+        assert [(f.url, f.trusted) for f in service.watch.watcher.feeds()] == [(url, True)]
+
+        # The page's rounds run on a thread of their own, and the page answers from what they publish.
+        rounds = PageWatch(service, every=3600).start()
+        try:
+            deadline = time.monotonic() + 60
+            while not any(row[4] == "2" for row in rounds.feed_rows()):
+                assert time.monotonic() < deadline, rounds.feed_rows()
+                threading.Event().wait(0.05)
+        finally:
+            rounds.stop()
+        assert describe_index(index).generation == 2
+        service.refresh()
+        assert service.assistant.retriever.generation == 2
+        # A feed added in the page is not trusted with a private address; "Fetch feeds now" says what failed.
+        page = PageWatch(service)  # the page's, unstarted: `serve` stopped its own when `start` returned here
+        site.put("/more.xml", atom(site, entries=3))
+        assert "Watching" in page.add_feed(site.url("/more.xml", 0))
+        line = page.fetch_now()
+        assert "1 failed" in line and "not a public address" in page.feed_rows()[1][3]
+        assert page.add_feed("javascript:alert(1)").startswith("Not added")

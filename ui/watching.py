@@ -172,7 +172,7 @@ def _question_html(question: WatchedQuestion) -> str:
     changes = "".join(f"<li>{e(change)}</li>" for change in question.changes)
     return (
         head
-        + f'<p class="watched-when">Changed {e(question.changed_at or "")}:</p>'
+        + f'<p class="watched-when">Changed {e(_when(question.changed_at))}:</p>'
         + f'<ul class="watched-changes">{changes}</ul>'
         + '<div class="recheck-columns">'
         + _snapshot_html("Then", question.then)
@@ -190,6 +190,11 @@ def _snapshot_html(heading: str, snapshot: Snapshot) -> str:
         for c in snapshot.cited
     )
     return (
-        f'<div class="recheck-column"><h4>{e(heading)} (generation {snapshot.generation}, {e(snapshot.asked_at)})</h4>'
+        f'<div class="recheck-column"><h4>{e(heading)} (generation {snapshot.generation}, {e(_when(snapshot.asked_at))})</h4>'
         f"<p><b>{e(short)}</b></p><ul>{cited}</ul></div>"
     )
+
+
+def _when(stamp: str | None) -> str:
+    """An ISO time in UTC as a reader reads it: 2026-12-06 02:37 UTC."""
+    return f"{stamp[:10]} {stamp[11:16]} UTC" if stamp and len(stamp) >= 16 else stamp or ""
