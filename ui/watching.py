@@ -189,10 +189,8 @@ def _snapshot_html(heading: str, snapshot: Snapshot) -> str:
         f"<blockquote>{e(c.quote)}</blockquote></li>"
         for c in snapshot.cited
     )
-    return (
-        f'<div class="recheck-column"><h4>{e(heading)} (generation {snapshot.generation}, {e(_when(snapshot.asked_at))})</h4>'
-        f"<p><b>{e(short)}</b></p><ul>{cited}</ul></div>"
-    )
+    title = f"{heading} (generation {snapshot.generation}, {_when(snapshot.asked_at)})"
+    return f'<div class="recheck-column"><h4>{e(title)}</h4><p><b>{e(short)}</b></p><ul>{cited}</ul></div>'
 
 
 def _when(stamp: str | None) -> str:
