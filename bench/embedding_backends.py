@@ -193,15 +193,26 @@ def passages(data: Path) -> tuple[list[str], list[str], list[str | None]]:
 
 def dense_recall(vectors: np.ndarray, queries: np.ndarray, questions: list[dict[str, Any]], ids: list[str],
                  days: list[str | None]) -> dict[str, float]:  # fmt: skip
+    """Dense-only recall@1/@10 and article MRR@10 of the gold article, and MRR@10 on the earlier and the later half
+    of the questions by date (the weeks split in two: a backend must hold on both, not on average)."""
     ordinal = np.array([dt.date.fromisoformat(d).toordinal() if d else 0 for d in days])
     found: dict[int, list[bool]] = {1: [], 10: []}
+    reciprocal: list[tuple[str, float]] = []
     for q, v in zip(questions, queries, strict=True):
         allowed = np.flatnonzero(ordinal <= dt.date.fromisoformat(q["question_date"]).toordinal())
         best = allowed[np.argsort(-(vectors[allowed] @ v), kind="stable")[:200]]
         ranked = list(dict.fromkeys(ids[i] for i in best))
         for k in found:
             found[k].append(bool(set(ranked[:k]) & set(q["evidence"])))
-    return {f"dense recall@{k}": statistics.fmean(v) for k, v in found.items()}
+        rank = next((n for n, article in enumerate(ranked[:10], 1) if article in q["evidence"]), None)
+        reciprocal.append((q["question_date"], 1 / rank if rank else 0.0))
+    figures = {f"dense recall@{k}": statistics.fmean(v) for k, v in found.items()}
+    figures["dense MRR@10"] = statistics.fmean(r for _, r in reciprocal)
+    by_date = sorted(reciprocal)
+    half = len(by_date) // 2
+    figures["MRR@10 earlier weeks"] = statistics.fmean(r for _, r in by_date[:half])
+    figures["MRR@10 later weeks"] = statistics.fmean(r for _, r in by_date[half:])
+    return figures
 
 
 def main(argv: list[str]) -> int:
@@ -226,13 +237,16 @@ def main(argv: list[str]) -> int:
     sample = texts[::step][: args.sample]
     calibration = texts[1::step][:300]  # for the int8 variants: passages next to the sample's, none of them
     reference: np.ndarray | None = None
-    print("| backend | passages/s | cosine to PyTorch mean / worst | dense recall@1 | dense recall@10 |")
-    print("|---|---|---|---|---|")
+    print(
+        "| backend | passages/s | cosine to PyTorch mean / worst | dense recall@1 | dense recall@10 | dense MRR@10 "
+        "| MRR@10 earlier / later weeks |"
+    )
+    print("|---|---|---|---|---|---|---|")
     for name in args.backends.split(","):
         try:
             model = backend(name, folder, args.work, calibration)
         except ImportError as exc:  # onnxruntime, nncf: measured from a folder on PYTHONPATH (see above)
-            print(f"| {name} | skipped: {exc} | | | |", flush=True)
+            print(f"| {name} | skipped: {exc} | | | | | |", flush=True)
             continue
         model.embed(sample[:64])  # warm up
         started = time.perf_counter()
@@ -241,7 +255,10 @@ def main(argv: list[str]) -> int:
         if reference is None:
             reference = vectors
         cosine = (vectors * reference).sum(1)
-        recall = {"dense recall@1": float("nan"), "dense recall@10": float("nan")}
+        nan = float("nan")
+        recall = dict.fromkeys(
+            ("dense recall@1", "dense recall@10", "dense MRR@10", "MRR@10 earlier weeks", "MRR@10 later weeks"), nan
+        )
         if args.full:
             cache = args.work / f"passages-{name}.npy"
             if not cache.exists():
@@ -250,7 +267,8 @@ def main(argv: list[str]) -> int:
             recall = dense_recall(np.load(cache), queries, questions, ids, days)
         print(
             f"| {name} | {rate:.0f} | {cosine.mean():.4f} / {cosine.min():.4f} | {recall['dense recall@1']:.3f} | "
-            f"{recall['dense recall@10']:.3f} |",
+            f"{recall['dense recall@10']:.3f} | {recall['dense MRR@10']:.4f} | "
+            f"{recall['MRR@10 earlier weeks']:.4f} / {recall['MRR@10 later weeks']:.4f} |",
             flush=True,
         )
     return 0

@@ -59,7 +59,7 @@ def _date(value: str | None) -> Any:
 
 
 def run(data: Path, feeds: int, entries: int) -> dict[str, Any]:
-    from feedsite import FeedSite
+    from feedsite import FeedSite  # type: ignore[import-not-found]  # tests/, put on sys.path above
 
     from assistant import Watcher, describe_index
     from assistant.settings import get_settings

@@ -249,3 +249,21 @@ def test_the_watch_state_lives_beside_the_index(tmp_path: Path) -> None:
     assert watch_folder(f"milvus-lite:{tmp_path / 'm.db'}", local) == Path(f"{tmp_path / 'm.db'}.watch")
     assert watch_folder("milvus://db.example:19530/news", local) == local.corpus_dir / ".watch-news"
     assert not WatchState.exists(tmp_path / "idx" / "watch")
+
+
+def test_a_rebuild_from_a_corpus_does_not_lose_the_feeds_articles_for_good(site: FeedSite, tmp_path: Path) -> None:
+    """A rebuild keeps only its corpus: the next round sees the feed's published entries are gone, fetches the
+    feed whole (a 304 would not bring them back) and sends them again."""
+    from assistant import build_index
+
+    site.put("/atom.xml", atom(site, entries=2))
+    watcher = Watcher(tmp_path / "idx", settings=settings(), embedder=FakeEmbedder())
+    watcher.add_feeds([site.url("/atom.xml")])
+    watcher.round()
+    assert watcher.round(every_feed=True).generation is None  # 304: nothing sent
+    build_index([Path(__file__).parents[1] / "corpus"], tmp_path / "idx", embedder=FakeEmbedder())
+    assert "tag:touchnokia.ru,2009://1.814" not in article_ids(tmp_path / "idx")
+    report = watcher.round(every_feed=True)
+    assert "If-None-Match" not in site.hits("/atom.xml")[-1].headers
+    assert len(report.added) == 2 and "tag:touchnokia.ru,2009://1.814" in article_ids(tmp_path / "idx")
+    assert watcher.round(every_feed=True).feeds[0].not_modified  # and conditional again once they are back

@@ -78,16 +78,18 @@ class PageWatch:
 
     def _rounds(self) -> None:
         while not self._stop.is_set():
-            if self.service.ready and self._feeds():
-                self.fetch_now(every_feed=False)
+            try:
+                if self.service.ready and self._feeds():
+                    self.fetch_now(every_feed=False)
+            except Exception:  # a thread that dies stops every later round without a word: log it and go on
+                logger.exception("feed round failed")
             self._wake.wait(self.every)
             self._wake.clear()
 
     def fetch_now(self, *, every_feed: bool = True) -> str:
         """One round now (the page's "Fetch now": every feed, due or not), then the watched questions re-asked."""
-        assistant = self.service.assistant  # until the first build is done, the error saying so
-        self.watcher.attach(assistant)
         try:
+            self.watcher.attach(self.service.assistant)  # until the first build is done, the error saying so
             report = self.watcher.round(self._stop, every_feed=every_feed)
             self.last_round = report
             if report.generation is not None:

@@ -76,10 +76,12 @@ def run_round(
     stop: threading.Event | None = None,
     now: float | None = None,
     every_feed: bool = False,
+    lock: threading.Lock | None = None,
 ) -> RoundReport:
     """Fetch the watched feeds that are due (``every_feed``: all of them), add their new and changed entries to the
     index in one generation, and store what each feed did. ``stop`` abandons the round while it is fetching.
-    ``embedder`` may be a function that loads one: called only when the round has something to embed."""
+    ``embedder`` may be a function that loads one: called only when the round has something to embed. ``lock`` is
+    held while the round writes (not while it fetches), shared with the process's other writers."""
     settings = settings or get_settings()
     started = time.perf_counter()
     clock = time.time() if now is None else now
@@ -87,7 +89,7 @@ def run_round(
     due = [feed for feed in state.feeds() if every_feed or feed.next_due <= clock]
     stop = stop or threading.Event()
     try:
-        fetched = _fetch_all(due, state, settings, stop)
+        fetched = _fetch_all(due, state, _Held.of(index_dir, settings), settings, stop)
         if stop.is_set():
             raise _Stopped
     except _Stopped:
@@ -95,7 +97,8 @@ def run_round(
         return RoundReport((), abandoned=True, seconds=time.perf_counter() - started)
     outcomes = [outcome for outcome, _ in fetched]
     entries = [entry for _, found in fetched for entry in found]
-    report = _publish(entries, outcomes, state, index_dir, settings, embedder)
+    with lock or threading.Lock():
+        report = _publish(entries, outcomes, state, index_dir, settings, embedder)
     state.save_feeds(_next_states(due, report, settings, clock))
     report = replace(report, seconds=time.perf_counter() - started)
     logger.info("feeds: %s", report.line())
@@ -103,17 +106,42 @@ def run_round(
 
 
 # -- fetching --------------------------------------------------------------------------------------------------
+@dataclass(frozen=True)
+class _Held:
+    """What the index holds and what was removed from it on purpose, by article id.
+
+    An entry published earlier is sent again when its article is gone (the index was rebuilt from a corpus
+    meanwhile), and its feed fetched whole for it; one removed with ``index remove`` is not (see :func:`_publish`).
+    """
+
+    indexed: frozenset[str] = frozenset()
+    removed: frozenset[str] = frozenset()
+
+    @classmethod
+    def of(cls, index_dir: str | Path | None, settings: Settings, *, listed: bool = True) -> _Held:
+        """Both sets; the removals alone without ``listed`` (the index's articles are not listed then)."""
+        from ..index.store import describe_index
+
+        try:
+            described = describe_index(index_dir, with_articles=listed, settings=settings)
+        except AssistantError:
+            return cls()  # no index yet: every entry is sent
+        articles = described.article_list or ()
+        return cls(frozenset(a.id for a in articles), frozenset(r.id for r in described.removed))
+
+
 def _fetch_all(
-    due: list[FeedStatus], state: WatchState, settings: Settings, stop: threading.Event
+    due: list[FeedStatus], state: WatchState, held: _Held, settings: Settings, stop: threading.Event
 ) -> list[tuple[FeedOutcome, list[_Entry]]]:
     """Every due feed's outcome and entries: a lane per host, a few lanes at once."""
     by_host: dict[str, list[FeedStatus]] = defaultdict(list)
     for feed in due:
         by_host[urlsplit(feed.url).hostname or ""].append(feed)
-    hosts, published = _Hosts(), state.published_digests()
+    hosts = _Hosts()
+    published = state.published_digests()
 
     def lane(feeds: list[FeedStatus]) -> list[tuple[FeedOutcome, list[_Entry]]]:
-        return [_read_feed(feed, state, published, settings, hosts, stop) for feed in feeds]
+        return [_read_feed(feed, state, published, held, settings, hosts, stop) for feed in feeds]
 
     if not by_host:
         return []
@@ -151,12 +179,14 @@ def _read_feed(
     feed: FeedStatus,
     state: WatchState,
     published: dict[str, str],
+    held: _Held,
     settings: Settings,
     hosts: _Hosts,
     stop: threading.Event,
 ) -> tuple[FeedOutcome, list[_Entry]]:
     """One feed: fetched, read, and its entries that differ from what was published (pages fetched for those)."""
     started = time.perf_counter()
+    lost = state.published_ids(feed.url) - held.indexed - held.removed
     try:
         fetched = _get(
             feed.url,
@@ -164,8 +194,8 @@ def _read_feed(
             stop,
             settings,
             allow_private=feed.trusted or settings.ui_fetch_private,
-            etag=feed.etag,
-            last_modified=feed.last_modified,
+            etag=None if lost else feed.etag,  # a "not modified" would not bring the lost articles back
+            last_modified=None if lost else feed.last_modified,
         )
         if fetched.not_modified:
             return FeedOutcome(feed.url, True, True, etag=fetched.etag, last_modified=fetched.last_modified), []
@@ -188,8 +218,8 @@ def _read_feed(
             warnings.append(item.reason)
             continue
         entry = _entry(item, feed.url, folder)
-        if published.get(str(entry.path)) == entry.digest:
-            continue  # published as it is: nothing to fetch or write
+        if published.get(str(entry.path)) == entry.digest and entry.article_id in held.indexed:
+            continue  # published as it is, and still there: nothing to fetch or write
         entries.append(_with_page(entry, item, settings, hosts, stop, warnings))
     outcome = FeedOutcome(
         feed.url,
@@ -260,15 +290,13 @@ def _publish(
 ) -> RoundReport:
     """Write the entries' files and send them to the index in one update; an entry removed from the index with
     ``assistant index remove`` is not brought back."""
-    from ..index.store import describe_index
     from ..indexing.update import update_index
 
     if not entries:
         return RoundReport(tuple(outcomes))
-    try:
-        removed = {r.id for r in describe_index(index_dir, settings=settings).removed}
-    except AssistantError:
-        removed = set()  # no index yet: the round builds it
+    removed = _Held.of(
+        index_dir, settings, listed=False
+    ).removed  # again: a removal may have come while the round fetched
     sent = [entry for entry in entries if entry.article_id not in removed]
     for entry in sent:
         _write(entry.path, entry.record)

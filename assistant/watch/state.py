@@ -159,6 +159,11 @@ class WatchState:
         with self._connect() as db:
             return dict(db.execute("SELECT path, digest FROM entries").fetchall())
 
+    def published_ids(self, feed: str) -> frozenset[str]:
+        """The article ids of a feed's entries as published."""
+        with self._connect() as db:
+            return frozenset(r[0] for r in db.execute("SELECT article_id FROM entries WHERE feed = ?", (feed,)))
+
     def save_published(self, entries: list[tuple[str, str, str, str]]) -> None:
         """Remember entries (path, feed, article id, digest) as published: only once their generation is live, so
         a round that dies before publishing sends them again."""

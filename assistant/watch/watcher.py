@@ -90,14 +90,14 @@ class Watcher:
     # -- rounds -----------------------------------------------------------------------------------------
     def round(self, stop: threading.Event | None = None, *, every_feed: bool = False) -> RoundReport:
         """One round over the due feeds (``every_feed``: all of them), published as one generation."""
-        with self._lock:
-            return run_round(
-                self.index_dir,
-                settings=self.settings,
-                embedder=self._embedder or self._open_embedder,
-                stop=stop,
-                every_feed=every_feed,
-            )
+        return run_round(
+            self.index_dir,
+            settings=self.settings,
+            embedder=self._embedder or self._open_embedder,
+            stop=stop,
+            every_feed=every_feed,
+            lock=self._lock,
+        )
 
     def recheck(self) -> list[WatchedQuestion]:
         """Ask the watched questions again on the newest generation; the ones whose answer changed."""
