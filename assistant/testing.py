@@ -1,5 +1,6 @@
 """Test doubles shipped with the library, so users' tests (and ours) need no model and no server: an embedder
-(:class:`HashingEmbedder`) and an OpenAI-compatible endpoint in the process (:class:`FakeLLM`).
+(:class:`HashingEmbedder`), an OpenAI-compatible endpoint in the process (:class:`FakeLLM`), and a news site on
+loopback that serves feeds and pages over real HTTP, changed between rounds (:class:`FeedSite`).
 
 Choose the embedder for a whole process (a CLI run, the chat page) with
 ``ASSISTANT_EMBEDDER=assistant.testing:HashingEmbedder``, or pass an instance as ``embedder=`` to
@@ -15,6 +16,8 @@ The endpoint is an ``httpx.MockTransport``: give it to a client instead of a soc
 
 from __future__ import annotations
 
+import contextlib
+import email.utils
 import hashlib
 import json
 import re
@@ -22,13 +25,23 @@ import threading
 import time
 from collections import defaultdict
 from collections.abc import Callable, Iterator, Mapping, Sequence
-from dataclasses import dataclass, replace
+from dataclasses import dataclass, field, replace
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 
 import httpx
 import numpy as np
 
-__all__ = ["FakeLLM", "FakeReply", "FakeRequest", "HashingEmbedder", "chat_chunks", "chat_completion"]
+__all__ = [
+    "FakeLLM",
+    "FakeReply",
+    "FakeRequest",
+    "FeedSite",
+    "HashingEmbedder",
+    "SiteRequest",
+    "chat_chunks",
+    "chat_completion",
+]
 
 _WORD = re.compile(r"\w+")
 
@@ -234,3 +247,135 @@ def _wait(delay: float, request: httpx.Request) -> None:
         raise httpx.ReadTimeout(f"the fake endpoint took over {limit:g} s", request=request)
     if delay > 0:
         time.sleep(delay)
+
+
+@dataclass
+class _Route:
+    body: bytes
+    status: int = 200
+    headers: dict[str, str] = field(default_factory=dict)
+    delay: float = 0.0  # seconds before answering: a slow or hanging feed
+    validators: bool = True  # ETag and Last-Modified, and 304 when the client sends them back
+    modified: float = 1_700_000_000.0
+
+    @property
+    def etag(self) -> str:
+        return '"' + hashlib.sha256(self.body).hexdigest()[:16] + '"'
+
+
+@dataclass(frozen=True)
+class SiteRequest:
+    host: str
+    path: str
+    headers: dict[str, str]
+
+
+class FeedSite:
+    """Feeds and pages served over real HTTP on ``hosts`` loopback addresses (127.0.0.1, 127.0.0.2, …: each a host of
+    its own), answering conditional requests with 304, and changed by the test between rounds::
+
+        with FeedSite(hosts=2).running() as site:
+            url = site.put("/rss.xml", feed_bytes)                 # on the first host; site.url(path, 1) the second
+            site.put("/slow.xml", feed_bytes, delay=5)             # a feed that hangs
+            site.put("/busy.xml", b"", status=503, headers={"Retry-After": "60"})
+            ... watcher.round() ...
+            site.hits("/rss.xml")[-1].headers["If-None-Match"]     # what the client sent
+
+    ``most_at_once`` is the most requests each host was answering at the same time.
+    """
+
+    def __init__(self, hosts: int = 1) -> None:
+        self.hosts = [f"127.0.0.{n}" for n in range(1, hosts + 1)]
+        self.routes: dict[str, _Route] = {}
+        self.requests: list[SiteRequest] = []
+        self.busy: dict[str, int] = defaultdict(int)
+        self.most_at_once: dict[str, int] = defaultdict(int)
+        self.ports: dict[str, int] = {}
+        self._lock = threading.Lock()
+
+    def url(self, path: str, host: int = 0) -> str:
+        address = self.hosts[host]
+        return f"http://{address}:{self.ports[address]}{path}"
+
+    def put(
+        self,
+        path: str,
+        body: bytes | str,
+        *,
+        status: int = 200,
+        headers: Mapping[str, str] | None = None,
+        delay: float = 0.0,
+        validators: bool = True,
+    ) -> str:
+        """Serve ``body`` at ``path`` on every host (Last-Modified moves on when the body changed); the first host's
+        URL."""
+        data = body.encode("utf-8") if isinstance(body, str) else body
+        old = self.routes.get(path)
+        route = _Route(data, status, dict(headers or {}), delay, validators)
+        if old is not None:
+            route.modified = old.modified + (60 if old.body != data else 0)
+        self.routes[path] = route
+        return self.url(path)
+
+    def hits(self, path: str) -> list[SiteRequest]:
+        return [r for r in self.requests if r.path == path]
+
+    @contextlib.contextmanager
+    def running(self) -> Iterator[FeedSite]:
+        servers = []
+        try:
+            for host in self.hosts:
+                server = ThreadingHTTPServer((host, 0), self._handler())
+                server.daemon_threads = True
+                self.ports[host] = server.server_port
+                servers.append(server)
+                threading.Thread(target=server.serve_forever, kwargs={"poll_interval": 0.05}, daemon=True).start()
+            yield self
+        finally:
+            for server in servers:
+                server.shutdown()
+                server.server_close()
+
+    def _handler(self) -> type[BaseHTTPRequestHandler]:
+        site = self
+
+        class Handler(BaseHTTPRequestHandler):
+            def log_message(self, *args: object) -> None:
+                pass
+
+            def do_GET(self) -> None:
+                host = str(self.connection.getsockname()[0])  # the loopback address the request came to
+                with site._lock:
+                    site.requests.append(SiteRequest(host, self.path, dict(self.headers.items())))
+                    site.busy[host] += 1
+                    site.most_at_once[host] = max(site.most_at_once[host], site.busy[host])
+                try:
+                    self._answer()
+                finally:
+                    with site._lock:
+                        site.busy[host] -= 1
+
+            def _answer(self) -> None:
+                route = site.routes.get(self.path)
+                if route is None:
+                    self.send_error(404)
+                    return
+                time.sleep(route.delay)
+                stamp = email.utils.formatdate(route.modified, usegmt=True)
+                asked = (self.headers.get("If-None-Match"), self.headers.get("If-Modified-Since"))
+                if route.validators and route.status == 200 and (asked[0] == route.etag or asked[1] == stamp):
+                    self.send_response(304)
+                    self.end_headers()
+                    return
+                self.send_response(route.status)
+                for key, value in route.headers.items():
+                    self.send_header(key, value)
+                if route.validators:
+                    self.send_header("ETag", route.etag)
+                    self.send_header("Last-Modified", stamp)
+                self.send_header("Content-Length", str(len(route.body)))
+                self.end_headers()
+                with contextlib.suppress(BrokenPipeError, ConnectionResetError):  # the client gave up (timed out)
+                    self.wfile.write(route.body)
+
+        return Handler

@@ -3,8 +3,9 @@
     python -m bench.feed_rounds [--data ../shared/bench/realtimeqa] [--feeds 25] [--entries 12] [--save F]
 
 RealTime QA's articles (the first ``feeds × entries``) are spread over 20 RSS feeds with their full text, served on
-two loopback addresses (two hosts) by the tests' feed site; the other 5 feeds fail: a 404, a 503 with Retry-After,
-one that hangs past the timeout, one that is not well-formed XML, one over the size limit. Three rounds with the
+two loopback addresses (two hosts) by the library's feed site (:class:`assistant.testing.FeedSite`); the other 5
+feeds fail: a 404, a 503 with Retry-After, one that hangs past the timeout, one that is not well-formed XML, one
+over the size limit. Three rounds with the
 default settings (the OpenVINO embedder): the first adds everything, the second finds nothing changed (304s), the
 third after 2 new entries in each good feed. Printed per round: seconds, feeds fetched and failed, articles added;
 then whether every served article is in the index once (nothing lost or doubled) and each failure's reason.
@@ -16,15 +17,12 @@ from __future__ import annotations
 import argparse
 import email.utils
 import html
-import sys
 import tempfile
 import time
 from pathlib import Path
 from typing import Any
 
-from bench.harness import REALTIMEQA, REPO, add_save_option, fmt, has_data, load_jsonl, save_figures
-
-sys.path.insert(0, str(REPO / "tests"))  # the loopback feed site the tests serve feeds with
+from bench.harness import REALTIMEQA, add_save_option, fmt, has_data, load_jsonl, save_figures
 
 GOOD_SHARE = 0.8  # 20 of 25 feeds answer
 
@@ -59,10 +57,9 @@ def _date(value: str | None) -> Any:
 
 
 def run(data: Path, feeds: int, entries: int) -> dict[str, Any]:
-    from feedsite import FeedSite  # type: ignore[import-not-found]  # tests/, put on sys.path above
-
     from assistant import Watcher, describe_index
     from assistant.settings import get_settings
+    from assistant.testing import FeedSite
 
     good = round(feeds * GOOD_SHARE)
     articles = load_jsonl(data / "corpus.jsonl")[: good * (entries + 2)]

@@ -158,7 +158,7 @@ def test_one_request_at_a_time_per_host(site: FeedSite, tmp_path: Path) -> None:
         site.put(f"/a{n}.xml", atom(site, entries=1), delay=0.2)
     for path in list(site.routes):
         if path.startswith("/pages/"):
-            site.routes[path].delay = 0.2
+            site.put(path, site.routes[path].body, delay=0.2)
     site.put("/wire.rss", site.feed("summaries.rss", ttl="5"))
     watcher = Watcher(tmp_path / "idx", settings=settings(), embedder=FakeEmbedder())
     watcher.add_feeds([site.url(f"/a{n}.xml") for n in range(3)] + [site.url("/wire.rss", host=1)])

@@ -6,7 +6,8 @@ from __future__ import annotations
 import html
 import logging
 import threading
-from typing import TYPE_CHECKING
+from pathlib import Path
+from typing import TYPE_CHECKING, Protocol
 
 from assistant import AssistantError, RoundReport, WatchedQuestion, Watcher
 from assistant.documents import web_url
@@ -17,9 +18,7 @@ from assistant.watch.watcher import feed_urls
 from .render import escaped
 
 if TYPE_CHECKING:
-    from assistant import Answer
-
-    from .service import ChatService
+    from assistant import Answer, Assistant, Settings
 
 __all__ = ["PageWatch"]
 
@@ -28,11 +27,27 @@ logger = logging.getLogger(__name__)
 FEED_HEADERS = ["feed", "title", "last fetched", "last error", "articles added"]
 
 
+class Page(Protocol):
+    """What watching needs of the page's service (:class:`~.service.ChatService`)."""
+
+    settings: Settings
+    index_dir: Path
+    update_lock: threading.Lock
+
+    @property
+    def ready(self) -> bool: ...
+
+    @property
+    def assistant(self) -> Assistant: ...
+
+    def refresh(self) -> None: ...
+
+
 class PageWatch:
     """Feeds and watched questions for the page's index. ``start`` runs the rounds (every ``every`` seconds) once
     the index is ready; the feeds named by whoever started the server are trusted, the page's are not."""
 
-    def __init__(self, service: ChatService, feeds: list[str] | None = None, every: float | None = None) -> None:
+    def __init__(self, service: Page, feeds: list[str] | None = None, every: float | None = None) -> None:
         self.service = service
         self.every = every or service.settings.watch_every
         self._watcher: Watcher | None = None
