@@ -22,6 +22,7 @@ from test_watch_feeds import atom
 from assistant import Assistant, build_index, remove_articles, update_index
 from assistant.cli import cli
 from assistant.index.store import describe_index
+from assistant.testing import HashingEmbedder
 from assistant.watch.questions import Watchlist
 from assistant.watch.records import CitedArticle, Snapshot
 
@@ -173,3 +174,28 @@ def _wait_for(condition, child: subprocess.Popen[str], timeout: float = 120) -> 
         if time.monotonic() > deadline:
             raise AssertionError("timed out waiting for the watcher")
         time.sleep(0.05)
+
+
+def test_sigterm_stops_the_page_and_its_feed_round_cleanly(site: FeedSite, tmp_path: Path) -> None:
+    """`assistant serve --watch`: SIGTERM closes the page like Ctrl-C, abandons the round it was fetching and
+    exits 0 on the last generation."""
+    from loopback import free_port
+
+    index = tmp_path / "idx"
+    build_index([SEED], index, embedder=HashingEmbedder())
+    url = site.put("/atom.xml", atom(site, entries=2), delay=5.0)  # the round is still fetching it
+    env = child_env(ASSISTANT_EMBEDDER="assistant.testing:HashingEmbedder", ASSISTANT_FEED_TIMEOUT="120")
+    port = str(free_port())
+    command = [sys.executable, "-m", "assistant", "serve", "--index", str(index), "--port", port, "--watch", url]
+    child = subprocess.Popen(command, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    try:
+        _wait_for(lambda: bool(site.hits("/atom.xml")), child)
+        child.send_signal(signal.SIGTERM)
+        _, err = child.communicate(timeout=90)
+    finally:
+        if child.poll() is None:
+            child.kill()
+            child.wait()
+    assert child.returncode == 0, err
+    assert "feed round abandoned while fetching: nothing was written" in err
+    assert describe_index(index).generation == 1

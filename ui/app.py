@@ -9,8 +9,12 @@ Named API endpoints (usable from ``gradio_client``): ``/chat`` (streams the answ
 
 from __future__ import annotations
 
+import contextlib
 import ipaddress
 import logging
+import signal
+import threading
+from collections.abc import Iterator
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -115,11 +119,32 @@ def serve(
         if corpus is not None:
             _update_from(corpus, settings, embedder)
         service = _open_service(settings, corpus, embedder)
-    service.watch = PageWatch(service, feeds=watch, every=every).start()
+    with _sigterm_as_ctrl_c():  # before the rounds start: a stop from then on ends them cleanly
+        service.watch = PageWatch(service, feeds=watch, every=every).start()
+        try:
+            start(service, host=host, port=port)
+        except KeyboardInterrupt:  # while the page was still starting (once up, Gradio takes it and closes)
+            logger.warning("stopped")
+        finally:
+            service.watch.stop()  # a round being fetched is abandoned, one being written finishes
+
+
+@contextlib.contextmanager
+def _sigterm_as_ctrl_c() -> Iterator[None]:
+    """SIGTERM (a service manager stopping the page) stops it as Ctrl-C does: the page closes, then the feed rounds
+    end cleanly, where the default would end the process mid-round. The previous handler is put back after."""
+    if threading.current_thread() is not threading.main_thread():
+        yield  # signal handlers belong to the main thread
+        return
+
+    def interrupt(signum: int, frame: object) -> None:
+        raise KeyboardInterrupt
+
+    previous = signal.signal(signal.SIGTERM, interrupt)
     try:
-        start(service, host=host, port=port)
+        yield
     finally:
-        service.watch.stop()
+        signal.signal(signal.SIGTERM, previous)
 
 
 def _has_index(settings: Settings) -> bool:
