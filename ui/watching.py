@@ -139,9 +139,12 @@ class PageWatch:
         """Watch the last answer's standalone question with the page's filters."""
         if not turns:
             return "Ask a question first, then watch it."
-        watched = self.watcher.watchlist.add(
-            self.service.assistant, turns[-1].query, sources=sources or (), since=since or None, until=until or None
-        )
+        try:
+            watched = self.watcher.watchlist.add(
+                self.service.assistant, turns[-1].query, sources=sources or (), since=since or None, until=until or None
+            )
+        except AssistantError as exc:
+            return f"Not watched: {escaped(str(exc))}"
         return f"Watching “{escaped(watched.question)}”: the Watched tab shows when its answer changes."
 
     def questions(self) -> list[WatchedQuestion]:
