@@ -11,6 +11,7 @@ Run them from the repository's root, with the project's interpreter, as modules 
     .venv/bin/python -m bench.embedding_backends --work DIR   # PyTorch, ONNX Runtime, OpenVINO embedders
     .venv/bin/python -m bench.ingest_speed          # build speed and `assistant ask` time: OpenVINO, torch, LangChain
     .venv/bin/python -m bench.feed_rounds           # feed rounds: 25 feeds over loopback, 5 of them failing
+    .venv/bin/python -m bench.follow_ups            # follow-up rewrites over RealTime QA: standalone, right subject
     .venv/bin/python -m bench.lexical_engines --index DIR     # BM25: the index's own, tantivy, FTS5
     .venv/bin/python -m bench.ray_ingest             # ingestion on one process, one Ray node and two
     .venv/bin/python -m bench.scale --work DIR       # the index at 50k, 200k and 1M passages (bench/scale.md)

@@ -36,7 +36,7 @@ def bench() -> Iterator[None]:
 
 def test_the_package_has_every_benchmark() -> None:
     assert (BENCH / "__init__.py").is_file()
-    assert len(BENCHMARKS) == 13, BENCHMARKS
+    assert len(BENCHMARKS) == 14, BENCHMARKS
     assert not (BENCH / "audit.py").exists() and (REPO / "tools" / "audit.py").is_file()
     docstring = (BENCH / "__init__.py").read_text(encoding="utf-8")
     assert all(f"python -m bench.{name}" in docstring for name in BENCHMARKS)

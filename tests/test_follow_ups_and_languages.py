@@ -229,3 +229,51 @@ def test_a_multilingual_model_folder_works_end_to_end(
     asked = runner.invoke(cli, ["ask", question, "--index", str(tmp_path / "idx"), "--json"])
     answer = json.loads(asked.stdout)
     assert "German" in (answer["notice"] or "") + answer["text"]
+
+
+@pytest.mark.parametrize(
+    ("previous", "short", "follow_up", "expected"),
+    [
+        # The bold answer is what the next pronoun most often stands for, by the kind the question asked for.
+        ("Which team won the 2022 NHL Stanley Cup Finals?", "Colorado Avalanche", "Who did they beat in the final?",
+         "Who did Colorado Avalanche beat in the final?"),
+        ("Which airline announced a deal to buy Spirit Airlines?", "JetBlue Airways", "How much will it pay?",
+         "How much will JetBlue Airways pay?"),
+        ("Which popular singer will launch a Las Vegas residency?", "Adele", "When does her residency start?",
+         "When does Adele’s residency start?"),
+        ("Broadway’s biggest stars were recognized at which awards show?", "The Tony Awards", "Who hosted it?",
+         "Who hosted the Tony Awards?"),
+        ("Which continent will require a single charging standard?", "Europe", "When will the rule take effect there?",
+         "When will the rule take effect in Europe?"),
+        # Not the subject again as its own object; a team is not who "he" is.
+        ("Which automaker recalled 2.9 million vehicles this week?", "Ford", "Why did it recall them?",
+         "Why did Ford recall them?"),
+        ("After NFL quarterback Deshaun Watson was suspended, which team did he play for?", "Cleveland Browns",
+         "Which team does he play for?", "Which team does Deshaun Watson play for?"),
+        # Ordinals pick from a listed answer; titles are not part of the name; a pair named together is "they".
+        ("Which two countries did NATO invite to join?", "Sweden and Finland", "When did the second one apply?",
+         "When did Finland apply?"),
+        ("House Speaker Nancy Pelosi made a visit to which area?", "Taiwan", "How did China respond to her visit?",
+         "How did China respond to Nancy Pelosi’s visit?"),
+        ("What did Jennifer Lopez and Ben Affleck announce?", "They got married", "Where did they get married?",
+         "Where did Jennifer Lopez and Ben Affleck get married?"),
+        ("Which team did Vin Scully call games for?", "Los Angeles Dodgers", "Who owns them now?",
+         "Who owns Los Angeles Dodgers now?"),
+        # Pointing back with "the lunch": searched with the last turn's names and answer beside it, said as such.
+        ("A bidder paid a record sum for a lunch with Warren Buffett. How much?", "$19 million",
+         "What charity does the lunch benefit?", "What charity does the lunch benefit? (Warren Buffett)"),
+    ],
+)  # fmt: skip
+def test_a_follow_up_reads_the_last_answer(previous, short, follow_up, expected):
+    assert condense(follow_up, [Turn(previous, previous, short, (), short)]) == expected
+
+
+def test_a_follow_up_after_an_answer_object_uses_its_direct_answer(seed_index, real_embedder) -> None:
+    """Through the Answer the page and the CLI pass back: its bold direct answer is the referent."""
+    from assistant import Assistant
+
+    with Assistant.open(seed_index, embedder=real_embedder) as assistant:
+        first = assistant.ask("Which company invested 23 billion yuan in AI in the first half of last year?")
+        assert first.short_answer is not None and "Alibaba" in first.short_answer.text
+        follow_up = assistant.ask("What else did it invest in?", history=[first])
+    assert follow_up.query == f"What else did {first.short_answer.text} invest in?"

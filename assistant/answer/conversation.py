@@ -6,6 +6,7 @@ answer quoted. With an LLM, the answerer's condense step does it instead (see :m
 
 from __future__ import annotations
 
+import itertools
 import re
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
@@ -38,7 +39,30 @@ _GROUP_WORDS = {"they", "them", "their", "theirs"}
 _NOT_NOUNS = frozenset("about to that for with from in on at by and or if when what how why".split())  # noqa: SIM905
 # Capitalised words that are not what a pronoun stands for.
 _NOT_REFERENTS = frozenset(
-    "AI U.S. US UK EU I Monday Tuesday Wednesday Thursday Friday Saturday Sunday President CEO".split()  # noqa: SIM905
+    {
+        "AI",
+        "U.S.",
+        "US",
+        "UK",
+        "EU",
+        "I",
+        "Monday",
+        "Tuesday",
+        "Wednesday",
+        "Thursday",
+        "Friday",
+        "Saturday",
+        "Sunday",
+        "President",
+        "CEO",
+        "What",
+        "Which",
+        "Who",
+        "When",
+        "Where",
+        "Why",
+        "How",
+    }
 )
 _ORG_WORDS = re.compile(r"\b(?:Inc|Corp|Group|Company|Co|Ltd|Bank|Holdings|Technologies|Party|Ministry)\b")
 
@@ -51,6 +75,7 @@ class Turn:
     query: str = ""
     answer: str = ""
     quotes: tuple[str, ...] = ()
+    short: str = ""  # the bold direct answer, when there was one: what "it" or "he" most often stands for next
 
 
 def as_turns(history: Iterable[Any]) -> list[Turn]:
@@ -61,7 +86,8 @@ def as_turns(history: Iterable[Any]) -> list[Turn]:
             turns.append(item)
         elif hasattr(item, "citations") and hasattr(item, "query"):  # an Answer
             quotes = () if item.abstained else tuple(c.quote for c in item.citations)
-            turns.append(Turn(item.question, item.query, item.text, quotes))
+            short = item.short_answer.text if getattr(item, "short_answer", None) and not item.abstained else ""
+            turns.append(Turn(item.question, item.query, item.text, quotes, short))
         elif isinstance(item, str):
             turns.append(Turn(item))
         elif isinstance(item, Sequence) and len(item) == 2:
@@ -85,6 +111,7 @@ def condense(question: str, history: Sequence[Turn]) -> str:
         return question
     last = history[-1]
     base = last.query or last.question
+    connective = _own_question(question) != question
     question = _own_question(question)
     ellipsis = _ELLIPSIS.match(question)
     if ellipsis:
@@ -96,15 +123,108 @@ def condense(question: str, history: Sequence[Turn]) -> str:
             return base.replace(names[0], subject, 1)
         return _both(question, base)
     own = _names(question)
-    if not own and (_PERSONAL.search(question) or _IMPERSONAL.search(question)):
-        return _resolve_pronouns(question, last, base) or _both(question, base)
-    if own and _points_back(question, own):
-        return _resolve_pronouns(question, last, base) or _both(question, base)
+    if (listed := _ordinal(question, last)) is not None:
+        return listed
+    if (not own and _REFERS_BACK.search(question)) or (own and _points_back(question, own)):
+        answered = _from_answer(question, last)
+        left = {match.group().lower() for match in _PRONOUNS.finditer(answered)}
+        if answered != question and left <= _OBJECTS:  # "Why did Ford recall them?": the subject is named
+            return answered
+        if _PRONOUNS.search(answered):
+            return _resolve_pronouns(answered, last, base) or _both(question, base)
+    if not own and (carried := _carried(question, base, last, connective)) is not None:
+        return carried
     if not own and len(query_terms(question)) <= 1 and len(question.split()) <= 6:
         # A question with no subject of its own ("How much?", "Why?") continues the last one.
         context = " ".join(_names(base)) or base
         return f"{question} ({context})"
     return question
+
+
+# What the last question asked for, as the kind of pronoun that stands for its answer next.
+_ANSWER_PRONOUNS = {
+    "person": _PERSON_WORDS,
+    "organisation": frozenset({"it", "its", "they", "them", "their", "theirs", "there"}),
+    "place": frozenset({"it", "its", "there"}),
+    "thing": frozenset({"it", "its"}),
+}
+_REFERS_BACK = re.compile(r"\b(he|she|him|his|her|hers|it|its|they|them|their|theirs|there)\b", re.IGNORECASE)
+_OBJECTS = frozenset({"him", "them", "it"})
+_ORDINALS = {"first": 0, "second": 1, "third": 2, "last": -1}
+_ORDINAL = re.compile(r"\bthe\s+(first|second|third|last)\s+one\b", re.IGNORECASE)
+_DEFINITE = re.compile(r"\bthe\s+([a-z]{3,})\b", re.IGNORECASE)
+
+
+def _answer_name(last: Turn) -> str | None:
+    """The last bold answer when it names something a pronoun can stand for ("Colorado Avalanche", "“Succession”"),
+    not a sentence ("They got married") or a value."""
+    name = last.short.strip().strip("“”\"'‘’").strip()
+    if name.startswith("The "):
+        name = "the " + name[4:]  # "Who hosted the Tony Awards?"
+    words = name.split()
+    if not words or len(words) > 6 or not words[-1][:1].isupper() or words[0].lower() in _REFERENT_STOP:
+        return None
+    return name
+
+
+_REFERENT_STOP = frozenset("they it he she we a an this that these those yes no".split())  # noqa: SIM905
+
+
+def _from_answer(question: str, last: Turn) -> str:
+    """Pronouns that stand for the last answer replaced by it: after "Which team won the Stanley Cup?" → Colorado
+    Avalanche, "Who did they beat?" asks who Colorado Avalanche beat. Which pronouns do depends on what the last
+    question asked for (a person: he, she; a team, a company: it, they; a place: it, there; a title: it)."""
+    from .expectation import expected_kind
+
+    name = _answer_name(last)
+    kind = expected_kind(last.question) or ""
+    words = _ANSWER_PRONOUNS.get(kind)
+    if name is None or not words:
+        return question
+
+    used = False
+
+    def swap(match: re.Match[str]) -> str:
+        nonlocal used
+        word = match.group().lower()
+        if word not in words:
+            return match.group()
+        if word == "there":
+            return ("in " if kind == "place" else "at ") + name
+        if word in _POSSESSIVE or (word == "her" and _before_noun(question, match.end())):
+            return _possessive(name)
+        if used and word in _OBJECTS:
+            return match.group()  # "Why did it recall them?": not Ford recalling Ford
+        used = True
+        return name
+
+    return _REFERS_BACK.sub(swap, question)
+
+
+def _ordinal(question: str, last: Turn) -> str | None:
+    """ "the second one" after an answer that listed several ("Sweden and Finland"): the one it names."""
+    found = _ORDINAL.search(question)
+    if not found or not last.short:
+        return None
+    items = [part.strip() for part in re.split(r",\s*|\s+and\s+|\s*&\s*", last.short.strip('“”" ')) if part.strip()]
+    index = _ORDINALS[found[1].lower()]
+    if len(items) < 2 or index >= len(items):
+        return None
+    return question[: found.start()] + items[index] + question[found.end() :]
+
+
+def _carried(question: str, base: str, last: Turn, connective: bool) -> str | None:
+    """A follow-up that names nothing but continues the last turn ("And how many were injured?") or points back
+    with "the lunch", "the terrorist" (a word of the last question): searched with the last question's names and
+    its answer beside it, shown as such."""
+    names = _unique([*_names(base), *([n] if (n := _answer_name(last)) else [])])
+    said = {word.lower().strip("’'s") for word in re.findall(r"[A-Za-z’']+", base)}
+    points_back = any(
+        match[1].lower() in said or match[1].lower().rstrip("s") in said for match in _DEFINITE.finditer(question)
+    )
+    if names and (connective or points_back):
+        return f"{question} ({', '.join(names)})"
+    return _both(question, base) if connective else None
 
 
 def _own_question(question: str) -> str:
@@ -176,8 +296,11 @@ def _resolve_pronouns(question: str, last: Turn, base: str) -> str | None:
     organisation (a company word or an acronym): a plural more often means people the question did not name
     ("scientists"), so those fall back to searching both turns.
     """
+    from .expectation import expected_kind
+
     quoted, asked = _names(" ".join(last.quotes)), _names(base)
-    people = _unique([n for n in quoted + asked if _is_person(n)])
+    answered = _answer_name(last) if expected_kind(last.question) != "person" else None
+    people = _unique([_untitled(n) for n in quoted + asked if _is_person(n) and n != answered])
     things = [n for n in asked if not _is_person(n)] or [n for n in quoted if not _is_person(n)]
     groups = [n for n in things if _is_organisation(n)]
     unresolved = False
@@ -188,16 +311,24 @@ def _resolve_pronouns(question: str, last: Turn, base: str) -> str | None:
         referents = people if word in _PERSON_WORDS else groups if word in _GROUP_WORDS else things
         if word in _PERSON_WORDS and not referents:
             referents = [n for n in things if _is_organisation(n)]
+        if word in _GROUP_WORDS and not referents:
+            # "they" after a pair the question named together: "Jennifer Lopez and Ben Affleck"
+            referents = [f"{a} and {b}" for a, b in itertools.pairwise(people) if f"{a} and {b}" in base]
         if not referents:
             unresolved = True
             return match.group()
         name = _plain(referents[0])
         if word in _POSSESSIVE or (word == "her" and _before_noun(question, match.end())):
-            return name + "’s"
+            return _possessive(name)
         return name
 
     out = _PRONOUNS.sub(swap, question)
     return None if unresolved or out == question else out
+
+
+def _possessive(name: str) -> str:
+    """Sri Lanka’s, Los Angeles Dodgers’."""
+    return name + ("’" if name.endswith("s") and not name.endswith("ss") else "’s")
 
 
 def _plain(name: str) -> str:
@@ -216,8 +347,10 @@ def _unique(names: list[str]) -> list[str]:
 
 
 def _names(text: str) -> list[str]:
-    """Names in ``text`` that a pronoun may stand for; acronyms count ("NASA"), two-letter ones ("AI", "US") not."""
-    return [n for n in values_in(text, "name") if n not in _NOT_REFERENTS and not (n.isupper() and len(n) < 3)]
+    """Names in ``text`` that a pronoun may stand for; acronyms count ("NASA"), two-letter ones ("AI", "US") not.
+    A name is cut where a sentence ends inside it ("Warren Buffett. How" is Warren Buffett)."""
+    cut = [re.split(r"[.?!]\s+", n)[0] for n in values_in(text, "name")]
+    return [n for n in cut if n and n not in _NOT_REFERENTS and not (n.isupper() and len(n) < 3)]
 
 
 def _is_organisation(name: str) -> bool:
@@ -226,6 +359,56 @@ def _is_organisation(name: str) -> bool:
 
 
 def _is_person(name: str) -> bool:
-    """Two or three capitalised words and no company word: 'Xi Jinping', 'Daniel Zhang'."""
+    """Two or three capitalised words after any titles, no company word, not "The …": 'Xi Jinping', 'House Speaker
+    Nancy Pelosi'."""
+    words = _untitled(name).split()
+    return 2 <= len(words) <= 3 and not _ORG_WORDS.search(name) and words[0] != "The" and not words[-1].isupper()
+
+
+_TITLES = frozenset(
+    {
+        "President",
+        "Vice",
+        "Speaker",
+        "House",
+        "Senate",
+        "Senator",
+        "Sen.",
+        "Rep.",
+        "Representative",
+        "Governor",
+        "Gov.",
+        "Prime",
+        "Minister",
+        "Secretary",
+        "First",
+        "Lady",
+        "Dr.",
+        "Mr.",
+        "Mrs.",
+        "Ms.",
+        "King",
+        "Queen",
+        "Prince",
+        "Princess",
+        "Pope",
+        "Chancellor",
+        "Mayor",
+        "Judge",
+        "Justice",
+        "UK",
+        "US",
+        "U.S.",
+        "Former",
+        "CEO",
+        "Chief",
+    }
+)
+
+
+def _untitled(name: str) -> str:
+    """A name without the titles before it: "House Speaker Nancy Pelosi" → Nancy Pelosi."""
     words = name.split()
-    return 2 <= len(words) <= 3 and not _ORG_WORDS.search(name)
+    while len(words) > 2 and words[0] in _TITLES:
+        words = words[1:]
+    return " ".join(words)

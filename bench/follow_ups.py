@@ -1,0 +1,105 @@
+"""Follow-up questions over RealTime QA: is each rewrite a question that stands alone and names the right subject?
+
+    python -m bench.follow_ups [--data ../shared/bench/realtimeqa] [--save F]
+
+``bench/follow_up_questions.jsonl`` holds 42 follow-ups written for this benchmark (pronouns, ellipsis, ordinals,
+switches), each after a RealTime QA dev question named by its id, with the subject the rewrite must name. The
+earlier question, its gold answer (as the bold direct answer a reader saw) and the sentence of its gold article that
+states it (the quoted answer) are read from the data folder at run time, never copied here. Each follow-up is rewritten as the assistant rewrites it
+(:func:`assistant.answer.conversation.condense`), and the rewrite is classed by its form:
+
+- ``question``: one question, rewritten to stand alone;
+- ``carried``: the follow-up with the carried-over names in brackets (no confident rewrite, said plainly);
+- ``two questions``: the follow-up and the earlier question side by side (what the assistant searches when it
+  cannot rewrite; not a well-formed question);
+- ``unchanged``: the follow-up as it was.
+
+Printed: every rewrite (to be read: a garbled rewrite is found by reading), the share naming the right subject,
+and the forms, by kind of follow-up. Skips cleanly (exit 0) when the data is absent.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+from collections import Counter, defaultdict
+from pathlib import Path
+from typing import Any
+
+from bench.harness import REALTIMEQA, REPO, add_save_option, has_data, load_jsonl, save_figures
+
+FOLLOW_UPS = REPO / "bench" / "follow_up_questions.jsonl"
+
+
+def answer_sentence(question: dict[str, Any], articles: dict[str, dict[str, Any]]) -> str:
+    """The first sentence of a gold article stating the gold answer; the answer alone when none does verbatim."""
+    from assistant.text.sentences import sentence_spans
+
+    answer = question["answers"][0].strip("“”\"")
+    for article_id in question["evidence"]:
+        text = articles.get(article_id, {}).get("text", "")
+        for start, end in sentence_spans(text):
+            if answer.lower()[:12] in text[start:end].lower():
+                return text[start:end]
+    return answer
+
+
+def form(rewrite: str, follow_up: str) -> str:
+    if rewrite == follow_up:
+        return "unchanged"
+    if rewrite.startswith(follow_up) and rewrite.endswith(")"):
+        return "carried"
+    if rewrite.count("?") > 1:
+        return "two questions"
+    return "question"
+
+
+def run(data: Path) -> dict[str, Any]:
+    from assistant.answer.conversation import Turn, condense
+
+    questions = {q["id"]: q for q in load_jsonl(data / "queries_dev.jsonl")}
+    articles = {a["id"]: a for a in load_jsonl(data / "corpus.jsonl")}
+    rows = []
+    for item in load_jsonl(FOLLOW_UPS):
+        earlier = questions[item["rtqa"]]
+        said = answer_sentence(earlier, articles)
+        shown = earlier["answers"][0]  # the bold answer a reader saw: a right one (this measures the rewrite)
+        rewrite = condense(item["follow_up"], [Turn(earlier["question"], earlier["question"], said, (said,), shown)])
+        named = all(subject.lower() in rewrite.lower() for subject in item["subject"])
+        rows.append({**item, "rewrite": rewrite, "named": named, "form": form(rewrite, item["follow_up"])})
+    by_kind: dict[str, list[dict[str, Any]]] = defaultdict(list)
+    for row in rows:
+        by_kind[row["kind"]].append(row)
+    return {
+        "follow_ups": len(rows),
+        "named": sum(r["named"] for r in rows) / len(rows),
+        "forms": dict(Counter(r["form"] for r in rows)),
+        "by_kind": {
+            kind: {"n": len(group), "named": sum(r["named"] for r in group) / len(group)}
+            for kind, group in sorted(by_kind.items())
+        },
+        "rows": rows,
+    }
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--data", type=Path, default=REALTIMEQA.folder)
+    add_save_option(parser)
+    args = parser.parse_args()
+    if not has_data(args.data, REALTIMEQA):
+        return
+    figures = run(args.data)
+    for row in figures["rows"]:
+        mark = "ok " if row["named"] else "MISS"
+        print(f"{mark} {row['id']} [{row['kind']}, {row['form']}] {row['follow_up']}\n       → {row['rewrite']}")
+    print(f"\n{figures['follow_ups']} follow-ups; the rewrite names the right subject: {figures['named']:.3f}")
+    print("forms: " + json.dumps(figures["forms"]))
+    print("| kind | follow-ups | names the subject |\n|---|---|---|")
+    for kind, group in figures["by_kind"].items():
+        print(f"| {kind} | {group['n']} | {group['named']:.3f} |")
+    save_figures(args.save, figures)
+
+
+if __name__ == "__main__":
+    main()
