@@ -254,7 +254,7 @@ def test_a_multilingual_model_folder_works_end_to_end(
         ("Which two countries did NATO invite to join?", "Sweden and Finland", "When did the second one apply?",
          "When did Finland apply?"),
         ("House Speaker Nancy Pelosi made a visit to which area?", "Taiwan", "How did China respond to her visit?",
-         "How did China respond to Nancy Pelosi’s visit?"),
+         "How did China respond to House Speaker Nancy Pelosi’s visit?"),
         ("What did Jennifer Lopez and Ben Affleck announce?", "They got married", "Where did they get married?",
          "Where did Jennifer Lopez and Ben Affleck get married?"),
         ("Which team did Vin Scully call games for?", "Los Angeles Dodgers", "Who owns them now?",

@@ -14,7 +14,7 @@ from typing import Any
 
 from ..errors import ConfigError
 from ..text.terms import STOPWORDS, query_terms
-from .evidence import values_in
+from .names import is_organisation, is_person, names_in, plain, possessive, unique
 
 _ELLIPSIS = re.compile(
     r"^(?:and|but|also|then)?\s*(?:what|how)\s+about\s+(?P<a>.+?)\W*$"
@@ -37,34 +37,6 @@ _PERSON_WORDS = {"he", "she", "him", "his", "her", "hers"}
 _GROUP_WORDS = {"they", "them", "their", "theirs"}
 # Words after "her" that show it is an object ("asked her about", "told her that"), not a possessive.
 _NOT_NOUNS = frozenset("about to that for with from in on at by and or if when what how why".split())  # noqa: SIM905
-# Capitalised words that are not what a pronoun stands for.
-_NOT_REFERENTS = frozenset(
-    {
-        "AI",
-        "U.S.",
-        "US",
-        "UK",
-        "EU",
-        "I",
-        "Monday",
-        "Tuesday",
-        "Wednesday",
-        "Thursday",
-        "Friday",
-        "Saturday",
-        "Sunday",
-        "President",
-        "CEO",
-        "What",
-        "Which",
-        "Who",
-        "When",
-        "Where",
-        "Why",
-        "How",
-    }
-)
-_ORG_WORDS = re.compile(r"\b(?:Inc|Corp|Group|Company|Co|Ltd|Bank|Holdings|Technologies|Party|Ministry)\b")
 
 
 @dataclass(frozen=True)
@@ -116,13 +88,13 @@ def condense(question: str, history: Sequence[Turn]) -> str:
     ellipsis = _ELLIPSIS.match(question)
     if ellipsis:
         subject = next(g for g in ellipsis.groups() if g)
-        names = _names(base)
+        names = names_in(base)
         if parallel := _parallel(base, subject):
             return parallel
         if names and any(word[:1].isupper() for word in subject.split()):
             return base.replace(names[0], subject, 1)
         return _both(question, base)
-    own = _names(question)
+    own = names_in(question)
     if (listed := _ordinal(question, last)) is not None:
         return listed
     if (not own and _REFERS_BACK.search(question)) or (own and _points_back(question, own)):
@@ -136,7 +108,7 @@ def condense(question: str, history: Sequence[Turn]) -> str:
         return carried
     if not own and len(query_terms(question)) <= 1 and len(question.split()) <= 6:
         # A question with no subject of its own ("How much?", "Why?") continues the last one.
-        context = " ".join(_names(base)) or base
+        context = " ".join(names_in(base)) or base
         return f"{question} ({context})"
     return question
 
@@ -192,7 +164,7 @@ def _from_answer(question: str, last: Turn) -> str:
         if word == "there":
             return ("in " if kind == "place" else "at ") + name
         if word in _POSSESSIVE or (word == "her" and _before_noun(question, match.end())):
-            return _possessive(name)
+            return possessive(name)
         if used and word in _OBJECTS:
             return match.group()  # "Why did it recall them?": not Ford recalling Ford
         used = True
@@ -217,7 +189,7 @@ def _carried(question: str, base: str, last: Turn, connective: bool) -> str | No
     """A follow-up that names nothing but continues the last turn ("And how many were injured?") or points back
     with "the lunch", "the terrorist" (a word of the last question): searched with the last question's names and
     its answer beside it, shown as such."""
-    names = _unique([*_names(base), *([n] if (n := _answer_name(last)) else [])])
+    names = unique([*names_in(base), *([n] if (n := _answer_name(last)) else [])])
     said = {word.lower().strip("’'s") for word in re.findall(r"[A-Za-z’']+", base)}
     points_back = any(
         match[1].lower() in said or match[1].lower().rstrip("s") in said for match in _DEFINITE.finditer(question)
@@ -243,7 +215,7 @@ def _points_back(question: str, own: list[str]) -> bool:
     first_name = min((question.find(name) for name in own if name in question), default=len(question))
     for match in _PRONOUNS.finditer(question):
         personal = match.group().lower() in _PERSON_WORDS
-        if match.start() < first_name or (personal and not any(_is_person(name) for name in own)):
+        if match.start() < first_name or (personal and not any(is_person(name) for name in own)):
             return True
     return False
 
@@ -298,11 +270,11 @@ def _resolve_pronouns(question: str, last: Turn, base: str) -> str | None:
     """
     from .expectation import expected_kind
 
-    quoted, asked = _names(" ".join(last.quotes)), _names(base)
+    quoted, asked = names_in(" ".join(last.quotes)), names_in(base)
     answered = _answer_name(last) if expected_kind(last.question) != "person" else None
-    people = _unique([_untitled(n) for n in quoted + asked if _is_person(n) and n != answered])
-    things = [n for n in asked if not _is_person(n)] or [n for n in quoted if not _is_person(n)]
-    groups = [n for n in things if _is_organisation(n)]
+    people = unique([n for n in quoted + asked if is_person(n) and n != answered])
+    things = [n for n in asked if not is_person(n)] or [n for n in quoted if not is_person(n)]
+    groups = [n for n in things if is_organisation(n)]
     unresolved = False
 
     def swap(match: re.Match[str]) -> str:
@@ -310,105 +282,23 @@ def _resolve_pronouns(question: str, last: Turn, base: str) -> str | None:
         word = match.group().lower()
         referents = people if word in _PERSON_WORDS else groups if word in _GROUP_WORDS else things
         if word in _PERSON_WORDS and not referents:
-            referents = [n for n in things if _is_organisation(n)]
+            referents = [n for n in things if is_organisation(n)]
         if word in _GROUP_WORDS and not referents:
             # "they" after a pair the question named together: "Jennifer Lopez and Ben Affleck"
             referents = [f"{a} and {b}" for a, b in itertools.pairwise(people) if f"{a} and {b}" in base]
         if not referents:
             unresolved = True
             return match.group()
-        name = _plain(referents[0])
+        name = plain(referents[0])
         if word in _POSSESSIVE or (word == "her" and _before_noun(question, match.end())):
-            return _possessive(name)
+            return possessive(name)
         return name
 
     out = _PRONOUNS.sub(swap, question)
     return None if unresolved or out == question else out
 
 
-def _possessive(name: str) -> str:
-    """Sri Lanka’s, Los Angeles Dodgers’."""
-    return name + ("’" if name.endswith("s") and not name.endswith("ss") else "’s")
-
-
-def _plain(name: str) -> str:
-    """A name without a possessive ending: "Jupiter's" stands for Jupiter."""
-    return re.sub(r"['’]s$", "", name)
-
-
 def _before_noun(text: str, end: int) -> bool:
     """Whether the word after ``end`` makes "her" possessive ("her contract") rather than an object ("told her")."""
     following = re.match(r"\s+([A-Za-z]+)", text[end:])
     return bool(following) and following[1].lower() not in _NOT_NOUNS  # type: ignore[index]
-
-
-def _unique(names: list[str]) -> list[str]:
-    return list(dict.fromkeys(names))
-
-
-def _names(text: str) -> list[str]:
-    """Names in ``text`` that a pronoun may stand for; acronyms count ("NASA"), two-letter ones ("AI", "US") not.
-    A name is cut where a sentence ends inside it ("Warren Buffett. How" is Warren Buffett)."""
-    cut = [re.split(r"[.?!]\s+", n)[0] for n in values_in(text, "name")]
-    return [n for n in cut if n and n not in _NOT_REFERENTS and not (n.isupper() and len(n) < 3)]
-
-
-def _is_organisation(name: str) -> bool:
-    """A company word ("Alibaba Group", "Bank of China") or an acronym ("NASA", "PG&E")."""
-    return bool(_ORG_WORDS.search(name)) or bool(re.fullmatch(r"[A-Z][A-Z&.]{2,}", _plain(name)))
-
-
-def _is_person(name: str) -> bool:
-    """Two or three capitalised words after any titles, no company word, not "The …": 'Xi Jinping', 'House Speaker
-    Nancy Pelosi'."""
-    words = _untitled(name).split()
-    return 2 <= len(words) <= 3 and not _ORG_WORDS.search(name) and words[0] != "The" and not words[-1].isupper()
-
-
-_TITLES = frozenset(
-    {
-        "President",
-        "Vice",
-        "Speaker",
-        "House",
-        "Senate",
-        "Senator",
-        "Sen.",
-        "Rep.",
-        "Representative",
-        "Governor",
-        "Gov.",
-        "Prime",
-        "Minister",
-        "Secretary",
-        "First",
-        "Lady",
-        "Dr.",
-        "Mr.",
-        "Mrs.",
-        "Ms.",
-        "King",
-        "Queen",
-        "Prince",
-        "Princess",
-        "Pope",
-        "Chancellor",
-        "Mayor",
-        "Judge",
-        "Justice",
-        "UK",
-        "US",
-        "U.S.",
-        "Former",
-        "CEO",
-        "Chief",
-    }
-)
-
-
-def _untitled(name: str) -> str:
-    """A name without the titles before it: "House Speaker Nancy Pelosi" → Nancy Pelosi."""
-    words = name.split()
-    while len(words) > 2 and words[0] in _TITLES:
-        words = words[1:]
-    return " ".join(words)

@@ -5,13 +5,16 @@ from __future__ import annotations
 import json
 import sys
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import click
 
 from ..errors import InputError
 from ..settings import get_settings
 from .options import emit, errors, filter_options, index_option, json_option
+
+if TYPE_CHECKING:
+    from ..answer.conversation import Turn
 
 
 @click.command("search")
@@ -191,8 +194,11 @@ def _figure(value: Any) -> str:
     return "-" if value is None else f"{value:.3f}" if isinstance(value, float) else str(value)
 
 
-def _read_history(path: Path) -> list[dict[str, Any]] | list[tuple[str, str]]:
-    """Turns from a JSON list or JSON lines: `ask --json` outputs, or objects with question and text/answer."""
+def _read_history(path: Path) -> list[Turn]:
+    """Turns from a JSON list or JSON lines: `ask --json` outputs (their direct answer and quotes kept for the
+    follow-up to read), or objects with question and text/answer."""
+    from ..answer.conversation import Turn
+
     raw = path.read_text(encoding="utf-8").strip()
     try:
         whole = json.loads(raw)
@@ -204,9 +210,21 @@ def _read_history(path: Path) -> list[dict[str, Any]] | list[tuple[str, str]]:
                 items.extend([json.loads(line)] if line.strip() else [])
             except json.JSONDecodeError as exc:
                 raise InputError(f"not JSON: {exc.msg}", path=path, line=number) from exc
-    turns: list[tuple[str, str]] = []
+    turns: list[Turn] = []
     for number, item in enumerate(items, 1):
         if not isinstance(item, dict) or not isinstance(item.get("question"), str):
             raise InputError("each turn needs a 'question' string", path=path, line=number, field="question")
-        turns.append((item.get("query") or item["question"], str(item.get("text") or item.get("answer") or "")))
+        answered = not item.get("abstained")
+        short = item.get("short_answer") if answered else None
+        listed = item.get("citations")
+        cited: list[Any] = listed if answered and isinstance(listed, list) else []
+        turns.append(
+            Turn(
+                item["question"],
+                str(item.get("query") or item["question"]),
+                str(item.get("text") or item.get("answer") or ""),
+                tuple(str(c.get("quote") or "") for c in cited if isinstance(c, dict)),
+                str(short.get("text") or "") if isinstance(short, dict) else "",
+            )
+        )
     return turns
