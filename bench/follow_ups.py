@@ -5,8 +5,9 @@
 ``bench/follow_up_questions.jsonl`` holds 42 follow-ups written for this benchmark (pronouns, ellipsis, ordinals,
 switches), each after a RealTime QA dev question named by its id, with the subject the rewrite must name. The
 earlier question, its gold answer (as the bold direct answer a reader saw) and the sentence of its gold article that
-states it (the quoted answer) are read from the data folder at run time, never copied here. Each follow-up is rewritten as the assistant rewrites it
-(:func:`assistant.answer.conversation.condense`), and the rewrite is classed by its form:
+states it (the quoted answer) are read from the data folder at run time, never copied here. Each follow-up is
+rewritten as the assistant rewrites it (:func:`assistant.answer.conversation.condense`), and the rewrite is classed
+by its form:
 
 - ``question``: one question, rewritten to stand alone;
 - ``carried``: the follow-up with the carried-over names in brackets (no confident rewrite, said plainly);
@@ -35,7 +36,7 @@ def answer_sentence(question: dict[str, Any], articles: dict[str, dict[str, Any]
     """The first sentence of a gold article stating the gold answer; the answer alone when none does verbatim."""
     from assistant.text.sentences import sentence_spans
 
-    answer = question["answers"][0].strip("“”\"")
+    answer = question["answers"][0].strip('“”"')
     for article_id in question["evidence"]:
         text = articles.get(article_id, {}).get("text", "")
         for start, end in sentence_spans(text):

@@ -188,6 +188,10 @@ def test_an_article_removed_from_the_index_is_not_brought_back(site: FeedSite, t
     report = watcher.round(every_feed=True)
     assert "tag:touchnokia.ru,2009://1.814" not in article_ids(tmp_path / "idx")
     assert len(report.added) == 1
+    # Only the removed story changes again: nothing to send (no writer, no model), and no error.
+    site.put("/atom.xml", atom(site, entries=3, change="A third version of the removed story."))
+    quiet = watcher.round(every_feed=True)
+    assert quiet.error is None and quiet.generation is None and watcher.feeds()[0].last_error is None
 
 
 def test_a_round_that_cannot_write_leaves_the_index_and_fetches_again(

@@ -294,10 +294,11 @@ def _publish(
 
     if not entries:
         return RoundReport(tuple(outcomes))
-    removed = _Held.of(
-        index_dir, settings, listed=False
-    ).removed  # again: a removal may have come while the round fetched
+    # Asked again: a removal may have come while the round fetched.
+    removed = _Held.of(index_dir, settings, listed=False).removed
     sent = [entry for entry in entries if entry.article_id not in removed]
+    if not sent:
+        return RoundReport(tuple(outcomes))
     for entry in sent:
         _write(entry.path, entry.record)
     try:
