@@ -8,13 +8,13 @@ import shutil
 import signal
 import subprocess
 import sys
-import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import pytest
 from click.testing import CliRunner
 from conftest import SEED, SEED_QUESTION
+from durability import wait_for
 from feedsite import FeedSite
 from processes import child_env
 from test_watch_feeds import atom
@@ -139,41 +139,19 @@ def test_the_every_option_reads_durations(tmp_path: Path) -> None:
 def test_sigterm_while_fetching_stops_cleanly_and_keeps_the_last_generation(site: FeedSite, tmp_path: Path) -> None:
     index = tmp_path / "idx"
     url = site.put("/atom.xml", atom(site, entries=2))
-    env = child_env(ASSISTANT_EMBEDDER="assistant.testing:HashingEmbedder", ASSISTANT_FEED_TIMEOUT="60")
-    command = [sys.executable, "-m", "assistant", "watch", url, "--every", "1s", "--index", str(index)]
-    child = subprocess.Popen(command, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
-    try:
-        _wait_for(lambda: index.exists() and _generation(index) == 1, child)
+
+    def hanging() -> None:
+        wait_for(lambda: index.exists() and _generation(index) == 1, timeout=120, proc=child)
         # The next round hangs on the feed: stopped there, it publishes nothing.
         site.put("/atom.xml", atom(site, entries=4), delay=3.0)
         asked = len(site.hits("/atom.xml"))
-        _wait_for(lambda: len(site.hits("/atom.xml")) > asked, child)
-        child.send_signal(signal.SIGTERM)
-        _, err = child.communicate(timeout=60)
-    finally:
-        if child.poll() is None:
-            child.kill()
-            child.wait()
-    assert child.returncode == 0, err
+        wait_for(lambda: len(site.hits("/atom.xml")) > asked, timeout=120, proc=child)
+
+    child = _child("watch", url, "--every", "1s", "--index", str(index), timeout="60")
+    code, err = _sigterm_once(child, hanging)
+    assert code == 0, err
     assert "SIGTERM: stopping" in err and "stopped; the index is on its last published generation" in err
     assert describe_index(index).generation == 1 and describe_index(index).articles == 2
-
-
-def _generation(index: Path) -> int | None:
-    try:
-        return describe_index(index).generation
-    except Exception:
-        return None
-
-
-def _wait_for(condition, child: subprocess.Popen[str], timeout: float = 120) -> None:
-    deadline = time.monotonic() + timeout
-    while not condition():
-        if child.poll() is not None:
-            raise AssertionError(f"the watcher exited: {child.communicate()}")
-        if time.monotonic() > deadline:
-            raise AssertionError("timed out waiting for the watcher")
-        time.sleep(0.05)
 
 
 def test_sigterm_stops_the_page_and_its_feed_round_cleanly(site: FeedSite, tmp_path: Path) -> None:
@@ -184,18 +162,36 @@ def test_sigterm_stops_the_page_and_its_feed_round_cleanly(site: FeedSite, tmp_p
     index = tmp_path / "idx"
     build_index([SEED], index, embedder=HashingEmbedder())
     url = site.put("/atom.xml", atom(site, entries=2), delay=5.0)  # the round is still fetching it
-    env = child_env(ASSISTANT_EMBEDDER="assistant.testing:HashingEmbedder", ASSISTANT_FEED_TIMEOUT="120")
     port = str(free_port())
-    command = [sys.executable, "-m", "assistant", "serve", "--index", str(index), "--port", port, "--watch", url]
-    child = subprocess.Popen(command, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    child = _child("serve", "--index", str(index), "--port", port, "--watch", url, timeout="120")
+    code, err = _sigterm_once(child, lambda: wait_for(lambda: bool(site.hits("/atom.xml")), timeout=120, proc=child))
+    assert code == 0, err
+    assert "feed round abandoned while fetching: nothing was written" in err
+    assert describe_index(index).generation == 1
+
+
+def _child(*args: str, timeout: str) -> subprocess.Popen[str]:
+    """`assistant ARGS` in a child process with the hashing embedder and this feed timeout."""
+    env = child_env(ASSISTANT_EMBEDDER="assistant.testing:HashingEmbedder", ASSISTANT_FEED_TIMEOUT=timeout)
+    command = [sys.executable, "-m", "assistant", *args]
+    return subprocess.Popen(command, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+
+
+def _sigterm_once(child: subprocess.Popen[str], ready: Callable[[], None]) -> tuple[int, str]:
+    """SIGTERM to ``child`` once ``ready`` returns; its exit code and stderr. Killed if it does not end."""
     try:
-        _wait_for(lambda: bool(site.hits("/atom.xml")), child)
+        ready()
         child.send_signal(signal.SIGTERM)
         _, err = child.communicate(timeout=90)
     finally:
         if child.poll() is None:
             child.kill()
             child.wait()
-    assert child.returncode == 0, err
-    assert "feed round abandoned while fetching: nothing was written" in err
-    assert describe_index(index).generation == 1
+    return child.returncode, err
+
+
+def _generation(index: Path) -> int | None:
+    try:
+        return describe_index(index).generation
+    except Exception:
+        return None

@@ -72,8 +72,7 @@ def watch(
     settings = get_settings(index_dir=index_dir, watch_every=duration(every))
     seconds = settings.watch_every
     with Watcher(settings.index_dir, settings=settings) as watcher:
-        for url in feed_urls(feeds):
-            watcher.add_feeds([url])
+        watcher.add_feeds(feed_urls(feeds))
         for url in removals:
             if not watcher.remove_feed(url):
                 raise ConfigError(f"--remove {url}: this feed is not watched (see assistant watch --list)")

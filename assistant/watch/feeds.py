@@ -35,7 +35,7 @@ from ..web.fetch import Fetched, fetch
 from .records import FeedOutcome, FeedStatus, RoundReport
 from .state import WatchState, utc_now, watch_folder
 
-__all__ = ["run_round"]
+__all__ = ["Held", "run_round"]
 
 logger = logging.getLogger(__name__)
 
@@ -53,6 +53,16 @@ class _Entry:
     article_id: str
     digest: str  # of the entry as the feed gave it: unchanged entries are not fetched or written again
     record: dict[str, str]
+
+
+class _Published:
+    """The entries as last published, read once per round: each file's digest, and each feed's article ids."""
+
+    def __init__(self, rows: list[tuple[str, str, str, str]]) -> None:
+        self.digests = {path: digest for path, _, _, digest in rows}
+        self.ids: dict[str, set[str]] = defaultdict(set)
+        for _, feed, article_id, _ in rows:
+            self.ids[feed].add(article_id)
 
 
 class _Hosts:
@@ -89,7 +99,7 @@ def run_round(
     due = [feed for feed in state.feeds() if every_feed or feed.next_due <= clock]
     stop = stop or threading.Event()
     try:
-        fetched = _fetch_all(due, state, _Held.of(index_dir, settings), settings, stop)
+        fetched = _fetch_all(due, state, Held.of(index_dir, settings), settings, stop)
         if stop.is_set():
             raise _Stopped
     except _Stopped:
@@ -107,8 +117,9 @@ def run_round(
 
 # -- fetching --------------------------------------------------------------------------------------------------
 @dataclass(frozen=True)
-class _Held:
-    """What the index holds and what was removed from it on purpose, by article id.
+class Held:
+    """What the index holds and what was removed from it on purpose, by article id (the watched questions read the
+    removals too: a cited article removed is said as such).
 
     An entry published earlier is sent again when its article is gone (the index was rebuilt from a corpus
     meanwhile), and its feed fetched whole for it; one removed with ``index remove`` is not (see :func:`_publish`).
@@ -118,7 +129,7 @@ class _Held:
     removed: frozenset[str] = frozenset()
 
     @classmethod
-    def of(cls, index_dir: str | Path | None, settings: Settings, *, listed: bool = True) -> _Held:
+    def of(cls, index_dir: str | Path | None, settings: Settings, *, listed: bool = True) -> Held:
         """Both sets; the removals alone without ``listed`` (the index's articles are not listed then)."""
         from ..index.store import describe_index
 
@@ -131,14 +142,14 @@ class _Held:
 
 
 def _fetch_all(
-    due: list[FeedStatus], state: WatchState, held: _Held, settings: Settings, stop: threading.Event
+    due: list[FeedStatus], state: WatchState, held: Held, settings: Settings, stop: threading.Event
 ) -> list[tuple[FeedOutcome, list[_Entry]]]:
     """Every due feed's outcome and entries: a lane per host, a few lanes at once."""
     by_host: dict[str, list[FeedStatus]] = defaultdict(list)
     for feed in due:
         by_host[urlsplit(feed.url).hostname or ""].append(feed)
     hosts = _Hosts()
-    published = state.published_digests()
+    published = _Published(state.published())
 
     def lane(feeds: list[FeedStatus]) -> list[tuple[FeedOutcome, list[_Entry]]]:
         return [_read_feed(feed, state, published, held, settings, hosts, stop) for feed in feeds]
@@ -178,15 +189,15 @@ def _get(
 def _read_feed(
     feed: FeedStatus,
     state: WatchState,
-    published: dict[str, str],
-    held: _Held,
+    published: _Published,
+    held: Held,
     settings: Settings,
     hosts: _Hosts,
     stop: threading.Event,
 ) -> tuple[FeedOutcome, list[_Entry]]:
     """One feed: fetched, read, and its entries that differ from what was published (pages fetched for those)."""
     started = time.perf_counter()
-    lost = state.published_ids(feed.url) - held.indexed - held.removed
+    lost = published.ids.get(feed.url, set()) - held.indexed - held.removed
     try:
         fetched = _get(
             feed.url,
@@ -218,7 +229,7 @@ def _read_feed(
             warnings.append(item.reason)
             continue
         entry = _entry(item, feed.url, folder)
-        if published.get(str(entry.path)) == entry.digest and entry.article_id in held.indexed:
+        if published.digests.get(str(entry.path)) == entry.digest and entry.article_id in held.indexed:
             continue  # published as it is, and still there: nothing to fetch or write
         entries.append(_with_page(entry, item, settings, hosts, stop, warnings))
     outcome = FeedOutcome(
@@ -295,7 +306,7 @@ def _publish(
     if not entries:
         return RoundReport(tuple(outcomes))
     # Asked again: a removal may have come while the round fetched.
-    removed = _Held.of(index_dir, settings, listed=False).removed
+    removed = Held.of(index_dir, settings, listed=False).removed
     sent = [entry for entry in entries if entry.article_id not in removed]
     if not sent:
         return RoundReport(tuple(outcomes))

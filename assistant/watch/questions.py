@@ -16,6 +16,7 @@ from ..answer.assistant import Assistant
 from ..errors import AssistantError, ConfigError
 from ..retrieve.filters import Filters
 from ..settings import Settings, get_settings
+from .feeds import Held
 from .records import Snapshot, WatchedQuestion
 from .state import WatchState, utc_now, watch_folder
 
@@ -71,11 +72,10 @@ class Watchlist:
         """Ask every watched question again on the assistant's generation (refreshed first) when it was last
         answered on another one; the ones whose answer changed, as stored."""
         assistant.refresh()
-        generation = assistant.retriever.generation
-        stale = [q for q in self.questions() if q.now.generation != generation]
+        stale = self.stale(assistant.retriever.generation)
         if not stale:
             return []
-        removed = self._removed_ids()
+        removed = Held.of(self.index_dir, self.settings, listed=False).removed
         changed = []
         for watched in stale:
             try:
@@ -94,13 +94,9 @@ class Watchlist:
             self.state.save_question(watched)
         return changed
 
-    def _removed_ids(self) -> frozenset[str]:
-        from ..index.store import describe_index
-
-        try:
-            return frozenset(r.id for r in describe_index(self.index_dir, settings=self.settings).removed)
-        except AssistantError:
-            return frozenset()
+    def stale(self, generation: int) -> list[WatchedQuestion]:
+        """The questions last answered on another generation than ``generation``."""
+        return [q for q in self.questions() if q.now.generation != generation]
 
 
 def _snapshot(

@@ -154,15 +154,10 @@ class WatchState:
                 ],
             )
 
-    def published_digests(self) -> dict[str, str]:
-        """Entry file → the digest of the entry as last published in the index (what a round need not send again)."""
+    def published(self) -> list[tuple[str, str, str, str]]:
+        """The entries as last published in the index: (file, feed, article id, digest of the entry)."""
         with self._connect() as db:
-            return dict(db.execute("SELECT path, digest FROM entries").fetchall())
-
-    def published_ids(self, feed: str) -> frozenset[str]:
-        """The article ids of a feed's entries as published."""
-        with self._connect() as db:
-            return frozenset(r[0] for r in db.execute("SELECT article_id FROM entries WHERE feed = ?", (feed,)))
+            return [tuple(row) for row in db.execute("SELECT path, feed, article_id, digest FROM entries")]
 
     def save_published(self, entries: list[tuple[str, str, str, str]]) -> None:
         """Remember entries (path, feed, article id, digest) as published: only once their generation is live, so

@@ -6,7 +6,6 @@ reports go.
 
 from __future__ import annotations
 
-import contextlib
 import logging
 import threading
 from collections.abc import Callable, Iterable
@@ -19,7 +18,6 @@ from ..settings import Settings, get_settings
 from .feeds import run_round
 from .questions import Watchlist
 from .records import FeedStatus, RoundReport, WatchedQuestion
-from .state import WatchState, watch_folder
 
 __all__ = ["Watcher", "feed_urls"]
 
@@ -68,8 +66,8 @@ class Watcher:
     ) -> None:
         self.index_dir = index_dir
         self.settings = settings or get_settings()
-        self.state = WatchState.open(watch_folder(index_dir, self.settings))
         self.watchlist = Watchlist(index_dir, settings=self.settings)
+        self.state = self.watchlist.state  # one state for the feeds and the questions
         self._embedder = embedder
         self._assistant = assistant
         self._owns_assistant = False
@@ -100,8 +98,15 @@ class Watcher:
         )
 
     def recheck(self) -> list[WatchedQuestion]:
-        """Ask the watched questions again on the newest generation; the ones whose answer changed."""
-        if not self.watchlist.questions():
+        """Ask the watched questions again on the newest generation; the ones whose answer changed. Nothing is
+        opened (no model loaded) while every question was last answered on the live generation."""
+        from ..index.store import describe_index
+
+        try:
+            live = describe_index(self.index_dir, settings=self.settings).generation
+        except AssistantError:
+            return []  # no index yet: nothing to ask on
+        if not self.watchlist.stale(live):
             return []
         assistant = self.assistant()
         return self.watchlist.recheck(assistant) if assistant is not None else []
@@ -114,8 +119,7 @@ class Watcher:
         while not stop.is_set():
             try:
                 report = self.round(stop)
-                changed = self.recheck() if report.generation is not None or self._questions_behind() else []
-                on_round(report, changed)
+                on_round(report, self.recheck())  # a generation from this round or from elsewhere
             except AssistantError as exc:
                 logger.warning("feed round failed: %s", exc)
             stop.wait(every)
@@ -147,16 +151,6 @@ class Watcher:
 
     def __exit__(self, *exc: object) -> None:
         self.close()
-
-    def _questions_behind(self) -> bool:
-        """Whether a watched question was last answered on another generation than the live one (an update from
-        elsewhere: the command line, the page)."""
-        from ..index.store import describe_index
-
-        with contextlib.suppress(AssistantError):
-            live = describe_index(self.index_dir, settings=self.settings).generation
-            return any(q.now.generation != live for q in self.watchlist.questions())
-        return False
 
     def _open_embedder(self) -> Embedder:
         """The model a round embeds with: the assistant's when one is open (never a second copy), else loaded once."""
