@@ -271,3 +271,16 @@ def test_a_rebuild_from_a_corpus_does_not_lose_the_feeds_articles_for_good(site:
     assert "If-None-Match" not in site.hits("/atom.xml")[-1].headers
     assert len(report.added) == 2 and "tag:touchnokia.ru,2009://1.814" in article_ids(tmp_path / "idx")
     assert watcher.round(every_feed=True).feeds[0].not_modified  # and conditional again once they are back
+
+
+def test_a_feeds_ttl_holds_it_back_longer_than_the_round_interval(site: FeedSite, tmp_path: Path) -> None:
+    site.put("/wire.rss", site.feed("summaries.rss", ttl="60"))  # an hour, against rounds every 15 minutes
+    watcher = Watcher(tmp_path / "idx", settings=settings(), embedder=FakeEmbedder())
+    watcher.add_feeds([site.url("/wire.rss")])
+    now = time.time()
+    feed_rounds.run_round(tmp_path / "idx", settings=watcher.settings, embedder=FakeEmbedder(), now=now)
+    assert watcher.feeds()[0].next_due == pytest.approx(now + 3600)
+    # Not modified later: the ttl read before still holds (a 304 does not repeat it).
+    feed_rounds.run_round(tmp_path / "idx", settings=watcher.settings, now=now + 3601)
+    assert site.hits("/wire.rss")[-1].headers.get("If-None-Match")
+    assert watcher.feeds()[0].next_due == pytest.approx(now + 3601 + 3600)
