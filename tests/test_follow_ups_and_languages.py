@@ -272,8 +272,112 @@ def test_a_follow_up_after_an_answer_object_uses_its_direct_answer(seed_index, r
     """Through the Answer the page and the CLI pass back: its bold direct answer is the referent."""
     from assistant import Assistant
 
-    with Assistant.open(seed_index, embedder=real_embedder) as assistant:
+    # The reader is right ("Alibaba") but only 22% sure of a one-article answer: held back by default. This test is
+    # about the follow-up, so the bar is lowered below it.
+    low_bar = Settings(progress=False, reader_confidence=0.2)
+    with Assistant.open(seed_index, embedder=real_embedder, settings=low_bar) as assistant:
         first = assistant.ask("Which company invested 23 billion yuan in AI in the first half of last year?")
         assert first.short_answer is not None and "Alibaba" in first.short_answer.text
         follow_up = assistant.ask("What else did it invest in?", history=[first])
     assert follow_up.query == f"What else did {first.short_answer.text} invest in?"
+
+
+# -- held-out garbles (bench/follow_up_questions_heldout.jsonl): fixed by general rules, checked on paraphrases ----
+
+
+@pytest.mark.parametrize(
+    ("previous", "short", "follow_up", "expected"),
+    [
+        # A question asking someone's name: no name said so far is who "he" is (not "What is Gustavo Petro's name?");
+        # the answer is carried beside it, said as such.
+        ("What country elected its first leftist leader?", "Colombia", "What is his name?",
+         "What is his name? (Colombia)"),
+        ("The first lady met the first lady of which country?", "Ukraine", "What is her name?",
+         "What is her name? (Ukraine)"),
+        # "it" after a place answer, when the last question introduced what acted with "a": the quake, not the country.
+        ("Which country was shaken by a strong earthquake?", "Philippines", "How many people did it kill?",
+         "How many people did it kill? (Philippines)"),
+        ("A wildfire forced people to evacuate near which national park?", "Yosemite", "How many acres has it burned?",
+         "How many acres has it burned? (Yosemite)"),
+        ("Which national park was hit by severe flooding?", "Yellowstone", "When will it reopen?",
+         "When will Yellowstone reopen?"),
+        ("What country announced a crackdown on toys?", "Saudi Arabia", "Which other items did it seize?",
+         "Which other items did Saudi Arabia seize?"),
+        # An answer that is no name ("Baby formula"): carried in brackets, not "When will Baby formula be…".
+        ("Which product is hard to find in US stores?", "Baby formula", "When will it be back on shelves?",
+         "When will it be back on shelves? (Baby formula)"),
+        # A name ending in a number is a name; a possessive after the name was said stays "its".
+        ("NASA will launch a mission around the moon. What is the mission called?", "Artemis 1", "When will it launch?",
+         "When will Artemis 1 launch?"),
+        ("Which company split its stock 20-for-1?", "Google", "When did it last split its stock?",
+         "When did Google last split its stock?"),
+        # "the second one" from the list the last question named, when its answer listed nothing.
+        ("Which weather swept through countries including the UK, Spain, and France?", "Heat waves",
+         "How hot did it get in the second one?", "How hot did it get in Spain?"),
+        # A show named in quotes is not the "she"; "The IRS" inside a question is "the IRS".
+        ("We lost “Star Trek” actress Nichelle Nichols. Which role did she play?", "Lt. Nyota Uhura",
+         "When did she first play the role?", "When did Nichelle Nichols first play the role?"),
+        ("The IRS announced it will do what this week?", "Finish processing the backlog",
+         "How many returns does it still have to process?", "How many returns does the IRS still have to process?"),
+    ],
+)  # fmt: skip
+def test_no_confident_referent_is_carried_not_guessed(previous, short, follow_up, expected):
+    assert condense(follow_up, [Turn(previous, previous, short, (), short)]) == expected
+
+
+@pytest.mark.parametrize(
+    ("previous", "answer", "follow_up", "expected"),
+    [
+        # No bold answer: "it" is the airline the question asked for, the first the answer's sentence names that the
+        # question did not; never a name taken for a person ("Spirit Airlines") nor "America" ("How much will
+        # America pay?").
+        ("Which airline announced a deal to buy Spirit Airlines?",
+         "JetBlue Airways announced it would purchase Spirit Airlines, creating America’s fifth-largest airline.",
+         "How much will it pay?", "How much will JetBlue Airways pay?"),
+        ("Which airline announced a deal to buy Spirit Airlines?", "", "How much will it pay?",
+         "How much will it pay? (Spirit Airlines)"),
+        # "he" is the person the question named when it did not ask for a person, not one of the answer's sentence.
+        ("Far-right pundit Alex Jones was in court this week. Which topic is at the center of the lawsuits?",
+         "A lawyer showed Jones had lied when he claimed he never texted about the Sandy Hook shooting.",
+         "How much was he ordered to pay?", "How much was Alex Jones ordered to pay?"),
+        # The question's own unnamed "he" (the governor): the answer's people are others; both turns are searched.
+        ("The governor of Texas sends buses of migrants north. Which city did he add?",
+         "New York Mayor Eric Adams said more buses sent by Texas Gov. Greg Abbott arrived.",
+         "How many buses has he sent?", None),
+        # "he" is never a place or a body ("What did United States say…?"); "it" is a thing the question named.
+        ("What is the biggest threat, according to Fiji’s defence minister?",
+         "The minister spoke at a summit dominated by disputes between China and the United States.",
+         "What did he say about China?", None),
+        ("How much loan forgiveness will some borrowers get?",
+         "Borrowers who received a Pell grant will have up to $20,000 forgiven.", "Who qualifies for it?", None),
+        # A switch replaces a whole name, once: not "According to the FDA House", "the the FDA" or "the WHO announced".
+        ("According to the White House, how soon could vaccines be ready for young children?", "",
+         "What about the FDA?", "According to the FDA, how soon could vaccines be ready for young children?"),
+        ("The CDC activated an emergency center to respond to which outbreak?", "", "What about the WHO?",
+         "The WHO activated an emergency center to respond to which outbreak?"),
+        # A new subject the question already named cannot take another name's place: both turns.
+        ("Why were some Kia and Hyundai SUVs recalled?", "", "And Hyundai's sedans?", None),
+    ],
+)  # fmt: skip
+def test_a_follow_up_never_takes_a_wrong_name(previous, answer, follow_up, expected):
+    got = condense(follow_up, [Turn(previous, previous, answer, (answer,) if answer else ())])
+    assert got == (f"{follow_up} {previous}" if expected is None else expected)
+
+
+@pytest.mark.parametrize(
+    ("name", "person"),
+    [
+        ("United States", False),
+        ("Spirit Airlines", False),
+        ("Guinness World Records", False),
+        ("White House", False),
+        ("Texas Gov. Greg Abbott", True),
+        ("New York Mayor Eric Adams", True),
+        ("Jose Mourinho", True),
+    ],
+)
+def test_places_and_bodies_are_not_people(name: str, person: bool) -> None:
+    from assistant.answer.names import is_person, names_in
+
+    assert is_person(name) is person
+    assert names_in("Buses were sent by Texas Gov. Greg Abbott. Then") == ["Texas Gov. Greg Abbott"]

@@ -14,7 +14,7 @@ from typing import Any
 
 from ..errors import ConfigError
 from ..text.terms import STOPWORDS, query_terms
-from .names import is_organisation, is_person, names_in, plain, possessive, unique
+from .names import is_organisation, is_person, listed, names_in, plain, possessive, swap_name, titled, unique
 
 _ELLIPSIS = re.compile(
     r"^(?:and|but|also|then)?\s*(?:what|how)\s+about\s+(?P<a>.+?)\W*$"
@@ -91,18 +91,23 @@ def condense(question: str, history: Sequence[Turn]) -> str:
         names = names_in(base)
         if parallel := _parallel(base, subject):
             return parallel
-        if names and any(word[:1].isupper() for word in subject.split()):
-            return base.replace(names[0], subject, 1)
+        # A new subject the last question already named ("And Hyundai's sedans?" after "Kia and Hyundai SUVs")
+        # cannot take another name's place there.
+        capitals = [plain(word) for word in subject.split() if word[:1].isupper()]
+        if names and capitals and not any(re.search(rf"\b{re.escape(w)}\b", base) for w in capitals):
+            return swap_name(base, names[0], subject)
         return _both(question, base)
     own = names_in(question)
-    if (listed := _ordinal(question, last)) is not None:
-        return listed
+    if (picked := _ordinal(question, last)) is not None:
+        return picked
     if (not own and _REFERS_BACK.search(question)) or (own and _points_back(question, own)):
         answered = _from_answer(question, last)
         left = {match.group().lower() for match in _PRONOUNS.finditer(answered)}
-        if answered != question and left <= _OBJECTS:  # "Why did Ford recall them?": the subject is named
+        if answered != question and left <= _OBJECTS | _POSSESSIVE:  # "Why did Ford recall them?": named
             return answered
         if _PRONOUNS.search(answered):
+            if _vague(answered, last):
+                return _carry(question, base, last)
             return _resolve_pronouns(answered, last, base) or _both(question, base)
     if not own and (carried := _carried(question, base, last, connective)) is not None:
         return carried
@@ -134,7 +139,8 @@ def _answer_name(last: Turn) -> str | None:
     if name.startswith("The "):
         name = "the " + name[4:]  # "Who hosted the Tony Awards?"
     words = name.split()
-    if not words or len(words) > 6 or not words[-1][:1].isupper() or words[0].lower() in _REFERENT_STOP:
+    numbered = len(words) > 1 and words[-1].isdigit() and all(w[:1].isupper() for w in words[:-1])  # "Artemis 1"
+    if not words or len(words) > 6 or not (words[-1][:1].isupper() or numbered) or words[0].lower() in _REFERENT_STOP:
         return None
     return name
 
@@ -148,11 +154,13 @@ def _from_answer(question: str, last: Turn) -> str:
     question asked for (a person: he, she; a team, a company: it, they; a place: it, there; a title: it)."""
     from .expectation import expected_kind
 
-    name = _answer_name(last)
+    name = _answer_name(last) or _answered_organisation(last)
     kind = expected_kind(last.question) or ""
     words = _ANSWER_PRONOUNS.get(kind)
     if name is None or not words:
         return question
+    if _rivals_place(last, kind):
+        words = words - {"it"}
 
     used = False
 
@@ -163,10 +171,10 @@ def _from_answer(question: str, last: Turn) -> str:
             return match.group()
         if word == "there":
             return ("in " if kind == "place" else "at ") + name
+        if used and (word in _OBJECTS or word in _POSSESSIVE):
+            return match.group()  # "Why did it recall them?", "When did it split its stock?": said once is enough
         if word in _POSSESSIVE or (word == "her" and _before_noun(question, match.end())):
             return possessive(name)
-        if used and word in _OBJECTS:
-            return match.group()  # "Why did it recall them?": not Ford recalling Ford
         used = True
         return name
 
@@ -174,15 +182,72 @@ def _from_answer(question: str, last: Turn) -> str:
 
 
 def _ordinal(question: str, last: Turn) -> str | None:
-    """ "the second one" after an answer that listed several ("Sweden and Finland"): the one it names."""
+    """ "the second one" after an answer that listed several ("Sweden and Finland"): the one it names; after an
+    answer that listed nothing, the one the last question listed ("the UK, Spain, and France")."""
     found = _ORDINAL.search(question)
-    if not found or not last.short:
+    if not found:
         return None
-    items = [part.strip() for part in re.split(r",\s*|\s+and\s+|\s*&\s*", last.short.strip('“”" ')) if part.strip()]
+    items = listed(last.short.strip('“”" '))
+    if len(items) < 2:
+        items = listed(last.query or last.question, within=True)
     index = _ORDINALS[found[1].lower()]
     if len(items) < 2 or index >= len(items):
         return None
     return question[: found.start()] + items[index] + question[found.end() :]
+
+
+# "What is his name?", "Who is she?": asks who someone unnamed is, so no name already said stands for the pronoun.
+_NAME_ASKED = re.compile(
+    r"\b(?:what(?:'s|’s|\s+is|\s+was)\s+(?:his|her|their)\s+(?:full\s+)?names?|who\s+(?:is|was)\s+(?:he|she))\b",
+    re.IGNORECASE,
+)
+# Something the last question introduced as what acts: "A raging wildfire forced…", "…shaken by a 7.0-magnitude…".
+_INTRODUCED = re.compile(r"^(?:a|an)\s+\S|\bby\s+(?:a|an)\s+\S", re.IGNORECASE)
+
+
+def _rivals_place(last: Turn, kind: str) -> bool:
+    """Whether "it" after a place answer may as well be what acts in the last question, introduced with "a": after
+    "A raging wildfire forced people to evacuate near which national park?", "How many acres has it burned?" is the
+    fire's, not Yosemite's."""
+    return kind == "place" and bool(_INTRODUCED.search(last.question))
+
+
+def _answered_organisation(last: Turn) -> str | None:
+    """With no bold answer, the organisation a "which airline" question asked for: the first one the answer's
+    sentences name that the question did not ("JetBlue Airways", not the "Spirit Airlines" it buys)."""
+    from .expectation import expected_kind
+
+    if last.short or expected_kind(last.question) != "organisation":
+        return None
+    asked = names_in(last.query or last.question)
+    return next((n for n in names_in(" ".join(last.quotes)) if is_organisation(n) and n not in asked), None)
+
+
+def _vague(question: str, last: Turn) -> bool:
+    """Whether no name said so far can be trusted to stand for the follow-up's pronoun: it asks for someone's name;
+    it is "it" after a place answer that something the last question introduced rivals; or it stands for the
+    answer the last question asked for, and that answer is no name ("Baby formula") or was not given."""
+    from .expectation import expected_kind
+
+    if _NAME_ASKED.search(question):
+        return True
+    kind = expected_kind(last.question) or ""
+    used = {match.group().lower() for match in _REFERS_BACK.finditer(question)}
+    if "it" in used and _rivals_place(last, kind):
+        return True
+    words = _ANSWER_PRONOUNS.get(kind, frozenset())
+    return kind != "person" and bool(used & words) and _answer_name(last) is None
+
+
+def _carry(question: str, base: str, last: Turn) -> str:
+    """The follow-up searched with the last question's names and its answer beside it, in brackets: what is said
+    when no rewrite can be trusted. Both questions when there is nothing to carry."""
+    from .expectation import expected_kind
+
+    answer = last.short.strip().strip("“”\"'‘’").strip()
+    named = expected_kind(last.question) in _ANSWER_PRONOUNS and 0 < len(answer.split()) <= 4
+    names = unique([*names_in(base), *([answer] if named else [])])
+    return f"{question} ({', '.join(names)})" if names else _both(question, base)
 
 
 def _carried(question: str, base: str, last: Turn, connective: bool) -> str | None:
@@ -236,6 +301,8 @@ def _parallel(base: str, subject: str) -> str | None:
     words = base.rstrip("?. ").split()
     best, best_score = None, 1
     for start in range(len(words) - len(new) + 1):
+        if _cuts_name(words, start, start + len(new)):
+            continue
         window = words[start : start + len(new)]
         scores = [_akin(a, b) for a, b in zip(window, new, strict=True)]
         if sum(scores) > best_score and any(
@@ -244,7 +311,18 @@ def _parallel(base: str, subject: str) -> str | None:
             best, best_score = start, sum(scores)
     if best is None or words[best : best + len(new)] == new:
         return None
-    return " ".join([*words[:best], *new, *words[best + len(new) :]]) + "?"
+    out = " ".join([*words[:best], *new, *words[best + len(new) :]]) + "?"
+    return out[:1].upper() + out[1:]
+
+
+def _cuts_name(words: list[str], start: int, end: int) -> bool:
+    """Whether words[start:end] begins or ends inside a run of capitalised words (a name)."""
+
+    def capital(i: int) -> bool:
+        return 0 < i < len(words) and words[i][:1].isupper()
+
+    inside_end = capital(end - 1) and capital(end) and not words[end - 1].endswith(",")
+    return inside_end or (capital(start) and capital(start - 1) and not words[start - 1].endswith(","))
 
 
 def _function(word: str) -> bool:
@@ -271,9 +349,17 @@ def _resolve_pronouns(question: str, last: Turn, base: str) -> str | None:
     from .expectation import expected_kind
 
     quoted, asked = names_in(" ".join(last.quotes)), names_in(base)
-    answered = _answer_name(last) if expected_kind(last.question) != "person" else None
-    people = unique([n for n in quoted + asked if is_person(n) and n != answered])
-    things = [n for n in asked if not is_person(n)] or [n for n in quoted if not is_person(n)]
+    for_person = expected_kind(last.question) == "person"
+    answered = _answer_name(last) if not for_person else None
+    if not for_person and _PERSONAL.search(base) and not any(is_person(n) for n in asked):
+        quoted = []  # "…did he designate?" about "the governor of Texas": its sentences' people are others
+    said = " ".join([base, *last.quotes])
+    # The question's person first unless it asked for one, as the answer's sentences name them ("Kevin Mayer" for
+    # "Disney's Kevin Mayer").
+    shorter = [next((q for q in quoted if n.endswith(" " + q) and is_person(q)), n) for n in asked]
+    ordered = quoted + asked if for_person else shorter + quoted
+    people = unique([n for n in ordered if is_person(n) and n != answered and not titled(n, said)])
+    things = [n for n in asked if not is_person(n)]
     groups = [n for n in things if is_organisation(n)]
     unresolved = False
 
@@ -290,6 +376,8 @@ def _resolve_pronouns(question: str, last: Turn, base: str) -> str | None:
             unresolved = True
             return match.group()
         name = plain(referents[0])
+        if name.startswith("The ") and match.start() > 0:
+            name = "the " + name[4:]  # "How many returns does the IRS still have to process?"
         if word in _POSSESSIVE or (word == "her" and _before_noun(question, match.end())):
             return possessive(name)
         return name
