@@ -57,7 +57,8 @@ class ShortAnswer:
 
     ``kind`` is the type of answer the question expects (amount, number, date, person, organisation, place, yes/no,
     thing). For yes/no questions ``text`` is "Yes" or "No" and ``span`` is the sentence that says so. ``method`` is
-    "extractive" or the LLM that proposed it (always checked against the excerpt).
+    "extractive" (answer-type rules), "reader" (the reader model, :mod:`assistant.reader`) or the LLM that proposed
+    it (always checked against the excerpt). ``confidence`` is the reader's calibrated confidence (None for others).
     """
 
     text: str
@@ -65,6 +66,7 @@ class ShortAnswer:
     citation: int
     span: tuple[int, int]
     method: str = "extractive"
+    confidence: float | None = None
 
     def to_dict(self) -> dict[str, Any]:
         data = asdict(self)
@@ -125,7 +127,8 @@ class Answer:
     every excerpt came from. ``short_answer`` is the direct answer (a span of a cited excerpt, or None when none
     can be found without guessing); ``coverage`` summarises the reporting behind it; ``timeline`` holds the dated
     events when the question is about a story; ``trace`` says how the answer was reached (query, filters, the
-    passages considered with their scores, why each quoted sentence was chosen).
+    passages considered with their scores, why each quoted sentence was chosen). ``held_back`` is the reader's
+    confidence in the direct answer it did not show, being below the confidence the settings ask for.
     """
 
     question: str
@@ -144,6 +147,17 @@ class Answer:
     coverage: Coverage | None = None
     timeline: tuple[TimelineEvent, ...] = ()
     trace: dict[str, Any] | None = None
+    held_back: float | None = None
+
+    @property
+    def held_back_line(self) -> str | None:
+        """What the page and the CLI say when the reader held back a direct answer."""
+        if self.held_back is None:
+            return None
+        return (
+            f"No direct answer: the reader is {self.held_back:.0%} sure of its best guess, below what it needs to "
+            "show one. Read the quoted sentences."
+        )
 
     def to_dict(self) -> dict[str, Any]:
         return {
@@ -163,6 +177,7 @@ class Answer:
             "coverage": self.coverage.to_dict() if self.coverage else None,
             "timeline": [event.to_dict() for event in self.timeline],
             "trace": self.trace,
+            "held_back": self.held_back,
         }
 
 

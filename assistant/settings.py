@@ -180,6 +180,41 @@ class Settings(BaseSettings):
     sentence_candidates: int = Field(
         8, ge=1, le=400, description="Best lexical sentences that are also embedded and ranked per question."
     )
+    reader: bool = Field(
+        True,
+        description=(
+            "Let the reader model (assistant/reader: MiniLM fine-tuned on SQuAD v1.1) pick the answering sentence and "
+            "the direct answer; off, answer-type rules pick them."
+        ),
+    )
+    reader_confidence: float = Field(
+        0.69,
+        ge=0,
+        le=1,
+        description=(
+            "The reader's calibrated confidence a direct answer needs to be shown in bold; below it the answer says "
+            "it holds one back. The lowest that keeps the shown answers right 85% of the time on RealTime QA dev "
+            "(python -m bench.reader_calibration gave 0.689)."
+        ),
+    )
+    part_support: float = Field(
+        0.2,
+        ge=0,
+        le=1,
+        description=(
+            "Support a sentence needs to answer one part of a question about several articles (outlets, dates); "
+            "when no part reaches it, the answer declines. Chosen on MultiHop-RAG dev (bench.multihop_rag)."
+        ),
+    )
+    second_quote_margin: float = Field(
+        0.03,
+        ge=0,
+        le=1,
+        description="How close a second article of the same outlet must score to the best one to be quoted too.",
+    )
+    reader_windows: int = Field(
+        4, ge=1, le=24, description="Passages the reader reads per question: the best sentences with their neighbours."
+    )
     answer_margin: float = Field(
         0.2, ge=0, le=1, description="Sentences scoring within this of the best one may join it in the answer."
     )

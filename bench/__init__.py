@@ -12,6 +12,10 @@ Run them from the repository's root, with the project's interpreter, as modules 
     .venv/bin/python -m bench.ingest_speed          # build speed and `assistant ask` time: OpenVINO, torch, LangChain
     .venv/bin/python -m bench.feed_rounds           # feed rounds: 25 feeds over loopback, 5 of them failing
     .venv/bin/python -m bench.follow_ups            # follow-up rewrites over RealTime QA: standalone, right subject
+    .venv/bin/python -m bench.multihop_rag          # questions needing several articles: answered, evidence, verdicts
+    .venv/bin/python -m bench.train_reader --work DIR   # train the reader (SQuAD v1.1, seeded, resumable)
+    .venv/bin/python -m bench.reader_squad          # the reader on XQuAD (en, de, es, ru), beside published figures
+    .venv/bin/python -m bench.reader_calibration --rtqa-index DIR   # the reader's confidence and its bar, by week
     .venv/bin/python -m bench.lexical_engines --index DIR     # BM25: the index's own, tantivy, FTS5
     .venv/bin/python -m bench.ray_ingest             # ingestion on one process, one Ray node and two
     .venv/bin/python -m bench.scale --work DIR       # the index at 50k, 200k and 1M passages (bench/scale.md)
@@ -23,5 +27,6 @@ README.md describes its files); a benchmark whose data is absent prints ``skip: 
 
 What they share is in :mod:`bench.harness` (data paths, JSON Lines, gold articles, percentiles, number formatting,
 the ``--save`` writer, free ports, building an index once); :mod:`bench.scale_corpus` is the scale benchmark's
-replicated corpus. Importing a module runs nothing: each benchmark runs from its ``main()``.
+replicated corpus; :mod:`bench.squad` reads SQuAD v1.1 and XQuAD (``../shared/data/``) for the reader. Importing
+a module runs nothing: each benchmark runs from its ``main()``.
 """

@@ -15,8 +15,10 @@ positive class, with the absent questions as positives and the RealTime QA and R
 Two more sets, beside those: ``real`` asks the questions of ``bench/real_pages_questions.jsonl`` over saved news
 pages and feeds read from the fetched repositories' mirrors (see ``bench.real_pages``; skipped when absent) and
 grades each answer right / partly / wrong; ``latency`` times search and ask on RealTime QA questions, idle and with
-a busy loop holding one core, for questions embedded with one torch thread (``ASSISTANT_QUERY_THREADS=1``, the
-default) and with every core (``0``, as before).
+a busy loop holding one core, on the settings' embedding backend: with one thread for a question
+(``ASSISTANT_QUERY_THREADS=1``, the default) and the reader, with one thread and no reader (what the reader costs),
+and with every core (``0``). The short-answer figures include the precision of the direct answers shown (right:
+token F1 ≥ 0.5) and the lenient token F1 of :mod:`assistant.answer.metrics`.
 
 ``--calibrate`` prints the abstention threshold calibrated on the RealTime QA dev questions (the highest that still
 answers 92% of them), with the abstention rate it gives on the calibration split of the absent questions; RGB and
@@ -36,7 +38,7 @@ import time
 from pathlib import Path
 from typing import Any
 
-from assistant.answer.metrics import contains, exact_match, token_f1
+from assistant.answer.metrics import contains, exact_match, lenient_f1, token_f1
 from bench.harness import (
     ABSENT_QUESTIONS,
     ABSENT_SEED_QUESTIONS,
@@ -83,6 +85,8 @@ def ask_all(
                 "short_answer": short,
                 "short_f1": token_f1(short, q.get("answers", [])),
                 "short_em": exact_match(short, q.get("answers", [])),
+                "short_f1_lenient": lenient_f1(short, q.get("answers", [])),
+                "held_back": answer.held_back,
                 "split": q.get("split"),
             }
         )
@@ -99,9 +103,20 @@ def summary(rows: list[dict[str, Any]]) -> dict[str, float]:
         "short_answer_f1": sum(r["short_f1"] for r in rows) / n,
         "short_answer_em": sum(r["short_em"] for r in rows) / n,
         "short_answer_given": sum(r["short_answer"] is not None for r in rows) / n,
+        "short_answer_f1_lenient": sum(r["short_f1_lenient"] for r in rows) / n,
+        "short_answer_precision": precision(rows, "short_f1"),
+        "short_answer_precision_lenient": precision(rows, "short_f1_lenient"),
         "llm_fell_back": sum(r["fell_back"] for r in rows) / n,
         "with_unsupported_sentences": sum(r["unsupported"] > 0 for r in rows) / n,
     }
+
+
+def precision(rows: list[dict[str, Any]], key: str) -> float:
+    """Of the direct answers shown, the share that is right (token F1 ≥ 0.5 against the gold)."""
+    from assistant.answer.metrics import RIGHT_F1
+
+    shown = [r for r in rows if r["short_answer"] is not None]
+    return sum(r[key] >= RIGHT_F1 for r in shown) / len(shown) if shown else 0.0
 
 
 def conflict_summary(rows: list[dict[str, Any]]) -> dict[str, float]:
@@ -152,9 +167,20 @@ def latency(index: Path, questions: list[dict[str, Any]], settings: Any) -> dict
     for load in ("idle", "one core busy"):
         hog = subprocess.Popen([sys.executable, "-c", HOG]) if load != "idle" else None
         try:
-            for label, threads in (("1 thread", 1), ("every core", 0)):
-                embedder = load_embedder(settings.model, batch_size=settings.batch_size, query_threads=threads)
-                with Assistant.open(index, embedder=embedder, settings=settings) as assistant:
+            for label, threads, reads in (
+                ("1 thread", 1, True),
+                ("1 thread, no reader", 1, False),
+                ("every core", 0, True),
+            ):
+                embedder = load_embedder(
+                    settings.model,
+                    batch_size=settings.batch_size,
+                    query_threads=threads,
+                    backend=settings.embed_backend,
+                    cache_dir=settings.cache_dir,
+                )
+                chosen = settings.model_copy(update={"reader": reads, "query_threads": threads})
+                with Assistant.open(index, embedder=embedder, settings=chosen) as assistant:
                     for q in questions[:3]:  # warm-up
                         assistant.ask(q["question"], as_of=q["as_of"])
                     search = [

@@ -31,7 +31,13 @@ def seed_copy(tmp_path_factory: pytest.TempPathFactory, real_embedder) -> Path:
     return index
 
 
-def test_ask_prints_the_short_answer_first_then_the_evidence_and_the_coverage(seed_copy: Path) -> None:
+@pytest.fixture
+def low_bar(monkeypatch: pytest.MonkeyPatch) -> None:
+    """A bar the one-article seed answer clears (the reader is about 42% sure: held back by default)."""
+    monkeypatch.setenv("ASSISTANT_READER_CONFIDENCE", "0.3")
+
+
+def test_ask_prints_the_short_answer_first_then_the_evidence_and_the_coverage(seed_copy: Path, low_bar) -> None:
     result = run("ask", SEED_QUESTION, "--index", seed_copy)
     assert result.exit_code == 0, result.stderr
     lines = result.stdout.splitlines()
@@ -41,7 +47,18 @@ def test_ask_prints_the_short_answer_first_then_the_evidence_and_the_coverage(se
     assert lines.index("From 1 article by 1 outlet, in Feb 2025.") < lines.index("Sources:")
 
 
-def test_ask_json_has_short_answer_coverage_timeline_and_trace(seed_copy: Path) -> None:
+def test_ask_says_when_it_holds_back_a_direct_answer(seed_copy: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("ASSISTANT_READER_CONFIDENCE", "0.69")  # the default, set: the seed answer is held back
+    result = run("ask", SEED_QUESTION, "--index", seed_copy)
+    assert result.exit_code == 0, result.stderr
+    lines = result.stdout.splitlines()
+    assert lines[0].startswith("No direct answer: the reader is ") and "sure of its best guess" in lines[0]
+    assert "23 billion yuan" in result.stdout  # in the quoted evidence
+    data = json.loads(run("ask", SEED_QUESTION, "--json", "--index", seed_copy).stdout)
+    assert data["short_answer"] is None and 0.3 < data["held_back"] < 0.69
+
+
+def test_ask_json_has_short_answer_coverage_timeline_and_trace(seed_copy: Path, low_bar) -> None:
     result = run("ask", SEED_QUESTION, "--json", "--index", seed_copy, "--as-of", "2025-03-01", "-k", "5")
     assert result.exit_code == 0, result.stderr
     data = json.loads(result.stdout)
@@ -79,7 +96,7 @@ def test_ask_on_a_generation_that_is_gone_is_one_clear_line(seed_copy: Path) -> 
     assert result.stderr.strip() == f"error: index generation 7 is no longer kept in {seed_copy} (kept: 1)"
 
 
-def test_eval_scores_a_question_file(seed_copy: Path, tmp_path: Path) -> None:
+def test_eval_scores_a_question_file(seed_copy: Path, tmp_path: Path, low_bar) -> None:
     questions = tmp_path / "questions.jsonl"
     info = json.loads(run("index", "info", "--articles", "--json", "--index", seed_copy).stdout)
     (article_id,) = [a["id"] for a in info["article_list"]]
@@ -102,16 +119,37 @@ def test_eval_scores_a_question_file(seed_copy: Path, tmp_path: Path) -> None:
         "absent": 1,
         "absent_abstained": 1.0,
     }
+    assert (
+        0 <= answers["short_answer_precision"] <= 1 and answers["short_answer_f1_lenient"] >= answers["short_answer_f1"]
+    )
     text = run("eval", questions, "--index", seed_copy)
     assert text.exit_code == 0
     assert text.stdout.splitlines()[0] == f"3 questions on {seed_copy} (generation 1)"
     assert "mrr@10 1.000" in text.stdout and "short_answer_f1" in text.stdout
 
 
+def test_eval_reports_how_much_of_the_evidence_the_answers_quote(seed_copy: Path, tmp_path: Path) -> None:
+    info = json.loads(run("index", "info", "--articles", "--json", "--index", seed_copy).stdout)
+    (article_id,) = [a["id"] for a in info["article_list"]]
+    evidence = [
+        {
+            "doc_id": article_id,
+            "fact": "Last year, Alibaba invested 23 billion yuan in AI during the first half of the year",
+        },
+        {"doc_id": "elsewhere", "fact": "Tencent said it would double its spending on data centres next spring."},
+    ]
+    questions = tmp_path / "questions.jsonl"
+    questions.write_text(json.dumps({"question": SEED_QUESTION, "evidence": evidence}) + "\n", encoding="utf-8")
+    figures = json.loads(run("eval", questions, "--json", "--index", seed_copy).stdout)
+    assert figures["answers"]["evidence_recall"] == 0.5  # the first fact is quoted, the second is in no article
+    assert figures["retrieval"]["questions"] == 1  # the evidence's articles are the gold ones
+
+
 @pytest.mark.parametrize(
     ("line", "message"),
     [
         ("not json", "questions.jsonl:2: not JSON"),
+        ('{"question": "Q?", "evidence": [{"fact": "x"}]}', "(field 'evidence'): must be article ids, or objects"),
         ('{"answer": "x"}', "questions.jsonl:2 (field 'question'): needs a non-empty 'question' string"),
         ('{"question": "Q?", "gold": 5}', "questions.jsonl:2 (field 'gold'): must be a string or a list of strings"),
         ('{"question": "Q?", "absent": "yes"}', "questions.jsonl:2 (field 'absent'): must be true or false"),

@@ -32,6 +32,7 @@ STAGES: list[tuple[str, ...]] = [
     ("assistant.ingest",),
     ("assistant.web",),  # fetching pages and feeds: the SSRF guard, conditional requests
     ("assistant.embed",),  # the embedding model, one module per backend
+    ("assistant.reader",),  # the reader model: the span a passage answers a question with, one module per backend
     ("assistant.index",),  # the store: what both backends share, the protocol, and each backend in its own room
     ("assistant.indexing",),  # from files to a published generation: read, chunk, embed, reconcile, write
     ("assistant.retrieve",),
@@ -256,7 +257,11 @@ def test_the_cycle_check_can_tell() -> None:
 
 
 # Each backend in its own room: one never imports the other; what both need lives in the room above them.
-BACKENDS = [("assistant.index.local", "assistant.index.milvus"), ("assistant.embed.torch", "assistant.embed.openvino")]
+BACKENDS = [
+    ("assistant.index.local", "assistant.index.milvus"),
+    ("assistant.embed.torch", "assistant.embed.openvino"),
+    ("assistant.reader.torch", "assistant.reader.openvino"),
+]
 
 
 @pytest.mark.parametrize(("one", "other"), [*BACKENDS, *[(b, a) for a, b in BACKENDS]])

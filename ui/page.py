@@ -32,6 +32,7 @@ CSS = """
 .card-meta { color: #666; font-size: 0.9em; }
 .unsupported { color: #b00020; font-size: 0.9em; }
 .coverage { color: #555; font-size: 0.9em; }
+.held-back { color: #555; font-style: italic; }
 .recheck-columns { display: flex; gap: 12px; }
 .recheck-column { flex: 1; border: 1px solid #ddd; border-radius: 8px; padding: 8px 12px; }
 .recheck-note { font-weight: bold; }

@@ -40,6 +40,8 @@ def answer_markdown(answer: Answer, prefix: str) -> str:
     if answer.short_answer is not None:
         short = answer.short_answer
         linked = f"**{escaped(short.text)}** {link(short.citation, f'[{short.citation}]')}\n\n{linked}"
+    elif answer.held_back_line:
+        linked = f'<span class="held-back">{escaped(answer.held_back_line)}</span>\n\n{linked}'
     if answer.abstained:
         linked = "⚠️ " + linked
     if answer.coverage is not None:

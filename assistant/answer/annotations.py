@@ -53,8 +53,12 @@ def annotate(
     filters: dict[str, Any],
     short: ShortAnswer | None = None,
     timeline: bool = False,
+    rules: bool = True,
 ) -> Annotations:
-    """``short_answer``, ``coverage`` and ``trace`` for an :class:`~assistant.answers.Answer` of ``composition``."""
+    """``short_answer``, ``coverage`` and ``trace`` for an :class:`~assistant.answers.Answer` of ``composition``.
+
+    Without ``short``, answer-type rules (:mod:`.short`) look for one when ``rules`` (the reader did not read this
+    evidence)."""
     citations = composition.citations
     trace = build_trace(
         query,
@@ -67,7 +71,7 @@ def annotate(
     )
     if abstained:
         return Annotations(trace)
-    if short is None and not timeline:
+    if short is None and rules and not timeline:
         passages = [hit.text for hit in evidence.hits]
         short = short_answer(query, citations, passages, composition.conflicts)
     related = [] if timeline else related_hits(evidence, settings.answer_margin, settings.abstain_below)

@@ -20,16 +20,21 @@ from typing import TYPE_CHECKING, Any
 
 from ..answers import Answer, AnswerStream
 from ..embed.base import Embedder
-from ..errors import ConfigError, EndpointError
+from ..embed.factory import is_multilingual
+from ..errors import ConfigError, EndpointError, ModelError
 from ..retrieve.filters import Filters
 from ..retrieve.retriever import Retriever
 from ..retrieve.timeframes import DateLike
 from ..settings import ANSWERERS, Settings, get_settings
 from ..text.cleaning import clean_question
 from ..text.languages import language_name, question_language
+from .across import AcrossArticles
 from .conversation import Turn, as_turns, condense
-from .evidence import gather
+from .evidence import Evidence, gather
+from .expectation import expected_kind
 from .extractive import ExtractiveAnswerer
+from .foreign import foreign_match, quote_foreign
+from .reading import Read, SpanReader, read_evidence, reader_short_answer
 from .steps import Answering, Asked, Draft, Drafting, Grounds, Laps, Retrieval, finish
 from .timeline import TimelineBuilder, is_story_question
 
@@ -53,7 +58,12 @@ class Assistant:
     """Answers questions from an index, citing the excerpts each claim comes from."""
 
     def __init__(
-        self, retriever: Retriever, settings: Settings, llm: LLMAnswerer | None = None, answerer: str = "extractive"
+        self,
+        retriever: Retriever,
+        settings: Settings,
+        llm: LLMAnswerer | None = None,
+        answerer: str = "extractive",
+        reader: SpanReader | None = None,
     ) -> None:
         if _answerer(answerer) == "llm" and llm is None:
             raise ConfigError("the LLM answerer needs ASSISTANT_LLM_BASE_URL (an OpenAI-compatible endpoint)")
@@ -61,12 +71,17 @@ class Assistant:
         self.settings = settings
         self.llm = llm
         self.answerer = answerer
+        self._reader = reader  # the shipped reader is loaded at the first question that needs it
+        self._reader_failed = False  # told once: answer-type rules pick direct answers then
         self.extractive = ExtractiveAnswerer(
             sentences=settings.answer_sentences,
             mmr_lambda=settings.mmr_lambda,
             margin=settings.answer_margin,
             conflict_similarity=settings.conflict_similarity,
             excerpt_chars=settings.excerpt_chars,
+        )
+        self.across = AcrossArticles(  # questions about several articles
+            retriever, self.extractive, support=settings.part_support, second_margin=settings.second_quote_margin
         )
 
     @classmethod
@@ -78,8 +93,11 @@ class Assistant:
         settings: Settings | None = None,
         embedder: Embedder | None = None,
         llm: LLMAnswerer | None = None,
+        reader: SpanReader | None = None,
     ) -> Assistant:
-        """Open the index; ``answerer`` is "extractive" (default) or "llm" (the endpoint in the settings)."""
+        """Open the index; ``answerer`` is "extractive" (default) or "llm" (the endpoint in the settings).
+
+        ``reader`` replaces the shipped reader model (``settings.reader`` off: none is used)."""
         settings = settings or get_settings()
         answerer = _answerer(answerer or settings.answerer)
         if llm is None and settings.llm_base_url:
@@ -90,7 +108,7 @@ class Assistant:
             llm = LLMAnswerer(client) if client is not None else None
         retriever = Retriever.open(index_dir, embedder=embedder, settings=settings)
         try:
-            return cls(retriever, settings, llm, answerer)
+            return cls(retriever, settings, llm, answerer, reader)
         except BaseException:
             retriever.close()
             raise
@@ -145,8 +163,9 @@ class Assistant:
         resolved = time.perf_counter()
         found = self._retrieve(asked, filters, generation)
         retrieved = time.perf_counter()
-        grounds = self._weigh(asked, found)
-        written = self._write(asked, grounds)
+        across = self.across.answer(asked, filters, found)  # None: the question is about one article
+        grounds = across.grounds if across else self._weigh(asked, found)
+        written = across.draft if across else self._write(asked, grounds)
         laps = Laps(started, resolved, retrieved)
         return self._finish(written, Answering(asked, filters, grounds.evidence, found.reader.generation, laps))
 
@@ -222,16 +241,57 @@ class Assistant:
             lexical=found.lexical,
         )
         if not found.lexical:
-            return Grounds(evidence, asked.notice)
+            evidence, read = self._read(asked, evidence)
+            return Grounds(evidence, asked.notice, read=read)
         model = self.retriever.embedder.name
         return Grounds(
             evidence, _join(asked.notice, _words_only(asked.question, model)), _unreadable(asked.question, model)
         )
 
+    def _read(self, asked: Asked, evidence: Evidence) -> tuple[Evidence, Read | None]:
+        """The reader's answering sentence put first, and its span, for a question it can answer with one."""
+        kind = expected_kind(asked.query)
+        reads = asked.answerer == "extractive" and not asked.story and kind != "yes/no"
+        if not reads or not evidence.candidates or evidence.support < self.settings.abstain_below:
+            return evidence, None
+        reader = self._span_reader()
+        if reader is None:
+            return evidence, None
+        settings = self.settings
+        return read_evidence(
+            reader,
+            asked.query,
+            evidence,
+            self.retriever.embedder,
+            windows=settings.reader_windows,
+            threshold=settings.reader_confidence,
+        )
+
+    def _span_reader(self) -> SpanReader | None:
+        """The reader the answers use: the one given, else the shipped model (None when the settings turn it off)."""
+        if not self.settings.reader:
+            return None
+        if self._reader is None and not self._reader_failed:
+            from ..reader.model import Reader
+
+            try:
+                settings = self.settings
+                backend = "torch" if settings.embed_backend == "torch" else "openvino"
+                threads = settings.query_threads or 1
+                self._reader = Reader.load(backend=backend, cache=settings.cache_dir, threads=threads)
+            except ModelError as exc:
+                self._reader_failed = True
+                logger.warning("the reader model cannot be loaded, answer-type rules pick direct answers: %s", exc)
+        return self._reader
+
     def _write(self, asked: Asked, grounds: Grounds) -> Draft | Drafting:
         """The answer: an abstention when nothing supports one, else a timeline, the LLM's or quoted sentences."""
         evidence, notice = grounds.evidence, grounds.notice
         if not evidence.candidates or evidence.support < self.settings.abstain_below:
+            foreign = self._foreign(asked, evidence)
+            if foreign is not None:
+                quoted = quote_foreign(self.extractive, evidence, *foreign)
+                return Draft(quoted, False, "extractive", notice, direct=False)
             return Draft(self.extractive.abstain(evidence, grounds.unreadable), True, "extractive", notice)
         if asked.story:
             told, events = TimelineBuilder().compose(evidence, self.extractive)
@@ -243,7 +303,19 @@ class Assistant:
             assert self.llm is not None
             writer = LLMWriter(self.llm, self.extractive, self.retriever.embedder, self.settings.llm_excerpts)
             return writer.write(asked.query, evidence, notice)
-        return Draft(self.extractive.compose(evidence), False, "extractive", notice)
+        composition = self.extractive.compose(evidence)
+        read = grounds.read
+        short = None
+        if read is not None and read.shown:
+            kind = expected_kind(asked.query) or "thing"
+            short = reader_short_answer(read, evidence, composition.citations, kind)
+        return Draft(composition, False, "extractive", notice, short_answer=short, read=read)
+
+    def _foreign(self, asked: Asked, evidence: Evidence) -> tuple[int, str] | None:
+        """The leading passage in a language the (English-only) model cannot read, when it names what is asked."""
+        if asked.answerer != "extractive" or is_multilingual(self.retriever.embedder, self.settings):
+            return None
+        return foreign_match(asked.question, evidence)
 
     def _finish(self, written: Draft | Drafting, answering: Answering) -> AnswerStream:
         """The answer's pieces as they come; once they are read, the :class:`Answer` (annotated and timed then)."""

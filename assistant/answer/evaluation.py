@@ -6,7 +6,9 @@ Questions come as JSON Lines, one object a line::
      "as_of": "2025-03-01"}
 
 ``answer`` (a string or a list of accepted strings), ``gold`` (article ids or URLs, a string or a list), ``as_of``
-and ``absent`` (true when the articles do not answer it, so the assistant should abstain) are optional. Each
+and ``absent`` (true when the articles do not answer it, so the assistant should abstain) are optional. A question
+that needs several articles may give ``evidence`` as a list of ``{"doc_id": ..., "fact": "the sentence"}``: the ids
+count as gold articles, and the share of facts the answer's cited excerpts quote is reported (evidence recall). Each
 question is asked as a user would ask it; retrieval is scored on the distinct articles of a deeper search for the
 same standalone query. Metrics are those of :mod:`.metrics`.
 """
@@ -21,7 +23,17 @@ from typing import Any
 
 from ..errors import InputError
 from ..retrieve.filters import Filters
-from .metrics import contains, exact_match, rank_of, recall_at, reciprocal_rank, token_f1
+from .metrics import (
+    RIGHT_F1,
+    contains,
+    exact_match,
+    fact_quoted,
+    lenient_f1,
+    rank_of,
+    recall_at,
+    reciprocal_rank,
+    token_f1,
+)
 
 __all__ = ["EvalQuestion", "evaluate", "load_questions", "summarise"]
 
@@ -38,6 +50,7 @@ class EvalQuestion:
     as_of: str | None = None
     absent: bool = False
     id: str | None = None
+    facts: tuple[str, ...] = ()  # evidence sentences the answer should quote (a question needing several articles)
 
 
 def load_questions(path: str | Path) -> list[EvalQuestion]:
@@ -66,19 +79,38 @@ def load_questions(path: str | Path) -> list[EvalQuestion]:
         absent = item.get("absent", False)
         if not isinstance(absent, bool):
             raise InputError("must be true or false", path=path, line=number, field="absent")
+        ids, facts = _evidence(item, path, number)
         questions.append(
             EvalQuestion(
                 question=question,
                 answers=_strings(item, "answer", path, number, also="answers"),
-                gold=_strings(item, "gold", path, number, also="evidence"),
+                gold=_strings(item, "gold", path, number, also="gold_ids") + ids,
                 as_of=as_of,
                 absent=absent,
                 id=str(item["id"]) if "id" in item else None,
+                facts=facts,
             )
         )
     if not questions:
         raise InputError("no questions in the file", path=path)
     return questions
+
+
+def _evidence(item: dict[str, Any], path: Path, line: int) -> tuple[tuple[str, ...], tuple[str, ...]]:
+    """(article ids, facts) of ``evidence``: article ids or URLs, or ``{"doc_id", "fact"}`` objects."""
+    value = item.get("evidence")
+    if value is None or isinstance(value, str) or all(isinstance(v, str) for v in value or []):
+        return _strings({"evidence": value}, "evidence", path, line, also="evidence"), ()
+    if not isinstance(value, list) or not all(
+        isinstance(v, dict) and isinstance(v.get("doc_id"), str) and isinstance(v.get("fact", ""), str) for v in value
+    ):
+        raise InputError(
+            "must be article ids, or objects with a 'doc_id' and a 'fact' string",
+            path=path,
+            line=line,
+            field="evidence",
+        )
+    return tuple(v["doc_id"] for v in value), tuple(v["fact"] for v in value if v.get("fact"))
 
 
 def _strings(item: dict[str, Any], key: str, path: Path, line: int, also: str) -> tuple[str, ...]:
@@ -136,6 +168,12 @@ def evaluate(
             row["in_cited"] = contains(cited, item.answers)
             row["short_f1"] = token_f1(short, item.answers)
             row["short_em"] = exact_match(short, item.answers)
+            row["short_f1_lenient"] = lenient_f1(short, item.answers)
+        if item.facts:
+            quoted = list(answer.citations) if not answer.abstained else []
+            row["facts_quoted"] = sum(
+                any(fact_quoted(fact, c.excerpt, c.quote) for c in quoted) for fact in item.facts
+            ) / len(item.facts)
         if gold:
             row["gold_rank"] = rank_of(ranked, gold)
             row.update({f"recall@{k}": recall_at(ranked, gold, k) for k in RECALL_AT})
@@ -148,6 +186,17 @@ def evaluate(
 
 def _url(value: str) -> str:
     return value.strip().rstrip("/").lower()
+
+
+def _precision(rows: Sequence[dict[str, Any]]) -> dict[str, float | None]:
+    """Of the short answers shown, the share that is right (token F1 ≥ RIGHT_F1), strictly and leniently."""
+    shown = [r for r in rows if r["short_answer"] is not None]
+    if not shown:
+        return {"short_answer_precision": None, "short_answer_precision_lenient": None}
+    return {
+        "short_answer_precision": round(sum(r["short_f1"] >= RIGHT_F1 for r in shown) / len(shown), 4),
+        "short_answer_precision_lenient": round(sum(r["short_f1_lenient"] >= RIGHT_F1 for r in shown) / len(shown), 4),
+    }
 
 
 def summarise(rows: Sequence[dict[str, Any]]) -> dict[str, Any]:
@@ -176,7 +225,12 @@ def summarise(rows: Sequence[dict[str, Any]]) -> dict[str, Any]:
         "short_answer_given": round(sum(r["short_answer"] is not None for r in with_gold) / len(with_gold), 4)
         if with_gold
         else None,
+        "short_answer_f1_lenient": mean("short_f1_lenient", with_gold),
+        **_precision(with_gold),
     }
+    with_facts = [r for r in answerable if "facts_quoted" in r]
+    if with_facts:
+        out["answers"]["evidence_recall"] = mean("facts_quoted", with_facts)
     out["abstentions"] = {
         "answerable": len(answerable),
         "answerable_answered": round(1 - sum(r["abstained"] for r in answerable) / len(answerable), 4)

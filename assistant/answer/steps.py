@@ -22,6 +22,7 @@ from ..settings import Settings
 from .annotations import annotate
 from .evidence import Evidence
 from .extractive import Composition
+from .reading import Read
 
 __all__ = ["Answering", "Asked", "Draft", "Drafting", "Grounds", "Laps", "Retrieval", "finish"]
 
@@ -54,6 +55,7 @@ class Grounds:
     evidence: Evidence
     notice: str | None = None
     unreadable: str | None = None  # why abstaining may be the language's fault: the model could not read it
+    read: Read | None = None  # the reader's best span, when the reader read the evidence
 
 
 @dataclass(frozen=True)
@@ -67,6 +69,8 @@ class Draft:
     unsupported: tuple[str, ...] = ()  # a generated answer's claims no excerpt backs
     short_answer: ShortAnswer | None = None  # the model's short answer, checked against the cited excerpts
     timeline: tuple[TimelineEvent, ...] = ()
+    read: Read | None = None  # the reader's best span: its short answer, or the one it held back
+    direct: bool = True  # whether a direct answer may be picked (not from an article the model cannot read)
 
 
 class Drafting:
@@ -130,6 +134,7 @@ def finish(draft: Draft, answering: Answering, settings: Settings) -> Answer:
         filters=answering.filters.record(),
         short=draft.short_answer,
         timeline=bool(draft.timeline),
+        rules=draft.read is None and draft.direct,
     )
     timings = answering.laps.timings(answered, time.perf_counter())
     return Answer(
@@ -149,7 +154,15 @@ def finish(draft: Draft, answering: Answering, settings: Settings) -> Answer:
         coverage=notes.coverage,
         timeline=draft.timeline,
         trace=notes.trace,
+        held_back=_held_back(draft, notes.short_answer),
     )
+
+
+def _held_back(draft: Draft, short: ShortAnswer | None) -> float | None:
+    """The reader's confidence when it read the evidence, found a span, and showed none."""
+    if draft.read is None or short is not None or draft.abstained:
+        return None
+    return draft.read.confidence
 
 
 def _ms(start: float, end: float) -> float:

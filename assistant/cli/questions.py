@@ -128,6 +128,9 @@ def ask(
             click.echo()
         click.echo(click.style(short.text, bold=True) + f" [{short.citation}]")
         click.echo()
+    elif answer.held_back_line:
+        click.echo(answer.held_back_line)
+        click.echo()
     if answerer != "llm":
         click.echo(answer.text)
     if answer.notice:

@@ -16,7 +16,7 @@ from typing import Any
 from ..arrays import parsed
 from .terms import query_terms
 
-__all__ = ["ENGLISH", "content_terms", "language_name", "question_language"]
+__all__ = ["ENGLISH", "content_terms", "language_name", "passage_language", "question_language"]
 
 ENGLISH = "en"
 _WORD = re.compile(r"[^\W\d_]+")
@@ -103,6 +103,18 @@ def question_language(question: str) -> str:
         return best if best != ENGLISH else "und"
     confident = ranked[best] >= _MIN_CONFIDENCE and ranked.get(ENGLISH, 0.0) < _MAX_ENGLISH
     return best if confident and best != ENGLISH else ENGLISH
+
+
+def passage_language(text: str) -> str:
+    """The ISO 639-1 code of a passage's language: ``"en"`` unless another language is clear.
+
+    Unlike a question, a passage in another language often holds English words (names, quotes, "the" in a title),
+    so langid decides alone, on the whole text."""
+    if not _WORD.search(text):
+        return ENGLISH
+    ranked = dict(_identifier().rank(text))
+    best = max(ranked, key=ranked.__getitem__)
+    return best if best != ENGLISH and ranked[best] >= _MIN_CONFIDENCE else ENGLISH
 
 
 _IDENTIFIER: list[Any] = []
