@@ -1,4 +1,5 @@
-"""The news features in a real headless Chromium: the short answer first (or the note that it was held back), the
+"""The news features in a real headless Chromium: the short answer first (or the note that it was held back), a
+question about two outlets quoted side by side, an article in another language named and quoted, the
 coverage line, "Show as timeline", and permalinks that re-ask on their index generation and show both answers once
 the index has changed.
 
@@ -195,6 +196,91 @@ def test_a_held_back_direct_answer_is_said_so_above_the_evidence(browser, unsure
         )
         assert 0 <= order[0] < order[1], order
         screenshot(tab, "chat-held-back", capsys)
+        assert not tab.dialogs and not tab.errors, (tab.dialogs, tab.errors)
+    finally:
+        context.close()
+
+
+@pytest.fixture(scope="module")
+def ferry_server(tmp_path_factory: pytest.TempPathFactory, real_embedder) -> Iterator[str]:
+    """Three made-up outlets on a ferry story (tests/test_multi_article.py's articles), served in the page."""
+    from conftest import write_jsonl
+    from test_multi_article import ARTICLES
+
+    root = tmp_path_factory.mktemp("browser-ferry")
+    records = [
+        {"id": f"a{i}", "source": source, "date": date, "title": title, "text": text}
+        for i, (source, date, title, text) in enumerate(ARTICLES)
+    ]
+    corpus = root / "corpus"
+    corpus.mkdir()
+    write_jsonl(corpus / "ferry.jsonl", records)
+    settings = Settings(progress=False, index_dir=root / "index", corpus_dir=corpus)
+    build_index([corpus], settings.index_dir, embedder=real_embedder, settings=settings)
+    service = ChatService(settings, settings.index_dir, corpus / "uploads", embedder=real_embedder)
+    demo = ui_page.build_app(service)
+    demo.queue(default_concurrency_limit=2, max_size=16)
+    port = free_port()
+    demo.launch(server_name="127.0.0.1", server_port=port, prevent_thread_lock=True, quiet=True, css=ui_page.CSS)
+    try:
+        yield f"http://127.0.0.1:{port}/"
+    finally:
+        demo.close()
+
+
+def test_a_question_about_two_outlets_quotes_each_with_its_card(browser, ferry_server, screenshot, capsys) -> None:
+    tab, context = open_tab(browser, ferry_server)
+    try:
+        tab.ask(
+            "Does the Harbour Gazette's report on the ferry ticket price agree with The Valley Times' report on it?"
+        )
+        chat = tab.page.locator("#chat")
+        expect(chat).to_contain_text(
+            "According to Harbour Gazette, April 2, 2024: A single ferry ticket", timeout=ANSWER_TIMEOUT
+        )
+        expect(chat).to_contain_text("According to The Valley Times, April 5, 2024: Ferry tickets")
+        expect(chat).to_contain_text("No verdict")
+        cards = tab.page.locator("#cards .card")
+        expect(cards).to_have_count(2)
+        expect(cards.nth(0)).to_contain_text("Harbour Gazette")
+        expect(cards.nth(1)).to_contain_text("The Valley Times")
+        screenshot(tab, "chat-two-outlets", capsys)
+        assert not tab.dialogs and not tab.errors, (tab.dialogs, tab.errors)
+    finally:
+        context.close()
+
+
+@pytest.fixture(scope="module")
+def pages_server(tmp_path_factory: pytest.TempPathFactory, real_embedder) -> Iterator[str]:
+    """The saved real pages (tests/data/real: a German one among English and others), served in the page."""
+    root = tmp_path_factory.mktemp("browser-pages")
+    corpus = root / "corpus"
+    shutil.copytree(Path(__file__).parent / "data" / "real", corpus, ignore=shutil.ignore_patterns("README.md"))
+    settings = Settings(progress=False, index_dir=root / "index", corpus_dir=corpus)
+    build_index([corpus], settings.index_dir, embedder=real_embedder, settings=settings)
+    service = ChatService(settings, settings.index_dir, corpus / "uploads", embedder=real_embedder)
+    demo = ui_page.build_app(service)
+    demo.queue(default_concurrency_limit=2, max_size=16)
+    port = free_port()
+    demo.launch(server_name="127.0.0.1", server_port=port, prevent_thread_lock=True, quiet=True, css=ui_page.CSS)
+    try:
+        yield f"http://127.0.0.1:{port}/"
+    finally:
+        demo.close()
+
+
+def test_an_english_question_shows_the_german_article_it_matches(browser, pages_server, screenshot, capsys) -> None:
+    tab, context = open_tab(browser, pages_server)
+    try:
+        tab.ask("How long does the fastest train connection from Madrid to Stockholm take?")
+        chat = tab.page.locator("#chat")
+        expect(chat).to_contain_text("The closest matching article is in German", timeout=ANSWER_TIMEOUT)
+        expect(chat).to_contain_text(
+            "36 Stunden. So lange dauert die schnellste Zugverbindung von Madrid nach Stockholm."
+        )
+        expect(tab.page.locator("#cards .card").first).to_contain_text("ZEIT ONLINE")
+        assert "don't answer" not in chat.inner_text()
+        screenshot(tab, "chat-other-language", capsys)
         assert not tab.dialogs and not tab.errors, (tab.dialogs, tab.errors)
     finally:
         context.close()
