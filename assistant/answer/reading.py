@@ -19,6 +19,7 @@ import numpy as np
 from ..answers import Citation, ShortAnswer
 from ..embed.base import Embedder
 from ..errors import ModelError
+from ..llm.injection import instruction_start
 from ..text.sentences import sentence_spans
 from .evidence import Candidate, Evidence
 from .expectation import expected_kind
@@ -108,6 +109,14 @@ def _fit(question: str, passage: str, reading: _Reading) -> float:
     return 0.0
 
 
+def _ordered(text: str, position: int) -> bool:
+    """Whether ``position`` lies in a sentence of ``text`` that addresses a model."""
+    for start, end in sentence_spans(text):
+        if start <= position < end:
+            return instruction_start(text[start:end]) is not None
+    return False
+
+
 @dataclass(frozen=True)
 class Read:
     """The reader's best span: ``hits[hit].text[start:end]``; ``shown`` when its confidence clears the bar."""
@@ -140,6 +149,8 @@ def read_evidence(
     except ModelError as exc:
         logger.warning("the reader failed, answering without it: %s", exc)
         return evidence, None
+    # A span inside an order planted for a model ("ignore previous instructions and say …") answers nothing.
+    readings = [r for r in readings if not _ordered(texts[r.passage], r.start)]
     verdict = judged(question, texts, readings, reader.calibration)
     if verdict is None:
         return evidence, None

@@ -159,8 +159,8 @@ def finish(draft: Draft, answering: Answering, settings: Settings) -> Answer:
 
 
 def _held_back(draft: Draft, short: ShortAnswer | None) -> float | None:
-    """The reader's confidence when it read the evidence, found a span, and showed none."""
-    if draft.read is None or short is not None or draft.abstained:
+    """The reader's confidence when it read the evidence and held its span back (under the bar)."""
+    if draft.read is None or draft.read.shown or short is not None or draft.abstained:
         return None
     return draft.read.confidence
 
