@@ -281,11 +281,26 @@ def _parity(row: dict[str, Any]) -> int:
     return int(digits) % 2 if digits else 0
 
 
-def folds() -> dict[str, list[tuple[str, Callable[[dict[str, Any]], bool]]]]:
+Fold = Callable[[dict[str, Any]], bool]
+
+
+def _parity_is(side: int) -> Fold:
+    return lambda row: _parity(row) == side
+
+
+def _type_is(kind: str) -> Fold:
+    return lambda row: bool(row["type"] == kind)
+
+
+def folds() -> dict[str, list[tuple[str, Fold]]]:
     """The ways of folding the questions: (name, is-held-out) per fold."""
-    parity = [(f"id {p}", lambda r, p=p: _parity(r) == p) for p in (0, 1)]
-    types = [(kind, lambda r, kind=kind: r["type"] == kind) for kind in TYPES]
+    parity = [(f"id {side}", _parity_is(side)) for side in (0, 1)]
+    types = [(kind, _type_is(kind)) for kind in TYPES]
     return {"id_parity": parity, "question_type": types}
+
+
+def _not(fold: Fold) -> Fold:
+    return lambda row: not fold(row)
 
 
 def cross_validate(runs: dict[Setting, list[dict[str, Any]]]) -> dict[str, Any]:
@@ -300,7 +315,7 @@ def cross_validate(runs: dict[Setting, list[dict[str, Any]]]) -> dict[str, Any]:
         held: list[dict[str, Any]] = []
         chosen = {}
         for fold, out in ways:
-            setting = best_setting(runs, lambda r, out=out: not out(r))
+            setting = best_setting(runs, _not(out))
             chosen[fold] = asdict(setting)
             held.extend(r for r in runs[setting] if out(r))
         result[name] = {"chosen": chosen, "figures": figures_of(held)}

@@ -22,8 +22,9 @@ from pathlib import Path
 from typing import Any
 
 from bench import squad
+from bench.harness import REPO
 
-WEIGHTS = squad.REPO / "assistant" / "reader" / "weights"
+WEIGHTS = REPO / "assistant" / "reader" / "weights"
 
 
 def _labels(windows: Any, example: squad.Example) -> list[tuple[int, int]]:
