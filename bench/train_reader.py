@@ -1,7 +1,12 @@
 """Train the reader: all-MiniLM-L6-v2's encoder (the embedding model the project ships) with a span head, on
 SQuAD v1.1 without XQuAD's paragraphs, plus no-answer pairs. Seeded and resumable.
 
-    .venv/bin/python -m bench.train_reader --work /tmp/reader-train --max-steps 600   # the shipped weights
+    .venv/bin/python -m bench.train_reader --work /tmp/reader-train --max-steps 480
+
+The shipped weights came from a run whose length was cut twice while it ran, to fit a shared machine: planned as
+one pass (929 steps), resumed at step 280 with ``--max-steps 600`` and at step 320 with ``--max-steps 480``; the
+learning rate's linear decay was stretched to the new end each time, so ``--max-steps 480`` from the start follows
+a slightly different curve to the same end.
 
 Checkpoints go to ``--work`` every ``--save-every`` steps (safetensors and a JSON state, never pickle); run the same
 command again to resume where it stopped. At the end the encoder's layers and the head are written in float16 to
