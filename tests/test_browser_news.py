@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import shutil
 from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from urllib.parse import parse_qs, urlsplit
 
@@ -36,6 +37,21 @@ REVISED = (
 )
 
 
+@contextmanager
+def served(settings: Settings, corpus: Path, embedder) -> Iterator[tuple[str, ChatService]]:
+    """``corpus`` indexed into ``settings.index_dir`` and the page serving it on a loopback port: (URL, service)."""
+    build_index([corpus], settings.index_dir, embedder=embedder, settings=settings)
+    service = ChatService(settings, settings.index_dir, corpus / "uploads", embedder=embedder)
+    demo = ui_page.build_app(service)
+    demo.queue(default_concurrency_limit=2, max_size=16)
+    port = free_port()
+    demo.launch(server_name="127.0.0.1", server_port=port, prevent_thread_lock=True, quiet=True, css=ui_page.CSS)
+    try:
+        yield f"http://127.0.0.1:{port}/", service
+    finally:
+        demo.close()
+
+
 @pytest.fixture(scope="module")
 def news_server(tmp_path_factory: pytest.TempPathFactory, real_embedder) -> Iterator[tuple[str, ChatService]]:
     root = tmp_path_factory.mktemp("browser-news")
@@ -45,16 +61,8 @@ def news_server(tmp_path_factory: pytest.TempPathFactory, real_embedder) -> Iter
         shutil.copy(path, corpus / path.name)
     # A bar the one-article seed answer clears (held back by default): these tests are about the layout.
     settings = Settings(progress=False, index_dir=root / "index", corpus_dir=corpus, reader_confidence=0.3)
-    build_index([corpus], settings.index_dir, embedder=real_embedder, settings=settings)
-    service = ChatService(settings, settings.index_dir, corpus / "uploads", embedder=real_embedder)
-    demo = ui_page.build_app(service)
-    demo.queue(default_concurrency_limit=2, max_size=16)
-    port = free_port()
-    demo.launch(server_name="127.0.0.1", server_port=port, prevent_thread_lock=True, quiet=True, css=ui_page.CSS)
-    try:
-        yield f"http://127.0.0.1:{port}/", service
-    finally:
-        demo.close()
+    with served(settings, corpus, real_embedder) as (url, service):
+        yield url, service
 
 
 def open_tab(browser, url: str) -> tuple[Tab, object]:
@@ -169,16 +177,8 @@ def unsure_server(tmp_path_factory: pytest.TempPathFactory, real_embedder) -> It
     for path in (SEED, SEED.with_suffix(".meta.json")):
         shutil.copy(path, corpus / path.name)
     settings = Settings(progress=False, index_dir=root / "index", corpus_dir=corpus, reader_confidence=1.0)
-    build_index([corpus], settings.index_dir, embedder=real_embedder, settings=settings)
-    service = ChatService(settings, settings.index_dir, corpus / "uploads", embedder=real_embedder)
-    demo = ui_page.build_app(service)
-    demo.queue(default_concurrency_limit=2, max_size=16)
-    port = free_port()
-    demo.launch(server_name="127.0.0.1", server_port=port, prevent_thread_lock=True, quiet=True, css=ui_page.CSS)
-    try:
-        yield f"http://127.0.0.1:{port}/"
-    finally:
-        demo.close()
+    with served(settings, corpus, real_embedder) as (url, _):
+        yield url
 
 
 def test_a_held_back_direct_answer_is_said_so_above_the_evidence(browser, unsure_server, screenshot, capsys) -> None:
@@ -216,16 +216,8 @@ def ferry_server(tmp_path_factory: pytest.TempPathFactory, real_embedder) -> Ite
     corpus.mkdir()
     write_jsonl(corpus / "ferry.jsonl", records)
     settings = Settings(progress=False, index_dir=root / "index", corpus_dir=corpus)
-    build_index([corpus], settings.index_dir, embedder=real_embedder, settings=settings)
-    service = ChatService(settings, settings.index_dir, corpus / "uploads", embedder=real_embedder)
-    demo = ui_page.build_app(service)
-    demo.queue(default_concurrency_limit=2, max_size=16)
-    port = free_port()
-    demo.launch(server_name="127.0.0.1", server_port=port, prevent_thread_lock=True, quiet=True, css=ui_page.CSS)
-    try:
-        yield f"http://127.0.0.1:{port}/"
-    finally:
-        demo.close()
+    with served(settings, corpus, real_embedder) as (url, _):
+        yield url
 
 
 def test_a_question_about_two_outlets_quotes_each_with_its_card(browser, ferry_server, screenshot, capsys) -> None:
@@ -257,16 +249,8 @@ def pages_server(tmp_path_factory: pytest.TempPathFactory, real_embedder) -> Ite
     corpus = root / "corpus"
     shutil.copytree(Path(__file__).parent / "data" / "real", corpus, ignore=shutil.ignore_patterns("README.md"))
     settings = Settings(progress=False, index_dir=root / "index", corpus_dir=corpus)
-    build_index([corpus], settings.index_dir, embedder=real_embedder, settings=settings)
-    service = ChatService(settings, settings.index_dir, corpus / "uploads", embedder=real_embedder)
-    demo = ui_page.build_app(service)
-    demo.queue(default_concurrency_limit=2, max_size=16)
-    port = free_port()
-    demo.launch(server_name="127.0.0.1", server_port=port, prevent_thread_lock=True, quiet=True, css=ui_page.CSS)
-    try:
-        yield f"http://127.0.0.1:{port}/"
-    finally:
-        demo.close()
+    with served(settings, corpus, real_embedder) as (url, _):
+        yield url
 
 
 def test_an_english_question_shows_the_german_article_it_matches(browser, pages_server, screenshot, capsys) -> None:
