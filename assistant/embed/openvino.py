@@ -30,7 +30,7 @@ import numpy as np
 from ..errors import ModelError
 from .base import QUERY_TEXTS
 
-__all__ = ["CompiledEmbedder", "converted_model"]
+__all__ = ["CompiledEmbedder", "converted_model", "save_converted"]
 
 logger = logging.getLogger(__name__)
 
@@ -88,8 +88,17 @@ def converted_model(folder: Path, identity: str, cache: Path) -> Path:
             model = ov.convert_model(Hidden().eval(), example_input=example)
     except Exception as exc:  # the converter raises its own kinds (tracing, frontend, OpenVINO's RuntimeError)
         raise ModelError(f"OpenVINO could not convert {folder}: {exc}") from exc
+    return save_converted(model, target)
+
+
+def save_converted(model: Any, target: Path) -> Path:
+    """``model`` (an OpenVINO model) saved as ``target/model.xml``; the cache write every converted model shares.
+
+    Written beside and renamed into place: a conversion killed half-way leaves no half model to load next time, and
+    two processes converting at once both end with the one finished copy."""
+    import openvino as ov
+
     target.parent.mkdir(parents=True, exist_ok=True)
-    # Written beside and renamed into place: a conversion killed half-way leaves no half model to load next time.
     staging = Path(tempfile.mkdtemp(prefix=".tmp-", dir=target.parent))
     try:
         ov.save_model(model, str(staging / "model.xml"), compress_to_fp16=False)

@@ -4,9 +4,6 @@ shipped weights' sha256), then loaded without importing torch or transformers: w
 from __future__ import annotations
 
 import logging
-import os
-import shutil
-import tempfile
 import threading
 import warnings
 from pathlib import Path
@@ -29,6 +26,7 @@ def _converted(base: Path, weights: Path, digest: str, cache: Path) -> Path:
     import torch
     from safetensors.torch import load_file
 
+    from ..embed.openvino import save_converted
     from .network import span_model
 
     logger.warning("converting the reader for OpenVINO into %s (once)", target)
@@ -40,17 +38,7 @@ def _converted(base: Path, weights: Path, digest: str, cache: Path) -> Path:
             converted = ov.convert_model(model, example_input=example)
     except Exception as exc:  # the converter raises its own kinds
         raise ModelError(f"OpenVINO could not convert the reader: {exc}") from exc
-    target.parent.mkdir(parents=True, exist_ok=True)
-    staging = Path(tempfile.mkdtemp(prefix=".tmp-", dir=target.parent))
-    try:
-        ov.save_model(converted, str(staging / "model.xml"), compress_to_fp16=False)
-        os.replace(staging, target)
-    except OSError:
-        if not (target / "model.xml").is_file():
-            raise
-    finally:
-        shutil.rmtree(staging, ignore_errors=True)
-    return target / "model.xml"
+    return save_converted(converted, target)
 
 
 class OpenVINORunner:
