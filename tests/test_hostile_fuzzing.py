@@ -82,5 +82,8 @@ def test_fuzz_ingestion_finds_no_crash(tmp_path: Path) -> None:
         f"fuzzing: {done[1] if done else '?'} executions in {done[2] if done else '?'} s, {len(crashes)} crashes; "
         f"final coverage {coverage[-1] if coverage else '?'} (edges, features, corpus inputs)"
     )
-    assert proc.returncode == 0 and not crashes, proc.stderr[-3000:]
+    # atheris prints the Python traceback to stdout and libFuzzer's summary to stderr; the failure message carries
+    # both and each saved input, so a crash on CI can be reproduced without the machine it ran on.
+    found = "".join(f"\n{name}: {(tmp_path / name).read_bytes()[:2000]!r}" for name in crashes)
+    assert proc.returncode == 0 and not crashes, f"{proc.stdout[-4000:]}\n{proc.stderr[-1500:]}{found}"
     assert done and int(done[1]) > 0

@@ -25,7 +25,7 @@ from ..retrieve.filters import Filters
 from ..retrieve.retriever import Retriever
 from ..retrieve.timeframes import parse_day
 from ..text.terms import query_terms
-from .evidence import SUPPORT_DENSE, SUPPORT_LEXICAL, Candidate, Evidence, _lexical, gather, wanted_value
+from .evidence import SUPPORT_DENSE, SUPPORT_LEXICAL, Candidate, Evidence, gather, lexical_support, wanted_value
 from .extractive import Composition, ExtractiveAnswerer, attribution, readable_date
 from .parts import Part, Split, split_question
 from .steps import Asked, Draft, Grounds, Retrieval
@@ -151,7 +151,7 @@ class AcrossArticles:
         titles = [hits[c.hit].title for c in evidence.candidates]
         said = np.zeros(len(texts))
         for claim in dict.fromkeys([part.clause, *split.claims]):
-            lexical = np.asarray(_lexical(query_terms(claim), texts, reader, titles=titles))
+            lexical = np.asarray(lexical_support(query_terms(claim), texts, reader, titles=titles))
             dense = np.clip(evidence.vectors @ vectors[claim], 0.0, None)
             said = np.maximum(said, SUPPORT_DENSE * dense + SUPPORT_LEXICAL * lexical)
         sentences = []

@@ -165,7 +165,7 @@ def gather(
         return Evidence(hits, (), np.zeros((0, 0), dtype=np.float32), wants, spans)
     titles = [hits[c.hit].title for c in pool]
     terms = content_terms(question, question_language(question)) if lexical else query_terms(question)
-    scores = _lexical(terms, [c.text for c in pool], reader, known_only=lexical, titles=titles)
+    scores = lexical_support(terms, [c.text for c in pool], reader, known_only=lexical, titles=titles)
     pool = [replace(c, lexical=lex) for c, lex in zip(pool, scores, strict=True)]
     dense_weight, lexical_weight = (
         (WORDS_DENSE_WEIGHT, WORDS_LEXICAL_WEIGHT) if lexical else (DENSE_WEIGHT, LEXICAL_WEIGHT)
@@ -233,7 +233,7 @@ def _states(hit: Hit, figures: set[str]) -> bool:
     return figures <= stated
 
 
-def _lexical(
+def lexical_support(
     terms: list[str],
     sentences: list[str],
     reader: StoreReader,
