@@ -395,6 +395,33 @@ def test_oversized_file(tmp_path: Path) -> None:
     assert len(load([path], max_bytes=size).articles) == 1
 
 
+def test_feed_entities_expanding_past_the_limit_are_refused(tmp_path: Path) -> None:
+    """Five levels of ten-fold XML entities: 470 bytes that expand to 7.6 MB of text, under the XML parser's own
+    amplification limit (8 MiB). The limit that bounds a file bounds the text it becomes; the other entry stays."""
+    words = "aaaaaaaa aaaaaaaaaaaaaaaaaaaaaaa bbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbb"
+    entities = f'<!ENTITY a "{words}">' + "".join(
+        f'<!ENTITY {chr(98 + i)} "{("&" + chr(97 + i) + ";") * 10}">' for i in range(5)
+    )
+    items = "<item><title>Laughs</title><description>&f;</description></item>" + (
+        "<item><title>Harbour</title><description>Ships docked at the harbour.</description></item>"
+    )
+    path = write(
+        tmp_path,
+        "laughs.rss",
+        f'<?xml version="1.0"?><!DOCTYPE r [{entities}]><rss version="2.0"><channel><title>W</title>{items}'
+        "</channel></rss>",
+    )
+    assert path.stat().st_size < 1000
+    loaded = load([path], max_bytes=1 << 20)
+    assert [article.title for article in loaded.articles] == ["Harbour"]
+    assert [(item.origin, item.reason) for item in loaded.skipped] == [
+        (
+            f"{path}#1",
+            "article text expands to 7600000 bytes > limit 1048576 (raise ASSISTANT_MAX_FILE_MB to read it)",
+        )
+    ]
+
+
 def test_jsonl_malformed_line_and_missing_field(tmp_path: Path) -> None:
     path = write(
         tmp_path,

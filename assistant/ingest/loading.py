@@ -16,7 +16,16 @@ from typing import BinaryIO
 
 from ..documents import Article, Skipped, web_url
 from ..errors import InputError
-from .decoding import SNIFF_BYTES, binary_reason, bom_encoding, decode_text, gunzip, is_binary, read_file
+from .decoding import (
+    SNIFF_BYTES,
+    binary_reason,
+    bom_encoding,
+    decode_text,
+    gunzip,
+    is_binary,
+    read_file,
+    too_large,
+)
 from .discovery import SIDECAR_SUFFIX, display_path
 from .draft import Draft, Metadata, Parsed, metadata_fields
 from .formats import format_of
@@ -141,6 +150,13 @@ def _load(path: Path, root: Path, max_bytes: int, warnings: list[Skipped]) -> tu
         article_origin, skip_origin, line = _locate(path, draft)
         if not draft.text:
             skipped.append(Skipped(skip_origin, "empty: no article text", line))
+            continue
+        if (size := len(draft.text.encode())) > max_bytes:
+            # A few hundred bytes of XML entities can expand to megabytes (the "billion laughs"): the limit that
+            # bounds a file or a decompressed one bounds the text it becomes too.
+            skipped.append(
+                Skipped(skip_origin, too_large(f"article text expands to {size} bytes", max_bytes).reason, line)
+            )
             continue
         warnings.extend(Skipped(skip_origin, warning, line) for warning in draft.warnings)
         article = Article(
