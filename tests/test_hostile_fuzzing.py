@@ -33,6 +33,12 @@ FUZZ_FINDINGS = {
     ),
     # YAML's timestamp type refuses an impossible day: ValueError.
     "impossible-day.md": (b"---\ntitle: Budget\ndate: 2024-03-00\n---\n\nThe council approved it.", "approved"),
+    # A page declaring a codec that is not a text encoding: LookupError from bytes.decode (found on CI).
+    "charset-uu.html": (
+        b"<html><head><title>Bridge opens</title><meta charset=uu>\xe3</head><body><article><p>The new bridge opened"
+        b" to traffic on Monday after two years of work, the city said.</p></article></body></html>",
+        "bridge opened",
+    ),
     # dateutil's Decimal seconds: decimal.InvalidOperation.
     "decimal-date.json": (b'{"text": "Ships docked.", "date": "2024222222:' + b"2" * 32 + b'01"}', "docked"),
 }

@@ -422,6 +422,30 @@ def test_feed_entities_expanding_past_the_limit_are_refused(tmp_path: Path) -> N
     ]
 
 
+# Codecs Python knows that decode no text: binary and text transforms (bytes.decode refuses them with LookupError),
+# one that refuses everything, and two that raise UnicodeError rather than UnicodeDecodeError on a document.
+NOT_TEXT_CODECS = ["uu", "base64", "hex", "zip", "bz2", "quopri", "rot13", "undefined", "punycode", "idna"]
+
+
+@pytest.mark.parametrize("codec", NOT_TEXT_CODECS)
+@pytest.mark.parametrize("encoded_as", ["utf-8", "latin-1"])
+@pytest.mark.parametrize("suffix", [".html", ".rss"])
+def test_a_declared_codec_that_decodes_no_text_is_ignored(
+    tmp_path: Path, codec: str, encoded_as: str, suffix: str
+) -> None:
+    """A page's <meta charset> or a feed's encoding="…" naming such a codec (the fuzzer found charset=uu) is read as
+    if it declared nothing: UTF-8, or the encoding detected."""
+    body = "Ships docked at the harbour on the morning of the storm, officials said, and the café closed."
+    document = {
+        ".html": f"<html><head><title>Harbour</title><meta charset={codec}></head><body><article><p>{body}</p>"
+        "</article></body></html>",
+        ".rss": f'<?xml version="1.0" encoding="{codec}"?><rss version="2.0"><channel><title>W</title><item>'
+        f"<title>Harbour</title><description>{body}</description></item></channel></rss>",
+    }[suffix]
+    loaded = load([write(tmp_path, f"page{suffix}", document.encode(encoded_as))])
+    assert loaded.skipped == [] and [article.text for article in loaded.articles] == [body]
+
+
 def test_jsonl_malformed_line_and_missing_field(tmp_path: Path) -> None:
     path = write(
         tmp_path,

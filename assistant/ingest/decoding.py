@@ -108,13 +108,25 @@ _META_CHARSET = re.compile(rb"""<meta[^>]+charset\s*=\s*["']?\s*([A-Za-z0-9_.:-]
 _NOT_DECLARABLE = ("utf-16", "utf-32", "utf-7")
 
 
+def text_encoding(name: str) -> str | None:
+    """The codec a file's declared encoding names, if it decodes bytes to text; None otherwise.
+
+    A page or a feed can name any of Python's codecs, and some decode nothing: base64, uu, zlib and rot13 are not
+    text encodings (``bytes.decode`` refuses them with LookupError), "undefined" refuses every input.
+    """
+    try:
+        info = codecs.lookup(name)
+        b"a".decode(info.name)  # not b"": decoding nothing returns "" without asking the codec
+    except (LookupError, UnicodeError):
+        return None
+    return info.name
+
+
 def _declared_charset(data: bytes) -> str | None:
     if not (match := _META_CHARSET.search(data[:4096])):
         return None
-    try:
-        name = codecs.lookup(match[1].decode("ascii")).name
-    except LookupError:
-        logger.debug("unknown declared charset %r", match[1])
+    if (name := text_encoding(match[1].decode("ascii"))) is None:
+        logger.debug("declared charset %r is not a text encoding", match[1])
         return None
     return None if name.startswith(_NOT_DECLARABLE) else name
 
@@ -130,7 +142,7 @@ def decode_html(data: bytes) -> str | bytes:
     if charset := _declared_charset(data):
         try:
             return data.decode(charset)
-        except UnicodeDecodeError:
+        except UnicodeError:  # not only UnicodeDecodeError: punycode and idna raise their own
             logger.debug("declared charset %r does not decode the page", charset)
     return data
 

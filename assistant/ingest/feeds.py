@@ -13,7 +13,7 @@ import feedparser
 from ..errors import InputError
 from ..text.cleaning import clean_inline, clean_text, strip_unprintable
 from .dates import parse_date
-from .decoding import LIMIT_SETTING, bom_encoding, detect_encoding, too_large
+from .decoding import LIMIT_SETTING, bom_encoding, detect_encoding, text_encoding, too_large
 from .draft import Draft, Parsed, one_line
 from .webpage import markup_text
 
@@ -60,13 +60,15 @@ def _declared_or_detected(data: bytes, *, whole: bool = True) -> str | None:
     if bom_encoding(data):
         return None
     declared = _DECLARATION.match(data)
+    encoding = text_encoding(declared[1].decode("ascii")) if declared else "utf-8"
     try:
-        data.decode(declared[1].decode("ascii") if declared else "utf-8")
-        return None
+        if encoding is not None:
+            data.decode(encoding)
+            return None
     except UnicodeDecodeError as error:
         if not whole and error.start >= len(data) - 3:
             return None  # a multi-byte character cut by the end of the sample
-    except LookupError:
+    except UnicodeError:  # punycode and idna raise their own
         pass
     detected = detect_encoding(data)
     if detected is None:
