@@ -5,7 +5,8 @@ clean articles or are skipped with a reason naming the file. Anything else is a 
     python tests/fuzz_ingestion.py -max_total_time=60 CORPUS_DIR  # libFuzzer options and corpus folders as usual
 
 The first input byte picks the file suffix (and, with its top bit, whether part of the input becomes a
-``.meta.json`` sidecar); the rest is the file. ``load_file`` never raises by contract, so a crash here is one of:
+``.meta.json`` sidecar, or for ``.html.gz`` whether the rest is the gzip file itself rather than the page it holds);
+the rest is the file. ``load_file`` never raises by contract, so a crash here is one of:
 an exception escaping it, a skip through its catch-all ("unexpected error", a parser bug it swallowed), a skip
 that does not name the file, or an article whose text, metadata or chunks break the promises the index relies on
 (no control or invisible characters, UTF-8 encodable, offsets that map back).
@@ -14,6 +15,7 @@ that does not name the file, or an article whose text, metadata or chunks break 
 from __future__ import annotations
 
 import atexit
+import gzip
 import os
 import shutil
 import sys
@@ -56,6 +58,10 @@ def check(data: bytes) -> None:
     path = _workdir / f"article{suffix}"
     sidecar = _workdir / "article.meta.json"
     sidecar.unlink(missing_ok=True)
+    if suffix == ".html.gz" and not selector & 0x80:
+        # The page inside is what is fuzzed (a mutated gzip stream mostly fails its CRC); with the top bit, the bytes
+        # are the file as they are, for the gzip reader.
+        body = gzip.compress(body, mtime=0)
     if selector & 0x80 and suffix in _SINGLE_ARTICLE and body:
         cut = body[0] * len(body) // 256  # the second byte says how much of the rest is the article
         body, meta = body[1 : cut + 1], body[cut + 1 :]
@@ -92,6 +98,10 @@ SEEDS: dict[str, bytes] = {
     b"<body><article><h1>Bridge opens</h1><p onclick='f()'>The new bridge opened to traffic on Monday after two "
     b"years of work, the city said. <a href='javascript:f()'>More</a></p></article></body></html>",
     ".htm": b"<html><body><p>Rain is forecast for the whole weekend across the north of the country.</p></body></html>",
+    ".xhtml": b'<?xml version="1.0" encoding="utf-8"?><html xmlns="http://www.w3.org/1999/xhtml"><head><title>Dam</title>'
+    b"</head><body><p>Engineers inspected the dam after the heavy rain, the water board said.</p></body></html>",
+    # The page, gzipped by check().
+    ".html.gz": b"<html><body><p>Snow closed the pass road on Friday, police said.</p></body></html>",
     ".json": b'{"id": "a1", "title": "Harbour", "text": "Ships docked at the harbour.", "date": "2024-02-01", '
     b'"url": "https://news.example/a1", "author": ["A", "B"]}',
     ".jsonl": b'{"text": "First record about the museum."}\n{"text": "Second record", "date": "2024"}\nnot json\n',
