@@ -14,6 +14,7 @@ from __future__ import annotations
 import shutil
 import threading
 from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from urllib.parse import urlsplit
 
@@ -161,21 +162,32 @@ class Tab:
         return "".join(result.inner_text().split())  # the JSON viewer spreads it over lines
 
 
-@pytest.fixture
-def tab(browser, server: str) -> Iterator[Tab]:
+def _loopback_only(route) -> None:
+    if urlsplit(route.request.url).hostname in ("127.0.0.1", "localhost"):
+        route.continue_()
+    else:
+        route.abort()
+
+
+@contextmanager
+def tab_on(browser, url: str, *, clean: bool = True) -> Iterator[Tab]:
+    """A tab on ``url`` in a browser context of its own (every host but loopback blocked), closed after. ``clean``:
+    a block that ends without an error must also have raised no dialog and no error in the page."""
     context = browser.new_context(viewport=WIDE)
-
-    def local_only(route) -> None:
-        if urlsplit(route.request.url).hostname in ("127.0.0.1", "localhost"):
-            route.continue_()
-        else:
-            route.abort()
-
-    context.route("**/*", local_only)
+    context.route("**/*", _loopback_only)
     try:
-        yield Tab(context.new_page(), server)
+        tab = Tab(context.new_page(), url)
+        yield tab
+        if clean:
+            assert not tab.dialogs and not tab.errors, (tab.dialogs, tab.errors)
     finally:
         context.close()
+
+
+@pytest.fixture
+def tab(browser, server: str) -> Iterator[Tab]:
+    with tab_on(browser, server, clean=False) as opened:  # each test says what the page may raise
+        yield opened
 
 
 @pytest.fixture(scope="module")

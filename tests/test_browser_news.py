@@ -27,7 +27,7 @@ pytest.importorskip("playwright.sync_api", reason="playwright is not installed: 
 
 import assistant_ui.page as ui_page
 from assistant_ui.service import ChatService
-from test_browser import ANSWER_TIMEOUT, WIDE, Tab, expect
+from test_browser import ANSWER_TIMEOUT, expect, tab_on
 from test_browser import browser as browser  # fixtures shared with test_browser.py
 from test_browser import screenshot as screenshot
 
@@ -65,23 +65,9 @@ def news_server(tmp_path_factory: pytest.TempPathFactory, real_embedder) -> Iter
         yield url, service
 
 
-def open_tab(browser, url: str) -> tuple[Tab, object]:
-    context = browser.new_context(viewport=WIDE)
-
-    def local_only(route) -> None:
-        if urlsplit(route.request.url).hostname in ("127.0.0.1", "localhost"):
-            route.continue_()
-        else:
-            route.abort()
-
-    context.route("**/*", local_only)
-    return Tab(context.new_page(), url), context
-
-
 def test_short_answer_first_coverage_line_timeline_and_permalink(browser, news_server, screenshot, capsys) -> None:
     base, service = news_server
-    tab, context = open_tab(browser, base)
-    try:
+    with tab_on(browser, base) as tab:
         page = tab.page
         tab.ask(SEED_QUESTION)
         chat = page.locator("#chat")
@@ -106,14 +92,10 @@ def test_short_answer_first_coverage_line_timeline_and_permalink(browser, news_s
         expect(chat.locator("li").first).to_contain_text("Feb 2025 — tech news blog:")
         page.wait_for_function("location.search.includes('timeline=1')", timeout=10_000)
         screenshot(tab, "chat-timeline", capsys)
-        assert not tab.dialogs and not tab.errors, (tab.dialogs, tab.errors)
         permalink = page.url.replace("&timeline=1", "")
-    finally:
-        context.close()
 
     # Opening the link re-asks on the same generation.
-    tab, context = open_tab(browser, permalink)
-    try:
+    with tab_on(browser, permalink) as tab:
         expect(tab.page.locator("#recheck")).to_contain_text("Re-asked on index generation 1", timeout=ANSWER_TIMEOUT)
         expect(tab.page.locator("#chat strong", has_text="23 billion yuan").first).to_be_visible()
         expect(tab.page.locator("#cards .card#a1-cite-1")).to_be_attached()
@@ -121,15 +103,12 @@ def test_short_answer_first_coverage_line_timeline_and_permalink(browser, news_s
         tab.page.locator('#chat a[href="#a1-cite-1"]').first.click()
         tab.page.wait_for_function("location.hash === '#a1-cite-1'", timeout=5_000)
         assert "gen=1" in tab.page.url and tab.page.locator("#a1-cite-1").count() == 1
-    finally:
-        context.close()
 
     # The index changes (another outlet gives another figure): the link now shows then and now side by side.
     revised = Path(service.upload_dir.parent) / "revised-source.md"
     revised.write_text(REVISED, encoding="utf-8")
     assert service.add_articles([str(revised)], "", "", "")["added"]
-    tab, context = open_tab(browser, permalink)
-    try:
+    with tab_on(browser, permalink) as tab:
         recheck = tab.page.locator("#recheck")
         expect(recheck).to_contain_text("The index has changed since this link was made", timeout=ANSWER_TIMEOUT)
         columns = recheck.locator(".recheck-column")
@@ -138,9 +117,6 @@ def test_short_answer_first_coverage_line_timeline_and_permalink(browser, news_s
         expect(columns.nth(1)).to_contain_text("Now (generation 2)")
         expect(columns.nth(1)).to_contain_text("31 billion yuan")
         screenshot(tab, "permalink-recheck", capsys)
-        assert not tab.dialogs and not tab.errors, (tab.dialogs, tab.errors)
-    finally:
-        context.close()
 
 
 def test_a_disagreement_links_both_sides_to_their_cards(browser, news_server) -> None:
@@ -149,8 +125,7 @@ def test_a_disagreement_links_both_sides_to_their_cards(browser, news_server) ->
         revised = Path(service.upload_dir.parent) / "revised-source.md"
         revised.write_text(REVISED, encoding="utf-8")
         assert service.add_articles([str(revised)], "", "", "")["added"]
-    tab, context = open_tab(browser, base)
-    try:
+    with tab_on(browser, base) as tab:
         tab.ask(SEED_QUESTION)
         coverage = tab.page.locator("#chat .coverage").last
         expect(coverage).to_contain_text("The sources disagree")
@@ -163,9 +138,6 @@ def test_a_disagreement_links_both_sides_to_their_cards(browser, news_server) ->
         second = links.nth(1).get_attribute("href")
         links.nth(1).click()
         tab.page.wait_for_function(f"location.hash === '{second}'", timeout=5_000)
-        assert not tab.dialogs and not tab.errors, (tab.dialogs, tab.errors)
-    finally:
-        context.close()
 
 
 @pytest.fixture(scope="module")
@@ -182,8 +154,7 @@ def unsure_server(tmp_path_factory: pytest.TempPathFactory, real_embedder) -> It
 
 
 def test_a_held_back_direct_answer_is_said_so_above_the_evidence(browser, unsure_server, screenshot, capsys) -> None:
-    tab, context = open_tab(browser, unsure_server)
-    try:
+    with tab_on(browser, unsure_server) as tab:
         tab.ask(SEED_QUESTION)
         chat = tab.page.locator("#chat")
         note = chat.locator(".held-back").last
@@ -196,9 +167,6 @@ def test_a_held_back_direct_answer_is_said_so_above_the_evidence(browser, unsure
         )
         assert 0 <= order[0] < order[1], order
         screenshot(tab, "chat-held-back", capsys)
-        assert not tab.dialogs and not tab.errors, (tab.dialogs, tab.errors)
-    finally:
-        context.close()
 
 
 @pytest.fixture(scope="module")
@@ -221,8 +189,7 @@ def ferry_server(tmp_path_factory: pytest.TempPathFactory, real_embedder) -> Ite
 
 
 def test_a_question_about_two_outlets_quotes_each_with_its_card(browser, ferry_server, screenshot, capsys) -> None:
-    tab, context = open_tab(browser, ferry_server)
-    try:
+    with tab_on(browser, ferry_server) as tab:
         tab.ask(
             "Does the Harbour Gazette's report on the ferry ticket price agree with The Valley Times' report on it?"
         )
@@ -237,9 +204,6 @@ def test_a_question_about_two_outlets_quotes_each_with_its_card(browser, ferry_s
         expect(cards.nth(0)).to_contain_text("Harbour Gazette")
         expect(cards.nth(1)).to_contain_text("The Valley Times")
         screenshot(tab, "chat-two-outlets", capsys)
-        assert not tab.dialogs and not tab.errors, (tab.dialogs, tab.errors)
-    finally:
-        context.close()
 
 
 @pytest.fixture(scope="module")
@@ -254,8 +218,7 @@ def pages_server(tmp_path_factory: pytest.TempPathFactory, real_embedder) -> Ite
 
 
 def test_an_english_question_shows_the_german_article_it_matches(browser, pages_server, screenshot, capsys) -> None:
-    tab, context = open_tab(browser, pages_server)
-    try:
+    with tab_on(browser, pages_server) as tab:
         tab.ask("How long does the fastest train connection from Madrid to Stockholm take?")
         chat = tab.page.locator("#chat")
         expect(chat).to_contain_text("The closest matching article is in German", timeout=ANSWER_TIMEOUT)
@@ -265,6 +228,3 @@ def test_an_english_question_shows_the_german_article_it_matches(browser, pages_
         expect(tab.page.locator("#cards .card").first).to_contain_text("ZEIT ONLINE")
         assert "don't answer" not in chat.inner_text()
         screenshot(tab, "chat-other-language", capsys)
-        assert not tab.dialogs and not tab.errors, (tab.dialogs, tab.errors)
-    finally:
-        context.close()
