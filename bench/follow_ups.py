@@ -1,7 +1,7 @@
 """Follow-up questions over RealTime QA: is each rewrite a question that stands alone and names the right subject?
 
     python -m bench.follow_ups [--set bench/follow_up_questions_heldout.jsonl] [--data ../shared/bench/realtimeqa]
-                               [--save F]
+                               [--asked RTQA_INDEX] [--save F]
 
 ``bench/follow_up_questions.jsonl`` (the default ``--set``) holds 42 follow-ups written for this benchmark (pronouns,
 ellipsis, ordinals, switches), each after a RealTime QA dev question named by its id, with the subject the rewrite
@@ -25,6 +25,9 @@ rewrite is classed by its form:
 - ``two questions``: the follow-up and the earlier question side by side (what the assistant searches when it
   cannot rewrite; not a well-formed question);
 - ``unchanged``: the follow-up as it was.
+
+With ``--asked``, the earlier question is asked of a RealTime QA index instead, and the follow-up is rewritten
+against the assistant's real answer (its bold answer, or none when the reader held it back): what a user gets.
 
 Printed: every rewrite (to be read: a garbled rewrite is found by reading), the share naming the right subject,
 and the forms, by kind of follow-up. Skips cleanly (exit 0) when the data is absent.
@@ -72,26 +75,54 @@ def right(item: dict[str, Any], rewrite: str) -> bool:
     return named and (item["kind"] != "standalone" or rewrite == item["follow_up"])
 
 
-def run(data: Path, follow_ups: Path = FOLLOW_UPS) -> dict[str, Any]:
-    from assistant.answer.conversation import Turn, condense
+def gold_turn(earlier: dict[str, Any], articles: dict[str, dict[str, Any]]) -> Any:
+    """The earlier exchange as if the assistant had answered right: the gold answer in bold, its sentence quoted."""
+    from assistant.answer.conversation import Turn
+
+    said = answer_sentence(earlier, articles)
+    shown = earlier["answers"][0]  # the bold answer a reader saw: a right one (this measures the rewrite)
+    return Turn(earlier["question"], earlier["question"], said, (said,), shown)
+
+
+def asked_turn(assistant: Any, earlier: dict[str, Any]) -> Any:
+    """The earlier exchange as the assistant really answers it (as of the question's date): its bold answer, or
+    none when the reader held it back, and its quotes."""
+    from assistant.answer.conversation import as_turns
+
+    return as_turns([assistant.ask(earlier["question"], as_of=earlier.get("question_date"))])[0]
+
+
+def run(data: Path, follow_ups: Path = FOLLOW_UPS, asked: Path | None = None) -> dict[str, Any]:
+    from assistant.answer.conversation import condense
 
     questions = {q["id"]: q for q in load_jsonl(data / "queries_dev.jsonl")}
     articles = {a["id"]: a for a in load_jsonl(data / "corpus.jsonl")}
+    assistant = _open(asked) if asked else None
     rows = []
     for item in load_jsonl(follow_ups):
         earlier = questions[item["rtqa"]]
-        said = answer_sentence(earlier, articles)
-        shown = earlier["answers"][0]  # the bold answer a reader saw: a right one (this measures the rewrite)
-        rewrite = condense(item["follow_up"], [Turn(earlier["question"], earlier["question"], said, (said,), shown)])
+        turn = asked_turn(assistant, earlier) if assistant else gold_turn(earlier, articles)
+        rewrite = condense(item["follow_up"], [turn])
         form_ = form(rewrite, item["follow_up"])
-        rows.append({**item, "rewrite": rewrite, "named": right(item, rewrite), "form": form_})
+        rows.append(
+            {**item, "rewrite": rewrite, "named": right(item, rewrite), "form": form_, "bold": bool(turn.short)}
+        )
+    if assistant:
+        assistant.close()
     by_kind: dict[str, list[dict[str, Any]]] = defaultdict(list)
     for row in rows:
         by_kind[row["kind"]].append(row)
+    bold = [r for r in rows if r["bold"]]
     return {
         "set": str(follow_ups),
+        "earlier_answers": "asked of " + str(asked) if asked else "gold",
         "follow_ups": len(rows),
         "named": sum(r["named"] for r in rows) / len(rows),
+        "after_a_bold_answer": {"n": len(bold), "named": sum(r["named"] for r in bold) / max(1, len(bold))},
+        "after_none": {
+            "n": len(rows) - len(bold),
+            "named": sum(r["named"] for r in rows if not r["bold"]) / max(1, len(rows) - len(bold)),
+        },
         "forms": dict(Counter(r["form"] for r in rows)),
         "by_kind": {
             kind: {"n": len(group), "named": sum(r["named"] for r in group) / len(group)}
@@ -99,6 +130,16 @@ def run(data: Path, follow_ups: Path = FOLLOW_UPS) -> dict[str, Any]:
         },
         "rows": rows,
     }
+
+
+def _open(index: Path) -> Any:
+    from assistant.answer.assistant import Assistant
+    from assistant.embed.factory import load_embedder
+    from assistant.settings import get_settings
+
+    settings = get_settings(progress=False)
+    embedder = load_embedder(settings.model, batch_size=settings.batch_size, query_threads=settings.query_threads)
+    return Assistant.open(index, embedder=embedder, settings=settings)
 
 
 def main() -> None:
@@ -110,17 +151,28 @@ def main() -> None:
         default=FOLLOW_UPS,
         help="the follow-ups to rewrite (default: the tuned set; bench/follow_up_questions_heldout.jsonl is held out)",
     )
+    parser.add_argument(
+        "--asked",
+        type=Path,
+        metavar="INDEX",
+        help="ask each earlier question of this RealTime QA index and rewrite against the real answer (its bold "
+        "answer or none, its quotes) instead of the gold one",
+    )
     add_save_option(parser)
     args = parser.parse_args()
     if not has_data(args.data, REALTIMEQA):
         return
-    figures = run(args.data, args.set)
+    figures = run(args.data, args.set, args.asked)
     for row in figures["rows"]:
         mark = "ok " if row["named"] else "MISS"
         print(f"{mark} {row['id']} [{row['kind']}, {row['form']}] {row['follow_up']}\n       → {row['rewrite']}")
     named = figures["named"]
     print(f"\n{figures['set']}: {figures['follow_ups']} follow-ups; the rewrite names the right subject: {named:.3f}")
     print("forms: " + json.dumps(figures["forms"]))
+    after, none = figures["after_a_bold_answer"], figures["after_none"]
+    print(
+        f"after a bold answer: {after['n']}, named {after['named']:.3f}; after none: {none['n']}, {none['named']:.3f}"
+    )
     print("| kind | follow-ups | names the subject |\n|---|---|---|")
     for kind, group in figures["by_kind"].items():
         print(f"| {kind} | {group['n']} | {group['named']:.3f} |")
