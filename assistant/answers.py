@@ -156,7 +156,7 @@ class Answer:
             return None
         return (
             f"No direct answer: the reader is {self.held_back:.0%} sure of its best guess, below what it needs to "
-            "show one. Its guess is in the first quoted sentence; read them all."
+            "show one. Read the quoted sentences."
         )
 
     def to_dict(self) -> dict[str, Any]:
