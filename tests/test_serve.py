@@ -8,6 +8,7 @@ import shutil
 import threading
 import time
 from pathlib import Path
+from types import SimpleNamespace
 
 import pytest
 from click.testing import CliRunner
@@ -27,7 +28,12 @@ from assistant.cli import cli
 def started(monkeypatch: pytest.MonkeyPatch) -> list[ChatService]:
     """The services `serve` would have put behind a page, in the order it started them."""
     services: list[ChatService] = []
-    monkeypatch.setattr(assistant_ui.app, "start", lambda service, **_: services.append(service))
+
+    def start(service: ChatService, **_: object) -> SimpleNamespace:
+        services.append(service)
+        return SimpleNamespace(is_running=False, close=lambda: None)  # a page already closed: serve returns
+
+    monkeypatch.setattr(assistant_ui.app, "start", start)
     return services
 
 

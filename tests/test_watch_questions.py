@@ -150,15 +150,19 @@ def test_sigterm_while_fetching_stops_cleanly_and_keeps_the_last_generation(site
         wait_for(lambda: len(site.hits("/atom.xml")) > asked, timeout=120, proc=child)
 
     child = _child("watch", url, "--every", "1s", "--index", str(index), timeout="60")
-    code, err = _sigterm_once(child, hanging)
+    code, err = _signal_once(child, hanging)
     assert code == 0, err
     assert "SIGTERM: stopping" in err and "stopped; the index is on its last published generation" in err
     assert describe_index(index).generation == 1 and describe_index(index).articles == 2
 
 
-def test_sigterm_stops_the_page_and_its_feed_round_cleanly(site: FeedSite, tmp_path: Path) -> None:
-    """`assistant serve --watch`: SIGTERM closes the page like Ctrl-C, abandons the round it was fetching and
-    exits 0 on the last generation."""
+@pytest.mark.parametrize("stop", [signal.SIGTERM, signal.SIGINT], ids=["SIGTERM", "Ctrl-C"])
+def test_a_stop_signal_stops_the_page_and_its_feed_round_cleanly(
+    site: FeedSite, tmp_path: Path, stop: signal.Signals
+) -> None:
+    """`assistant serve --watch`: SIGTERM (a service manager) or Ctrl-C closes the page, abandons the round it was
+    fetching and exits 0 on the last generation, even when it comes while the page is still starting (the round is
+    fetching from the start, so it mostly does here)."""
     from loopback import free_port
 
     index = tmp_path / "idx"
@@ -166,7 +170,11 @@ def test_sigterm_stops_the_page_and_its_feed_round_cleanly(site: FeedSite, tmp_p
     url = site.put("/atom.xml", atom(site, entries=2), delay=5.0)  # the round is still fetching it
     port = str(free_port())
     child = _child("serve", "--index", str(index), "--port", port, "--watch", url, timeout="120")
-    code, err = _sigterm_once(child, lambda: wait_for(lambda: bool(site.hits("/atom.xml")), timeout=120, proc=child))
+
+    def fetching() -> None:
+        wait_for(lambda: bool(site.hits("/atom.xml")), timeout=120, proc=child)
+
+    code, err = _signal_once(child, fetching, stop)
     assert code == 0, err
     assert "feed round abandoned while fetching: nothing was written" in err
     assert describe_index(index).generation == 1
@@ -179,11 +187,13 @@ def _child(*args: str, timeout: str) -> subprocess.Popen[str]:
     return subprocess.Popen(command, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
 
 
-def _sigterm_once(child: subprocess.Popen[str], ready: Callable[[], None]) -> tuple[int, str]:
-    """SIGTERM to ``child`` once ``ready`` returns; its exit code and stderr. Killed if it does not end."""
+def _signal_once(
+    child: subprocess.Popen[str], ready: Callable[[], None], stop: signal.Signals = signal.SIGTERM
+) -> tuple[int, str]:
+    """``stop`` to ``child`` once ``ready`` returns; its exit code and stderr. Killed if it does not end."""
     try:
         ready()
-        child.send_signal(signal.SIGTERM)
+        child.send_signal(stop)
         _, err = child.communicate(timeout=90)
     finally:
         if child.poll() is None:

@@ -57,9 +57,12 @@ def bind_credentials(host: str, settings: Settings) -> tuple[str, str] | None:
     return user, password
 
 
-def start(service: ChatService, *, host: str = "127.0.0.1", port: int = 7860, block: bool = True) -> gr.Blocks:
+def start(
+    service: ChatService, *, host: str = "127.0.0.1", port: int = 7860, block: bool = True, quiet: bool | None = None
+) -> gr.Blocks:
     """Launch the page with the settings' queue, upload limit and login; ``block=False`` returns the running page
-    (call ``.close()`` on it) instead of waiting until it is stopped."""
+    (call ``.close()`` on it) instead of waiting until it is stopped. ``quiet`` (default: when not blocking) leaves
+    out Gradio's lines about where the page runs."""
     settings = service.settings
     credentials = bind_credentials(host, settings)
     demo = build_app(service)
@@ -76,7 +79,7 @@ def start(service: ChatService, *, host: str = "127.0.0.1", port: int = 7860, bl
         css=CSS,
         footer_links=["api"],
         prevent_thread_lock=not block,
-        quiet=not block,
+        quiet=not block if quiet is None else quiet,
     )
     return demo
 
@@ -119,32 +122,49 @@ def serve(
         if corpus is not None:
             _update_from(corpus, settings, embedder)
         service = _open_service(settings, corpus, embedder)
-    with _sigterm_as_ctrl_c():  # before the rounds start: a stop from then on ends them cleanly
-        service.watch = PageWatch(service, feeds=watch, every=every).start()
+    with _stop_on_signals() as stop:  # before the rounds start: a stop from then on ends them cleanly
+        # The rounds see the stop at once, even while the page is still starting.
+        service.watch = PageWatch(service, feeds=watch, every=every, stop=stop).start()
+        demo = None
         try:
-            start(service, host=host, port=port)
-        except KeyboardInterrupt:  # while the page was still starting (once up, Gradio takes it and closes)
-            logger.warning("stopped")
+            demo = start(service, host=host, port=port, block=False, quiet=False)
+            while demo.is_running and not stop.wait(0.5):
+                pass
+        except KeyboardInterrupt:  # a second stop, or Ctrl-C off the main thread's handlers
+            pass
         finally:
+            logger.warning("stopped")
+            if demo is not None:
+                demo.close()
             service.watch.stop()  # a round being fetched is abandoned, one being written finishes
 
 
 @contextlib.contextmanager
-def _sigterm_as_ctrl_c() -> Iterator[None]:
-    """SIGTERM (a service manager stopping the page) stops it as Ctrl-C does: the page closes, then the feed rounds
-    end cleanly, where the default would end the process mid-round. The previous handler is put back after."""
+def _stop_on_signals() -> Iterator[threading.Event]:
+    """An event the first SIGTERM (a service manager stopping the page) or Ctrl-C sets: the page closes, then the
+    feed rounds end cleanly, where the default would end the process mid-round. A second one interrupts at once.
+    The previous handlers are put back after.
+
+    The handler sets an event rather than raising KeyboardInterrupt where the signal lands: raised inside Gradio's
+    start-up, it was now and then swallowed by a finaliser (the page then never stopped) or, once handled, still
+    ended the process on SIGINT (exit -2): 4 starts in 60 stopped at random times under load.
+    """
+    stop = threading.Event()
     if threading.current_thread() is not threading.main_thread():
-        yield  # signal handlers belong to the main thread
+        yield stop  # signal handlers belong to the main thread
         return
 
-    def interrupt(signum: int, frame: object) -> None:
-        raise KeyboardInterrupt
+    def handle(signum: int, frame: object) -> None:
+        if stop.is_set():
+            raise KeyboardInterrupt
+        stop.set()
 
-    previous = signal.signal(signal.SIGTERM, interrupt)
+    previous = {number: signal.signal(number, handle) for number in (signal.SIGTERM, signal.SIGINT)}
     try:
-        yield
+        yield stop
     finally:
-        signal.signal(signal.SIGTERM, previous)
+        for number, handler in previous.items():
+            signal.signal(number, handler)
 
 
 def _has_index(settings: Settings) -> bool:

@@ -47,14 +47,21 @@ class PageWatch:
     """Feeds and watched questions for the page's index. ``start`` runs the rounds (every ``every`` seconds) once
     the index is ready; the feeds named by whoever started the server are trusted, the page's are not."""
 
-    def __init__(self, service: Page, feeds: list[str] | None = None, every: float | None = None) -> None:
+    def __init__(
+        self,
+        service: Page,
+        feeds: list[str] | None = None,
+        every: float | None = None,
+        stop: threading.Event | None = None,
+    ) -> None:
         self.service = service
         self.every = every or service.settings.watch_every
         self._watcher: Watcher | None = None
         self._made = threading.Lock()
         if feeds:
             self.watcher.add_feeds(feed_urls(feeds))
-        self._stop = threading.Event()
+        # Given a stop signal's event, a round being fetched is abandoned as soon as the signal comes.
+        self._stop = stop or threading.Event()
         self._wake = threading.Event()
         self._thread: threading.Thread | None = None
         self.last_round: RoundReport | None = None
