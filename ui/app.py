@@ -147,7 +147,7 @@ def _stop_on_signals() -> Iterator[threading.Event]:
 
     The handler sets an event rather than raising KeyboardInterrupt where the signal lands: raised inside Gradio's
     start-up, it was now and then swallowed by a finaliser (the page then never stopped) or, once handled, still
-    ended the process on SIGINT (exit -2): 4 starts in 60 stopped at random times under load.
+    ended the process on SIGINT (exit -2): 7 starts in 60 stopped at random times under load.
     """
     stop = threading.Event()
     if threading.current_thread() is not threading.main_thread():
