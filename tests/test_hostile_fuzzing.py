@@ -39,6 +39,11 @@ FUZZ_FINDINGS = {
         b" to traffic on Monday after two years of work, the city said.</p></article></body></html>",
         "bridge opened",
     ),
+    # Markup in a JSON Lines record with two <body> elements: lxml's fragment parser asserts one: AssertionError.
+    "two-bodies.jsonl": (
+        b'{"text": "Seconout th<meXta charsetri)ay, `olice said.</p></body></hgml>ml><body><pthee museum."}\n',
+        "Seconout",  # libxml2 keeps what comes before the stray tags; the rest is markup it drops
+    ),
     # dateutil's Decimal seconds: decimal.InvalidOperation.
     "decimal-date.json": (b'{"text": "Ships docked.", "date": "2024222222:' + b"2" * 32 + b'01"}', "docked"),
 }

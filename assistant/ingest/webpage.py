@@ -118,13 +118,22 @@ def _byline(author: str | None, agency: str | None) -> str | None:
 _NOT_XML = re.compile("[\x00-\x08\x0b\x0c\x0e-\x1f\x7f-\x9f\ud800-\udfff\ufffe\uffff]")
 
 
+def _fragment_root(fragment: str) -> Any:
+    try:
+        return lxml_html.fragment_fromstring(fragment, create_parent="div")
+    except AssertionError:
+        # lxml asserts that a fragment parses to one <body>; text holding two (pages pasted together, found by
+        # fuzzing a JSON Lines record) fails it: read it as a whole document instead.
+        return lxml_html.document_fromstring(fragment)
+
+
 def html_to_text(fragment: str) -> str:
     """Visible text of an HTML fragment, one line per block element; scripts and styles dropped."""
     fragment = _NOT_XML.sub("", fragment)
     if not fragment.strip():
         return ""
     try:
-        root = lxml_html.fragment_fromstring(fragment, create_parent="div")
+        root = _fragment_root(fragment)
     except (etree.ParserError, ValueError):
         return ""
     for element in [el for el in root.iter(*_DROP_TAGS)]:
